@@ -1,0 +1,97 @@
+"""The `meshprobe` command: one Typer app; each command lives in `diag/commands/<name>.py` and
+registers itself through an explicit `register(app)` call below (no import-time magic).
+
+Command modules import only typer at module level so that `meshprobe --help` stays fast; the
+work (httpx, kubernetes, rich, the lab) is imported inside the command functions.
+
+`main()` is the only place that turns errors into exit codes: a `MeshprobeError` prints one
+`error:` line (plus a `hint:` line) and exits with its code; Ctrl-C exits 130; anything else is
+an internal error, printed on one line (set MESHPROBE_DEBUG=1 for the traceback), exit 4.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from diag import errors
+from diag.commands import explain, lab, lint, probe
+
+app = typer.Typer(
+    name="meshprobe",
+    help="Why can't my pod reach that host? Probe through the Istio sidecar, read its config, explain.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from probes import __version__
+
+        typer.echo(f"meshprobe {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """meshprobe: egress diagnosis for Istio meshes."""
+
+
+probe.register(app)
+explain.register(app)
+lint.register(app)
+lab.register(app)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `meshprobe` and `kubectl-meshprobe`; returns the process exit code."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except errors.MeshprobeError as exc:
+        _fail(exc.message, exc.hint)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        _fail("interrupted", None)
+        return 130
+    except SystemExit as exc:  # typer.Exit inside commands
+        return int(exc.code or 0) if not isinstance(exc.code, str) else errors.EXIT_USAGE
+    except Exception as exc:  # click's (typer's vendored click) usage errors, then the unexpected
+        name = type(exc).__name__
+        if name == "NoArgsIsHelpError":
+            ctx = getattr(exc, "ctx", None)
+            sys.stderr.write((ctx.get_help() if ctx is not None else "") + "\n")
+            return errors.EXIT_USAGE
+        if name == "Exit":
+            return int(getattr(exc, "exit_code", 0))
+        if name == "Abort":
+            _fail("interrupted", None)
+            return 130
+        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
+            _fail(exc.format_message(), "see `meshprobe --help`")
+            return errors.EXIT_USAGE
+        if os.environ.get("MESHPROBE_DEBUG"):
+            raise
+        _fail(f"internal error: {name}: {exc}", "set MESHPROBE_DEBUG=1 for the traceback")
+        return errors.EXIT_INFRA
+    return 0
+
+
+def _fail(message: str, hint: str | None) -> None:
+    first = " ".join(message.split()) if message else "failed"
+    sys.stderr.write(f"error: {first}\n")
+    if hint:
+        sys.stderr.write(f"hint: {hint}\n")
+
+
+def run() -> None:
+    """Console-script shim: `sys.exit(main())`."""
+    sys.exit(main())

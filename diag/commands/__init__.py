@@ -1,0 +1,1 @@
+"""One module per `meshprobe` command; each exposes `register(app)`."""

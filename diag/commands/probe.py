@@ -1,0 +1,10 @@
+"""The `meshprobe probe` command (placeholder: filled in by its issue)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add `meshprobe probe` to the app (nothing yet)."""
+    del app

@@ -1,0 +1,1 @@
+"""The one door to the terminal: only modules in this package import rich."""
