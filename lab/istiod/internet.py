@@ -1,0 +1,52 @@
+"""What the lab internet must serve: the non-wildcard hosts the config names, with their ports.
+
+A ServiceEntry port's protocol decides what the lab's server on that port speaks: HTTP-family →
+``http``, HTTPS → ``https``, TLS → ``tls``, TCP/unset/others → ``tcp``. With a DestinationRule
+originating TLS the origin still speaks TLS on ``targetPort`` (that port is listed as ``https``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from lab.istiod import InternetHost, InternetPort
+from lab.istiod.resources import parse_objects
+
+_HTTP_FAMILY = frozenset({"HTTP", "HTTP2", "GRPC", "GRPC-WEB"})
+
+
+def internet_protocol(istio_protocol: str) -> str:
+    """The protocol a lab origin should speak on a port declared with ``istio_protocol``."""
+    proto = istio_protocol.upper()
+    if proto in _HTTP_FAMILY:
+        return "http"
+    if proto == "HTTPS":
+        return "https"
+    if proto == "TLS":
+        return "tls"
+    return "tcp"
+
+
+def hosts_from_objects(objects: Sequence[Mapping[str, Any]]) -> list[InternetHost]:
+    parsed = parse_objects(objects)
+    ports_by_host: dict[str, dict[int, str]] = {}
+    for se in parsed.service_entries:
+        for host in se.hosts:
+            if host.startswith("*") or not host:
+                continue
+            ports = ports_by_host.setdefault(host.lower(), {})
+            for port in se.ports:
+                ports.setdefault(port.number, internet_protocol(port.protocol))
+                if port.target_port is not None and port.target_port != port.number:
+                    ports.setdefault(port.target_port, "https" if port.target_port == 443 else
+                                     internet_protocol(port.protocol))
+    for svc in parsed.services:
+        if svc.type == "ExternalName" and svc.external_name and not svc.external_name.startswith("*"):
+            ports = ports_by_host.setdefault(svc.external_name.lower(), {})
+            for kport in svc.ports:
+                ports.setdefault(kport.port, "tcp")
+    return [
+        InternetHost(host=h, ports=tuple(InternetPort(n, p) for n, p in sorted(ports.items())))
+        for h, ports in sorted(ports_by_host.items())
+    ]
