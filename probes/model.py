@@ -55,6 +55,9 @@ class Signature(enum.StrEnum):
     DNS_SERVFAIL = "DNS_SERVFAIL"
     DNS_TIMEOUT = "DNS_TIMEOUT"
     DNS_NO_ANSWER = "DNS_NO_ANSWER"
+    # Added by the probe engine (extensions of the closed set, SPEC §4 "extend, never rename"):
+    PROTOCOL_ERROR = "PROTOCOL_ERROR"  # the peer answered, but not in the protocol spoken (not HTTP)
+    PROBE_ERROR = "PROBE_ERROR"  # the probe itself failed (local resource error, a bug): no evidence
 
 
 class Protocol(enum.StrEnum):
@@ -255,6 +258,7 @@ class ProbeResult:
     error_class: str | None = None  # e.g. "httpx.ConnectError <- ConnectionResetError"
     elapsed: float = 0.0
     notes: tuple[str, ...] = ()
+    expect: str | None = None  # allowed | blocked | via-gateway, when the plan said so
 
 
 # --------------------------------------------------------------------------------------------
