@@ -1,0 +1,205 @@
+"""The shapes of a prediction: who calls (`Source`), what call (`Call`), and what pilot's config
+does with it (`EnvoyPath`, `Prediction`), plus the helper answers rules need (`Candidate`,
+`PortOwner`, `UpstreamTls`, `Decision`).
+
+Plain frozen data; the logic is in `diag.predict`, `diag.visibility` and `diag.predict_listeners`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from diag.snapshot import MeshService
+
+VERDICTS = ("allowed", "blocked", "passthrough", "unknown")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Source:
+    """The proxy whose config is predicted.
+
+    `dns_capture`/`auto_allocate` None = take them from the mesh `defaultConfig.proxyMetadata` (and a
+    matching Pod's `proxy.istio.io/config` if one was loaded); `mode_override` is `--mode`;
+    `http10` is istiod's `PILOT_HTTP10` (off by default).
+    """
+
+    namespace: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    dns_capture: bool | None = None
+    auto_allocate: bool | None = None
+    mode_override: str | None = None
+    http10: bool = False
+    istio_version: str | None = None
+
+    def key(self) -> tuple[Any, ...]:
+        """A hashable identity (for per-source caches)."""
+        return (
+            self.namespace,
+            tuple(sorted(self.labels.items())),
+            self.dns_capture,
+            self.auto_allocate,
+            self.mode_override,
+            self.http10,
+            self.istio_version,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Call:
+    """One connection attempt from the source.
+
+    `protocol` is what the client speaks: "http" (plaintext), "https" (TLS carrying HTTP), "tls"
+    or "tcp". `sni` defaults to the host for https/tls unless the host is an IP literal (no SNI).
+    `address` is the destination IP dialled; None = "whatever the name resolves to" (the agent's
+    DNS answer with DNS capture, the ClusterIP for Kubernetes Services, else an assumption noted
+    in the prediction). `http_version` "1.0", "1.1" or "2".
+    """
+
+    host: str
+    port: int
+    protocol: str = "https"
+    sni: str | None = None
+    address: str | None = None
+    http_version: str = "1.1"
+
+    @property
+    def host_is_ip(self) -> bool:
+        """The host is an IPv4/IPv6 literal."""
+        try:
+            ipaddress.ip_address(self.host.strip("[]"))
+        except ValueError:
+            return False
+        return True
+
+    @property
+    def effective_sni(self) -> str | None:
+        """The SNI the client sends: explicit, else the host for TLS calls (never for IP literals)."""
+        if self.protocol not in ("https", "tls"):
+            return None
+        if self.sni is not None:
+            return self.sni.lower() or None
+        return None if self.host_is_ip else self.host.lower()
+
+
+@dataclass(frozen=True, kw_only=True)
+class EnvoyPath:
+    """Which listener, filter chain, route, virtual host and cluster Envoy picks (pilot's names)."""
+
+    listener: str | None = None
+    filter_chain: str | None = None
+    route: str | None = None
+    vhost: str | None = None
+    cluster: str | None = None
+
+    def to_json(self) -> dict[str, str | None]:
+        """The report's `path` object."""
+        return {
+            "listener": self.listener,
+            "filter_chain": self.filter_chain,
+            "route": self.route,
+            "vhost": self.vhost,
+            "cluster": self.cluster,
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class Decision:
+    """A yes/no answer with the object that decided it (a `ref`, or "MeshConfig ...")."""
+
+    allowed: bool
+    decided_by: str
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModeDecision:
+    """The effective outbound mode of a proxy and the object that sets it."""
+
+    mode: str
+    decided_by: str
+    egress_proxy: str | None = None  # the egressProxy cluster name when a Sidecar sets one
+
+
+@dataclass(frozen=True, kw_only=True)
+class UpstreamTls:
+    """How the sidecar talks to the upstream of a cluster (cluster_tls.go buildUpstreamTLSSettings).
+
+    `mode`: DISABLE, SIMPLE, MUTUAL, ISTIO_MUTUAL (from a DestinationRule), or "AUTO_ISTIO_MUTUAL"
+    (auto-mTLS on endpoints labelled tlsMode istio), or "NONE" (plaintext / the app's own TLS).
+    """
+
+    mode: str
+    decided_by: str | None = None
+    sni: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Candidate:
+    """A service whose host matches a name, whatever its visibility (for "exists but ..." rules)."""
+
+    service: MeshService
+    host_match: str  # "exact" | "wildcard"
+    visible: Decision | None = None  # None when no source was given
+    port_declared: bool | None = None  # None when no port was given
+
+    @property
+    def ref(self) -> str:
+        """The owning object's ref."""
+        return self.service.ref
+
+
+@dataclass(frozen=True, kw_only=True)
+class NearName:
+    """A visible-or-not entry for a name close to the target (MP0113)."""
+
+    service: MeshService
+    relation: str  # "wildcard-not-apex" | "sibling" | "trailing-dot" | "parent-wildcard" | "case"
+
+
+@dataclass(frozen=True, kw_only=True)
+class PortOwner:
+    """The service owning a match-all chain on `0.0.0.0:port` for a proxy (MP0107)."""
+
+    service: MeshService
+    port: int
+    reason: str  # "tcp-no-address" | "auto-no-address" | "external-name" | "cidr-all"
+    cluster: str = ""
+
+    @property
+    def ref(self) -> str:
+        """The owning object's ref."""
+        return self.service.ref
+
+
+@dataclass(frozen=True, kw_only=True)
+class Prediction:
+    """What pilot's config does with a call from a source (SPEC §4 `predicted`, §7)."""
+
+    verdict: str  # one of VERDICTS
+    envoy: str  # the one-word summary: the cluster, or the vhost for a direct response (block_all)
+    path: EnvoyPath
+    matched: tuple[str, ...] = ()  # refs of the resources on the path (entry, DR, VS, Sidecar)
+    mode: str = "ALLOW_ANY"
+    mode_from: str = ""
+    notes: tuple[str, ...] = ()
+    assumptions: tuple[str, ...] = ()
+    service: MeshService | None = None  # the service whose cluster/vhost matched, if any
+    listener_address: str | None = None  # the bind of the matched listener ("0.0.0.0", an IP)
+    dialled_address: str | None = None  # the address the prediction assumed was dialled
+    dns_answer: tuple[str, ...] | None = None  # what the agent's DNS proxy answers (capture only)
+    upstream_tls: UpstreamTls | None = None
+    sidecar: str | None = None  # ref of the Sidecar selecting the source
+    unmodelled: tuple[str, ...] = ()  # EnvoyFilter/WasmPlugin/locked egress listeners (MP0121)
+    catch_all: bool = False  # ended in virtualOutbound/PassthroughFilterChain/block_all/allow_any
+
+    def to_json(self) -> dict[str, Any]:
+        """The report's `predicted` object (SPEC §4)."""
+        return {
+            "verdict": self.verdict,
+            "envoy": self.envoy,
+            "path": self.path.to_json(),
+            "matched": list(self.matched),
+        }

@@ -1,0 +1,333 @@
+"""The snapshot: every valid loaded object, the MeshConfig, and indexes by host, port and address.
+
+`Snapshot.build(objects, mesh)` validates (`diag.validation`), drops what admission would reject
+(kept in `invalid`), converts ServiceEntries and Kubernetes Services into `MeshService`s — one per
+host, as pilot's registries do (`pilot/pkg/serviceregistry/serviceentry/conversion.go`
+`convertServices`, `pilot/pkg/serviceregistry/kube/conversion.go` `ConvertService`) — and indexes
+them so a prediction never scans every entry:
+
+- `exact_host[host]`, and wildcard entries by their suffix (`*.example.com` under `example.com`);
+- `by_port[number]`;
+- `by_address[ip]` (user addresses, ClusterIPs, auto-allocated `status.addresses`), CIDRs apart.
+
+Per-source caches (`cache`) hold the proxy scopes built by `diag.predict`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from diag.resources import (
+    ControlPlane,
+    DestinationRule,
+    EnvoyFilter,
+    Gateway,
+    MeshConfig,
+    Namespace,
+    Pod,
+    Port,
+    ProxyConfigResource,
+    Resource,
+    Service,
+    ServiceEntry,
+    Sidecar,
+    VirtualService,
+    WasmPlugin,
+    WorkloadEndpoint,
+)
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class MeshService:
+    """One host of a ServiceEntry, or one Kubernetes Service, as pilot's `model.Service`.
+
+    `addresses` are the user's (SE `addresses`, Service ClusterIPs; may hold CIDRs);
+    `auto_addresses` the allocator's (`status.addresses`). `resolution` uses the SE names; a
+    ClusterIP Service is "STATIC" (EDS), a headless one "NONE" (passthrough), an ExternalName one
+    "DNS" (STRICT_DNS on `external_name`).
+    """
+
+    host: str
+    namespace: str
+    ports: tuple[Port, ...]
+    resource: ServiceEntry | Service
+    addresses: tuple[str, ...] = ()
+    auto_addresses: tuple[str, ...] = ()
+    resolution: str = "NONE"
+    location: str = "MESH_EXTERNAL"
+    export_to: tuple[str, ...] = ()  # as written; empty = the mesh default
+    endpoints: tuple[WorkloadEndpoint, ...] = ()
+    external_name: str = ""
+    headless: bool = False
+    index: int = 0  # position among the resource's hosts
+
+    @property
+    def ref(self) -> str:
+        """The owning object's ref ("ServiceEntry ns/name" or "Service ns/name")."""
+        return self.resource.ref
+
+    @property
+    def kind(self) -> str:
+        """"ServiceEntry" or "Service"."""
+        return self.resource.kind
+
+    @property
+    def created(self) -> str | None:
+        """Creation timestamp of the owning object."""
+        return self.resource.created
+
+    @property
+    def is_wildcard(self) -> bool:
+        """Host starts with `*` (`*.example.com`)."""
+        return self.host.startswith("*")
+
+    def port(self, number: int) -> Port | None:
+        """The declared port with this number, if any."""
+        for port in self.ports:
+            if port.number == number:
+                return port
+        return None
+
+    @property
+    def cidr_addresses(self) -> tuple[str, ...]:
+        """User addresses written as CIDR ranges (other than /32 or /128)."""
+        return tuple(a for a in self.addresses if _is_cidr(a))
+
+    @property
+    def ip_addresses(self) -> tuple[str, ...]:
+        """User addresses that are single IPs (a /32 counts as an IP)."""
+        return tuple(_strip_host_prefix(a) for a in self.addresses if not _is_cidr(a))
+
+
+def host_matches(pattern: str, host: str) -> bool:
+    """Whether a service host (maybe `*.suffix` or `*`) covers `host` (host.Name.Matches).
+
+    Case-insensitive, as Envoy lower-cases Host and SNI. `*.example.com` does not cover the apex.
+    """
+    pattern = pattern.lower()
+    host = host.lower()
+    if pattern == "*":
+        return True
+    if pattern.startswith("*"):
+        return host.endswith(pattern[1:]) and host != pattern[2:]
+    return pattern == host
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Snapshot:
+    """Valid objects, the mesh config, and the indexes predictions use."""
+
+    mesh: MeshConfig
+    service_entries: tuple[ServiceEntry, ...] = ()
+    services: tuple[Service, ...] = ()
+    sidecars: tuple[Sidecar, ...] = ()
+    destination_rules: tuple[DestinationRule, ...] = ()
+    virtual_services: tuple[VirtualService, ...] = ()
+    gateways: tuple[Gateway, ...] = ()
+    namespaces: Mapping[str, Namespace] = field(default_factory=dict)
+    pods: tuple[Pod, ...] = ()
+    proxy_configs: tuple[ProxyConfigResource, ...] = ()
+    envoy_filters: tuple[EnvoyFilter, ...] = ()
+    wasm_plugins: tuple[WasmPlugin, ...] = ()
+    control_planes: tuple[ControlPlane, ...] = ()
+    invalid: tuple[Any, ...] = ()  # diag.validation.ValidationMessage for rejected objects
+    warnings: tuple[Any, ...] = ()  # validation warnings on kept objects
+    istio_version: str | None = None
+    mesh_services: tuple[MeshService, ...] = ()
+    exact_host: Mapping[str, tuple[MeshService, ...]] = field(default_factory=dict)
+    wildcard_suffix: Mapping[str, tuple[MeshService, ...]] = field(default_factory=dict)
+    by_port: Mapping[int, tuple[MeshService, ...]] = field(default_factory=dict)
+    by_address: Mapping[str, tuple[MeshService, ...]] = field(default_factory=dict)
+    cidr_services: tuple[MeshService, ...] = ()
+    sidecars_by_namespace: Mapping[str, tuple[Sidecar, ...]] = field(default_factory=dict)
+    cache: dict[Any, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def build(
+        cls,
+        objects: Iterable[Resource],
+        mesh: MeshConfig | None = None,
+        *,
+        istio_version: str | None = None,
+        validate: bool = True,
+    ) -> Snapshot:
+        """Validate, drop invalid objects, convert services and build the indexes."""
+        from diag.validation import validate_all
+
+        objs = list(objects)
+        mesh = mesh or MeshConfig()
+        invalid: tuple[Any, ...] = ()
+        warnings: tuple[Any, ...] = ()
+        if validate:
+            objs, invalid, warnings = validate_all(objs)
+        grouped: dict[type, list[Any]] = defaultdict(list)
+        for obj in objs:
+            grouped[type(obj)].append(obj)
+        services_k8s = tuple(grouped[Service])
+        entries = tuple(grouped[ServiceEntry])
+        mesh_services = _convert(entries, services_k8s, mesh.domain_suffix)
+        sidecars = tuple(grouped[Sidecar])
+        planes = tuple(grouped[ControlPlane])
+        version = istio_version or next((p.version for p in planes if p.version), None)
+        return cls(
+            mesh=mesh,
+            service_entries=entries,
+            services=services_k8s,
+            sidecars=sidecars,
+            destination_rules=tuple(grouped[DestinationRule]),
+            virtual_services=tuple(grouped[VirtualService]),
+            gateways=tuple(grouped[Gateway]),
+            namespaces={n.name: n for n in grouped[Namespace]},
+            pods=tuple(grouped[Pod]),
+            proxy_configs=tuple(grouped[ProxyConfigResource]),
+            envoy_filters=tuple(grouped[EnvoyFilter]),
+            wasm_plugins=tuple(grouped[WasmPlugin]),
+            control_planes=planes,
+            invalid=invalid,
+            warnings=warnings,
+            istio_version=version,
+            mesh_services=mesh_services,
+            **_indexes(mesh_services),
+            sidecars_by_namespace=_group_by_namespace(sidecars),
+        )
+
+    def services_for_host(self, host: str) -> tuple[MeshService, ...]:
+        """Services whose host is `host` exactly or a wildcard covering it (index lookups only)."""
+        name = host.lower()
+        found: list[MeshService] = list(self.exact_host.get(name, ()))
+        labels = name.split(".")
+        for i in range(1, len(labels) + 1):
+            suffix = ".".join(labels[i:])
+            for svc in self.wildcard_suffix.get(suffix, ()):
+                if host_matches(svc.host, name):
+                    found.append(svc)
+        return tuple(found)
+
+    def services_on_port(self, port: int) -> tuple[MeshService, ...]:
+        """Services declaring `port`."""
+        return self.by_port.get(port, ())
+
+    def services_with_address(self, address: str) -> tuple[MeshService, ...]:
+        """Services whose user, ClusterIP or auto-allocated address is `address` or a CIDR covering it."""
+        found = list(self.by_address.get(address, ()))
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return tuple(found)
+        for svc in self.cidr_services:
+            if any(_in_cidr(ip, c) for c in svc.cidr_addresses):
+                found.append(svc)
+        return tuple(found)
+
+    def namespace_labels(self, namespace: str) -> Mapping[str, str]:
+        """Labels of a loaded Namespace (empty if the Namespace object was not given)."""
+        ns = self.namespaces.get(namespace)
+        return ns.labels if ns is not None else {}
+
+
+def _convert(
+    entries: Sequence[ServiceEntry], services: Sequence[Service], domain_suffix: str
+) -> tuple[MeshService, ...]:
+    out: list[MeshService] = []
+    for se in entries:
+        for i, host in enumerate(se.hosts):
+            out.append(
+                MeshService(
+                    host=host.lower(),
+                    namespace=se.namespace,
+                    ports=se.ports,
+                    resource=se,
+                    addresses=se.addresses,
+                    auto_addresses=se.status_addresses,
+                    resolution=se.resolution,
+                    location=se.location,
+                    export_to=se.export_to,
+                    endpoints=se.endpoints,
+                    index=i,
+                )
+            )
+    for svc in services:
+        out.append(_convert_service(svc, domain_suffix))
+    return tuple(out)
+
+
+def _convert_service(svc: Service, domain_suffix: str) -> MeshService:
+    """kube/conversion.go ConvertService: ExternalName → DNS, headless → passthrough, else EDS."""
+    addresses: tuple[str, ...] = ()
+    if svc.type == "ExternalName" and svc.external_name:
+        resolution = "DNS"
+    elif svc.headless:
+        resolution = "NONE"
+    else:
+        ips = svc.cluster_ips or ((svc.cluster_ip,) if svc.cluster_ip else ())
+        resolution, addresses = "STATIC", tuple(ip for ip in ips if ip and ip.lower() != "none")
+    return MeshService(
+        host=svc.hostname(domain_suffix),
+        namespace=svc.namespace,
+        ports=tuple(p for p in svc.ports),
+        resource=svc,
+        addresses=addresses,
+        resolution=resolution,
+        location="MESH_INTERNAL",
+        export_to=svc.export_to,
+        external_name=svc.external_name if svc.type == "ExternalName" else "",
+        headless=svc.headless,
+    )
+
+
+def _indexes(services: Sequence[MeshService]) -> dict[str, Any]:
+    exact: dict[str, list[MeshService]] = defaultdict(list)
+    wild: dict[str, list[MeshService]] = defaultdict(list)
+    ports: dict[int, list[MeshService]] = defaultdict(list)
+    addrs: dict[str, list[MeshService]] = defaultdict(list)
+    cidrs: list[MeshService] = []
+    for svc in services:
+        if svc.is_wildcard:
+            wild[svc.host[2:] if svc.host.startswith("*.") else ""].append(svc)
+        else:
+            exact[svc.host].append(svc)
+        for port in svc.ports:
+            ports[port.number].append(svc)
+        for ip in (*svc.ip_addresses, *svc.auto_addresses):
+            addrs[ip].append(svc)
+        if svc.cidr_addresses:
+            cidrs.append(svc)
+    return {
+        "exact_host": {k: tuple(v) for k, v in exact.items()},
+        "wildcard_suffix": {k: tuple(v) for k, v in wild.items()},
+        "by_port": {k: tuple(v) for k, v in ports.items()},
+        "by_address": {k: tuple(v) for k, v in addrs.items()},
+        "cidr_services": tuple(cidrs),
+    }
+
+
+def _group_by_namespace(sidecars: Sequence[Sidecar]) -> dict[str, tuple[Sidecar, ...]]:
+    grouped: dict[str, list[Sidecar]] = defaultdict(list)
+    for sc in sidecars:
+        grouped[sc.namespace].append(sc)
+    return {k: tuple(v) for k, v in grouped.items()}
+
+
+def _is_cidr(text: str) -> bool:
+    if "/" not in text:
+        return False
+    try:
+        net = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return False
+    return net.prefixlen != net.max_prefixlen
+
+
+def _strip_host_prefix(text: str) -> str:
+    return text.split("/", 1)[0] if "/" in text else text
+
+
+def _in_cidr(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, cidr: str) -> bool:
+    try:
+        return ip in ipaddress.ip_network(cidr, strict=False)
+    except ValueError:
+        return False
