@@ -283,6 +283,9 @@ class SidecarEvidence:
     ready_after_s: float | None = None
     native: bool | None = None  # None when the probe cannot tell (the CLI knows from the pod spec)
     proxy_version: str | None = None
+    istio_version: str | None = None  # node metadata ISTIO_VERSION (/server_info)
+    dns_capture: bool | None = None  # node metadata DNS_CAPTURE (None: not said)
+    server_state: str | None = None  # Envoy's state from /server_info: LIVE, PRE_INITIALIZING, ...
     # Raw filtered config_dump JSON documents, keyed by resource kind
     # ("dynamic_listeners"/"listeners", "clusters", "routes"), each a list of Envoy config objects.
     config: Mapping[str, Any] = dataclasses.field(default_factory=dict)
