@@ -1,0 +1,745 @@
+"""The live path: which listener, filter chain, route/virtual host and cluster an Envoy sidecar
+picks for one call, read from its own configuration (SPEC §1 "actual", §6).
+
+Input is any of the shapes the project meets: an admin ``config_dump`` (``{"configs": [...]}``
+with ``dynamic_listeners[].active_state.listener``, ``dynamic_active_clusters[].cluster``,
+``dynamic_route_configs[].route_config``), a bootstrap (``static_resources``), the flat
+``{"listeners", "clusters", "routes"}`` the probe's sidecar evidence and the lab generator give,
+and ``istioctl proxy-config -o json`` output (camelCase keys are accepted).
+
+What is implemented is Envoy's own selection, as documented for
+``envoy.config.listener.v3.FilterChainMatch`` and followed by Istio's simulator
+(istio/istio ``pilot/pkg/simulation/traffic.go``, ``matchListener``/``matchFilterChain``/
+``matchVirtualHost``; Envoy ``source/common/listener_manager/filter_chain_manager_impl.cc``):
+
+1. listener: a listener bound to exactly the original destination IP:port, else the wildcard
+   (``0.0.0.0``/``::``) listener on that port, else the ``use_original_dst`` listener itself
+   (``virtualOutbound``) — istio-review §9.6;
+2. filter chain, criterion by criterion, each time keeping the most specific matching chains or,
+   when none matches, those that leave the criterion unset: destination port, destination prefix
+   ranges (longest prefix), server names (exact, then the longest ``*.`` wildcard), transport
+   protocol (``tls`` only with a ``tls_inspector``), application protocols (TLS ALPN, or what
+   the ``http_inspector`` detects on plaintext HTTP); then ``default_filter_chain``;
+3. HTTP connection manager: the route configuration (inline or RDS), the virtual host by Host
+   (lower-cased; exact, then suffix wildcards, then prefix wildcards, then ``*``; port ignored
+   with ``ignore_port_in_host_matching``), the first matching route, and its action (cluster,
+   direct response, redirect); 4. TCP proxy: its cluster.
+
+Also here: :func:`effective_mode` (the cluster of ``virtualOutbound-catchall-tcp``, SPEC §6),
+:func:`empty_clusters` (DNS/EDS clusters ``/clusters`` shows without hosts) and
+:func:`rejected_updates` (``lds``/``cds`` ``update_rejected`` counters and listener error states).
+The module is longer than most because these steps only make sense together.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+HCM = "http_connection_manager"
+TCP_PROXY = "tcp_proxy"
+CATCHALL_CHAIN = "virtualOutbound-catchall-tcp"
+VIRTUAL_OUTBOUND = "virtualOutbound"
+BLACKHOLE = "BlackHoleCluster"
+PASSTHROUGH = "PassthroughCluster"
+
+Json = Mapping[str, Any]
+
+
+# ------------------------------------------------------------------------------------------
+# The call and the result
+# ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LiveCall:
+    """One connection as the sidecar sees it after iptables redirected it.
+
+    ``address`` is the destination IP the client dialled (None: unknown, only wildcard listeners
+    can match); ``transport`` is ``raw_buffer`` or ``tls``; ``http_version`` is ``1.0``/``1.1``/
+    ``2`` for plaintext HTTP and None for opaque bytes (TLS, TCP).
+    """
+
+    port: int
+    address: str | None = None
+    transport: str = "raw_buffer"
+    sni: str | None = None
+    alpn: tuple[str, ...] = ()
+    host: str | None = None
+    http_version: str | None = None
+    path: str = "/"
+
+    @classmethod
+    def from_call(cls, call: Any) -> LiveCall:
+        """Build from ``diag.predict.Call`` (duck-typed: host, port, protocol, sni, address,
+        http_version). ``https`` is TLS from the sidecar's point of view (passthrough)."""
+        if isinstance(call, LiveCall):
+            return call
+        protocol = str(getattr(call, "protocol", "tcp")).lower()
+        host = str(getattr(call, "host", "") or "").lower()
+        port = int(call.port)
+        address = getattr(call, "address", None) or None
+        version = getattr(call, "http_version", None)
+        sni = getattr(call, "sni", None)
+        if protocol in ("https", "tls"):
+            if sni is None and host and not _is_ip(host):
+                sni = host
+            alpn: tuple[str, ...] = ()
+            if protocol == "https":
+                alpn = ("h2", "http/1.1") if str(version or "") == "2" else ("http/1.1",)
+            return cls(port, address, "tls", sni.lower() if sni else None, alpn, None, None)
+        if protocol == "http":
+            header = host if port == 80 else f"{host}:{port}"
+            return cls(
+                port,
+                address,
+                "raw_buffer",
+                None,
+                (),
+                header,
+                str(version or "1.1"),
+                str(getattr(call, "path", "/") or "/"),
+            )
+        return cls(port, address, "raw_buffer")
+
+
+@dataclass(frozen=True)
+class LivePath:
+    """What Envoy chose. ``outcome`` is one of: ``cluster``, ``direct_response``, ``redirect``,
+    ``no_listener``, ``no_filter_chain``, ``no_route_config``, ``no_vhost``, ``no_route``,
+    ``protocol_error`` (non-HTTP bytes into an HTTP connection manager), ``http10_rejected``
+    (426), ``unknown_filter``. ``route`` is the route configuration's name (pilot's ``"80"``),
+    ``route_entry`` the route's own name inside the virtual host."""
+
+    outcome: str
+    listener: str | None = None
+    filter_chain: str | None = None
+    route: str | None = None
+    vhost: str | None = None
+    cluster: str | None = None
+    route_entry: str | None = None
+    direct_status: int | None = None
+    via_original_dst: bool = False
+    cluster_known: bool | None = None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def envoy(self) -> str:
+        """SPEC §4's one-word decision: the vhost for a direct response, else the cluster."""
+        if self.outcome == "direct_response" and self.vhost:
+            return self.vhost
+        return self.cluster or self.outcome
+
+    def as_dict(self) -> dict[str, str | None]:
+        """The report's ``actual`` object (SPEC §4)."""
+        return {
+            "listener": self.listener,
+            "filter_chain": self.filter_chain,
+            "route": self.route,
+            "vhost": self.vhost,
+            "cluster": self.cluster,
+        }
+
+
+# ------------------------------------------------------------------------------------------
+# Reading the configuration
+# ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EnvoyConfig:
+    """Listeners, clusters and route configurations of one proxy, whatever shape they came in.
+    ``rejected`` names resources in an error state (a NACKed update)."""
+
+    listeners: tuple[Json, ...] = ()
+    clusters: tuple[Json, ...] = ()
+    routes: Mapping[str, Json] = field(default_factory=dict)
+    rejected: tuple[str, ...] = ()
+
+    def cluster(self, name: str) -> Json | None:
+        return next((c for c in self.clusters if c.get("name") == name), None)
+
+    def listener(self, name: str) -> Json | None:
+        return next((li for li in self.listeners if li.get("name") == name), None)
+
+
+_CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
+
+
+def _snake(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            key = str(k)
+            if not key.startswith("@") and "." not in key and "-" not in key:
+                key = _CAMEL.sub(r"_\1", key).lower() if key[:1].islower() else key
+            out[key] = v if key in ("filter_metadata", "typed_filter_metadata") else _snake(v)
+        return out
+    if isinstance(value, list | tuple):
+        return [_snake(v) for v in value]
+    return value
+
+
+def load_config(source: Any) -> EnvoyConfig:
+    """Normalise any supported shape (see module docstring) into an :class:`EnvoyConfig`."""
+    if isinstance(source, EnvoyConfig):
+        return source
+    if not isinstance(source, Mapping):
+        config = getattr(source, "config", None)
+        if isinstance(config, Mapping):  # probes.model.SidecarEvidence
+            return load_config(config)
+        source = {
+            "listeners": list(getattr(source, "listeners", []) or []),
+            "clusters": list(getattr(source, "clusters", []) or []),
+            "routes": list(getattr(source, "routes", []) or []),
+        }
+    acc = _Accumulator()
+    acc.add(_snake(source))
+    return EnvoyConfig(
+        tuple(acc.listeners.values()),
+        tuple(acc.clusters.values()),
+        dict(acc.routes),
+        tuple(sorted(set(acc.rejected))),
+    )
+
+
+class _Accumulator:
+    """Collects resources from nested dump sections; the first resource with a name wins."""
+
+    def __init__(self) -> None:
+        self.listeners: dict[str, Json] = {}
+        self.clusters: dict[str, Json] = {}
+        self.routes: dict[str, Json] = {}
+        self.rejected: list[str] = []
+
+    def add(self, doc: Json) -> None:
+        for section in doc.get("configs", []) or []:
+            if isinstance(section, Mapping):
+                self.add(section)
+        for key in ("static_resources", "bootstrap"):
+            if isinstance(doc.get(key), Mapping):
+                self.add(doc[key])
+        for key in ("listeners", "static_listeners", "dynamic_listeners"):
+            for item in doc.get(key, []) or []:
+                self._listener(item)
+        for key in ("clusters", "static_clusters", "dynamic_active_clusters"):
+            for item in doc.get(key, []) or []:
+                self._put(self.clusters, _unwrap(item, "cluster"))
+                if isinstance(item, Mapping) and item.get("error_state"):
+                    self.rejected.append(f"cluster {item.get('name') or _name(item.get('cluster'))}")
+        for key in ("routes", "route_configs", "static_route_configs", "dynamic_route_configs"):
+            for item in doc.get(key, []) or []:
+                self._put(self.routes, _unwrap(item, "route_config"))
+
+    def _listener(self, item: Any) -> None:
+        if not isinstance(item, Mapping):
+            return
+        if item.get("error_state"):
+            self.rejected.append(f"listener {item.get('name', '?')}")
+        if "active_state" in item or "warming_state" in item or "error_state" in item:
+            active = item.get("active_state")
+            self._put(self.listeners, active.get("listener") if isinstance(active, Mapping) else None)
+            return
+        self._put(self.listeners, _unwrap(item, "listener"))
+
+    @staticmethod
+    def _put(target: dict[str, Json], resource: Any) -> None:
+        if isinstance(resource, Mapping) and resource.get("name") is not None:
+            target.setdefault(str(resource["name"]), resource)
+
+
+def _unwrap(item: Any, key: str) -> Any:
+    if isinstance(item, Mapping) and isinstance(item.get(key), Mapping):
+        return item[key]
+    return item
+
+
+def _name(resource: Any) -> str:
+    return str(resource.get("name", "?")) if isinstance(resource, Mapping) else "?"
+
+
+# ------------------------------------------------------------------------------------------
+# Matching
+# ------------------------------------------------------------------------------------------
+
+
+def trace(config: Any, call: Any) -> LivePath:
+    """The full decision for one call (see the module docstring for Envoy's order)."""
+    cfg = load_config(config)
+    live = LiveCall.from_call(call)
+    listener, via_original_dst, notes = _select_listener(cfg.listeners, live)
+    if listener is None:
+        return LivePath("no_listener", notes=tuple(notes))
+    name = str(listener.get("name", ""))
+    sni, alpn, transport = _detected(listener, live)
+    chain = _select_chain(listener, live, sni, alpn, transport)
+    if chain is None:
+        return LivePath(
+            "no_filter_chain",
+            name,
+            via_original_dst=via_original_dst,
+            notes=(*notes, "no filter chain matched and no default chain: Envoy closes"),
+        )
+    base = LivePath(
+        "cluster", name, chain_label(chain), via_original_dst=via_original_dst, notes=tuple(notes)
+    )
+    result = _run_filters(cfg, listener, chain, live, base)
+    if result.cluster and cfg.clusters:
+        known = cfg.cluster(result.cluster) is not None
+        extra = () if known else (f"cluster {result.cluster} is not in the config (503 NC / close)",)
+        result = _replace(result, cluster_known=known, notes=(*result.notes, *extra))
+    return result
+
+
+def match(config: Any, call: Any) -> LivePath:
+    """Which listener/chain/route/vhost/cluster Envoy picks (SPEC §1 "actual"); the result has
+    the attributes of ``diag.predict.EnvoyPath`` plus the outcome and notes."""
+    return trace(config, call)
+
+
+def _replace(path: LivePath, **changes: Any) -> LivePath:
+    values = {f: getattr(path, f) for f in path.__dataclass_fields__}
+    values.update(changes)
+    return LivePath(**values)
+
+
+def _socket(address: Any) -> tuple[str, int] | None:
+    sock = address.get("socket_address") if isinstance(address, Mapping) else None
+    if not isinstance(sock, Mapping):
+        return None
+    return str(sock.get("address", "")), int(sock.get("port_value", 0) or 0)
+
+
+def _addresses(listener: Json) -> list[tuple[str, int, bool]]:
+    found: list[tuple[str, int, bool]] = []
+    for addr in [
+        listener.get("address"),
+        *[a.get("address") for a in listener.get("additional_addresses", []) if isinstance(a, Mapping)],
+    ]:
+        sock = _socket(addr)
+        if sock:
+            compat = bool((addr or {}).get("socket_address", {}).get("ipv4_compat"))
+            found.append((sock[0], sock[1], compat))
+    return found
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def _select_listener(listeners: Sequence[Json], call: LiveCall) -> tuple[Json | None, bool, list[str]]:
+    notes: list[str] = []
+    version = ipaddress.ip_address(call.address).version if call.address and _is_ip(call.address) else 4
+    if call.address:
+        for li in listeners:
+            if any(ip == call.address and port == call.port for ip, port, _ in _addresses(li)):
+                return li, True, notes
+    else:
+        notes.append("destination address unknown: only wildcard listeners considered")
+    for li in listeners:
+        for ip, port, compat in _addresses(li):
+            wildcard = ip == "0.0.0.0" if version == 4 else ip == "::"
+            if port == call.port and (wildcard or (version == 4 and ip == "::" and compat)):
+                return li, True, notes
+    for li in listeners:
+        if li.get("use_original_dst") and li.get("name") == VIRTUAL_OUTBOUND:
+            return li, False, notes
+    origdst = [li for li in listeners if li.get("use_original_dst")]
+    if origdst:
+        return origdst[0], False, notes
+    notes.append(f"no listener for port {call.port} and no use_original_dst listener (interception NONE?)")
+    return None, False, notes
+
+
+def _listener_filter_on(listener: Json, kind: str, port: int) -> bool:
+    for lf in listener.get("listener_filters", []) or []:
+        if not isinstance(lf, Mapping):
+            continue
+        type_url = str((lf.get("typed_config") or {}).get("@type", ""))
+        if kind in str(lf.get("name", "")) or kind.replace("_", "") in type_url.lower():
+            return not _predicate(lf.get("filter_disabled"), port)
+    return False
+
+
+def _predicate(rule: Any, port: int) -> bool:
+    """Envoy ListenerFilterChainMatchPredicate, the parts pilot uses (port ranges, and/or/not)."""
+    if not isinstance(rule, Mapping):
+        return False
+    if "destination_port_range" in rule:
+        rng = rule["destination_port_range"]
+        return int(rng.get("start", 0)) <= port < int(rng.get("end", 0))
+    if "or_match" in rule:
+        return any(_predicate(r, port) for r in rule["or_match"].get("rules", []))
+    if "and_match" in rule:
+        return all(_predicate(r, port) for r in rule["and_match"].get("rules", []))
+    if "not_match" in rule:
+        return not _predicate(rule["not_match"], port)
+    return bool(rule.get("any_match"))
+
+
+def _detected(listener: Json, call: LiveCall) -> tuple[str | None, tuple[str, ...], str]:
+    """What listener filters learn: (SNI, application protocols, transport protocol)."""
+    tls_inspector = _listener_filter_on(listener, "tls_inspector", call.port)
+    http_inspector = _listener_filter_on(listener, "http_inspector", call.port)
+    if call.transport == "tls":
+        if tls_inspector:
+            return call.sni, call.alpn, "tls"
+        return None, (), "raw_buffer"
+    if http_inspector and call.http_version is not None:
+        alpn = {"1.0": "http/1.0", "2": "h2c"}.get(call.http_version, "http/1.1")
+        return None, (alpn,), "raw_buffer"
+    return None, (), "raw_buffer"
+
+
+def _select_chain(
+    listener: Json, call: LiveCall, sni: str | None, alpn: tuple[str, ...], transport: str
+) -> Json | None:
+    chains = [c for c in listener.get("filter_chains", []) or [] if isinstance(c, Mapping)]
+    steps = (
+        ("destination_port", lambda v: 1 if int(_uint(v)) == call.port else None),
+        ("prefix_ranges", lambda v: _prefix_score(v, call.address)),
+        ("server_names", lambda v: _sni_score(v, sni)),
+        ("transport_protocol", lambda v: 1 if v == transport else None),
+        ("application_protocols", lambda v: 1 if any(p in v for p in alpn) else None),
+    )
+    for key, score in steps:
+        chains = _narrow(chains, key, score)
+    if chains:
+        return chains[0]
+    default = listener.get("default_filter_chain")
+    return default if isinstance(default, Mapping) else None
+
+
+def _narrow(chains: list[Json], key: str, score: Any) -> list[Json]:
+    """Keep the best-scoring chains that set ``key``; if none matches, those that leave it unset."""
+
+    def value(chain: Json) -> Any:
+        return (chain.get("filter_chain_match") or {}).get(key)
+
+    scored = [(score(value(c)), c) for c in chains if value(c) not in (None, [], "")]
+    scored = [(s, c) for s, c in scored if s is not None]
+    if scored:
+        best = max(s for s, _ in scored)
+        return [c for s, c in scored if s == best]
+    return [c for c in chains if value(c) in (None, [], "")]
+
+
+def _uint(value: Any) -> Any:
+    return value.get("value", 0) if isinstance(value, Mapping) else value
+
+
+def _prefix_score(ranges: Any, address: str | None) -> int | None:
+    if not address or not _is_ip(address):
+        return None
+    ip = ipaddress.ip_address(address)
+    best: int | None = None
+    for rng in ranges:
+        try:
+            net = ipaddress.ip_network(
+                f"{rng.get('address_prefix')}/{int(_uint(rng.get('prefix_len', 0)))}", strict=False
+            )
+        except ValueError:
+            continue
+        if ip.version == net.version and ip in net:
+            best = max(best or 0, net.prefixlen)
+    return best
+
+
+def _sni_score(names: Any, sni: str | None) -> int | None:
+    if not sni:
+        return None
+    sni = sni.lower()
+    best: int | None = None
+    for name in names:
+        name = str(name).lower()
+        if name == sni:
+            return 10_000
+        if name.startswith("*.") and sni.endswith(name[1:]) and len(sni) > len(name) - 1:
+            best = max(best or 0, len(name))
+    return best
+
+
+def chain_label(chain: Json) -> str:
+    """A filter chain's name, or (unnamed, as pilot leaves most outbound chains) its match
+    criteria in a fixed order, e.g. ``{server_names=github.com}`` or ``{}``."""
+    if chain.get("name"):
+        return str(chain["name"])
+    fcm = chain.get("filter_chain_match") or {}
+    parts: list[str] = []
+    for key in (
+        "destination_port",
+        "prefix_ranges",
+        "server_names",
+        "transport_protocol",
+        "application_protocols",
+    ):
+        val = fcm.get(key)
+        if val in (None, [], ""):
+            continue
+        if key == "prefix_ranges":
+            val = [f"{r.get('address_prefix')}/{_uint(r.get('prefix_len', 0))}" for r in val]
+        parts.append(f"{key}={'|'.join(map(str, val)) if isinstance(val, list) else _uint(val)}")
+    return "{" + ",".join(parts) + "}"
+
+
+# ------------------------------------------------------------------------------------------
+# Network filters: HTTP connection manager and TCP proxy
+# ------------------------------------------------------------------------------------------
+
+
+def _network_filter(chain: Json, kind: str) -> Json | None:
+    for flt in chain.get("filters", []) or []:
+        if not isinstance(flt, Mapping):
+            continue
+        typed = flt.get("typed_config") or {}
+        type_url = str(typed.get("@type", "")).lower()
+        if kind in str(flt.get("name", "")) or kind.replace("_", "") in type_url:
+            return typed
+    return None
+
+
+def _run_filters(cfg: EnvoyConfig, listener: Json, chain: Json, call: LiveCall, base: LivePath) -> LivePath:
+    tcp = _network_filter(chain, TCP_PROXY)
+    hcm = _network_filter(chain, HCM)
+    if hcm is not None:
+        return _through_hcm(cfg, hcm, call, base)
+    if tcp is not None:
+        return _replace(base, cluster=_tcp_cluster(tcp))
+    return _replace(
+        base,
+        outcome="unknown_filter",
+        notes=(*base.notes, "chain has neither an HTTP connection manager nor a TCP proxy"),
+    )
+
+
+def _tcp_cluster(tcp: Json) -> str | None:
+    if tcp.get("cluster"):
+        return str(tcp["cluster"])
+    weighted = (tcp.get("weighted_clusters") or {}).get("clusters") or []
+    return _heaviest(weighted)
+
+
+def _heaviest(weighted: Sequence[Json]) -> str | None:
+    if not weighted:
+        return None
+    return str(max(weighted, key=lambda c: int(_uint(c.get("weight", 0)) or 0)).get("name"))
+
+
+def _through_hcm(cfg: EnvoyConfig, hcm: Json, call: LiveCall, base: LivePath) -> LivePath:
+    if call.http_version is None:
+        return _replace(
+            base,
+            outcome="protocol_error",
+            notes=(*base.notes, "non-HTTP bytes reach an HTTP connection manager"),
+        )
+    opts = hcm.get("http_protocol_options") or {}
+    if call.http_version == "1.0" and not opts.get("accept_http_10"):
+        return _replace(base, outcome="http10_rejected", notes=(*base.notes, "HTTP/1.0 gets 426"))
+    rc = hcm.get("route_config")
+    if not isinstance(rc, Mapping):
+        name = str((hcm.get("rds") or {}).get("route_config_name", ""))
+        rc = cfg.routes.get(name)
+        if rc is None:
+            return _replace(
+                base,
+                outcome="no_route_config",
+                route=name or None,
+                notes=(*base.notes, f"route configuration {name!r} not in the config"),
+            )
+    host = _host_for_matching(call, hcm, rc)
+    vhost = match_vhost(rc.get("virtual_hosts", []) or [], host)
+    with_rc = _replace(base, route=str(rc.get("name", "")) or None)
+    if vhost is None:
+        return _replace(with_rc, outcome="no_vhost")
+    with_vh = _replace(with_rc, vhost=str(vhost.get("name", "")))
+    return _route_action(vhost, call, with_vh)
+
+
+def _host_for_matching(call: LiveCall, hcm: Json, rc: Json) -> str:
+    host = (call.host or "").lower()
+    if host.startswith("["):
+        bare, _, port = host[1:].partition("]")
+        port = port.lstrip(":")
+    elif host.count(":") == 1:
+        bare, _, port = host.partition(":")
+    else:
+        bare, port = host, ""
+    strip = bool(rc.get("ignore_port_in_host_matching")) or bool(hcm.get("strip_any_host_port"))
+    strip = strip or (bool(hcm.get("strip_matching_host_port")) and port == str(call.port))
+    return bare if (strip or not port) else host
+
+
+def match_vhost(vhosts: Iterable[Json], host: str) -> Json | None:
+    """Envoy's virtual-host lookup: exact, then ``*suffix`` (longest), ``prefix*`` (longest), ``*``."""
+    listed = [v for v in vhosts if isinstance(v, Mapping)]
+    host = host.lower()
+    for vh in listed:
+        if any(str(d).lower() == host for d in vh.get("domains", []) or []):
+            return vh
+    for wildcard_first in (True, False):
+        best: tuple[int, Json] | None = None
+        for vh in listed:
+            for d in (str(x).lower() for x in vh.get("domains", []) or []):
+                if d == "*" or len(d) < 2:
+                    continue
+                if wildcard_first and d.startswith("*") and host.endswith(d[1:]) and len(host) > len(d) - 1:
+                    best = best if best and best[0] >= len(d) else (len(d), vh)
+                if (
+                    not wildcard_first
+                    and d.endswith("*")
+                    and host.startswith(d[:-1])
+                    and len(host) > len(d) - 1
+                ):
+                    best = best if best and best[0] >= len(d) else (len(d), vh)
+        if best:
+            return best[1]
+    return next((vh for vh in listed if "*" in (vh.get("domains") or [])), None)
+
+
+def _route_action(vhost: Json, call: LiveCall, base: LivePath) -> LivePath:
+    for route in vhost.get("routes", []) or []:
+        if not isinstance(route, Mapping) or not _route_matches(route.get("match") or {}, call):
+            continue
+        entry = str(route.get("name", "")) or None
+        if isinstance(route.get("direct_response"), Mapping):
+            status = int(route["direct_response"].get("status", 0) or 0)
+            return _replace(base, outcome="direct_response", route_entry=entry, direct_status=status)
+        if isinstance(route.get("redirect"), Mapping):
+            return _replace(base, outcome="redirect", route_entry=entry)
+        action = route.get("route") or {}
+        cluster = action.get("cluster") or _heaviest(
+            (action.get("weighted_clusters") or {}).get("clusters", [])
+        )
+        notes = base.notes
+        if cluster is None and action.get("cluster_header"):
+            notes = (*notes, f"cluster from header {action['cluster_header']}")
+        return _replace(base, route_entry=entry, cluster=cluster, notes=notes)
+    return _replace(base, outcome="no_route")
+
+
+def _route_matches(rule: Json, call: LiveCall) -> bool:
+    path = call.path or "/"
+    if "prefix" in rule and not path.startswith(str(rule["prefix"])):
+        return False
+    if "path" in rule and path.split("?")[0] != rule["path"]:
+        return False
+    if "safe_regex" in rule and not re.fullmatch(
+        str(rule["safe_regex"].get("regex", "")), path.split("?")[0]
+    ):
+        return False
+    if "path_separated_prefix" in rule:
+        pfx = str(rule["path_separated_prefix"])
+        if not (path == pfx or path.startswith(pfx.rstrip("/") + "/")):
+            return False
+    headers = {
+        ":authority": call.host or "",
+        "host": call.host or "",
+        ":path": path,
+        ":method": "GET",
+        ":scheme": "http",
+    }
+    return all(_header_matches(h, headers) for h in rule.get("headers", []) or []) and not rule.get(
+        "query_parameters"
+    )
+
+
+def _header_matches(rule: Json, headers: Mapping[str, str]) -> bool:
+    value = headers.get(str(rule.get("name", "")).lower())
+    if "present_match" in rule:
+        ok = (value is not None) == bool(rule["present_match"])
+    elif value is None:
+        ok = False
+    else:
+        ok = _string_matches(rule.get("string_match") or {"exact": rule.get("exact_match", value)}, value)
+    return ok != bool(rule.get("invert_match"))
+
+
+def _string_matches(rule: Json, value: str) -> bool:
+    if rule.get("ignore_case"):
+        value = value.lower()
+        rule = {k: (v.lower() if isinstance(v, str) else v) for k, v in rule.items()}
+    if "exact" in rule:
+        return value == str(rule["exact"])
+    if "prefix" in rule:
+        return value.startswith(str(rule["prefix"]))
+    if "suffix" in rule:
+        return value.endswith(str(rule["suffix"]))
+    if "contains" in rule:
+        return str(rule["contains"]) in value
+    if "safe_regex" in rule:
+        return re.fullmatch(str(rule["safe_regex"].get("regex", "")), value) is not None
+    return False
+
+
+# ------------------------------------------------------------------------------------------
+# Whole-proxy facts
+# ------------------------------------------------------------------------------------------
+
+
+def catchall_cluster(config: Any) -> str | None:
+    """The cluster of the ``virtualOutbound-catchall-tcp`` chain (None: no virtualOutbound)."""
+    cfg = load_config(config)
+    outbound = cfg.listener(VIRTUAL_OUTBOUND)
+    if outbound is None:
+        return None
+    for chain in outbound.get("filter_chains", []) or []:
+        if isinstance(chain, Mapping) and chain.get("name") == CATCHALL_CHAIN:
+            tcp = _network_filter(chain, TCP_PROXY)
+            return _tcp_cluster(tcp) if tcp is not None else None
+    return None
+
+
+def effective_mode(config: Any) -> str:
+    """The proxy's effective outbound mode from its catch-all (istio-review §2.2;
+    istio ``pilot/pkg/networking/core/listener_builder.go`` builds that chain):
+    ``REGISTRY_ONLY`` (BlackHoleCluster), ``ALLOW_ANY`` (PassthroughCluster), ``EGRESS_PROXY``
+    (a Sidecar ``outboundTrafficPolicy.egressProxy`` cluster) or ``UNKNOWN`` (no virtualOutbound,
+    e.g. interception NONE, or a filtered dump without it)."""
+    cluster = catchall_cluster(config)
+    if cluster is None:
+        return "UNKNOWN"
+    if cluster == BLACKHOLE:
+        return "REGISTRY_ONLY"
+    if cluster == PASSTHROUGH:
+        return "ALLOW_ANY"
+    return "EGRESS_PROXY"
+
+
+_DNS_TYPES = {"STRICT_DNS", "LOGICAL_DNS", "EDS"}
+
+
+def empty_clusters(config: Any, memberships: Iterable[Any]) -> tuple[str, ...]:
+    """Clusters that ``/clusters`` lists without hosts and that should have some (DNS or EDS
+    clusters; ORIGINAL_DST and the BlackHole/Passthrough clusters never list hosts). A cluster
+    missing from ``config`` counts when its name is an ``outbound|...`` service cluster."""
+    cfg = load_config(config)
+    empty: list[str] = []
+    for member in memberships:
+        name = str(getattr(member, "cluster", "") or "")
+        if not name or tuple(getattr(member, "hosts", ()) or ()):
+            continue
+        cluster = cfg.cluster(name)
+        kind = (
+            str(cluster.get("type", "EDS" if cluster.get("eds_cluster_config") else "STATIC"))
+            if cluster
+            else ("EDS" if name.startswith("outbound|") else "STATIC")
+        )
+        if kind in _DNS_TYPES:
+            empty.append(name)
+    return tuple(sorted(set(empty)))
+
+
+def rejected_updates(config: Any = None, counters: Mapping[str, int] | None = None) -> tuple[str, ...]:
+    """Evidence of NACKed config: ``update_rejected`` counters above zero and resources in an
+    error state (SPEC MP0120; the counters are in Istio's default stats inclusion list)."""
+    found = [f"{k}={v}" for k, v in sorted((counters or {}).items()) if "update_rejected" in k and int(v) > 0]
+    if config is not None:
+        found.extend(f"{r} in error state" for r in load_config(config).rejected)
+    return tuple(found)
