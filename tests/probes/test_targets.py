@@ -17,24 +17,72 @@ ACCEPTED = [
     ("example.com:80", "http", "example.com", 80, "/", None, False, "http://example.com:80/"),
     ("example.com:443", "https", "example.com", 443, "/", "example.com", False, "https://example.com:443/"),
     ("example.com:22", "tcp", "example.com", 22, "/", None, False, "tcp://example.com:22"),
-    ("http://a.lab.example/x/y?q=1", "http", "a.lab.example", 80, "/x/y?q=1", None, False,
-     "http://a.lab.example:80/x/y?q=1"),
-    ("HTTPS://A.Lab.Example:8443", "https", "a.lab.example", 8443, "/", "a.lab.example", False,
-     "https://a.lab.example:8443/"),
-    ("https://a.lab.example?x=1", "https", "a.lab.example", 443, "/?x=1", "a.lab.example", False,
-     "https://a.lab.example:443/?x=1"),
-    ("tls://db.lab.example:5432", "tls", "db.lab.example", 5432, "/", "db.lab.example", False,
-     "tls://db.lab.example:5432"),
-    ("tls://db.lab.example", "tls", "db.lab.example", 443, "/", "db.lab.example", False,
-     "tls://db.lab.example:443"),
+    (
+        "http://a.lab.example/x/y?q=1",
+        "http",
+        "a.lab.example",
+        80,
+        "/x/y?q=1",
+        None,
+        False,
+        "http://a.lab.example:80/x/y?q=1",
+    ),
+    (
+        "HTTPS://A.Lab.Example:8443",
+        "https",
+        "a.lab.example",
+        8443,
+        "/",
+        "a.lab.example",
+        False,
+        "https://a.lab.example:8443/",
+    ),
+    (
+        "https://a.lab.example?x=1",
+        "https",
+        "a.lab.example",
+        443,
+        "/?x=1",
+        "a.lab.example",
+        False,
+        "https://a.lab.example:443/?x=1",
+    ),
+    (
+        "tls://db.lab.example:5432",
+        "tls",
+        "db.lab.example",
+        5432,
+        "/",
+        "db.lab.example",
+        False,
+        "tls://db.lab.example:5432",
+    ),
+    (
+        "tls://db.lab.example",
+        "tls",
+        "db.lab.example",
+        443,
+        "/",
+        "db.lab.example",
+        False,
+        "tls://db.lab.example:443",
+    ),
     ("tcp://ssh.lab.example:22", "tcp", "ssh.lab.example", 22, "/", None, False, "tcp://ssh.lab.example:22"),
     ("10.0.0.1", "https", "10.0.0.1", 443, "/", None, True, "https://10.0.0.1:443/"),
     ("10.0.0.1:80", "http", "10.0.0.1", 80, "/", None, True, "http://10.0.0.1:80/"),
     ("::1", "https", "::1", 443, "/", None, True, "https://[::1]:443/"),
     ("[2001:DB8::1]:8080", "tcp", "2001:db8::1", 8080, "/", None, True, "tcp://[2001:db8::1]:8080"),
     ("http://[::1]:8080/p", "http", "::1", 8080, "/p", None, True, "http://[::1]:8080/p"),
-    ("_srv.lab.example", "https", "_srv.lab.example", 443, "/", "_srv.lab.example", False,
-     "https://_srv.lab.example:443/"),
+    (
+        "_srv.lab.example",
+        "https",
+        "_srv.lab.example",
+        443,
+        "/",
+        "_srv.lab.example",
+        False,
+        "https://_srv.lab.example:443/",
+    ),
 ]
 
 
@@ -44,7 +92,13 @@ def test_accepted_targets(
 ) -> None:
     spec = parse_target(raw)
     assert (spec.protocol.value, spec.host, spec.port, spec.path, spec.sni, spec.ip_literal, spec.url) == (
-        protocol, host, port, path, sni, ip, url,
+        protocol,
+        host,
+        port,
+        path,
+        sni,
+        ip,
+        url,
     )
     assert spec.raw == raw
 
@@ -55,8 +109,17 @@ def test_unknown_port_warns_about_server_first() -> None:
     assert any("server-first" in w for w in spec.warnings)
 
 
-@pytest.mark.parametrize(("hint", "protocol"), [("HTTP", "http"), ("HTTPS", "https"), ("TLS", "tls"),
-                                                ("GRPC", "http"), ("MONGO", "tcp"), (Protocol.TLS, "tls")])
+@pytest.mark.parametrize(
+    ("hint", "protocol"),
+    [
+        ("HTTP", "http"),
+        ("HTTPS", "https"),
+        ("TLS", "tls"),
+        ("GRPC", "http"),
+        ("MONGO", "tcp"),
+        (Protocol.TLS, "tls"),
+    ],
+)
 def test_port_protocol_hints(hint: str | Protocol, protocol: str) -> None:
     spec = parse_target("svc.lab.example:8443", {8443: hint})
     assert spec.protocol.value == protocol
@@ -127,10 +190,12 @@ URLISH = r"\A(https?|tls|tcp|ftp|)(://)?[a-zA-Z0-9\.\-\[\]:_*]{0,40}(:[0-9]{0,6}
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.one_of(
-    st.text(max_size=80),
-    st.from_regex(URLISH),
-))
+@given(
+    st.one_of(
+        st.text(max_size=80),
+        st.from_regex(URLISH),
+    )
+)
 def test_fuzz_gives_a_spec_or_a_target_error(raw: str) -> None:
     try:
         spec = parse_target(raw, {8080: "HTTP"})
