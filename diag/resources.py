@@ -46,7 +46,7 @@ def normalize_protocol(value: object) -> str:
 
 
 def listener_family(protocol: str) -> str:
-    """"http", "tcp", "auto" or "udp" for a normalised protocol.
+    """ "http", "tcp", "auto" or "udp" for a normalised protocol.
 
     Follows `ModelProtocolToListenerProtocol` (pilot/pkg/networking/...): HTTP-family → HTTP,
     TCP-family → TCP, unsupported (unset) → auto; UDP is not proxied by sidecars.
@@ -58,6 +58,34 @@ def listener_family(protocol: str) -> str:
     if protocol == "UDP":
         return "udp"
     return "auto"
+
+
+WELL_KNOWN_TCP_PORTS = frozenset({25, 53, 3306, 27017})
+
+
+def kube_port_protocol(
+    number: int, name: str, transport: str = "TCP", app_protocol: str | None = None
+) -> str:
+    """Istio protocol of a Kubernetes Service port (pkg/config/kube/conversion.go ConvertProtocol).
+
+    UDP → UDP; `appProtocol` wins over the name (with the kubernetes.io/h2c, ws, wss names);
+    `grpc-web` prefix; else the name's prefix before "-"; unknown → auto, except the well-known
+    ports 25, 53, 3306 and 27017, which are TCP.
+    """
+    if transport.upper() == "UDP":
+        return "UDP"
+    text = name
+    if app_protocol is not None:
+        special = {"kubernetes.io/h2c": "HTTP2", "kubernetes.io/ws": "HTTP", "kubernetes.io/wss": "HTTPS"}
+        if app_protocol in special:
+            return special[app_protocol]
+        text = app_protocol
+    if text.lower().startswith("grpc-web"):
+        return "GRPC-WEB"
+    parsed = normalize_protocol(text.split("-", 1)[0])
+    if parsed == "" and number in WELL_KNOWN_TCP_PORTS:
+        return "TCP"
+    return parsed
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,7 +104,7 @@ class Resource:
 
     @property
     def ref(self) -> str:
-        """"Kind ns/name" — how reports and rules name this object."""
+        """ "Kind ns/name" — how reports and rules name this object."""
         return f"{self.kind} {self.namespace}/{self.name}" if self.namespace else f"{self.kind} {self.name}"
 
 
@@ -93,7 +121,7 @@ class Port:
 
     @property
     def family(self) -> str:
-        """"http", "tcp", "auto" or "udp" (see `listener_family`)."""
+        """ "http", "tcp", "auto" or "udp" (see `listener_family`)."""
         return listener_family(self.protocol)
 
 
@@ -133,6 +161,7 @@ class ServiceEntry(Resource):
     workload_selector: Mapping[str, str] | None = None
     subject_alt_names: tuple[str, ...] = ()
     status_addresses: tuple[str, ...] = ()  # status.addresses[].value (auto-allocated, 1.25+)
+    status_host_addresses: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # per host
 
     @property
     def autoallocate_opt_out(self) -> bool:
@@ -181,6 +210,7 @@ class Sidecar(Resource):
     egress: tuple[EgressListener, ...] = ()
     outbound_traffic_policy: OutboundTrafficPolicy | None = None
     has_ingress: bool = False
+    has_inbound_pool: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)

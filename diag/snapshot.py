@@ -72,7 +72,7 @@ class MeshService:
 
     @property
     def kind(self) -> str:
-        """"ServiceEntry" or "Service"."""
+        """ "ServiceEntry" or "Service"."""
         return self.resource.kind
 
     @property

@@ -1,0 +1,484 @@
+"""Turn one parsed Kubernetes/Istio object (a mapping) into a typed `diag.resources` object.
+
+`parse_object(doc, origin)` returns the typed object, `None` for kinds meshprobe ignores, or raises
+`ParseError` with a message naming the field. Field types are checked, never trusted: a
+`hosts: 5` or `ports: {}` is a problem for that object only (the loader keeps going).
+
+Defaults follow the Istio protos (zero values): SE resolution NONE, location MESH_EXTERNAL;
+DR TLS mode DISABLE; Sidecar / mesh outbound mode enum zero = REGISTRY_ONLY when the
+`outboundTrafficPolicy` block is present without a mode (istio/api `sidecar.proto`,
+`mesh/v1alpha1/config.proto`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import yaml
+
+from diag.resources import (
+    ClientTls,
+    ControlPlane,
+    DestinationRule,
+    EgressListener,
+    EgressProxy,
+    EnvoyFilter,
+    Gateway,
+    GatewayServer,
+    Namespace,
+    OutboundTrafficPolicy,
+    Pod,
+    Port,
+    PortTrafficPolicy,
+    ProxyConfigResource,
+    ProxySettings,
+    Resource,
+    RouteDestination,
+    RouteRule,
+    Service,
+    ServiceEntry,
+    Sidecar,
+    Subset,
+    TrafficPolicy,
+    VirtualService,
+    WasmPlugin,
+    WorkloadEndpoint,
+    kube_port_protocol,
+    normalize_protocol,
+)
+
+ISTIO_GROUPS = ("networking.istio.io", "extensions.istio.io")
+ISTIO_VERSIONS = ("v1", "v1beta1", "v1alpha3", "v1alpha1")
+
+
+class ParseError(ValueError):
+    """A malformed object; the message names the offending field."""
+
+
+# ---- small typed accessors ------------------------------------------------------------------
+
+
+def _map(value: Any, where: str) -> Mapping[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ParseError(f"{where}: expected a mapping, got {type(value).__name__}")
+    return value
+
+
+def _list(value: Any, where: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ParseError(f"{where}: expected a list, got {type(value).__name__}")
+    return value
+
+
+def _str(value: Any, where: str, default: str = "") -> str:
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ParseError(f"{where}: expected a string, got {type(value).__name__}")
+    return str(value)
+
+
+def _strs(value: Any, where: str) -> tuple[str, ...]:
+    return tuple(_str(v, f"{where}[{i}]") for i, v in enumerate(_list(value, where)))
+
+
+def _int(value: Any, where: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ParseError(f"{where}: expected an integer, got a boolean")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    raise ParseError(f"{where}: expected an integer, got {value!r}"[:200])
+
+
+def _labels(value: Any, where: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for k, v in _map(value, where).items():
+        out[_str(k, where)] = _str(v, f"{where}.{k}")
+    return out
+
+
+def _enum(value: Any, where: str, default: str) -> str:
+    text = _str(value, where, default)
+    return text.strip().upper() if text else default
+
+
+# ---- shared pieces ----------------------------------------------------------------------------
+
+
+def _selector(value: Any, where: str) -> dict[str, str] | None:
+    if value is None:
+        return None
+    return _labels(_map(value, where).get("labels"), f"{where}.labels")
+
+
+def _port(item: Any, where: str) -> Port:
+    m = _map(item, where)
+    number = _int(m.get("number"), f"{where}.number")
+    if number is None:
+        raise ParseError(f"{where}.number: missing")
+    declared = _str(m.get("protocol"), f"{where}.protocol")
+    return Port(
+        number=number,
+        protocol=normalize_protocol(declared),
+        declared=declared,
+        name=_str(m.get("name"), f"{where}.name"),
+        target_port=_int(m.get("targetPort"), f"{where}.targetPort"),
+    )
+
+
+def _tls(value: Any, where: str) -> ClientTls | None:
+    if value is None:
+        return None
+    m = _map(value, where)
+    return ClientTls(
+        mode=_enum(m.get("mode"), f"{where}.mode", "DISABLE"),
+        sni=_str(m.get("sni"), f"{where}.sni"),
+        credential_name=_str(m.get("credentialName"), f"{where}.credentialName"),
+        ca_certificates=_str(m.get("caCertificates"), f"{where}.caCertificates"),
+        client_certificate=_str(m.get("clientCertificate"), f"{where}.clientCertificate"),
+        subject_alt_names=_strs(m.get("subjectAltNames"), f"{where}.subjectAltNames"),
+        insecure_skip_verify=bool(m.get("insecureSkipVerify") is True),
+    )
+
+
+def _traffic_policy(value: Any, where: str) -> TrafficPolicy | None:
+    if value is None:
+        return None
+    m = _map(value, where)
+    levels = []
+    for i, item in enumerate(_list(m.get("portLevelSettings"), f"{where}.portLevelSettings")):
+        pm = _map(item, f"{where}.portLevelSettings[{i}]")
+        number = _int(_map(pm.get("port"), f"{where}.portLevelSettings[{i}].port").get("number"), where)
+        if number is not None:
+            levels.append(PortTrafficPolicy(port=number, tls=_tls(pm.get("tls"), f"{where}.tls")))
+    pool = _map(m.get("connectionPool"), f"{where}.connectionPool")
+    tcp = _map(pool.get("tcp"), f"{where}.connectionPool.tcp")
+    return TrafficPolicy(
+        tls=_tls(m.get("tls"), f"{where}.tls"),
+        port_level=tuple(levels),
+        connect_timeout=_str(tcp.get("connectTimeout"), f"{where}.connectTimeout"),
+    )
+
+
+# ---- per kind ---------------------------------------------------------------------------------
+
+
+def _service_entry(base: dict[str, Any], spec: Mapping[str, Any], status: Mapping[str, Any]) -> ServiceEntry:
+    endpoints = []
+    for i, item in enumerate(_list(spec.get("endpoints"), "spec.endpoints")):
+        m = _map(item, f"spec.endpoints[{i}]")
+        ports = {
+            _str(k, "ports"): _int(v, f"spec.endpoints[{i}].ports.{k}") or 0
+            for k, v in _map(m.get("ports"), f"spec.endpoints[{i}].ports").items()
+        }
+        endpoints.append(
+            WorkloadEndpoint(
+                address=_str(m.get("address"), f"spec.endpoints[{i}].address"),
+                ports=ports,
+                labels=_labels(m.get("labels"), f"spec.endpoints[{i}].labels"),
+                service_account=_str(m.get("serviceAccount"), f"spec.endpoints[{i}].serviceAccount"),
+                network=_str(m.get("network"), f"spec.endpoints[{i}].network"),
+                weight=_int(m.get("weight"), f"spec.endpoints[{i}].weight") or 0,
+            )
+        )
+    status_addrs: dict[str, list[str]] = {}
+    for i, item in enumerate(_list(status.get("addresses"), "status.addresses")):
+        m = _map(item, f"status.addresses[{i}]")
+        value = _str(m.get("value"), f"status.addresses[{i}].value")
+        if value:
+            status_addrs.setdefault(_str(m.get("host"), "host").lower(), []).append(value)
+    return ServiceEntry(
+        **base,
+        hosts=_strs(spec.get("hosts"), "spec.hosts"),
+        addresses=_strs(spec.get("addresses"), "spec.addresses"),
+        ports=tuple(
+            _port(p, f"spec.ports[{i}]") for i, p in enumerate(_list(spec.get("ports"), "spec.ports"))
+        ),
+        location=_enum(spec.get("location"), "spec.location", "MESH_EXTERNAL"),
+        resolution=_enum(spec.get("resolution"), "spec.resolution", "NONE"),
+        endpoints=tuple(endpoints),
+        export_to=_strs(spec.get("exportTo"), "spec.exportTo"),
+        workload_selector=_selector(spec.get("workloadSelector"), "spec.workloadSelector"),
+        subject_alt_names=_strs(spec.get("subjectAltNames"), "spec.subjectAltNames"),
+        status_addresses=tuple(a for v in status_addrs.values() for a in v),
+        status_host_addresses={k: tuple(v) for k, v in status_addrs.items()},
+    )
+
+
+def outbound_policy(value: Any, where: str) -> OutboundTrafficPolicy | None:
+    """An `outboundTrafficPolicy` block (mode enum zero = REGISTRY_ONLY when the block exists)."""
+    if value is None:
+        return None
+    m = _map(value, where)
+    proxy = None
+    if m.get("egressProxy") is not None:
+        ep = _map(m.get("egressProxy"), f"{where}.egressProxy")
+        proxy = EgressProxy(
+            host=_str(ep.get("host"), f"{where}.egressProxy.host"),
+            subset=_str(ep.get("subset"), f"{where}.egressProxy.subset"),
+            port=_int(_map(ep.get("port"), f"{where}.egressProxy.port").get("number"), where),
+        )
+    return OutboundTrafficPolicy(
+        mode=_enum(m.get("mode"), f"{where}.mode", "REGISTRY_ONLY"), egress_proxy=proxy
+    )
+
+
+def _sidecar(base: dict[str, Any], spec: Mapping[str, Any]) -> Sidecar:
+    egress = []
+    for i, item in enumerate(_list(spec.get("egress"), "spec.egress")):
+        m = _map(item, f"spec.egress[{i}]")
+        port = _port(m["port"], f"spec.egress[{i}].port") if m.get("port") is not None else None
+        egress.append(
+            EgressListener(
+                hosts=_strs(m.get("hosts"), f"spec.egress[{i}].hosts"),
+                port=port,
+                bind=_str(m.get("bind"), f"spec.egress[{i}].bind"),
+                capture_mode=_enum(m.get("captureMode"), f"spec.egress[{i}].captureMode", ""),
+            )
+        )
+    return Sidecar(
+        **base,
+        workload_selector=_selector(spec.get("workloadSelector"), "spec.workloadSelector"),
+        egress=tuple(egress),
+        outbound_traffic_policy=outbound_policy(
+            spec.get("outboundTrafficPolicy"), "spec.outboundTrafficPolicy"
+        ),
+        has_ingress=bool(_list(spec.get("ingress"), "spec.ingress")),
+        has_inbound_pool=spec.get("inboundConnectionPool") is not None,
+    )
+
+
+def _destination_rule(base: dict[str, Any], spec: Mapping[str, Any]) -> DestinationRule:
+    subsets = []
+    for i, item in enumerate(_list(spec.get("subsets"), "spec.subsets")):
+        m = _map(item, f"spec.subsets[{i}]")
+        subsets.append(
+            Subset(
+                name=_str(m.get("name"), f"spec.subsets[{i}].name"),
+                labels=_labels(m.get("labels"), f"spec.subsets[{i}].labels"),
+                traffic_policy=_traffic_policy(m.get("trafficPolicy"), f"spec.subsets[{i}].trafficPolicy"),
+            )
+        )
+    return DestinationRule(
+        **base,
+        host=_str(spec.get("host"), "spec.host"),
+        export_to=_strs(spec.get("exportTo"), "spec.exportTo"),
+        traffic_policy=_traffic_policy(spec.get("trafficPolicy"), "spec.trafficPolicy"),
+        subsets=tuple(subsets),
+        workload_selector=_selector(spec.get("workloadSelector"), "spec.workloadSelector"),
+    )
+
+
+def _route_rules(value: Any, kind: str) -> tuple[RouteRule, ...]:
+    rules = []
+    for i, item in enumerate(_list(value, f"spec.{kind}")):
+        where = f"spec.{kind}[{i}]"
+        m = _map(item, where)
+        dests = []
+        for j, d in enumerate(_list(m.get("route"), f"{where}.route")):
+            dm = _map(d, f"{where}.route[{j}]")
+            dest = _map(dm.get("destination"), f"{where}.route[{j}].destination")
+            dests.append(
+                RouteDestination(
+                    host=_str(dest.get("host"), f"{where}.route[{j}].destination.host"),
+                    subset=_str(dest.get("subset"), "subset"),
+                    port=_int(_map(dest.get("port"), "port").get("number"), "port.number"),
+                    weight=_int(dm.get("weight"), "weight") or 0,
+                )
+            )
+        matches = tuple(_map(x, f"{where}.match") for x in _list(m.get("match"), f"{where}.match"))
+        rules.append(
+            RouteRule(
+                kind=kind,
+                name=_str(m.get("name"), f"{where}.name"),
+                match=matches,
+                destinations=tuple(dests),
+                has_direct_response=m.get("directResponse") is not None,
+                has_redirect=m.get("redirect") is not None,
+            )
+        )
+    return tuple(rules)
+
+
+def _virtual_service(base: dict[str, Any], spec: Mapping[str, Any]) -> VirtualService:
+    return VirtualService(
+        **base,
+        hosts=_strs(spec.get("hosts"), "spec.hosts"),
+        gateways=_strs(spec.get("gateways"), "spec.gateways"),
+        export_to=_strs(spec.get("exportTo"), "spec.exportTo"),
+        http=_route_rules(spec.get("http"), "http"),
+        tls=_route_rules(spec.get("tls"), "tls"),
+        tcp=_route_rules(spec.get("tcp"), "tcp"),
+    )
+
+
+def _gateway(base: dict[str, Any], spec: Mapping[str, Any]) -> Gateway:
+    servers = []
+    for i, item in enumerate(_list(spec.get("servers"), "spec.servers")):
+        m = _map(item, f"spec.servers[{i}]")
+        tls = _map(m.get("tls"), f"spec.servers[{i}].tls")
+        servers.append(
+            GatewayServer(
+                port=_port(m.get("port"), f"spec.servers[{i}].port"),
+                hosts=_strs(m.get("hosts"), f"spec.servers[{i}].hosts"),
+                tls_mode=_enum(tls.get("mode"), "tls.mode", ""),
+            )
+        )
+    return Gateway(**base, selector=_labels(spec.get("selector"), "spec.selector"), servers=tuple(servers))
+
+
+def _service(base: dict[str, Any], spec: Mapping[str, Any]) -> Service:
+    ports = []
+    for i, item in enumerate(_list(spec.get("ports"), "spec.ports")):
+        m = _map(item, f"spec.ports[{i}]")
+        number = _int(m.get("port"), f"spec.ports[{i}].port")
+        if number is None:
+            raise ParseError(f"spec.ports[{i}].port: missing")
+        name = _str(m.get("name"), f"spec.ports[{i}].name")
+        app = _str(m.get("appProtocol"), f"spec.ports[{i}].appProtocol")
+        transport = _str(m.get("protocol"), f"spec.ports[{i}].protocol", "TCP").upper()
+        target = m.get("targetPort")
+        ports.append(
+            Port(
+                number=number,
+                name=name,
+                app_protocol=app,
+                declared=app or name,
+                protocol=kube_port_protocol(number, name, transport, app or None),
+                target_port=target if isinstance(target, int) and not isinstance(target, bool) else None,
+            )
+        )
+    return Service(
+        **base,
+        type=_str(spec.get("type"), "spec.type", "ClusterIP") or "ClusterIP",
+        ports=tuple(ports),
+        cluster_ip=_str(spec.get("clusterIP"), "spec.clusterIP"),
+        cluster_ips=_strs(spec.get("clusterIPs"), "spec.clusterIPs"),
+        external_name=_str(spec.get("externalName"), "spec.externalName"),
+        selector=_labels(spec.get("selector"), "spec.selector"),
+    )
+
+
+def proxy_settings(value: Any, where: str) -> ProxySettings:
+    """A mesh ProxyConfig mapping (`defaultConfig`, or the parsed `proxy.istio.io/config`)."""
+    m = _map(value, where)
+    headers = _map(m.get("proxyHeaders"), f"{where}.proxyHeaders")
+    debug = _map(headers.get("envoyDebugHeaders"), f"{where}.proxyHeaders.envoyDebugHeaders")
+    hold = m.get("holdApplicationUntilProxyStarts")
+    disabled = debug.get("disabled")
+    return ProxySettings(
+        proxy_metadata=_labels(m.get("proxyMetadata"), f"{where}.proxyMetadata"),
+        hold_application_until_proxy_starts=hold if isinstance(hold, bool) else None,
+        debug_headers_disabled=disabled if isinstance(disabled, bool) else None,
+    )
+
+
+def _pod(base: dict[str, Any], spec: Mapping[str, Any]) -> Pod:
+    containers = [_map(c, "spec.containers[]") for c in _list(spec.get("containers"), "spec.containers")]
+    inits = [
+        _map(c, "spec.initContainers[]") for c in _list(spec.get("initContainers"), "spec.initContainers")
+    ]
+    annotations: Mapping[str, str] = base["annotations"]
+    settings = None
+    text = annotations.get("proxy.istio.io/config")
+    if text:
+        try:
+            settings = proxy_settings(yaml.safe_load(text), "proxy.istio.io/config")
+        except yaml.YAMLError as exc:
+            raise ParseError(
+                f"annotation proxy.istio.io/config: not YAML ({exc.__class__.__name__})"
+            ) from None
+    return Pod(
+        **base,
+        service_account=_str(spec.get("serviceAccountName"), "spec.serviceAccountName"),
+        host_network=spec.get("hostNetwork") is True,
+        has_sidecar=any(c.get("name") == "istio-proxy" for c in (*containers, *inits)),
+        proxy_config=settings,
+    )
+
+
+def _control_plane(base: dict[str, Any], spec: Mapping[str, Any]) -> ControlPlane | None:
+    template = _map(_map(spec.get("template"), "spec.template").get("spec"), "spec.template.spec")
+    for c in _list(template.get("containers"), "containers"):
+        image = _str(_map(c, "container").get("image"), "image")
+        if "pilot" in image or "istiod" in image:
+            tag = image.rsplit(":", 1)[1] if ":" in image.rsplit("/", 1)[-1] else ""
+            return ControlPlane(**base, version=tag, revision=base["labels"].get("istio.io/rev", ""))
+    return None
+
+
+SPEC_PARSERS: dict[str, Callable[[dict[str, Any], Mapping[str, Any]], Resource | None]] = {
+    "Sidecar": _sidecar,
+    "DestinationRule": _destination_rule,
+    "VirtualService": _virtual_service,
+    "Gateway": _gateway,
+    "Service": _service,
+    "Pod": _pod,
+}
+
+
+def parse_object(doc: Mapping[str, Any], origin: str) -> Resource | None:
+    """The typed object for `doc`, None for an ignored kind; raises ParseError when malformed."""
+    kind = _str(doc.get("kind"), "kind")
+    api = _str(doc.get("apiVersion"), "apiVersion")
+    meta = _map(doc.get("metadata"), "metadata")
+    spec = _map(doc.get("spec"), "spec")
+    base: dict[str, Any] = {
+        "name": _str(meta.get("name"), "metadata.name"),
+        "namespace": _str(meta.get("namespace"), "metadata.namespace"),
+        "api_version": api,
+        "created": _str(meta.get("creationTimestamp"), "metadata.creationTimestamp") or None,
+        "labels": _labels(meta.get("labels"), "metadata.labels"),
+        "annotations": _labels(meta.get("annotations"), "metadata.annotations"),
+        "origin": origin,
+        "raw": doc,
+    }
+    group = api.split("/", 1)[0] if "/" in api else ""
+    if kind == "Namespace":
+        base["namespace"] = ""
+        return Namespace(**base)
+    if kind == "Deployment":
+        return _control_plane(base, spec)
+    if kind in ("Service", "Pod"):
+        if group:
+            return None
+        base["namespace"] = base["namespace"] or "default"
+        return SPEC_PARSERS[kind](base, spec)
+    if group not in ISTIO_GROUPS:
+        return None
+    base["namespace"] = base["namespace"] or "default"
+    if kind == "ServiceEntry":
+        return _service_entry(base, spec, _map(doc.get("status"), "status"))
+    if kind in SPEC_PARSERS:
+        return SPEC_PARSERS[kind](base, spec)
+    if kind in ("EnvoyFilter", "WasmPlugin"):
+        selector = _selector(spec.get("workloadSelector"), "spec.workloadSelector")
+        if kind == "WasmPlugin":
+            selector = _selector(spec.get("selector"), "spec.selector")
+            return WasmPlugin(**base, workload_selector=selector)
+        return EnvoyFilter(**base, workload_selector=selector)
+    if kind == "ProxyConfig":
+        env = _labels(spec.get("environmentVariables"), "spec.environmentVariables")
+        return ProxyConfigResource(
+            **base, selector=_selector(spec.get("selector"), "spec.selector"), environment=env
+        )
+    return None
+
+
+def short_json(value: Any) -> str:
+    """A compact rendering for messages (never more than 80 characters)."""
+    try:
+        text = json.dumps(value, default=str)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
