@@ -1,0 +1,191 @@
+"""Translate vector cases and calls to each path's API, and each path's answer back to
+:class:`~tests.vectors.outcome.Observed`.
+
+- predictions: ``diag.loader.load_documents`` + ``diag.snapshot.Snapshot.build`` +
+  ``diag.predict.predict(snapshot, Source, Call)`` (helper D1);
+- generated config: ``lab.istiod.generate(objects, PodView)`` (helper L2) read by
+  ``diag.livepath.match(config, LiveCall)`` (helper D2).
+
+Which expectation fields each path can observe is declared here (``OBSERVABLE``), so a field a
+path cannot see is reported as such instead of silently passing or failing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tests.vectors.outcome import LIVEPATH_ERRORS, Observed
+from tests.vectors.vector_format import VectorCall, VectorCase
+
+OBSERVABLE = {
+    # diag.predict.EnvoyPath has listener/filter_chain/route (the route config)/vhost/cluster;
+    # the route entry's own name and Istio's error kinds are not part of a prediction.
+    "predict": frozenset({"listener", "filter_chain", "route_config", "vhost", "cluster"}),
+    # diag.livepath.LivePath has all of them (route_entry is the route's name).
+    "generated": frozenset(
+        {"listener", "filter_chain", "route_config", "vhost", "route", "cluster", "error"}
+    ),
+}
+
+
+def http_version(call: VectorCall) -> str | None:
+    """The HTTP version a call speaks (None for opaque TCP)."""
+    return {"http": "1.1", "http2": "2"}.get(call.protocol)
+
+
+# ------------------------------------------------------------------------------------------
+# Predictions (diag.predict)
+# ------------------------------------------------------------------------------------------
+
+
+def predict_protocol(call: VectorCall) -> str:
+    """Istio's (protocol, tls) pair as ``diag.predict.Call.protocol``."""
+    if call.tls:
+        return "tls" if call.protocol == "tcp" else "https"
+    return "tcp" if call.protocol == "tcp" else "http"
+
+
+def predict_call(call: VectorCall) -> Any:
+    """A ``diag.predict.Call`` for this call (the address is always given, as in Istio's tests)."""
+    from diag.predict import Call
+
+    return Call(
+        host=call.host or call.address,
+        port=call.port,
+        protocol=predict_protocol(call),
+        sni=call.sni if call.tls else None,
+        address=call.address,
+        http_version=http_version(call) or "1.1",
+    )
+
+
+def predict_source(case: VectorCase) -> Any:
+    """A ``diag.predict.Source`` for the case's proxy."""
+    from diag.predict import Source
+
+    capture = case.proxy.dns_capture
+    return Source(
+        namespace=case.proxy.namespace,
+        labels=dict(case.proxy.labels),
+        dns_capture=capture,
+        auto_allocate=capture,
+    )
+
+
+def snapshot_for(case: VectorCase) -> Any:
+    """Load the case's objects and mesh config into a ``diag.snapshot.Snapshot``; loader
+    problems are raised (a vector's config must load)."""
+    from diag.loader import load_documents, parse_mesh_config
+    from diag.snapshot import Snapshot
+
+    loaded = load_documents([dict(o) for o in case.config], origin=case.id)
+    errors = [str(p) for p in loaded.problems if p.level == "error"]
+    if errors:
+        raise AssertionError(f"{case.id}: the loader rejected the config: {errors}")
+    return Snapshot.build(loaded.objects, parse_mesh_config(dict(case.mesh)))
+
+
+def observed_from_prediction(prediction: Any) -> Observed:
+    """A ``diag.predict.Prediction`` as an observation."""
+    path = prediction.path
+    return Observed(
+        listener=path.listener,
+        filter_chain=path.filter_chain,
+        route_config=path.route,
+        vhost=path.vhost,
+        cluster=path.cluster,
+        detail=f"(verdict {prediction.verdict}; notes {list(prediction.notes)})",
+    )
+
+
+# ------------------------------------------------------------------------------------------
+# Generated config (lab.istiod.generate) through the live-path matcher (diag.livepath)
+# ------------------------------------------------------------------------------------------
+
+
+def pod_view(case: VectorCase) -> Any:
+    """A ``lab.istiod.PodView`` for the case's proxy."""
+    from lab.istiod import PodView
+
+    return PodView(
+        namespace=case.proxy.namespace,
+        labels=dict(case.proxy.labels),
+        dns_capture=case.proxy.dns_capture,
+        mesh=dict(case.mesh),
+    )
+
+
+def live_call(call: VectorCall) -> Any:
+    """A ``diag.livepath.LiveCall`` exactly as Istio's simulator sends the call: the Host header
+    as written (no port added), the TLS ClientHello's SNI and ALPN as written."""
+    from diag.livepath import LiveCall
+
+    if call.tls:
+        alpn = (call.alpn,) if call.alpn else ()
+        return LiveCall(call.port, call.address, "tls", call.sni, alpn, None, None, call.path)
+    return LiveCall(
+        call.port, call.address, "raw_buffer", call.sni, (), call.host, http_version(call), call.path
+    )
+
+
+def observed_from_livepath(path: Any) -> Observed:
+    """A ``diag.livepath.LivePath`` as an observation."""
+    return Observed(
+        listener=path.listener,
+        filter_chain=path.filter_chain,
+        route_config=path.route,
+        vhost=path.vhost,
+        route=path.route_entry,
+        cluster=path.cluster,
+        error=LIVEPATH_ERRORS.get(path.outcome, path.outcome),
+        detail=f"(outcome {path.outcome}; notes {list(path.notes)})",
+    )
+
+
+def route_tables_of(generated: Any) -> dict[str, dict[str, tuple[str, ...]]]:
+    """``route config name -> domain -> sorted clusters of the vhost's routes`` for every HTTP
+    connection manager in the generated listeners (Istio's ``xdstest.ExtractVirtualHosts``)."""
+    from diag.livepath import load_config
+
+    tables: dict[str, dict[str, tuple[str, ...]]] = {}
+    for listener in load_config({"listeners": list(generated.listeners)}).listeners:
+        for chain in listener.get("filter_chains", []) or []:
+            for rc in _inline_route_configs(chain):
+                tables.setdefault(str(rc.get("name", "")), _vhost_table(rc))
+    return tables
+
+
+def _inline_route_configs(chain: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    found = []
+    for flt in chain.get("filters", []) or []:
+        typed = flt.get("typed_config") or {}
+        rc = typed.get("route_config")
+        if isinstance(rc, Mapping):
+            found.append(rc)
+    return found
+
+
+def _vhost_table(rc: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+    table: dict[str, tuple[str, ...]] = {}
+    for vh in rc.get("virtual_hosts", []) or []:
+        clusters = sorted(
+            str(r["route"]["cluster"])
+            for r in vh.get("routes", []) or []
+            if isinstance(r.get("route"), Mapping) and r["route"].get("cluster")
+        )
+        for domain in vh.get("domains", []) or []:
+            table[str(domain)] = tuple(clusters)
+    return table
+
+
+def listener_ports(generated: Any) -> dict[int, list[str]]:
+    """``port -> listener names`` of the generated listeners."""
+    from diag.livepath import load_config
+
+    ports: dict[int, list[str]] = {}
+    for listener in load_config({"listeners": list(generated.listeners)}).listeners:
+        sock = (listener.get("address") or {}).get("socket_address") or {}
+        port = int(sock.get("port_value", 0) or 0)
+        ports.setdefault(port, []).append(str(listener.get("name", "")))
+    return ports

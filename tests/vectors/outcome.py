@@ -1,0 +1,70 @@
+"""What one path (prediction, live-path matcher, real lab) says a call did, and how it is compared
+with a vector's expectation, by the rules of Istio's ``Result.Matches``
+(``pilot/pkg/simulation/traffic.go``): only the expected fields are compared, ``error`` always.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from tests.vectors.vector_format import EXPECT_FIELDS, Expect, RouteTable
+
+LIVEPATH_ERRORS = {
+    "cluster": "none",
+    "direct_response": "none",
+    "redirect": "tls_redirect",
+    "no_listener": "no_listener",
+    "no_filter_chain": "no_filter_chain",
+    "no_route_config": "no_route",
+    "no_vhost": "no_virtual_host",
+    "no_route": "no_route",
+    "protocol_error": "protocol_error",
+}
+"""``diag.livepath`` outcomes in Istio's simulation error vocabulary (an outcome not listed is
+reported as itself, so it never equals an expected kind by accident)."""
+
+
+@dataclass(frozen=True)
+class Observed:
+    """One path's answer, in the vector's field names."""
+
+    listener: str | None = None
+    filter_chain: str | None = None
+    route_config: str | None = None
+    vhost: str | None = None
+    route: str | None = None
+    cluster: str | None = None
+    error: str = "none"
+    detail: str = ""
+
+    def describe(self) -> str:
+        """A one-line summary for failure messages."""
+        fields = {name: getattr(self, name) for name in EXPECT_FIELDS}
+        text = ", ".join(f"{k}={v}" for k, v in fields.items() if v not in (None, ""))
+        return f"{text} {self.detail}".strip()
+
+
+def mismatches(expect: Expect, observed: Observed) -> list[str]:
+    """One line per expected field the observation gets wrong (empty: the call passes)."""
+    wrong = []
+    for name, wanted in expect.checked().items():
+        got = getattr(observed, name)
+        if got != wanted:
+            wrong.append(f"{name}: want {wanted!r}, got {got!r}")
+    return wrong
+
+
+def route_table_mismatches(
+    table: RouteTable, route_configs: Mapping[str, Mapping[str, tuple[str, ...]]]
+) -> list[str]:
+    """Compare an asserted vhost table with the actual ``route config -> domain -> clusters``."""
+    actual = route_configs.get(table.route_config)
+    if actual is None:
+        return [f"route config {table.route_config!r} not found (have {sorted(route_configs)})"]
+    wrong = []
+    for domain, wanted in table.domains.items():
+        got = actual.get(domain)
+        if got != wanted:
+            wrong.append(f"{table.route_config} {domain}: want {wanted}, got {got}")
+    return wrong

@@ -1,0 +1,95 @@
+"""The vector files themselves: they parse, name their Istio source, and assert something.
+
+Keeps the vectors from going silently empty, and checks the loader rejects malformed vectors
+(so a typo in a vector cannot turn into an unchecked expectation).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.vectors.vector_format import (
+    EXPECT_FIELDS,
+    VECTOR_DIR,
+    VectorFormatError,
+    load_all,
+    load_file,
+)
+
+FILES = sorted(VECTOR_DIR.glob("*.yaml"))
+
+
+def test_there_are_vector_files() -> None:
+    assert len(FILES) >= 6, [f.name for f in FILES]
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
+def test_file_parses_and_asserts_something(path: Path) -> None:
+    vectors = load_file(path)
+    assert re.fullmatch(r"[0-9a-f]{40}", vectors.source["commit"])
+    assert vectors.source["repo"] == "istio/istio"
+    assert vectors.source["file"].startswith("pilot/pkg/networking/core/")
+    assert vectors.source["test"].startswith("Test")
+    assert vectors.cases
+    calls = [call for case in vectors.cases for call in case.calls]
+    assert calls, f"{path.name} has no calls"
+    for case in vectors.cases:
+        assert case.calls or case.route_tables or case.listener_shape, f"{case.id} asserts nothing"
+        for table in case.route_tables:
+            assert table.domains, f"{case.id}: empty route table"
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
+def test_every_call_checks_a_field(path: Path) -> None:
+    for case in load_file(path).cases:
+        for call in case.calls:
+            checked = call.expect.checked()
+            assert set(checked) <= set(EXPECT_FIELDS)
+            assert set(checked) - {"error"} or checked["error"] == "none", call.name
+            if call.tls:
+                assert call.sni, f"{case.id}/{call.name}: TLS calls carry their SNI explicitly"
+
+
+def test_ids_are_unique() -> None:
+    ids = [f"{case.id}/{call.name}" for f in load_all() for case in f.cases for call in case.calls]
+    assert len(ids) == len(set(ids))
+    assert len(ids) >= 200, len(ids)
+
+
+MINIMAL_CALL = "{name: c, address: 1.2.3.4, port: 80, protocol: http, tls: false, expect: {cluster: X}}"
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (MINIMAL_CALL.replace("cluster: X", "error: bogus"), "unknown error kind"),
+        (MINIMAL_CALL.replace("cluster: X", "clustr: X"), "unknown expect fields"),
+        (MINIMAL_CALL.replace("protocol: http", "protocol: udp"), "protocol must be"),
+        (MINIMAL_CALL.replace("tls: false", "tls: false, alpn: h2"), "alpn needs tls"),
+        (MINIMAL_CALL.replace(", expect: {cluster: X}", ""), "missing 'expect'"),
+    ],
+)
+def test_loader_rejects_malformed_calls(tmp_path: Path, call: str, message: str) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "source: {repo: istio/istio, file: f, test: T, commit: c}\n"
+        "cases:\n- name: x\n  mesh: {}\n  proxy: {namespace: default}\n  config: []\n"
+        f"  calls:\n  - {call}\n"
+    )
+    with pytest.raises(VectorFormatError, match=message):
+        load_file(bad)
+
+
+def test_absent_error_means_no_error_expected(tmp_path: Path) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text(
+        "source: {repo: istio/istio, file: f, test: T, commit: c}\n"
+        "cases:\n- name: x\n  mesh: {}\n  proxy: {namespace: default}\n  config: []\n"
+        f"  calls:\n  - {MINIMAL_CALL}\n"
+    )
+    (case,) = load_file(good).cases
+    assert case.calls[0].expect.checked() == {"cluster": "X", "error": "none"}
+    assert case.mode == "ALLOW_ANY"
