@@ -22,12 +22,13 @@ Only filtered admin endpoints are read (admin responses can be tens of MB in big
 Every call has a timeout and a response-size cap. Nothing here interprets the evidence: ``diag/``
 does (live path, effective mode, MP0110/MP0120).
 
-Shape of ``SidecarEvidence.config`` (the same plain Envoy objects as ``lab.istiod`` generates, so one
-matcher reads both): ``{"listeners": [Listener...], "routes": [RouteConfiguration...],
-"clusters": [Cluster...], "sources": {"static_listeners": 2, "dynamic_listeners": 0, ...}}``.
-Static bootstrap configs (the lab) show up under ``static_*``; a real sidecar's under ``dynamic_*``
-(listeners in ``active_state``, or ``warming_state`` when not yet active). Failed xDS updates
-(``error_state``) are reported in ``notes``. Which listeners: ``virtualOutbound`` and every listener
+Shape of ``SidecarEvidence.config``: the raw ``config_dump`` entries, keyed by the ``resource`` they
+were read with — ``static_listeners``/``dynamic_listeners``, ``static_route_configs``/
+``dynamic_route_configs``, ``static_clusters``/``dynamic_active_clusters``/``dynamic_warming_clusters``
+(each a list exactly as admin returned it: ``{"listener": {...}}``, ``{"name", "active_state",
+"warming_state", "error_state"}``, ...). Static bootstrap configs (the lab) fill ``static_*``; a real
+sidecar ``dynamic_*``. ``diag.livepath.load_config`` reads this shape; failed xDS updates
+(``error_state``) are also summarised in ``notes``. Which listeners: ``virtualOutbound`` and every listener
 on a target port (``0.0.0.0_443``, ``<ip>_443``, … — pilot's names, ``listener.go``); routes named
 by those listeners (RDS) or the port (``"80"``); clusters ``BlackHoleCluster``,
 ``PassthroughCluster``, ``outbound|PORT|SUBSET|HOST`` for each target and those referenced by the
@@ -348,10 +349,10 @@ def _unwrap(kind: str, entry: Mapping[str, Any], notes: list[str]) -> Mapping[st
 
 def read_config(
     ep: _Endpoint, kind: str, resources: Sequence[str], name_regex: str, notes: list[str]
-) -> tuple[list[Mapping[str, Any]], dict[str, int]]:
-    """``/config_dump?resource=R&name_regex=…`` for each R; plain objects and a count per resource."""
+) -> tuple[list[Mapping[str, Any]], dict[str, list[Any]]]:
+    """``/config_dump?resource=R&name_regex=…`` for each R: (the plain objects, {R: raw entries})."""
     objects: list[Mapping[str, Any]] = []
-    sources: dict[str, int] = {}
+    raw: dict[str, list[Any]] = {}
     for resource in resources:
         try:
             doc = ep.get_json("/config_dump", {"resource": resource, "name_regex": name_regex})
@@ -359,10 +360,9 @@ def read_config(
             notes.append(f"config_dump {resource}: {exc}")
             continue
         entries = doc.get("configs") or [] if isinstance(doc, Mapping) else []
-        found = [o for o in (_unwrap(kind, e, notes) for e in entries if isinstance(e, Mapping)) if o]
-        sources[resource] = len(found)
-        objects += found
-    return objects, sources
+        raw[resource] = list(entries)
+        objects += [o for o in (_unwrap(kind, e, notes) for e in entries if isinstance(e, Mapping)) if o]
+    return objects, raw
 
 
 def read_membership(ep: _Endpoint, name_regex: str) -> tuple[ClusterMembership, ...]:
@@ -440,7 +440,10 @@ def _wanted_clusters(referenced: Sequence[str], targets: Sequence[TargetSpec], n
     return "^(" + "|".join(_unique(parts)) + ")$"
 
 
-def _read_path_config(ep: _Endpoint, targets: Sequence[TargetSpec], notes: list[str]) -> dict[str, Any]:
+def _read_path_config(
+    ep: _Endpoint, targets: Sequence[TargetSpec], notes: list[str]
+) -> tuple[dict[str, list[Any]], str]:
+    """The raw config_dump sections on the targets' paths, and the regex naming their clusters."""
     listener_regex = listener_name_regex(targets)
     listeners, sources = read_config(ep, "listeners", _LISTENER_RESOURCES, listener_regex, notes)
     rds_names, referenced = listener_references(listeners, targets)
@@ -449,14 +452,8 @@ def _read_path_config(ep: _Endpoint, targets: Sequence[TargetSpec], notes: list[
     routes, route_sources = read_config(ep, "routes", _ROUTE_RESOURCES, route_regex, notes)
     referenced = _unique([*referenced, *(c for r in routes for c in _vhost_clusters(r, targets))])
     cluster_regex = _wanted_clusters(referenced, targets, notes)
-    clusters, cluster_sources = read_config(ep, "clusters", _CLUSTER_RESOURCES, cluster_regex, notes)
-    return {
-        "listeners": listeners,
-        "routes": routes,
-        "clusters": clusters,
-        "sources": {**sources, **route_sources, **cluster_sources},
-        "cluster_regex": cluster_regex,
-    }
+    _, cluster_sources = read_config(ep, "clusters", _CLUSTER_RESOURCES, cluster_regex, notes)
+    return {**sources, **route_sources, **cluster_sources}, cluster_regex
 
 
 def collect(
@@ -487,10 +484,10 @@ def collect(
             info = ep.get_json("/server_info")
         except AdminError as exc:
             return SidecarEvidence(present=False, native=native, notes=(f"no Envoy admin at {admin}: {exc}",))
-        config = _read_path_config(ep, targets, notes)
+        config, cluster_regex = _read_path_config(ep, targets, notes)
         no_members: tuple[ClusterMembership, ...] = ()
         no_counters: dict[str, int] = {}
-        membership = _safe(lambda: read_membership(ep, config.pop("cluster_regex")), no_members, notes)
+        membership = _safe(lambda: read_membership(ep, cluster_regex), no_members, notes)
         rejected = _safe(lambda: read_counters(ep, UPDATE_REJECTED_FILTER), no_counters, notes)
         after = _safe(lambda: read_counters(ep, counter_filter(targets)), no_counters, notes)
     opted_in = (before.opted_in if before is not None else False) or _opted_in(after)

