@@ -5,7 +5,7 @@ with a vector's expectation, by the rules of Istio's ``Result.Matches``
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from tests.vectors.vector_format import EXPECT_FIELDS, Expect, RouteTable
@@ -45,13 +45,19 @@ class Observed:
         return f"{text} {self.detail}".strip()
 
 
-def mismatches(expect: Expect, observed: Observed) -> list[str]:
+def restrict(expect: Expect, observable: Iterable[str]) -> dict[str, str]:
+    """The expected fields a path can observe (the others are not compared on that path)."""
+    allowed = set(observable)
+    return {k: v for k, v in expect.checked().items() if k in allowed}
+
+
+def mismatches(wanted: Mapping[str, str], observed: Observed) -> list[str]:
     """One line per expected field the observation gets wrong (empty: the call passes)."""
     wrong = []
-    for name, wanted in expect.checked().items():
+    for name, wanted_value in wanted.items():
         got = getattr(observed, name)
-        if got != wanted:
-            wrong.append(f"{name}: want {wanted!r}, got {got!r}")
+        if got != wanted_value:
+            wrong.append(f"{name}: want {wanted_value!r}, got {got!r}")
     return wrong
 
 
