@@ -50,7 +50,7 @@ def tally(path: str, case: VectorCase) -> Counter[str]:
         return counts
     try:
         run = RUNNERS[path](case)
-    except Exception as exc:  # noqa: BLE001 - a report, not a test
+    except Exception as exc:
         counts[f"error {type(exc).__name__}"] += len(case.calls)
         return counts
     for call in case.calls:
@@ -64,12 +64,10 @@ def tally(path: str, case: VectorCase) -> Counter[str]:
     return counts
 
 
-def _verdict(
-    path: str, case: VectorCase, call: VectorCall, wanted: dict[str, str], run: Any
-) -> str:
+def _verdict(path: str, case: VectorCase, call: VectorCall, wanted: dict[str, str], run: Any) -> str:
     try:
         ok = not mismatches(wanted, run(call))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return f"error {type(exc).__name__}"
     known = disagreement(path, case, call)
     if known:
