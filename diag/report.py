@@ -1,0 +1,206 @@
+"""The report: SPEC §4's ``meshprobe.report/v1`` document and the exit code.
+
+`Report` holds plain results (one `TargetResult` per target, plus config `findings`);
+`Report.to_json()` renders the documented schema (`docs/schema.md`,
+`docs/schema/report.schema.json`) deterministically: targets in the order given, each target's
+diagnoses in root-cause order (the order of `diag.rules.ALL_RULES`) and de-duplicated, findings
+sorted by level, code, resources and message and de-duplicated, `by_code` sorted.
+
+Exit codes (SPEC §4): 0 every target met its expectation; 1 at least one failed target has an
+error/warning diagnosis attributable to the mesh; 3 failures, none attributable to the mesh (DNS,
+upstream: codes in `NOT_MESH_CODES`, or no diagnosis at all).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from diag.errors import EXIT_MESH_FAILURE, EXIT_NOT_MESH, EXIT_OK
+from diag.rules.base import Diagnosis
+from probes.model import ProbeResult, Signature, to_json
+
+SCHEMA = "meshprobe.report/v1"
+NOT_MESH_CODES = frozenset({"MP0201", "MP0202", "MP0203"})
+LEVEL_RANK = {"error": 0, "warning": 1, "info": 2}
+OBSERVED_KEYS = (
+    "signature",
+    "origin",
+    "phases",
+    "http",
+    "tls",
+    "dns",
+    "tcp",
+    "redirects",
+    "error",
+    "elapsed",
+)
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """Who made the calls (SPEC §4 ``source``)."""
+
+    kind: str = "offline"  # pod | like | ephemeral | local | offline
+    namespace: str = "default"
+    context: str | None = None
+    dataplane: str = "sidecar"  # sidecar | ambient | none
+    sidecar: Mapping[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "context": self.context,
+            "namespace": self.namespace,
+            "dataplane": self.dataplane,
+            "sidecar": dict(self.sidecar) if self.sidecar is not None else None,
+        }
+
+
+@dataclass(frozen=True)
+class MeshInfo:
+    """The effective outbound policy and where it comes from (SPEC §4 ``mesh``)."""
+
+    outbound_policy: str = "UNKNOWN"
+    source: str = ""
+    istio_version: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "outbound_policy": self.outbound_policy,
+            "from": self.source,
+            "istio_version": self.istio_version,
+        }
+
+
+@dataclass(frozen=True)
+class TargetResult:
+    """One target's layers of evidence and its diagnoses. ``actual``/``predicted`` are any objects
+    with ``as_dict()``/``to_json()`` (``diag.livepath.LivePath``, ``diag.predict.Prediction``)."""
+
+    target: str
+    host: str
+    port: int
+    protocol: str
+    url: str = ""
+    expect: str = "allowed"
+    outcome: str = "fail"
+    observed: ProbeResult | None = None
+    actual: Any = None
+    predicted: Any = None
+    diagnoses: tuple[Diagnosis, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "url": self.url,
+            "host": self.host,
+            "port": self.port,
+            "protocol": self.protocol,
+            "expect": self.expect,
+            "outcome": self.outcome,
+            "observed": observed_json(self.observed),
+            "actual": self.actual.as_dict() if self.actual is not None else None,
+            "predicted": self.predicted.to_json() if self.predicted is not None else None,
+            "diagnoses": [d.to_json() for d in unique(self.diagnoses)],
+        }
+
+
+@dataclass(frozen=True)
+class Report:
+    """The whole document."""
+
+    source: SourceInfo = field(default_factory=SourceInfo)
+    mesh: MeshInfo = field(default_factory=MeshInfo)
+    targets: tuple[TargetResult, ...] = ()
+    findings: tuple[Diagnosis, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        from probes import __version__
+
+        diagnoses = [d for t in self.targets for d in unique(t.diagnoses)] + sorted_findings(self.findings)
+        by_code = Counter(d.code for d in diagnoses)
+        return {
+            "schema": SCHEMA,
+            "meshprobe_version": __version__,
+            "source": self.source.to_json(),
+            "mesh": self.mesh.to_json(),
+            "targets": [t.to_json() for t in self.targets],
+            "findings": [f.to_json() for f in sorted_findings(self.findings)],
+            "summary": {
+                "passed": sum(1 for t in self.targets if t.outcome == "pass"),
+                "failed": sum(1 for t in self.targets if t.outcome != "pass"),
+                "by_code": {code: by_code[code] for code in sorted(by_code)},
+            },
+        }
+
+    @property
+    def exit_code(self) -> int:
+        """SPEC §4: 0 all met, 1 a mesh-attributable failure, 3 failures not the mesh's doing."""
+        failed = [t for t in self.targets if t.outcome != "pass"]
+        if not failed:
+            return EXIT_OK
+        for t in failed:
+            if any(mesh_attributable(d) for d in t.diagnoses):
+                return EXIT_MESH_FAILURE
+        return EXIT_NOT_MESH
+
+
+def mesh_attributable(diagnosis: Diagnosis) -> bool:
+    """An error or warning whose code is not DNS/upstream."""
+    return diagnosis.level in ("error", "warning") and diagnosis.code not in NOT_MESH_CODES
+
+
+def unique(diagnoses: Iterable[Diagnosis]) -> list[Diagnosis]:
+    """First occurrence of each (code, message, resources), order kept."""
+    seen: set[tuple[str, str, tuple[str, ...]]] = set()
+    out: list[Diagnosis] = []
+    for d in diagnoses:
+        if d.key() not in seen:
+            seen.add(d.key())
+            out.append(d)
+    return out
+
+
+def sorted_findings(findings: Iterable[Diagnosis]) -> list[Diagnosis]:
+    """De-duplicated, ordered by level, code, resources, message."""
+    return sorted(
+        unique(findings), key=lambda d: (LEVEL_RANK.get(d.level, 9), d.code, sorted(d.resources), d.message)
+    )
+
+
+def observed_json(result: ProbeResult | None) -> dict[str, Any] | None:
+    """The report's ``observed`` object: the probe result's evidence fields."""
+    if result is None:
+        return None
+    full = to_json(result)
+    return {k: full.get(k) for k in OBSERVED_KEYS}
+
+
+def outcome(expect: str, observed: ProbeResult | None, verdict: str | None, via_gateway: bool = False) -> str:
+    """``pass`` or ``fail`` for one target.
+
+    allowed: observed OK (or, offline, predicted allowed/passthrough); blocked: not reached
+    (observed anything but OK/HTTP_STATUS, or predicted blocked); via-gateway: allowed and the path
+    goes through an egress gateway.
+    """
+    if observed is not None:
+        reached = observed.signature in (Signature.OK, Signature.HTTP_STATUS)
+        ok = observed.signature is Signature.OK
+    else:
+        reached = ok = verdict in ("allowed", "passthrough")
+    if expect == "blocked":
+        return "fail" if reached else "pass"
+    if expect == "via-gateway":
+        return "pass" if ok and via_gateway else "fail"
+    return "pass" if ok else "fail"
+
+
+def by_code(reports: Sequence[Report]) -> dict[str, int]:
+    """Code counts over several reports (for multi-namespace runs)."""
+    total: Counter[str] = Counter()
+    for report in reports:
+        total.update(report.to_json()["summary"]["by_code"])
+    return dict(sorted(total.items()))
