@@ -36,7 +36,10 @@ class PodView:
     ``mode_override`` stands for ``meshprobe lab up --mode`` and replaces the mesh mode (a Sidecar's
     ``outboundTrafficPolicy`` still wins over both, as in pilot). ``http10`` is istiod's
     ``PILOT_HTTP10``. ``connect_timeout_s`` overrides the mesh ``connectTimeout`` so tests can
-    shorten it.
+    shorten it. ``auto_allocate`` is ``PILOT_ENABLE_IP_AUTOALLOCATE`` (default on since 1.25; the
+    VIPs are used only with ``dns_capture``). ``ca_file`` stands for the agent's "system" root
+    bundle (DestinationRule SIMPLE/MUTUAL without ``caCertificates``) and ``mesh_ca_file`` for the
+    mesh root (ISTIO_MUTUAL); without them the lab cannot verify upstream certificates.
     """
 
     namespace: str
@@ -46,6 +49,9 @@ class PodView:
     mode_override: str | None = None
     http10: bool = False
     connect_timeout_s: float | None = None
+    auto_allocate: bool = True
+    ca_file: str | None = None
+    mesh_ca_file: str | None = None
 
 
 @dataclass(frozen=True)

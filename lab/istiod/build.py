@@ -1,4 +1,9 @@
-"""Top level of the generator: objects + pod → :class:`lab.istiod.GeneratedConfig`."""
+"""Top level of the generator: objects + pod → :class:`lab.istiod.GeneratedConfig`.
+
+Order follows pilot's ``buildSidecarListeners`` (outbound port listeners, then ``virtualOutbound``)
+and ``buildClusters`` (outbound clusters, then BlackHole/Passthrough/InboundPassthrough). Listeners
+are sorted by name for determinism (pilot's order comes from a Go map).
+"""
 
 from __future__ import annotations
 
@@ -6,20 +11,77 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lab.istiod import GeneratedConfig, PodView
-from lab.istiod.catchall import catchall_clusters, virtual_outbound_listener
-from lab.istiod.resources import parse_objects
+from lab.istiod.catchall import catchall_clusters, catchall_filters, virtual_outbound_listener
+from lab.istiod.clusters import TrustFiles, build_clusters
+from lab.istiod.convert import build_registry
+from lab.istiod.destination_rules import destination_rule_for
+from lab.istiod.envoy import cluster_name
+from lab.istiod.listeners import OutboundListenerBuilder
+from lab.istiod.model import MeshService
+from lab.istiod.render import render_listener
+from lab.istiod.resources import DestinationRule, KubeService, ServiceEntry, Sidecar, parse_objects
+from lab.istiod.routes import route_config
+from lab.istiod.scope import compute_scope, mesh_settings, namespace_selected
 
 
 def build_config(objects: Sequence[Mapping[str, Any]], pod: PodView) -> GeneratedConfig:
     parsed = parse_objects(objects)
-    mode = pod.mode_override or str((pod.mesh.get("outboundTrafficPolicy") or {}).get("mode") or "ALLOW_ANY")
-    timeout = pod.connect_timeout_s if pod.connect_timeout_s is not None else 10.0
-    notes = tuple(f"{p.ref}: {p.message}" for p in parsed.problems)
+    mesh = mesh_settings(pod.mesh, pod.mode_override, pod.connect_timeout_s)
+    notes = [f"{p.ref}: {p.message}" for p in parsed.problems]
+    notes += [f"{kind}: not modelled by the lab generator" for kind in parsed.ignored_kinds]
+
+    def selected(ns: str) -> bool:
+        return namespace_selected(mesh, parsed.namespaces, ns)
+
+    entries = [se for se in parsed.service_entries if selected(se.meta.namespace)]
+    kube = [svc for svc in parsed.services if selected(svc.meta.namespace)]
+    sidecars = [sc for sc in parsed.sidecars if selected(sc.meta.namespace)]
+    rules = [dr for dr in parsed.destination_rules if selected(dr.meta.namespace)]
+    all_objects: list[ServiceEntry | KubeService | Sidecar | DestinationRule] = [
+        *parsed.service_entries, *parsed.services, *parsed.sidecars, *parsed.destination_rules]
+    notes += [f"{o.meta.ref}: outside discoverySelectors, ignored"
+              for o in all_objects if not selected(o.meta.namespace)]
+
+    scope = compute_scope(build_registry(entries, kube), sidecars, mesh, pod.namespace, pod.labels)
+    notes += scope.notes
+    uses_auto = pod.dns_capture and pod.auto_allocate
+    egress_cluster = None
+    if scope.egress_proxy is not None:
+        egress_cluster = cluster_name(scope.egress_proxy[1] or 0, scope.egress_proxy[0])
+    allow_any = scope.mode in ("ALLOW_ANY", "ALLOW_ANY_DYNAMIC_DNS")
+
+    builder = OutboundListenerBuilder(uses_auto_allocation=uses_auto, http10=pod.http10)
+    for svc in scope.listener_services:
+        builder.add_service(svc)
+    notes += builder.notes
+
+    def route_for(name: str) -> dict[str, Any]:
+        return route_config(name, scope.listener_services, pod.namespace, uses_auto, allow_any,
+                            egress_cluster)
+
+    catchall = catchall_filters(scope.mode, egress_cluster)
+    listeners = [
+        render_listener(entry, route_for, catchall, mesh.protocol_detection_timeout, pod.http10)
+        for entry in sorted(builder.entries.values(), key=lambda e: (e.port, e.bind))
+    ]
+    listeners.append(virtual_outbound_listener(scope.mode, egress_cluster))
+
+    def rule_for(svc: MeshService) -> Any:
+        return destination_rule_for(rules, mesh, pod.namespace, svc)
+
+    trust = TrustFiles(system_ca=pod.ca_file, mesh_ca=pod.mesh_ca_file)
+    clusters = build_clusters(scope.cluster_services, rule_for, mesh.connect_timeout_s, trust, notes)
+    clusters += catchall_clusters(mesh.connect_timeout_s)
+    dns: dict[str, tuple[str, ...]] = {}
+    if pod.dns_capture:
+        from lab.istiod.dns import name_table
+
+        dns = name_table(scope.listener_services, pod.namespace, uses_auto)
     return GeneratedConfig(
-        listeners=[virtual_outbound_listener(mode, None)],
-        clusters=catchall_clusters(timeout),
-        dns={},
-        notes=notes,
-        mode=mode,
-        mode_from="mesh",
+        listeners=listeners,
+        clusters=clusters,
+        dns=dns,
+        notes=tuple(notes),
+        mode=scope.mode,
+        mode_from=scope.mode_from,
     )

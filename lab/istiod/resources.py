@@ -58,6 +58,8 @@ class ServiceEntry:
     endpoints: tuple[SEEndpoint, ...]
     export_to: tuple[str, ...]
     workload_selector: bool = False
+    status_addresses: tuple[tuple[str, str], ...] = ()  # (host, address) from status.addresses
+    subject_alt_names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -218,6 +220,11 @@ def parse_service_entry(obj: Mapping[str, Any]) -> ServiceEntry:
         endpoints=endpoints,
         export_to=_strs(spec.get("exportTo")),
         workload_selector=bool(spec.get("workloadSelector")),
+        status_addresses=tuple(
+            (str(a.get("host") or ""), str(a.get("value") or ""))
+            for a in ((obj.get("status") or {}).get("addresses") or ())
+        ),
+        subject_alt_names=_strs(spec.get("subjectAltNames")),
     )
 
 

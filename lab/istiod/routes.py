@@ -1,0 +1,174 @@
+"""HTTP route configurations (inlined in each HTTP connection manager) and the HCM itself.
+
+Pilot sources (``pilot/pkg/networking/core``):
+- ``httproute.go`` ``buildSidecarOutboundHTTPRouteConfig``/``BuildSidecarOutboundVirtualHosts``: route
+  ``"<port>"`` has one vhost ``host:port`` per visible service with an HTTP or auto port of that number,
+  sorted by name (``util.SortVirtualHosts``), then the catch-all; ``ignore_port_in_host_matching``,
+  ``validate_clusters: false``, ``max_direct_response_body_size_bytes`` 1 MiB.
+- ``httproute.go`` ``generateVirtualHostDomains``/``GenerateAltVirtualHosts``/``dedupeDomains``: domains
+  are the host, its aliases, the Kubernetes short forms relative to the proxy's namespace, ``*.``
+  forms for headless Kubernetes services, and the service addresses in use (no ``:port`` forms
+  because the port is ignored); a domain already used by an earlier vhost is dropped.
+- ``httproute.go`` ``getVirtualHostsForSniffedServicePort``: route ``"host:port"`` (auto port on a VIP)
+  keeps only that service's vhost; a single vhost gets domains ``["*"]``; no catch-all.
+- ``httproute.go`` ``buildCatchAllVirtualHost``: ``allow_any`` → PassthroughCluster (or the Sidecar
+  ``egressProxy`` cluster), timeout 0, no retries; else ``block_all`` with a direct 502, no body.
+- ``route/route.go`` ``BuildDefaultHTTPOutboundRoute`` + ``route/retry/retry.go`` ``DefaultPolicy``:
+  route ``default``, prefix ``/``, timeout 0, 2 retries on
+  ``connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes`` with the
+  ``previous_hosts`` predicate and 5 host-selection attempts.
+- ``httproute.go`` ``GetProxyHeadersFromProxyConfig`` (outbound server name empty → Envoy's ``envoy``,
+  ``OVERWRITE``, request attempt count on) and ``listener.go`` ``buildSidecarOutboundHTTPListenerOpts``
+  (``accept_http_10`` only with ``PILOT_HTTP10``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from lab.istiod import protocol
+from lab.istiod.envoy import (
+    ALLOW_ANY,
+    BLOCK_ALL,
+    HCM,
+    PASSTHROUGH_CLUSTER,
+    PREVIOUS_HOSTS,
+    ROUTER,
+    cluster_name,
+)
+from lab.istiod.model import ALIAS, KUBERNETES, PASSTHROUGH, UNSPECIFIED_IP, MeshService
+
+RETRY_ON = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes"
+MAX_DIRECT_RESPONSE_BODY = 1024 * 1024
+FAULT = "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault"
+CORS = "type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors"
+
+
+def default_route(cluster: str, operation: str) -> dict[str, Any]:
+    return {
+        "name": "default",
+        "match": {"prefix": "/"},
+        "decorator": {"operation": operation},
+        "route": {
+            "cluster": cluster,
+            "timeout": "0s",
+            "max_grpc_timeout": "0s",
+            "retry_policy": {
+                "retry_on": RETRY_ON,
+                "num_retries": 2,
+                "retry_host_predicate": [
+                    {"name": "envoy.retry_host_predicates.previous_hosts",
+                     "typed_config": {"@type": PREVIOUS_HOSTS}}
+                ],
+                "host_selection_retry_max_attempts": 5,
+            },
+        },
+    }
+
+
+def catch_all_vhost(allow_any: bool, egress_cluster: str | None) -> dict[str, Any]:
+    if allow_any:
+        action = {"cluster": egress_cluster or PASSTHROUGH_CLUSTER, "timeout": "0s", "max_grpc_timeout": "0s"}
+        route: dict[str, Any] = {"name": ALLOW_ANY, "match": {"prefix": "/"}, "route": action}
+        return {"name": ALLOW_ANY, "domains": ["*"], "routes": [route], "include_request_attempt_count": True}
+    block = {"name": BLOCK_ALL, "match": {"prefix": "/"}, "direct_response": {"status": 502}}
+    return {"name": BLOCK_ALL, "domains": ["*"], "routes": [block], "include_request_attempt_count": True}
+
+
+def alt_hosts(hostname: str, proxy_ns: str, domain: str = "cluster.local") -> list[str]:
+    """``GenerateAltVirtualHosts`` for a proxy in ``proxy_ns`` (port suffixes omitted)."""
+    suffix = f".svc.{domain}"
+    if not hostname.endswith(suffix) or ".svc." not in hostname:
+        return []
+    head = hostname[: hostname.index(".svc.")]
+    if "." not in head:
+        return []
+    name, ns = head.split(".", 1)
+    if ns == proxy_ns:
+        return [name, f"{head}.svc", head]
+    return [head, f"{head}.svc"]
+
+
+def vhost_domains(svc: MeshService, proxy_ns: str, uses_auto: bool) -> tuple[list[str], list[str]]:
+    domains: list[str] = []
+    expanded: list[str] = []
+    for name in (svc.hostname, *svc.aliases):
+        alts = alt_hosts(name, proxy_ns)
+        domains.extend([name, *alts])
+        expanded.extend(alts)
+    if svc.resolution == PASSTHROUGH and svc.registry == KUBERNETES:
+        domains.extend([f"*.{d}" for d in list(domains)])
+    for address in svc.all_addresses_for_proxy(uses_auto):
+        if address and address != UNSPECIFIED_IP and "/" not in address:
+            domains.append(address)
+    return domains, expanded
+
+
+def route_config(name: str, services: Sequence[MeshService], proxy_ns: str, uses_auto: bool,
+                 allow_any: bool, egress_cluster: str | None) -> dict[str, Any]:
+    """The route configuration ``name`` (``"80"`` or ``"host:80"``) for this proxy."""
+    sniffed = ":" in name
+    port = int(name.rsplit(":", 1)[-1])
+    by_host: dict[str, MeshService] = {}
+    for svc in services:
+        if svc.port(port) is not None:
+            by_host[svc.hostname] = svc
+    known_fqdn = {h for h in by_host} | {f"{h}:{port}" for h in by_host}
+    seen_domains: set[str] = set()
+    vhosts: list[dict[str, Any]] = []
+    for host in sorted(by_host):
+        svc = by_host[host]
+        svc_port = svc.port(port)
+        if svc.resolution == ALIAS or svc_port is None or not protocol.is_http_or_sniffed(svc_port.protocol):
+            continue
+        domains, expanded = vhost_domains(svc, proxy_ns, uses_auto)
+        kept = []
+        for d in domains:
+            if d.lower() in seen_domains or (d in expanded and d in known_fqdn):
+                continue
+            kept.append(d)
+            seen_domains.add(d.lower())
+        if not kept:
+            continue
+        cluster = cluster_name(port, host)
+        vhosts.append({"name": f"{host}:{port}", "domains": kept,
+                       "routes": [default_route(cluster, f"{host}:{port}/*")],
+                       "include_request_attempt_count": True})
+    if sniffed:
+        host_only = name.rsplit(":", 1)[0]
+        vhosts = [v for v in vhosts if name in v["domains"] or host_only in v["domains"]]
+        if len(vhosts) == 1:
+            vhosts[0]["domains"] = ["*"]
+    else:
+        vhosts.append(catch_all_vhost(allow_any, egress_cluster))
+    return {
+        "name": name,
+        "virtual_hosts": vhosts,
+        "validate_clusters": False,
+        "max_direct_response_body_size_bytes": MAX_DIRECT_RESPONSE_BODY,
+        "ignore_port_in_host_matching": True,
+    }
+
+
+def http_connection_manager(listener_name: str, route: dict[str, Any], http10: bool) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "@type": HCM,
+        "stat_prefix": f"outbound_{listener_name}",
+        "route_config": route,
+        "http_filters": [
+            {"name": "envoy.filters.http.fault", "typed_config": {"@type": FAULT}},
+            {"name": "envoy.filters.http.cors", "typed_config": {"@type": CORS}},
+            {"name": "envoy.filters.http.router", "typed_config": {"@type": ROUTER}},
+        ],
+        "server_header_transformation": "OVERWRITE",
+        "use_remote_address": False,
+        "normalize_path": True,
+        "path_with_escaped_slashes_action": "KEEP_UNCHANGED",
+        "stream_idle_timeout": "0s",
+        "upgrade_configs": [{"upgrade_type": "websocket"}],
+        "forward_client_cert_details": "APPEND_FORWARD",
+    }
+    if http10:
+        config["http_protocol_options"] = {"accept_http_10": True}
+    return {"name": "envoy.filters.network.http_connection_manager", "typed_config": config}

@@ -1,0 +1,99 @@
+"""Builders for the raw objects the generator reads (tests, docs and lab scenarios).
+
+Each returns a ``kubectl get -o yaml``-shaped dict with only the fields given, so a test table can
+say exactly what a scenario contains.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+PortSpec = tuple[int, str] | tuple[int, str, int]  # (number, protocol[, targetPort]); protocol "" = unset
+
+
+def _meta(name: str, namespace: str, created: str | None, labels: Mapping[str, str] | None,
+          annotations: Mapping[str, str] | None = None) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "namespace": namespace}
+    if created:
+        meta["creationTimestamp"] = created
+    if labels:
+        meta["labels"] = dict(labels)
+    if annotations:
+        meta["annotations"] = dict(annotations)
+    return meta
+
+
+def service_entry(name: str, hosts: Sequence[str], ports: Sequence[PortSpec], *, resolution: str = "DNS",
+                  namespace: str = "default", addresses: Sequence[str] = (), export_to: Sequence[str] = (),
+                  endpoints: Sequence[Mapping[str, Any]] = (), location: str = "MESH_EXTERNAL",
+                  created: str | None = None, labels: Mapping[str, str] | None = None) -> dict[str, Any]:
+    spec: dict[str, Any] = {"hosts": list(hosts), "location": location, "resolution": resolution, "ports": []}
+    for port in ports:
+        entry: dict[str, Any] = {"number": port[0], "name": f"p{port[0]}"}
+        if port[1]:
+            entry["protocol"] = port[1]
+        if len(port) == 3:
+            entry["targetPort"] = port[2]
+        spec["ports"].append(entry)
+    if addresses:
+        spec["addresses"] = list(addresses)
+    if export_to:
+        spec["exportTo"] = list(export_to)
+    if endpoints:
+        spec["endpoints"] = [dict(e) for e in endpoints]
+    return {"apiVersion": "networking.istio.io/v1", "kind": "ServiceEntry",
+            "metadata": _meta(name, namespace, created, labels), "spec": spec}
+
+
+def kube_service(name: str, ports: Sequence[Mapping[str, Any]], *, namespace: str = "default",
+                 cluster_ip: str | None = None, service_type: str = "ClusterIP", external_name: str = "",
+                 annotations: Mapping[str, str] | None = None, created: str | None = None) -> dict[str, Any]:
+    """``ports`` items: {"port": 80, "name": "http", "appProtocol": ..., "targetPort": ...}."""
+    spec: dict[str, Any] = {"type": service_type, "ports": [dict(p) for p in ports]}
+    if cluster_ip is not None:
+        spec["clusterIP"] = cluster_ip
+    if external_name:
+        spec["externalName"] = external_name
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": _meta(name, namespace, created, None, annotations), "spec": spec}
+
+
+def sidecar(name: str, *, namespace: str = "default", hosts: Sequence[str] | None = None,
+            selector: Mapping[str, str] | None = None, mode: str | None = None,
+            egress_proxy: tuple[str, int] | None = None, created: str | None = None) -> dict[str, Any]:
+    spec: dict[str, Any] = {}
+    if hosts is not None:
+        spec["egress"] = [{"hosts": list(hosts)}]
+    if selector is not None:
+        spec["workloadSelector"] = {"labels": dict(selector)}
+    if mode or egress_proxy:
+        policy: dict[str, Any] = {"mode": mode or "ALLOW_ANY"}
+        if egress_proxy:
+            policy["egressProxy"] = {"host": egress_proxy[0], "port": {"number": egress_proxy[1]}}
+        spec["outboundTrafficPolicy"] = policy
+    return {"apiVersion": "networking.istio.io/v1", "kind": "Sidecar",
+            "metadata": _meta(name, namespace, created, None), "spec": spec}
+
+
+def destination_rule(name: str, host: str, *, tls_mode: str | None = None, namespace: str = "default",
+                     port_tls: Mapping[int, str] | None = None, export_to: Sequence[str] = (),
+                     connect_timeout: str | None = None, sni: str | None = None,
+                     created: str | None = None) -> dict[str, Any]:
+    policy: dict[str, Any] = {}
+    if tls_mode:
+        policy["tls"] = {"mode": tls_mode, **({"sni": sni} if sni else {})}
+    if port_tls:
+        policy["portLevelSettings"] = [
+            {"port": {"number": n}, "tls": {"mode": m}} for n, m in port_tls.items()]
+    if connect_timeout:
+        policy["connectionPool"] = {"tcp": {"connectTimeout": connect_timeout}}
+    spec: dict[str, Any] = {"host": host, "trafficPolicy": policy}
+    if export_to:
+        spec["exportTo"] = list(export_to)
+    return {"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
+            "metadata": _meta(name, namespace, created, None), "spec": spec}
+
+
+def namespace(name: str, labels: Mapping[str, str] | None = None) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": dict(labels or {})}}
