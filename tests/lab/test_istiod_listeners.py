@@ -12,6 +12,9 @@ from lab.istiod import GeneratedConfig, PodView, generate
 from lab.istiod.samples import kube_service, service_entry
 
 REG = PodView("default", mode_override="REGISTRY_ONLY")
+DNS = PodView("default", dns_capture=True)
+DNS_NO_ALLOC = PodView("default", dns_capture=True, auto_allocate=False)
+TWO_ADDRESSES = ["10.9.0.1", "10.9.0.2"]
 
 
 def listener(cfg: GeneratedConfig, name: str) -> dict[str, Any]:
@@ -49,7 +52,7 @@ LISTENER_NAMES = [
      [service_entry("a", ["a.example"], [(22, "TCP")], addresses=["10.9.0.1/32"], resolution="NONE")], REG,
      ["10.9.0.1_22", "virtualOutbound"]),
     ("TCP SE with two addresses: one listener each",
-     [service_entry("a", ["a.example"], [(22, "TCP")], addresses=["10.9.0.1", "10.9.0.2"], resolution="NONE")],
+     [service_entry("a", ["a.example"], [(22, "TCP")], addresses=TWO_ADDRESSES, resolution="NONE")],
      REG, ["10.9.0.1_22", "10.9.0.2_22", "virtualOutbound"]),
     ("TCP SE with a CIDR binds 0.0.0.0",
      [service_entry("a", ["a.example"], [(22, "TCP")], addresses=["10.9.0.0/24"], resolution="NONE")], REG,
@@ -60,22 +63,24 @@ LISTENER_NAMES = [
      [service_entry("a", ["a.example"], [(22, "TCP")])], PodView("default", dns_capture=True),
      ["240.240.0.1_22", "virtualOutbound"]),
     ("DNS capture: no VIP for NONE entry",
-     [service_entry("a", ["a.example"], [(22, "TCP")], resolution="NONE")], PodView("default", dns_capture=True),
+     [service_entry("a", ["a.example"], [(22, "TCP")], resolution="NONE")], DNS,
      ["0.0.0.0_22", "virtualOutbound"]),
     ("DNS capture: no VIP when allocation is off",
-     [service_entry("a", ["a.example"], [(22, "TCP")])], PodView("default", dns_capture=True, auto_allocate=False),
+     [service_entry("a", ["a.example"], [(22, "TCP")])], DNS_NO_ALLOC,
      ["0.0.0.0_22", "virtualOutbound"]),
     ("NONE entry with endpoints: one listener per endpoint IP",
      [service_entry("a", ["a.example"], [(5432, "TCP")], resolution="NONE",
                     endpoints=[{"address": "10.9.0.7"}, {"address": "10.9.0.8"}])], REG,
      ["10.9.0.7_5432", "10.9.0.8_5432", "virtualOutbound"]),
     ("k8s unnamed port binds the ClusterIP",
-     [kube_service("db", [{"port": 5432}], cluster_ip="10.96.0.5")], REG, ["10.96.0.5_5432", "virtualOutbound"]),
+     [kube_service("db", [{"port": 5432}], cluster_ip="10.96.0.5")], REG,
+     ["10.96.0.5_5432", "virtualOutbound"]),
     ("k8s http-named port binds 0.0.0.0",
      [kube_service("web", [{"port": 80, "name": "http-web"}], cluster_ip="10.96.0.6")], REG,
      ["0.0.0.0_80", "virtualOutbound"]),
     ("k8s appProtocol http binds 0.0.0.0",
-     [kube_service("web", [{"port": 8080, "name": "web", "appProtocol": "http"}], cluster_ip="10.96.0.6")], REG,
+     [kube_service("web", [{"port": 8080, "name": "web", "appProtocol": "http"}], cluster_ip="10.96.0.6")],
+     REG,
      ["0.0.0.0_8080", "virtualOutbound"]),
     ("k8s headless without endpoints: no listener",
      [kube_service("hl", [{"port": 5432, "name": "tcp"}], cluster_ip="None")], REG, ["virtualOutbound"]),
@@ -99,7 +104,8 @@ def test_virtual_outbound_shape_and_mode() -> None:
         vo = listener(cfg, "virtualOutbound")
         assert vo["address"]["socket_address"] == {"address": "0.0.0.0", "port_value": 15001}
         assert vo["use_original_dst"] is True
-        assert [c["name"] for c in vo["filter_chains"]] == ["virtualOutbound-blackhole", "virtualOutbound-catchall-tcp"]
+        chain_names = [c["name"] for c in vo["filter_chains"]]
+        assert chain_names == ["virtualOutbound-blackhole", "virtualOutbound-catchall-tcp"]
         assert vo["filter_chains"][0]["filter_chain_match"] == {"destination_port": 15001}
         assert vo["filter_chains"][0]["filters"][0]["typed_config"]["cluster"] == "BlackHoleCluster"
         assert vo["filter_chains"][1]["filters"][0]["typed_config"]["cluster"] == cluster
