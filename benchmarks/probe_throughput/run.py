@@ -1,0 +1,116 @@
+"""Probe throughput benchmark (SPEC §8): N HTTPS targets on loopback, measured side by side in one
+run against a sequential curl loop and Prometheus blackbox_exporter.
+
+    python benchmarks/probe_throughput/run.py [--targets 500] [--concurrency 32]
+                                              [--legs meshprobe,curl,blackbox] [--json PATH]
+
+Targets are ``tNNN.bench.lab.example`` spread over 127.0.0.2–127.0.0.9 on one random port, served
+by an Envoy (``origins.py``) with a certificate from a throw-away trustme CA. Prints a
+Markdown table, the ratios the SPEC asks for, and (with ``--json``) the raw numbers. Exit status 0
+when every leg that ran got every answer right, 1 otherwise (numbers are printed either way).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from legs import REPO, LegResult, Target, blackbox_leg, curl_leg, meshprobe_leg
+from origins import ADDRESSES, DOMAIN, https_origins
+
+LEGS = ("meshprobe", "curl", "blackbox")
+
+
+def make_targets(count: int, port: int) -> list[Target]:
+    return [Target(f"t{i:03d}.{DOMAIN}", ADDRESSES[i % len(ADDRESSES)], port) for i in range(count)]
+
+
+def ratios(results: dict[str, LegResult]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    mp, curl, bb = results.get("meshprobe"), results.get("curl"), results.get("blackbox")
+    if mp and curl and mp.wall_s > 0:
+        out["curl_time / meshprobe_time"] = curl.wall_s / mp.wall_s
+    if mp and bb and bb.wall_s > 0:
+        out["meshprobe per-probe / blackbox per-probe"] = mp.per_probe_ms / bb.per_probe_ms
+    startup = results.get("meshprobe (1 target)")
+    if mp and bb and startup and bb.wall_s > 0:
+        net = max(mp.wall_s - startup.wall_s, 0.0) / max(mp.probes, 1)
+        out["meshprobe per-probe without start-up / blackbox per-probe"] = 1000 * net / bb.per_probe_ms
+    return out
+
+
+def markdown(results: dict[str, LegResult], rat: dict[str, float], args: argparse.Namespace) -> str:
+    lines = [
+        f"{args.targets} HTTPS targets, concurrency {args.concurrency} (meshprobe, blackbox), "
+        f"origin Envoy, {os.cpu_count()} CPUs, load average before: {args.load:.2f}",
+        "",
+        "| leg | probes | ok | wall s | per probe ms | peak RSS MB |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in results.values():
+        rss = "—" if r.peak_rss_mb is None else f"{r.peak_rss_mb:.1f}"
+        lines.append(f"| {r.name} | {r.probes} | {r.ok} | {r.wall_s:.2f} | {r.per_probe_ms:.2f} | {rss} |")
+    lines.append("")
+    lines += [f"- {name}: **{value:.2f}**" for name, value in rat.items()]
+    notes = [f"- {r.name}: {n}" for r in results.values() for n in r.notes]
+    return "\n".join(lines + (["", "Notes:", *notes] if notes else []))
+
+
+def run(args: argparse.Namespace) -> dict[str, LegResult]:
+    results: dict[str, LegResult] = {}
+    with tempfile.TemporaryDirectory(prefix="meshprobe-bench-") as tmp:
+        workdir = Path(tmp)
+        with https_origins(workdir) as (port, ca_file):
+            targets = make_targets(args.targets, port)
+            args.load = os.getloadavg()[0]
+            if "meshprobe" in args.legs:
+                one = meshprobe_leg(targets[:1], ca_file, args.concurrency, workdir)
+                results["meshprobe (1 target)"] = LegResult("meshprobe (1 target)", **{
+                    k: v for k, v in asdict(one).items() if k != "name"})
+                results["meshprobe"] = meshprobe_leg(targets, ca_file, args.concurrency, workdir)
+            if "blackbox" in args.legs:
+                results["blackbox"] = blackbox_leg(targets, ca_file, args.concurrency, workdir)
+            if "curl" in args.legs:
+                results["curl"] = curl_leg(targets, ca_file, workdir)
+    return results
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--targets", type=int, default=500)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--legs", default=",".join(LEGS), help=f"comma-separated subset of {','.join(LEGS)}")
+    parser.add_argument("--json", type=Path, help="also write the raw numbers here")
+    args = parser.parse_args(argv)
+    args.legs = [leg.strip() for leg in args.legs.split(",") if leg.strip()]
+    unknown = set(args.legs) - set(LEGS)
+    if unknown or args.targets < 1 or args.concurrency < 1:
+        parser.error(f"bad --legs {sorted(unknown)}" if unknown else "--targets/--concurrency must be >= 1")
+    return args
+
+
+def main(argv: Sequence[str]) -> int:
+    args = parse_args(argv)
+    os.chdir(REPO)  # python -m probes runs from the repository
+    started = time.time()
+    results = run(args)
+    rat = ratios(results)
+    print(markdown(results, rat, args))
+    if args.json:
+        doc = {"started": started, "targets": args.targets, "concurrency": args.concurrency,
+               "legs": {k: {**asdict(v), "per_probe_ms": v.per_probe_ms} for k, v in results.items()},
+               "ratios": rat}
+        args.json.write_text(json.dumps(doc, indent=2) + "\n")
+    return 0 if all(r.ok == r.probes for r in results.values()) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
