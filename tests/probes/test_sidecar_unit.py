@@ -188,3 +188,17 @@ def test_wait_ready_is_bounded_when_nothing_answers() -> None:
     start = time.monotonic()
     assert sidecar.wait_ready(0.3, agent=f"127.0.0.1:{_closed_port()}", interval=0.05) is None
     assert 0.25 <= time.monotonic() - start < 0.8
+
+
+def test_a_hanging_admin_costs_at_most_the_budget() -> None:
+    with socket.socket() as silent:  # accepts (backlog) but never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        admin = f"127.0.0.1:{silent.getsockname()[1]}"
+        start = time.monotonic()
+        evidence = sidecar.collect([], ran_alone=True, admin=admin, timeout=0.4)
+        snap = sidecar.snapshot_counters([], admin=admin, timeout=0.3)
+        elapsed = time.monotonic() - start
+    assert evidence.present is False and "Timeout" in evidence.notes[0]
+    assert snap.error is not None
+    assert elapsed < 1.2
