@@ -94,8 +94,13 @@ def _dns_cluster(name: str, host: str, port: int) -> dict[str, Any]:
         "alt_stat_name": name + ";",
         "load_assignment": {
             "cluster_name": name,
-            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {
-                "socket_address": {"address": host, "port_value": port}}}}]}],
+            "endpoints": [
+                {
+                    "lb_endpoints": [
+                        {"endpoint": {"address": {"socket_address": {"address": host, "port_value": port}}}}
+                    ]
+                }
+            ],
         },
     }
 
@@ -117,10 +122,16 @@ def sidecar_config(ports: Ports, upstream: int) -> tuple[list[dict[str, Any]], l
         "route_config": {
             "name": "80",
             "virtual_hosts": [
-                {"name": f"{API_HOST}:80", "domains": [API_HOST, f"{API_HOST}:80"],
-                 "routes": [{"match": {"prefix": "/"}, "route": {"cluster": f"outbound|80||{API_HOST}"}}]},
-                {"name": "block_all", "domains": ["*"],
-                 "routes": [{"match": {"prefix": "/"}, "direct_response": {"status": 502}}]},
+                {
+                    "name": f"{API_HOST}:80",
+                    "domains": [API_HOST, f"{API_HOST}:80"],
+                    "routes": [{"match": {"prefix": "/"}, "route": {"cluster": f"outbound|80||{API_HOST}"}}],
+                },
+                {
+                    "name": "block_all",
+                    "domains": ["*"],
+                    "routes": [{"match": {"prefix": "/"}, "direct_response": {"status": 502}}],
+                },
             ],
         },
         "http_filters": [{"name": "envoy.filters.http.router", "typed_config": {"@type": _ROUTER_TYPE}}],
@@ -128,16 +139,27 @@ def sidecar_config(ports: Ports, upstream: int) -> tuple[list[dict[str, Any]], l
     catch_all = {"name": "virtualOutbound-catchall-tcp", "filters": [_tcp_proxy("BlackHoleCluster")]}
     listeners = [
         {"name": "virtualOutbound", "address": _addr(ports.virtual_outbound), "filter_chains": [catch_all]},
-        {"name": "0.0.0.0_443", "address": _addr(ports.tls_443),
-         "listener_filters": [{"name": "envoy.filters.listener.tls_inspector",
-                               "typed_config": {"@type": _TLS_INSPECTOR_TYPE}}],
-         "filter_chains": [
-             {"filter_chain_match": {"server_names": [API_HOST]}, "filters": [_tcp_proxy(api443)]},
-             {"filter_chain_match": {"server_names": [NX_HOST]}, "filters": [_tcp_proxy(nx443)]},
-         ]},
-        {"name": "0.0.0.0_80", "address": _addr(ports.http_80),
-         "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager",
-                                         "typed_config": hcm}]}]},
+        {
+            "name": "0.0.0.0_443",
+            "address": _addr(ports.tls_443),
+            "listener_filters": [
+                {
+                    "name": "envoy.filters.listener.tls_inspector",
+                    "typed_config": {"@type": _TLS_INSPECTOR_TYPE},
+                }
+            ],
+            "filter_chains": [
+                {"filter_chain_match": {"server_names": [API_HOST]}, "filters": [_tcp_proxy(api443)]},
+                {"filter_chain_match": {"server_names": [NX_HOST]}, "filters": [_tcp_proxy(nx443)]},
+            ],
+        },
+        {
+            "name": "0.0.0.0_80",
+            "address": _addr(ports.http_80),
+            "filter_chains": [
+                {"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]}
+            ],
+        },
     ]
     clusters = [
         _static_cluster("BlackHoleCluster", None),
@@ -204,7 +226,9 @@ def envoy_sidecar(tmp: Path, *, opted_in: bool) -> Iterator[RunningEnvoy]:
         ports = Ports(free_port(), free_port(), free_port(), free_port())
         listeners, clusters = sidecar_config(ports, upstream)
         bootstrap = build_bootstrap(
-            listeners, clusters, admin_port=ports.admin,
+            listeners,
+            clusters,
+            admin_port=ports.admin,
             stats_inclusions=OPT_IN if opted_in else None,
             dns_resolvers=[("127.0.0.1", free_port(socket.SOCK_DGRAM))],
         )
@@ -213,9 +237,20 @@ def envoy_sidecar(tmp: Path, *, opted_in: bool) -> Iterator[RunningEnvoy]:
         log = tmp / f"envoy-{ports.admin}.log"
         with log.open("wb") as out:
             proc = subprocess.Popen(
-                [envoy_binary(), "-c", str(config), "--disable-hot-restart", "--concurrency", "1",
-                 "--base-id", str(os.getpid() * 10 + ports.admin % 10), "-l", "error"],
-                stdout=out, stderr=subprocess.STDOUT,
+                [
+                    envoy_binary(),
+                    "-c",
+                    str(config),
+                    "--disable-hot-restart",
+                    "--concurrency",
+                    "1",
+                    "--base-id",
+                    str(os.getpid() * 10 + ports.admin % 10),
+                    "-l",
+                    "error",
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
             )
         try:
             _wait_live(ports.admin, proc, log)

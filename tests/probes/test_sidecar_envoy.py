@@ -118,8 +118,12 @@ def test_collect_reads_the_targets_path_and_membership(stock: RunningEnvoy) -> N
     assert _names(listeners, "listener") == {"virtualOutbound", "0.0.0.0_443"}  # not 0.0.0.0_80
     assert evidence.config["dynamic_listeners"] == []
     clusters = _names(evidence.config["static_clusters"], "cluster")
-    assert clusters == {"BlackHoleCluster", "PassthroughCluster", f"outbound|443||{API_HOST}",
-                        f"outbound|443||{NX_HOST}"}
+    assert clusters == {
+        "BlackHoleCluster",
+        "PassthroughCluster",
+        f"outbound|443||{API_HOST}",
+        f"outbound|443||{NX_HOST}",
+    }
     members = {m.cluster: m for m in evidence.clusters}
     assert members[f"outbound|443||{API_HOST}"].hosts and members[f"outbound|443||{API_HOST}"].health
     assert members[f"outbound|443||{NX_HOST}"].hosts == ()  # STRICT_DNS that cannot resolve
