@@ -1,21 +1,34 @@
 """Predict the Envoy path pilot's config gives a call, and answer the rules' side questions.
 
 `predict(snapshot, source, call)` follows how pilot builds a sidecar's outbound config
-(`reference/istio-review.md` §9; `pilot/pkg/networking/core/listener.go`
-`buildSidecarOutboundListeners`, `tls.go`, `httproute.go`, `listener_builder.go`): which listener
-(`VIP_port`, `0.0.0.0_port`, or `virtualOutbound`), which filter chain, route config and virtual
-host, and which cluster; the verdict; the resources on the path; the effective mode and the
-object that sets it. The listener model lives in `diag.predict_listeners`, the proxy scope in
-`diag.predict_scope`.
+(`reference/istio-review.md` §9; `pilot/pkg/networking/core/listener.go`, `tls.go`, `httproute.go`,
+`listener_builder.go` `buildOutboundCatchAllNetworkFiltersOnly`) and how Envoy then matches:
 
-Side questions for rules (all index-driven, no scan of all entries per call):
-`candidates` (entries matching a host whatever their visibility), `near_names` (MP0113),
-`port_owner` (MP0107), `bound_addresses` (MP0114), `dns_answer`, `upstream_tls` (MP0108/0109),
-`destination_rule_for`, `virtual_services_for`.
+1. listener by original destination: `IP_port`, else `0.0.0.0_port`, else `virtualOutbound`
+   (→ `virtualOutbound-catchall-tcp` → BlackHoleCluster / PassthroughCluster / egressProxy);
+2. filter chain with Envoy's narrowing order (destination IP / prefix ranges, server names,
+   transport protocol, ALPN), no backtracking; nothing matched → the default chain
+   (a match-all TCP chain, or `PassthroughFilterChain` to the catch-all cluster);
+3. HTTP chains → route config → virtual host by Host (exact, longest wildcard, `*`) → cluster, or
+   `block_all`'s direct 502.
+
+The listener model is `diag.predict_listeners`, the per-proxy scope `diag.predict_scope`, routes,
+DestinationRules and DNS answers `diag.predict_routes`. Side questions for rules — all
+index-driven, never a scan of every entry per call — live in `diag.predict_queries` and are
+re-exported here.
 """
 
 from __future__ import annotations
 
+import ipaddress
+
+from diag.predict_listeners import (
+    PASSTHROUGH_CHAIN,
+    ChainModel,
+    ListenerModel,
+    listeners_for_port,
+    sni_matches,
+)
 from diag.predict_model import (
     Call,
     Candidate,
@@ -28,7 +41,18 @@ from diag.predict_model import (
     Source,
     UpstreamTls,
 )
-from diag.resources import DestinationRule, VirtualService
+from diag.predict_queries import (
+    bound_addresses,
+    candidates,
+    destination_rule_for,
+    dns_answer,
+    near_names,
+    port_owner,
+    upstream_tls,
+    virtual_services_for,
+)
+from diag.predict_routes import catch_all, dns_answer_for, pick_vhost, upstream_tls_for
+from diag.predict_scope import WILDCARD, ProxyScope, scope_for
 from diag.snapshot import MeshService, Snapshot
 
 __all__ = [
@@ -53,58 +77,235 @@ __all__ = [
     "virtual_services_for",
 ]
 
+VIRTUAL_OUTBOUND = "virtualOutbound"
+CATCHALL_CHAIN = "virtualOutbound-catchall-tcp"
+BLACKHOLE_CHAIN = "virtualOutbound-blackhole"
+
 
 def predict(snapshot: Snapshot, source: Source, call: Call) -> Prediction:
     """The path, verdict and deciding resources for `call` made by `source`."""
-    del snapshot, source, call
-    raise NotImplementedError
+    scope = scope_for(snapshot, source)
+    dns = dns_answer_for(scope, call.host)
+    address, assumption = dialled_address(scope, call, dns)
+    assumptions = (assumption,) if assumption else ()
+    listeners = listeners_for_port(scope, call.port)
+    listener = listeners.get(address) if address else None
+    listener = listener or listeners.get(WILDCARD)
+    if listener is None:
+        return _virtual_outbound(scope, call, address, dns, assumptions)
+    chain = select_chain(listener, call, address)
+    notes: list[str] = []
+    if (
+        chain is None
+        and call.protocol == "http"
+        and call.http_version == "1.0"
+        and listener.has_http_inspector
+    ):
+        notes.append("HTTP/1.0 does not match the HTTP chain's ALPN (PILOT_HTTP10 is off): falls through")
+    base = EnvoyPath(listener=listener.name, filter_chain=(chain.label if chain else PASSTHROUGH_CHAIN))
+    if chain is None:
+        cluster = scope.mode.egress_proxy or _catchall_cluster(scope)
+        path = EnvoyPath(listener=base.listener, filter_chain=base.filter_chain, cluster=cluster)
+        return _finish(scope, call, path, None, None, listener, address, dns, assumptions, notes, catch=True)
+    if chain.route is None:
+        path = EnvoyPath(listener=base.listener, filter_chain=base.filter_chain, cluster=chain.cluster)
+        return _finish(
+            scope, call, path, chain.service, chain.via, listener, address, dns, assumptions, notes
+        )
+    choice = pick_vhost(scope, chain.route, call.port, call.host)
+    if choice is None:
+        path = EnvoyPath(listener=base.listener, filter_chain=base.filter_chain, route=chain.route)
+        notes.append("no virtual host matches (404 NR)")
+        return _finish(scope, call, path, None, None, listener, address, dns, assumptions, notes)
+    if choice.note:
+        notes.append(choice.note)
+    path = EnvoyPath(
+        listener=base.listener,
+        filter_chain=base.filter_chain,
+        route=chain.route,
+        vhost=choice.vhost,
+        cluster=choice.cluster,
+    )
+    catch = choice.vhost in ("block_all", "allow_any")
+    return _finish(
+        scope, call, path, choice.service, choice.via, listener, address, dns, assumptions, notes, catch
+    )
 
 
-def candidates(
-    snapshot: Snapshot, host: str, source: Source | None = None, port: int | None = None
-) -> tuple[Candidate, ...]:
-    """Services whose host matches `host` (exact or wildcard), visible or not, with why."""
-    del snapshot, host, source, port
-    raise NotImplementedError
+def dialled_address(scope: ProxyScope, call: Call, dns: tuple[str, ...] | None) -> tuple[str | None, str]:
+    """(address the client dials, the assumption made to get it, "" when none was needed)."""
+    if call.address:
+        return call.address, ""
+    if call.host_is_ip:
+        return call.host.strip("[]"), ""
+    if dns:
+        return dns[0], ""
+    svc = scope.primary.get(call.host.lower())
+    if svc is not None and svc.kind == "Service":
+        addr = scope.address_for(svc)
+        return (addr if addr != WILDCARD else None), ""
+    for candidate in scope.by_host.get(call.host.lower(), ()):
+        ips = candidate.ip_addresses
+        if ips:
+            return ips[0], f"assumed {call.host} resolves to its entry's address {ips[0]} ({candidate.ref})"
+    return None, f"assumed {call.host} resolves to an address no listener is bound to (public DNS)"
 
 
-def near_names(snapshot: Snapshot, host: str) -> tuple[NearName, ...]:
-    """Entries for names close to `host`: wildcard without apex, siblings, trailing dot, parent."""
-    del snapshot, host
-    raise NotImplementedError
+def _catchall_cluster(scope: ProxyScope) -> str:
+    """`buildOutboundCatchAllNetworkFiltersOnly`: Passthrough/egressProxy in ALLOW_ANY, else BlackHole."""
+    if scope.mode.mode.startswith("ALLOW_ANY"):
+        return scope.mode.egress_proxy or "PassthroughCluster"
+    return "BlackHoleCluster"
 
 
-def port_owner(snapshot: Snapshot, source: Source, port: int) -> PortOwner | None:
-    """The service whose match-all chain owns `0.0.0.0:port` for this proxy (capture), if any."""
-    del snapshot, source, port
-    raise NotImplementedError
+def _virtual_outbound(
+    scope: ProxyScope,
+    call: Call,
+    address: str | None,
+    dns: tuple[str, ...] | None,
+    assumptions: tuple[str, ...],
+) -> Prediction:
+    chain = BLACKHOLE_CHAIN if call.port == 15001 else CATCHALL_CHAIN
+    cluster = "BlackHoleCluster" if call.port == 15001 else _catchall_cluster(scope)
+    path = EnvoyPath(listener=VIRTUAL_OUTBOUND, filter_chain=chain, cluster=cluster)
+    notes = [f"no listener for port {call.port} on this proxy"]
+    return _finish(scope, call, path, None, None, None, address, dns, assumptions, notes, catch=True)
 
 
-def bound_addresses(snapshot: Snapshot, source: Source, host: str, port: int) -> tuple[str, ...]:
-    """Where the listener for (host, port) is bound for this proxy: IPs, CIDRs, or ("0.0.0.0",)."""
-    del snapshot, source, host, port
-    raise NotImplementedError
+def _detected(listener: ListenerModel, call: Call) -> tuple[str, str | None, tuple[str, ...]]:
+    """(transport protocol, SNI, ALPN) the listener filters detect for this call."""
+    tls = call.protocol in ("https", "tls")
+    transport = "tls" if tls and listener.has_tls_inspector else "raw_buffer"
+    sni = call.effective_sni if tls and listener.has_tls_inspector else None
+    alpn: tuple[str, ...] = ()
+    if call.protocol == "http" and listener.has_http_inspector:
+        alpn = {"1.0": ("http/1.0",), "2": ("h2c",)}.get(call.http_version, ("http/1.1",))
+    return transport, sni, alpn
 
 
-def dns_answer(snapshot: Snapshot, source: Source, host: str) -> tuple[str, ...] | None:
-    """What the agent's DNS proxy answers for `host` (None: no capture, or not in its table)."""
-    del snapshot, source, host
-    raise NotImplementedError
+def _prefix_len(chain: ChainModel, address: str | None) -> int | None:
+    cidrs = [c for c in chain.cidrs if not c.startswith(("0.0.0.0", "::/"))]
+    if not cidrs:
+        return -1
+    if address is None:
+        return None
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return None
+    best: int | None = None
+    for c in cidrs:
+        try:
+            net = ipaddress.ip_network(c, strict=False)
+        except ValueError:
+            continue
+        if ip in net:
+            best = max(best if best is not None else -1, net.prefixlen)
+    return best
 
 
-def upstream_tls(snapshot: Snapshot, source: Source, service: MeshService, port: int) -> UpstreamTls:
-    """Upstream TLS of the service's cluster on `port` (user DR wins; auto-mTLS rules)."""
-    del snapshot, source, service, port
-    raise NotImplementedError
+def select_chain(listener: ListenerModel, call: Call, address: str | None) -> ChainModel | None:
+    """Envoy's filter chain match on a listener; None = the default (Passthrough) chain."""
+    chains, default = listener.finalized()
+    transport, sni, alpn = _detected(listener, call)
+    scored = [(c, _prefix_len(c, address)) for c in chains]
+    hits = [(c, s) for c, s in scored if s is not None and s >= 0]
+    if hits:
+        top = max(s for _, s in hits)
+        pool = [c for c, s in hits if s == top]
+    else:
+        pool = [c for c, s in scored if s == -1]
+    named = [(c, sni_matches(tuple(n for n in c.sni if n != "*"), sni) if sni else None) for c in pool]
+    with_names = [(c, s) for c, s in named if s is not None]
+    if with_names:
+        top = max(s for _, s in with_names)
+        pool = [c for c, s in with_names if s == top]
+    else:
+        pool = [c for c in pool if not [n for n in c.sni if n != "*"]]
+    exact_transport = [c for c in pool if c.transport == transport]
+    pool = exact_transport or [c for c in pool if not c.transport]
+    exact_alpn = [c for c in pool if c.alpn and set(c.alpn) & set(alpn)]
+    pool = exact_alpn or [c for c in pool if not c.alpn]
+    if pool:
+        return pool[0]
+    return default
 
 
-def destination_rule_for(snapshot: Snapshot, source: Source, host: str) -> DestinationRule | None:
-    """The DR pilot applies for `host` from this source (client ns → service ns → root ns)."""
-    del snapshot, source, host
-    raise NotImplementedError
+def _verdict(cluster: str | None, vhost: str | None, scope: ProxyScope) -> str:
+    if vhost == "block_all" or cluster == "BlackHoleCluster":
+        return "blocked"
+    if (
+        cluster == "PassthroughCluster"
+        or vhost == "allow_any"
+        or (cluster and cluster == scope.mode.egress_proxy)
+    ):
+        return "passthrough"
+    if cluster and cluster.startswith("outbound|"):
+        return "allowed"
+    return "unknown"
 
 
-def virtual_services_for(snapshot: Snapshot, source: Source, host: str) -> tuple[VirtualService, ...]:
-    """Mesh-bound VirtualServices visible to the source whose hosts cover `host`."""
-    del snapshot, source, host
-    raise NotImplementedError
+def _cluster_exists(scope: ProxyScope, cluster: str) -> bool:
+    parts = cluster.split("|")
+    if len(parts) != 4:
+        return True
+    host, port = parts[3], parts[1]
+    svc = scope.primary_for(host)
+    return svc is not None and (not port.isdigit() or int(port) in scope.primary_ports.get(svc.host, set()))
+
+
+def _finish(
+    scope: ProxyScope,
+    call: Call,
+    path: EnvoyPath,
+    service: MeshService | None,
+    via: str | None,
+    listener: ListenerModel | None,
+    address: str | None,
+    dns: tuple[str, ...] | None,
+    assumptions: tuple[str, ...],
+    notes: list[str],
+    catch: bool = False,
+) -> Prediction:
+    verdict = _verdict(path.cluster, path.vhost, scope)
+    matched: list[str] = []
+    if via:
+        matched.append(via)
+    if service is not None:
+        matched.append(service.ref)
+    tls = None
+    if verdict == "allowed" and path.cluster:
+        if not _cluster_exists(scope, path.cluster):
+            notes.append(f"cluster {path.cluster} is not in this proxy's config (503 NC)")
+            verdict = "blocked"
+        elif service is not None:
+            subset = path.cluster.split("|")[2] if path.cluster.count("|") == 3 else ""
+            tls = upstream_tls_for(scope.snapshot, scope, service, call.port, subset)
+            if tls.decided_by and tls.decided_by.startswith("DestinationRule"):
+                matched.append(tls.decided_by)
+    if scope.mode.egress_proxy and path.cluster == scope.mode.egress_proxy:
+        notes.append(f"unknown traffic goes to the egressProxy set by {scope.mode.decided_by}")
+    envoy = "block_all" if path.vhost == "block_all" else (path.cluster or "unknown")
+    return Prediction(
+        verdict=verdict,
+        envoy=envoy,
+        path=path,
+        matched=tuple(dict.fromkeys(matched)),
+        mode=scope.mode.mode,
+        mode_from=scope.mode.decided_by,
+        notes=tuple(notes),
+        assumptions=assumptions,
+        service=service,
+        listener_address=listener.bind if listener else None,
+        dialled_address=address,
+        dns_answer=dns,
+        upstream_tls=tls,
+        sidecar=scope.sidecar.ref if scope.sidecar else None,
+        unmodelled=scope.unmodelled,
+        catch_all=catch,
+    )
+
+
+def catch_all_choice(scope: ProxyScope) -> str:
+    """The catch-all vhost name for this proxy ("block_all" or "allow_any")."""
+    return catch_all(scope).vhost

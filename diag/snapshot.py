@@ -232,24 +232,29 @@ class Snapshot:
 def _convert(
     entries: Sequence[ServiceEntry], services: Sequence[Service], domain_suffix: str
 ) -> tuple[MeshService, ...]:
+    """One MeshService per (host, address), as `conversion.go` `convertServices` builds them."""
     out: list[MeshService] = []
     for se in entries:
         for i, host in enumerate(se.hosts):
-            out.append(
-                MeshService(
-                    host=host.lower(),
-                    namespace=se.namespace,
-                    ports=se.ports,
-                    resource=se,
-                    addresses=se.addresses,
-                    auto_addresses=se.status_addresses,
-                    resolution=se.resolution,
-                    location=se.location,
-                    export_to=se.export_to,
-                    endpoints=se.endpoints,
-                    index=i,
+            name = host.lower()
+            addresses: list[tuple[str, ...]] = [(a,) for a in se.addresses] or [()]
+            auto = () if se.addresses else se.status_host_addresses.get(name, ())
+            for addr in addresses:
+                out.append(
+                    MeshService(
+                        host=name,
+                        namespace=se.namespace,
+                        ports=se.ports,
+                        resource=se,
+                        addresses=addr,
+                        auto_addresses=auto,
+                        resolution=se.resolution,
+                        location=se.location,
+                        export_to=se.export_to,
+                        endpoints=se.endpoints,
+                        index=i,
+                    )
                 )
-            )
     for svc in services:
         out.append(_convert_service(svc, domain_suffix))
     return tuple(out)

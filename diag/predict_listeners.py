@@ -1,0 +1,311 @@
+"""The outbound listeners pilot builds for one port of one proxy (a model, not Envoy JSON).
+
+Follows `pilot/pkg/networking/core/listener.go` `buildSidecarOutboundListeners` /
+`buildSidecarOutboundListener` / `buildListenerFromEntry` / `mergeTCPFilterChains` and `tls.go`
+`buildSidecarOutboundTLSFilterChainOpts` / `buildSidecarOutboundTCPFilterChainOpts` (istio 86c9f01f):
+
+- HTTP-family ports bind `0.0.0.0`; their chain matches raw_buffer + ALPN http/1.1, h2c (+http/1.0
+  with PILOT_HTTP10) and uses the shared route `"<port>"`; the entry then counts as "auto" so
+  later TCP services merge into it.
+- TCP-family and auto ports bind `GetAddressForProxy` (ClusterIP, the SE address, a CIDR → 0.0.0.0
+  + prefix_ranges, the auto VIP for DNS-capturing proxies, else 0.0.0.0).
+- TLS/HTTPS chains carry `server_names` only on wildcard/CIDR binds (or a DYNAMIC_DNS wildcard).
+- Auto ports get a TCP chain plus an HTTP chain (route `"host:port"` on a VIP, `"<port>"` on 0.0.0.0).
+- Conflicts: HTTP over TCP and TCP over HTTP/auto merge chains; an identical chain keeps the first;
+  Mongo/MySQL mismatches drop the newcomer; a second HTTP service on the port adds only vhosts.
+- A match-all chain becomes the default chain (the only chain when alone); otherwise the listener
+  gets `PassthroughFilterChain` to the catch-all cluster.
+- NONE-resolution TCP/auto services without an address: a ServiceEntry without endpoints gets the
+  wildcard listener; Kubernetes headless Services need their (unknown) pod IPs and are skipped.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+
+from diag.predict_scope import WILDCARD, ProxyScope
+from diag.resources import TLS_FAMILY, Port, ServiceEntry
+from diag.snapshot import MeshService, host_matches
+
+PLAINTEXT_ALPN = ("http/1.1", "h2c")
+PLAINTEXT_ALPN_HTTP10 = ("http/1.1", "http/1.0", "h2c")
+PASSTHROUGH_CHAIN = "PassthroughFilterChain"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChainModel:
+    """One filter chain: its match and where it sends traffic."""
+
+    sni: tuple[str, ...] = ()
+    cidrs: tuple[str, ...] = ()
+    alpn: tuple[str, ...] = ()
+    transport: str = ""
+    cluster: str | None = None  # tcp_proxy target
+    route: str | None = None  # HCM route config name
+    service: MeshService | None = None
+    via: str | None = None  # ref of a VirtualService that set the destination
+    name: str = ""
+
+    @property
+    def match_all(self) -> bool:
+        """No match criteria (filterChainOpts.isMatchAll)."""
+        return (not self.sni or "*" in self.sni) and not self.alpn and not self.transport and not self.cidrs
+
+    @property
+    def label(self) -> str:
+        """The chain's name, or its match criteria as `diag.livepath.chain_label` prints them."""
+        if self.name:
+            return self.name
+        parts: list[str] = []
+        if self.cidrs:
+            parts.append("prefix_ranges=" + "|".join(sorted(_as_cidr(c) for c in self.cidrs)))
+        if self.sni and "*" not in self.sni:
+            parts.append("server_names=" + "|".join(sorted(self.sni)))
+        if self.transport:
+            parts.append(f"transport_protocol={self.transport}")
+        if self.alpn:
+            parts.append("application_protocols=" + "|".join(self.alpn))
+        return "{" + ",".join(parts) + "}"
+
+    def conflicts_with(self, other: ChainModel) -> bool:
+        """filterChainOpts.conflictsWith: same transport, ALPN, SNI set and masked CIDR set."""
+        return (
+            self.transport == other.transport
+            and self.alpn == other.alpn
+            and {s for s in self.sni if s != "*"} == {s for s in other.sni if s != "*"}
+            and _masked(self.cidrs) == _masked(other.cidrs)
+        )
+
+
+@dataclass(eq=False, kw_only=True)
+class ListenerModel:
+    """One outbound listener `bind_port`."""
+
+    bind: str
+    port: int
+    protocol: str  # "" once HTTP on the wildcard or a merge made it auto
+    chains: list[ChainModel] = field(default_factory=list)
+    services: list[MeshService] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        """Pilot's listener name (`getListenerName`)."""
+        return f"{self.bind}_{self.port}"
+
+    def finalized(self) -> tuple[list[ChainModel], ChainModel | None]:
+        """(filter_chains, default_filter_chain); default None = PassthroughFilterChain."""
+        match_all = [c for c in self.chains if c.match_all]
+        others = [c for c in self.chains if not c.match_all]
+        if match_all and not others:
+            return [match_all[-1]], None
+        return others, (match_all[-1] if match_all else None)
+
+    @property
+    def has_http_inspector(self) -> bool:
+        """An ALPN-matching chain adds http_inspector (and protocolDetectionTimeout)."""
+        return any(c.alpn for c in self.chains)
+
+    @property
+    def has_tls_inspector(self) -> bool:
+        """An SNI-matching chain adds tls_inspector."""
+        return any(c.sni for c in self.chains)
+
+
+def _as_cidr(value: str) -> str:
+    try:
+        net = ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return value
+    if "/" in value:
+        return f"{value.split('/', 1)[0]}/{net.prefixlen}"
+    return f"{value}/{net.max_prefixlen}"
+
+
+def _masked(cidrs: tuple[str, ...]) -> frozenset[str]:
+    out = set()
+    for c in cidrs:
+        try:
+            net = ipaddress.ip_network(c, strict=False)
+        except ValueError:
+            continue
+        if str(net.network_address) not in ("0.0.0.0", "::"):
+            out.add(str(net))
+    return frozenset(out)
+
+
+def cluster_name(port: int, host: str, subset: str = "") -> str:
+    """`model.BuildSubsetKey(outbound, subset, host, port)`."""
+    return f"outbound|{port}|{subset}|{host}"
+
+
+def listeners_for_port(scope: ProxyScope, port: int) -> dict[str, ListenerModel]:
+    """bind → listener for this proxy and port (cached on the scope)."""
+    key = ("listeners", port)
+    cached = scope.cache.get(key)
+    if isinstance(cached, dict):
+        return cached
+    built: dict[str, ListenerModel] = {}
+    for svc in scope.by_port.get(port, ()):
+        svc_port = svc.port(port)
+        if svc_port is not None:
+            _add_service(scope, built, svc, svc_port)
+    scope.cache[key] = built
+    return built
+
+
+def _bind_for(scope: ProxyScope, svc: MeshService, family: str) -> tuple[str, tuple[str, ...]] | None:
+    if family == "http":
+        return WILDCARD, ()
+    addr = scope.address_for(svc)
+    if addr == WILDCARD and svc.resolution == "NONE":
+        if svc.kind == "Service":
+            scope.notes.append(f"{svc.ref}: headless Service ports need pod IPs (not modelled)")
+            return None
+        se = svc.resource
+        if isinstance(se, ServiceEntry) and (se.endpoints or se.workload_selector is not None):
+            return None
+    if "/" in addr:
+        return WILDCARD, (addr,)
+    return addr, ()
+
+
+def _add_service(scope: ProxyScope, built: dict[str, ListenerModel], svc: MeshService, port: Port) -> None:
+    family = port.family
+    if family == "udp" or port.protocol == "HTTP_PROXY":
+        return
+    bound = _bind_for(scope, svc, family)
+    if bound is None:
+        return
+    bind, cidrs = bound
+    current = built.get(bind)
+    http_chain = _http_chain(scope, svc, port, bind)
+    if family == "http":
+        if current is not None and current.protocol not in _TCPISH:
+            current.services.append(svc)
+            return
+        if current is not None and _well_known_clash(port.protocol, current.protocol):
+            scope.notes.append(f"{svc.ref}: port {port.number} dropped (Mongo/MySQL protocol conflict)")
+            return
+        new_protocol = "" if bind == WILDCARD else port.protocol
+        _place(built, current, bind, port, new_protocol, [http_chain], svc, merge=current is not None)
+        return
+    tcp = _tcp_chains(scope, svc, port, bind, cidrs)
+    if current is not None and _well_known_clash(port.protocol, current.protocol):
+        scope.notes.append(f"{svc.ref}: port {port.number} dropped (Mongo/MySQL protocol conflict)")
+        return
+    if family == "tcp":
+        proto = "" if current is not None and current.protocol in _HTTPISH else None
+        _place(built, current, bind, port, proto, tcp, svc, merge=current is not None)
+        return
+    if current is None or current.protocol in _HTTPISH:
+        _place(built, None, bind, port, "", [*tcp, http_chain], svc, merge=False)
+    elif current.protocol in _TCPISH:
+        _place(built, current, bind, port, "", [*tcp, http_chain], svc, merge=True)
+    else:
+        _place(built, current, bind, port, None, tcp, svc, merge=True)
+
+
+_HTTPISH = frozenset({"HTTP", "HTTP2", "GRPC", "GRPC-WEB"})
+_TCPISH = frozenset({"TCP", "HTTPS", "TLS", "MONGO", "MYSQL", "REDIS"})
+
+
+def _well_known_clash(incoming: str, existing: str) -> bool:
+    special = {"MONGO", "MYSQL"}
+    return (incoming in special or existing in special) and incoming != existing
+
+
+def _place(
+    built: dict[str, ListenerModel],
+    current: ListenerModel | None,
+    bind: str,
+    port: Port,
+    protocol: str | None,
+    chains: list[ChainModel],
+    svc: MeshService,
+    *,
+    merge: bool,
+) -> None:
+    if not merge or current is None:
+        built[bind] = ListenerModel(
+            bind=bind, port=port.number, protocol=port.protocol if protocol is None else protocol
+        )
+        built[bind].chains.extend(chains)
+        built[bind].services.append(svc)
+        return
+    for incoming in chains:
+        if not any(existing.conflicts_with(incoming) for existing in current.chains):
+            current.chains.append(incoming)
+    current.services.append(svc)
+    if protocol is not None:
+        current.protocol = protocol
+
+
+def _http_chain(scope: ProxyScope, svc: MeshService, port: Port, bind: str) -> ChainModel:
+    alpn = PLAINTEXT_ALPN_HTTP10 if scope.source.http10 else PLAINTEXT_ALPN
+    sniffed = port.family == "auto" and bind != WILDCARD
+    route = f"{svc.host}:{port.number}" if sniffed else str(port.number)
+    if port.family == "http" and bind != WILDCARD:
+        return ChainModel(route=route, service=svc)
+    return ChainModel(alpn=alpn, transport="raw_buffer", route=route, service=svc)
+
+
+def _tcp_chains(
+    scope: ProxyScope, svc: MeshService, port: Port, bind: str, cidrs: tuple[str, ...]
+) -> list[ChainModel]:
+    routed = _vs_chains(scope, svc, port, cidrs)
+    if routed:
+        return routed
+    target = svc.ports[0].number if len(svc.ports) == 1 else port.number
+    cluster = cluster_name(target, svc.host)
+    if port.protocol in TLS_FAMILY:
+        listen = scope.address_for(svc)
+        listen = "" if "/" in listen else listen
+        dynamic = svc.is_wildcard and svc.resolution == "DYNAMIC_DNS"
+        sni = (
+            (svc.host,)
+            if (cidrs or not listen or (listen == WILDCARD and bind == WILDCARD) or dynamic)
+            else ()
+        )
+        return [ChainModel(sni=sni, cidrs=cidrs, cluster=cluster, service=svc)]
+    return [ChainModel(cidrs=cidrs, cluster=cluster, service=svc)]
+
+
+def _vs_chains(scope: ProxyScope, svc: MeshService, port: Port, cidrs: tuple[str, ...]) -> list[ChainModel]:
+    """Mesh VirtualService `tls`/`tcp` routes for the service host (first destination wins)."""
+    from diag.predict_routes import mesh_virtual_services
+
+    out: list[ChainModel] = []
+    for vs in mesh_virtual_services(scope, svc.host):
+        rules = vs.tls if port.protocol in TLS_FAMILY else vs.tcp
+        for rule in rules:
+            if not rule.destinations:
+                continue
+            dest = rule.destinations[0]
+            cluster = cluster_name(dest.port or port.number, dest.host.lower(), dest.subset)
+            matches = [m for m in rule.match if m.get("port") in (None, port.number)] or (
+                [] if rule.match else [{}]
+            )
+            for m in matches:
+                sni = (
+                    tuple(str(h).lower() for h in m.get("sniHosts") or ())
+                    if port.protocol in TLS_FAMILY
+                    else ()
+                )
+                if port.protocol not in TLS_FAMILY and m.get("destinationSubnets"):
+                    continue
+                out.append(ChainModel(sni=sni, cidrs=cidrs, cluster=cluster, service=svc, via=vs.ref))
+            if out and port.protocol not in TLS_FAMILY:
+                return out
+    return out
+
+
+def sni_matches(names: tuple[str, ...], sni: str) -> int | None:
+    """Envoy server_names scoring: exact beats the longest `*.` wildcard; None = no match."""
+    best: int | None = None
+    for name in names:
+        if name == sni:
+            return 10_000
+        if name.startswith("*") and host_matches(name, sni):
+            best = max(best or 0, len(name))
+    return best

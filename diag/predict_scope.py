@@ -1,0 +1,250 @@
+"""The per-proxy scope: which services a source's sidecar gets, in pilot's order, and its settings.
+
+`scope_for(snapshot, source)` is built once per source (cached on the snapshot) in one pass over
+the services, then every prediction for that source uses its indexes:
+
+- visible = inside discoverySelectors and exported to the source namespace, ordered as
+  `push_context.go` `servicesExportedToNamespace` gives them (services private to / explicitly
+  exported to the namespace first, then public ones; each list by creation time, name, namespace:
+  `SortServicesByCreationTime`);
+- imported = the Sidecar's egress hosts (`sidecar.go` `selectServices`), per hostname only one
+  namespace kept (the proxy's own, else a Kubernetes Service, else the first:
+  `PILOT_UNIFIED_SIDECAR_SCOPE`) — these build the listeners;
+- `primary[host]` = the service whose clusters/routes win (`appendSidecarServices`: a Kubernetes
+  Service beats a ServiceEntry; otherwise the first one wins, ports merged when mergeable).
+
+Per-proxy address use (`pilot/pkg/model/service.go` `GetAddressForProxy`, `nodeUsesAutoallocatedIPs`):
+auto-allocated VIPs are used only when the proxy captures DNS and allocation is on (v2 default on
+from 1.25, or `ISTIO_META_DNS_AUTO_ALLOCATE`), never for NONE, wildcard, user-addressed or
+opted-out entries (`pilot/pkg/networking/serviceentry/ip_autoallocation.go`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from diag.predict_model import ModeDecision, Source
+from diag.resources import EnvoyFilter, ServiceEntry, Sidecar, WasmPlugin
+from diag.snapshot import MeshService, Snapshot, host_matches
+from diag.visibility import (
+    effective_mode,
+    in_discovery_scope,
+    service_exported,
+    sidecar_for,
+    sidecar_imports,
+)
+
+WILDCARD = "0.0.0.0"
+
+
+@dataclass(eq=False)
+class ProxyScope:
+    """What one source proxy sees; built by `scope_for`."""
+
+    snapshot: Snapshot
+    source: Source
+    sidecar: Sidecar | None
+    mode: ModeDecision
+    dns_capture: bool
+    uses_auto_ips: bool
+    services: list[MeshService] = field(default_factory=list)  # listener services, pilot order
+    by_port: dict[int, list[MeshService]] = field(default_factory=dict)
+    by_host: dict[str, list[MeshService]] = field(default_factory=dict)
+    primary: dict[str, MeshService] = field(default_factory=dict)  # host → winning service
+    primary_ports: dict[str, set[int]] = field(default_factory=dict)
+    wildcard_primary: dict[str, list[MeshService]] = field(default_factory=dict)  # suffix → services
+    unmodelled: tuple[str, ...] = ()
+    notes: list[str] = field(default_factory=list)
+    cache: dict[Any, Any] = field(default_factory=dict)
+
+    def address_for(self, svc: MeshService) -> str:
+        """`GetAddressForProxy`: ClusterIP/SE address, the auto VIP if this proxy uses them, else 0.0.0.0."""
+        if svc.addresses:
+            addr = svc.addresses[0]
+            return addr.split("/", 1)[0] if addr.endswith(("/32", "/128")) else addr
+        vip = self.auto_vip(svc)
+        return vip if vip else WILDCARD
+
+    def auto_vip(self, svc: MeshService) -> str | None:
+        """The auto-allocated VIP this proxy would use for `svc`, if any."""
+        if not self.uses_auto_ips or not isinstance(svc.resource, ServiceEntry):
+            return None
+        if svc.addresses or svc.resolution == "NONE" or svc.is_wildcard or svc.resource.autoallocate_opt_out:
+            return None
+        for addr in svc.auto_addresses:
+            if ":" not in addr:
+                return addr
+        return synthetic_vip(svc)
+
+    def primary_for(self, host: str) -> MeshService | None:
+        """The winning service for an exact host, else the most specific wildcard covering it."""
+        name = host.lower()
+        if name in self.primary:
+            return self.primary[name]
+        best: MeshService | None = None
+        labels = name.split(".")
+        for i in range(1, len(labels) + 1):
+            for svc in self.wildcard_primary.get(".".join(labels[i:]), ()):
+                if host_matches(svc.host, name) and (best is None or len(svc.host) > len(best.host)):
+                    best = svc
+            if best is not None:
+                return best
+        return best
+
+
+def synthetic_vip(svc: MeshService) -> str:
+    """A stable stand-in for an allocation not recorded in `status.addresses` (240.240.0.0/16)."""
+    digest = hashlib.sha256(f"{svc.namespace}/{svc.resource.name}/{svc.host}".encode()).digest()
+    return f"240.240.{digest[0]}.{max(1, digest[1])}"
+
+
+def dns_capture_for(snapshot: Snapshot, source: Source) -> bool:
+    """Source flag, else a matching Pod's `proxy.istio.io/config`, else mesh defaultConfig (default off)."""
+    if source.dns_capture is not None:
+        return source.dns_capture
+    for pod in snapshot.pods:
+        if pod.namespace != source.namespace or pod.proxy_config is None or not source.labels:
+            continue
+        if all(pod.labels.get(k) == v for k, v in source.labels.items()):
+            value = pod.proxy_config.dns_capture
+            if value is not None:
+                return value
+    return bool(snapshot.mesh.default_config.dns_capture)
+
+
+def auto_allocation_for(snapshot: Snapshot, source: Source) -> bool:
+    """v2 allocation is on by default from 1.25 (off in 1.23–1.24); v1 via ISTIO_META_DNS_AUTO_ALLOCATE."""
+    if source.auto_allocate is not None:
+        return source.auto_allocate
+    if snapshot.mesh.default_config.dns_auto_allocate:
+        return True
+    version = source.istio_version or snapshot.istio_version
+    return version_at_least(version, (1, 25)) if version else True
+
+
+def version_at_least(version: str, floor: tuple[int, int]) -> bool:
+    """ "1.24.3" ≥ (1, 25)? Unparseable versions count as current (True)."""
+    parts = version.lstrip("v").split(".")
+    try:
+        return (int(parts[0]), int(parts[1])) >= floor
+    except (ValueError, IndexError):
+        return True
+
+
+def _order_key(svc: MeshService) -> tuple[str, str, str]:
+    name = svc.host if svc.kind == "ServiceEntry" else svc.resource.name
+    return (svc.created or "", name, svc.namespace)
+
+
+def scope_for(snapshot: Snapshot, source: Source) -> ProxyScope:
+    """The (cached) scope of `source`'s proxy."""
+    key = ("scope", source.key())
+    cached = snapshot.cache.get(key)
+    if isinstance(cached, ProxyScope):
+        return cached
+    scope = _build_scope(snapshot, source)
+    snapshot.cache[key] = scope
+    return scope
+
+
+def _build_scope(snapshot: Snapshot, source: Source) -> ProxyScope:
+    sidecar = sidecar_for(snapshot, source.namespace, source.labels)
+    capture = dns_capture_for(snapshot, source)
+    scope = ProxyScope(
+        snapshot=snapshot,
+        source=source,
+        sidecar=sidecar,
+        mode=effective_mode(snapshot, source.namespace, source.labels, source.mode_override),
+        dns_capture=capture,
+        uses_auto_ips=capture and auto_allocation_for(snapshot, source),
+        unmodelled=_unmodelled(snapshot, source, sidecar),
+    )
+    visible = _visible_in_order(snapshot, source.namespace)
+    imported = [
+        s for s in visible if sidecar is None or sidecar_imports(sidecar, s, source.namespace).allowed
+    ]
+    scope.services = _dedupe_namespaces(imported, source.namespace)
+    by_port: dict[int, list[MeshService]] = defaultdict(list)
+    by_host: dict[str, list[MeshService]] = defaultdict(list)
+    for svc in scope.services:
+        for port in svc.ports:
+            by_port[port.number].append(svc)
+        by_host[svc.host].append(svc)
+        _append_primary(scope, svc)
+    scope.by_port = dict(by_port)
+    scope.by_host = dict(by_host)
+    for svc in scope.primary.values():
+        if svc.is_wildcard:
+            suffix = svc.host[2:] if svc.host.startswith("*.") else ""
+            scope.wildcard_primary.setdefault(suffix, []).append(svc)
+    return scope
+
+
+def _visible_in_order(snapshot: Snapshot, namespace: str) -> list[MeshService]:
+    in_scope: dict[str, bool] = {}
+    private: list[MeshService] = []
+    public: list[MeshService] = []
+    for svc in snapshot.mesh_services:
+        ok = in_scope.get(svc.namespace)
+        if ok is None:
+            ok = in_scope[svc.namespace] = in_discovery_scope(snapshot, svc.namespace).allowed
+        if not ok:
+            continue
+        export = svc.export_to or snapshot.mesh.default_service_export_to
+        if "*" in export:
+            public.append(svc)
+        elif service_exported(snapshot, svc, namespace).allowed:
+            private.append(svc)
+    private.sort(key=_order_key)
+    public.sort(key=_order_key)
+    return private + public
+
+
+def _dedupe_namespaces(services: list[MeshService], namespace: str) -> list[MeshService]:
+    """Unified sidecar scoping: per hostname one namespace (own > Kubernetes Service > first)."""
+    chosen: dict[str, tuple[str, bool]] = {}
+    for svc in services:
+        k8s = svc.kind == "Service"
+        prev = chosen.get(svc.host)
+        takes_over = (
+            not prev[1] and k8s and (svc.namespace == namespace or prev[0] != namespace) if prev else True
+        )
+        if takes_over or svc.namespace == namespace:
+            chosen[svc.host] = (svc.namespace, k8s)
+    return [s for s in services if chosen[s.host][0] == s.namespace]
+
+
+def _append_primary(scope: ProxyScope, svc: MeshService) -> None:
+    """`appendSidecarServices`: Kubernetes beats ServiceEntry, first wins, ports merge if mergeable."""
+    existing = scope.primary.get(svc.host)
+    ports = {p.number for p in svc.ports}
+    if existing is None or (existing.kind != "Service" and svc.kind == "Service"):
+        scope.primary[svc.host] = svc
+        scope.primary_ports[svc.host] = ports
+        return
+    if existing is svc or (existing.kind == "Service" and svc.kind != "Service"):
+        return
+    same = existing.namespace == svc.namespace and existing.resolution == svc.resolution
+    if same and existing.export_to == svc.export_to and existing.resource.labels == svc.resource.labels:
+        scope.primary_ports[svc.host] |= ports
+
+
+def _selects(selector: Mapping[str, str] | None, labels: Mapping[str, str]) -> bool:
+    return selector is None or all(labels.get(k) == v for k, v in selector.items())
+
+
+def _unmodelled(snapshot: Snapshot, source: Source, sidecar: Sidecar | None) -> tuple[str, ...]:
+    """EnvoyFilters/WasmPlugins selecting the source (own or root namespace), locked egress listeners."""
+    root = snapshot.mesh.root_namespace
+    out: list[str] = []
+    filters: list[EnvoyFilter | WasmPlugin] = [*snapshot.envoy_filters, *snapshot.wasm_plugins]
+    for obj in filters:
+        if obj.namespace in (source.namespace, root) and _selects(obj.workload_selector, source.labels):
+            out.append(obj.ref)
+    if sidecar is not None and any(eg.unmodelled for eg in sidecar.egress):
+        out.append(f"{sidecar.ref} (egress listener with port/bind/captureMode)")
+    return tuple(sorted(out))
