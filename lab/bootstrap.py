@@ -32,7 +32,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 REQUIRED_PREFIXES: tuple[str, ...] = (
-    "cluster_manager", "listener_manager", "server", "cluster.xds-grpc", "wasm",
+    "cluster_manager",
+    "listener_manager",
+    "server",
+    "cluster.xds-grpc",
+    "wasm",
 )
 RBAC_SUFFIXES: tuple[str, ...] = ("rbac.allowed", "rbac.denied", "shadow_allowed", "shadow_denied")
 DRAIN_SUFFIX = "downstream_cx_active"
@@ -179,7 +183,9 @@ def build_stats_config(
 ) -> dict[str, Any]:
     """Istio's bootstrap ``stats_config`` with the pod's opt-in applied."""
     inc = stats_inclusions(
-        matcher, annotations=annotations, pod_ips=pod_ips,
+        matcher,
+        annotations=annotations,
+        pod_ips=pod_ips,
         exit_on_zero_active_connections=exit_on_zero_active_connections,
     )
     patterns: list[dict[str, Any]] = [{"prefix": "reporter="}]
@@ -227,9 +233,7 @@ def cares_resolver(resolvers: Sequence[tuple[str, int]]) -> dict[str, Any]:
         "typed_config": {
             "@type": "type.googleapis.com/envoy.extensions.network.dns_resolver.cares.v3."
             "CaresDnsResolverConfig",
-            "resolvers": [
-                {"socket_address": {"address": ip, "port_value": port}} for ip, port in resolvers
-            ],
+            "resolvers": [{"socket_address": {"address": ip, "port_value": port}} for ip, port in resolvers],
             "use_resolvers_as_fallback": False,
             "dns_resolver_options": {"use_tcp_for_dns_lookups": False, "no_default_search_domain": True},
         },

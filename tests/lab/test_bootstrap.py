@@ -62,8 +62,14 @@ def test_opt_in_goes_before_required_entries() -> None:
     )
     pats = _patterns(build_stats_config(matcher))
     prefixes = [v for k, v in pats if k == "prefix"]
-    assert prefixes == ["reporter=", "cluster.BlackHoleCluster", "tcp.BlackHoleCluster",
-                        *REQUIRED_PREFIXES, "component", "istio"]
+    assert prefixes == [
+        "reporter=",
+        "cluster.BlackHoleCluster",
+        "tcp.BlackHoleCluster",
+        *REQUIRED_PREFIXES,
+        "component",
+        "istio",
+    ]
     assert next(v for k, v in pats if k == "suffix") == "upstream_cx_total"
     regexps = [v for k, v in pats if k == "safe_regex"]
     assert regexps == [r"cluster\.outbound\|443\|\|.*", r"vhost\..*\.route\..*"]
@@ -72,16 +78,22 @@ def test_opt_in_goes_before_required_entries() -> None:
 def test_annotation_wins_over_proxy_config_and_pod_ip_is_substituted() -> None:
     matcher = StatsMatcher(inclusion_prefixes=("tcp.",))
     ann = StatsAnnotations(prefixes="http.{pod_ip}_,cluster.x")
-    prefixes = [v for k, v in _patterns(build_stats_config(matcher, annotations=ann, pod_ips=["10.1.1.1"]))
-                if k == "prefix"]
+    prefixes = [
+        v
+        for k, v in _patterns(build_stats_config(matcher, annotations=ann, pod_ips=["10.1.1.1"]))
+        if k == "prefix"
+    ]
     assert "tcp." not in prefixes
     assert prefixes[1:3] == ["http.10.1.1.1_", "cluster.x"]
 
 
 def test_drain_suffix_only_with_exit_on_zero_active_connections() -> None:
     plain = [v for k, v in _patterns(build_stats_config(None)) if k == "suffix"]
-    drain = [v for k, v in _patterns(build_stats_config(None, exit_on_zero_active_connections=True))
-             if k == "suffix"]
+    drain = [
+        v
+        for k, v in _patterns(build_stats_config(None, exit_on_zero_active_connections=True))
+        if k == "suffix"
+    ]
     assert "downstream_cx_active" not in plain
     assert drain[-1] == "downstream_cx_active"
 
@@ -91,8 +103,10 @@ def test_drain_suffix_only_with_exit_on_zero_active_connections() -> None:
     [
         (None, None),
         ({}, None),
-        ({"proxyStatsMatcher": {"inclusionPrefixes": ["a"], "inclusionRegexps": ["b.*"]}},
-         StatsMatcher(("a",), (), ("b.*",))),
+        (
+            {"proxyStatsMatcher": {"inclusionPrefixes": ["a"], "inclusionRegexps": ["b.*"]}},
+            StatsMatcher(("a",), (), ("b.*",)),
+        ),
     ],
 )
 def test_stats_matcher_from_proxy_config(
@@ -116,8 +130,9 @@ def test_access_log_added_to_every_proxy_filter_without_touching_input() -> None
     )
     static = boot["static_resources"]["listeners"]
     filters = [f for ln in static for c in ln["filter_chains"] for f in c["filters"]]
-    assert filters and all(f["typed_config"]["access_log"][0]["typed_config"]["path"] == "/tmp/a.log"
-                           for f in filters)
+    assert filters and all(
+        f["typed_config"]["access_log"][0]["typed_config"]["path"] == "/tmp/a.log" for f in filters
+    )
     assert "access_log" not in json.dumps(listeners)
     resolvers = boot["typed_dns_resolver_config"]["typed_config"]["resolvers"]
     assert resolvers == [{"socket_address": {"address": "10.9.0.1", "port_value": 53}}]
@@ -126,13 +141,23 @@ def test_access_log_added_to_every_proxy_filter_without_touching_input() -> None
 @pytest.mark.lab
 def test_envoy_accepts_the_bootstrap(tmp_path: Path) -> None:
     listeners, clusters = blackhole_config()
-    boot = build_bootstrap(listeners, clusters, stats_inclusions=StatsMatcher(("cluster.BlackHoleCluster",)),
-                           access_log_path=str(tmp_path / "a.log"), dns_resolvers=[("127.0.0.1", 53)])
+    boot = build_bootstrap(
+        listeners,
+        clusters,
+        stats_inclusions=StatsMatcher(("cluster.BlackHoleCluster",)),
+        access_log_path=str(tmp_path / "a.log"),
+        dns_resolvers=[("127.0.0.1", 53)],
+    )
     path = tmp_path / "envoy.json"
     path.write_text(json.dumps(boot))
     envoy = shutil.which("envoy")
     assert envoy is not None
-    done = subprocess.run([envoy, "--mode", "validate", "-c", str(path)], capture_output=True, text=True,
-                          timeout=30, check=False)
+    done = subprocess.run(
+        [envoy, "--mode", "validate", "-c", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "OK" in done.stdout + done.stderr

@@ -1,0 +1,188 @@
+"""The lab "internet": one netns, one asyncio loop, every origin the config names.
+
+Each host gets its own address (``RunNames.host_address``, or the single IPs its ServiceEntry
+lists in ``addresses``) and serves HTTP on 80, HTTPS on 443 (its own certificate from the per-run
+CA, chosen by SNI among the hosts at that address), an SSH-style banner on 22, and every port a
+ServiceEntry names with that port's protocol (``lab.istiod.internet_hosts``). Hosts named
+``server-first.*`` speak first on every port (for sniffed-port tests). ``RunNames.drop_address``
+silently drops SYNs (``iptables -j DROP`` in this netns). An authoritative DNS server on
+``RunNames.dns_address`` answers the lab names and NXDOMAIN for everything else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import socket
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import dns.message
+
+from lab import dnswire, origin
+from lab.certs import LabCA
+from lab.names import RunNames
+from lab.netns import NetnsThread
+
+STANDARD_PORTS: Mapping[int, str] = {80: "http", 443: "https", 22: "tcp"}
+DROP_HOST = "drop.lab.example"
+SERVER_FIRST_HOST = "server-first.lab.example"
+SERVER_FIRST_PORTS: tuple[int, ...] = (80, 3306)
+
+
+@dataclass(frozen=True)
+class ServedHost:
+    """A host of the lab internet with its addresses and port → protocol."""
+
+    name: str
+    addresses: tuple[str, ...]
+    ports: Mapping[int, str] = field(default_factory=dict)
+
+
+def _se_single_addresses(objects: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:
+    """host → single IPv4 addresses its ServiceEntries list in ``addresses`` (CIDRs are skipped)."""
+    out: dict[str, list[str]] = {}
+    for obj in objects:
+        if not isinstance(obj, Mapping) or obj.get("kind") != "ServiceEntry":
+            continue
+        spec = obj.get("spec") or {}
+        addrs = []
+        for raw in spec.get("addresses") or []:
+            try:
+                net = ipaddress.ip_network(str(raw), strict=False)
+            except ValueError:
+                continue
+            if net.version == 4 and net.num_addresses == 1:
+                addrs.append(str(net.network_address))
+        for host in spec.get("hosts") or []:
+            if isinstance(host, str) and addrs and not host.startswith("*"):
+                out.setdefault(host.lower(), []).extend(
+                    a for a in addrs if a not in out.get(host.lower(), [])
+                )
+    return out
+
+
+def plan_hosts(
+    names: RunNames,
+    objects: Sequence[Mapping[str, Any]],
+    extra_hosts: Iterable[str] = (),
+    previous: Mapping[str, tuple[str, ...]] | None = None,
+) -> list[ServedHost]:
+    """Every host the internet serves, with addresses for this run (sorted by name). Hosts kept
+    from ``previous`` (host → addresses) keep their addresses across ``apply``."""
+    from lab.istiod import internet_hosts
+
+    ports_by_host: dict[str, dict[int, str]] = {}
+    for ih in internet_hosts(objects):
+        ports_by_host.setdefault(ih.host.lower(), {}).update({p.number: p.protocol for p in ih.ports})
+    for host in [*extra_hosts, SERVER_FIRST_HOST]:
+        ports_by_host.setdefault(host.lower().rstrip("."), {})
+    ports_by_host[SERVER_FIRST_HOST].update({p: "tcp" for p in SERVER_FIRST_PORTS})
+    pinned = _se_single_addresses(objects)
+    previous = previous or {}
+    used = {a for addrs in previous.values() for a in addrs}
+    next_index = 0
+    served = []
+    for host in sorted(ports_by_host):
+        ports = dict(STANDARD_PORTS)
+        ports.update(ports_by_host[host])
+        if host.startswith("server-first."):
+            ports = {p: "tcp" for p in ports}
+        addresses = tuple(pinned.get(host) or previous.get(host) or ())
+        if not addresses:
+            while names.host_address(next_index) in used:
+                next_index += 1
+            addresses = (names.host_address(next_index),)
+            used.add(addresses[0])
+        served.append(ServedHost(host, addresses, ports))
+    return served
+
+
+class Internet:
+    """The running internet (servers on the caller's asyncio loop, sockets in ``thread``'s netns)."""
+
+    def __init__(self, names: RunNames, thread: NetnsThread, ca: LabCA, hosts: Sequence[ServedHost]) -> None:
+        self.names = names
+        self.thread = thread
+        self.ca = ca
+        self.hosts = list(hosts)
+        self.records: dict[str, tuple[str, ...]] = {}
+        self._servers: list[asyncio.AbstractServer] = []
+        self._udp: list[asyncio.DatagramTransport] = []
+        self.set_hosts(hosts)
+
+    def set_hosts(self, hosts: Sequence[ServedHost]) -> None:
+        self.hosts = list(hosts)
+        records = {h.name: h.addresses for h in hosts}
+        records[DROP_HOST] = (self.names.drop_address,)
+        self.records = records
+
+    def addresses(self) -> list[str]:
+        """Every address the internet netns must own."""
+        out = {self.names.dns_address, self.names.drop_address}
+        for host in self.hosts:
+            out.update(host.addresses)
+        return sorted(out)
+
+    def origins(self) -> list[origin.Origin]:
+        by_addr_port: dict[tuple[str, int], tuple[list[str], str]] = {}
+        for host in self.hosts:
+            for address in host.addresses:
+                for port, proto in host.ports.items():
+                    hosts, _ = by_addr_port.setdefault((address, port), ([], proto))
+                    hosts.append(host.name)
+        return [origin.Origin(tuple(h), a, p, proto) for (a, p), (h, proto) in sorted(by_addr_port.items())]
+
+    async def start(self) -> None:
+        """Bind and serve every origin plus DNS. Addresses must already exist in the netns."""
+        for o in self.origins():
+            await self._start_origin(o)
+        udp = self.thread.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        udp.bind((self.names.dns_address, 53))
+        tcp = self._tcp_socket(self.names.dns_address, 53)
+        transport, server = await dnswire.serve(udp, tcp, self.answer)
+        self._udp.append(transport)
+        self._servers.append(server)
+
+    def _tcp_socket(self, address: str, port: int) -> socket.socket:
+        sock = self.thread.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((address, port))
+        sock.listen(128)
+        sock.setblocking(False)
+        return sock
+
+    async def _start_origin(self, o: origin.Origin) -> None:
+        sock = self._tcp_socket(o.address, o.port)
+        if o.protocol == "tcp":
+            server = await asyncio.start_server(lambda r, w: origin.serve_banner(o, r, w), sock=sock)
+        elif o.protocol in ("https", "tls"):
+            ctx = self.ca.sni_server_context(o.hosts)
+            server = await asyncio.start_server(
+                lambda r, w: origin.serve_http(o, r, w), sock=sock, ssl=ctx, ssl_handshake_timeout=5
+            )
+        else:
+            server = await asyncio.start_server(lambda r, w: origin.serve_http(o, r, w), sock=sock)
+        self._servers.append(server)
+
+    async def answer(self, query: dns.message.Message) -> dns.message.Message:
+        """Authoritative: the lab names, NXDOMAIN for everything else."""
+        name = query.question[0].name.to_text().rstrip(".").lower() if query.question else ""
+        return dnswire.make_response(query, self.records.get(name), ttl=30, authoritative=True)
+
+    async def resolve(self, query: dns.message.Message) -> dns.message.Message:
+        """The upstream the pod agents forward to (same answers, no packets)."""
+        return await self.answer(query)
+
+    async def stop(self) -> None:
+        for server in self._servers:
+            server.close()
+        for transport in self._udp:
+            transport.close()
+        for server in self._servers:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(server.wait_closed(), 1.0)
+        self._servers.clear()
+        self._udp.clear()

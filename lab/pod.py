@@ -1,0 +1,230 @@
+"""A lab pod: its netns (veth to the internet, default route), istio-iptables capture, Envoy as
+1337, the pilot-agent endpoints and (with DNS capture) the agent's DNS proxy.
+
+``Pod.exec`` runs a command "in the app container": inside the pod netns, in a private mount
+namespace where the pod's resolv.conf is bind-mounted over ``/etc/resolv.conf`` (``unshare -m``,
+so nothing under ``/etc`` changes on the host), as a non-proxy uid/gid with the lab CA trusted.
+The command keeps ``CAP_DAC_READ_SEARCH`` (ambient) only so it can run interpreters installed under
+``/root``; it changes nothing about capture, which matches on uid/gid.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lab import admin, iptables
+from lab.bootstrap import StatsMatcher, build_bootstrap
+from lab.envoy import PROXY_GID, PROXY_UID, EnvoyProcess
+from lab.netns import NetnsThread, ip_batch, nsenter_argv, run
+
+APP_UID = 1000
+APP_GID = 1000
+
+
+@dataclass(frozen=True)
+class PodSpec:
+    """What a lab pod looks like to istiod and to the injector."""
+
+    namespace: str = "default"
+    name: str = "probe"
+    labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    dns_capture: bool = False
+    proxy_config: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def stats_matcher(self) -> StatsMatcher | None:
+        return StatsMatcher.from_proxy_config(self.proxy_config)
+
+
+@dataclass(frozen=True)
+class PodNetwork:
+    netns: str
+    veth_pod: str
+    veth_internet: str
+    pod_address: str
+    gateway: str
+    dns_server: str
+
+
+class Pod:
+    """One running pod. Created and torn down by ``lab.Lab``."""
+
+    def __init__(
+        self, spec: PodSpec, net: PodNetwork, workdir: Path, ca_file: Path, access_log: bool
+    ) -> None:
+        self.spec = spec
+        self.net = net
+        self.workdir = workdir
+        self.ca_file = ca_file
+        self.thread = NetnsThread(net.netns)
+        self.envoy = EnvoyProcess(net.netns, workdir)
+        self.access_log_path: Path | None = workdir / "access.log" if access_log else None
+        self.resolv_conf = workdir / "resolv.conf"
+        self.dns_agent: Any = None
+        self.agent: Any = None
+
+    @property
+    def namespace(self) -> str:
+        return self.spec.namespace
+
+    @property
+    def address(self) -> str:
+        return self.net.pod_address
+
+    def capture_config(self) -> iptables.CaptureConfig:
+        return iptables.CaptureConfig.from_annotations(
+            dict(self.spec.annotations),
+            redirect_dns=self.spec.dns_capture,
+            dns_servers=(self.net.dns_server,),
+        )
+
+    def setup_network(self) -> None:
+        """Addresses, route, resolv.conf and the capture rules (the veth already exists)."""
+        self.workdir.mkdir(mode=0o755, parents=True, exist_ok=True)
+        self.workdir.chmod(0o755)
+        ip_batch(
+            [
+                "link set lo up",
+                f"addr add {self.net.pod_address}/30 dev {self.net.veth_pod}",
+                f"link set {self.net.veth_pod} up",
+                f"route add default via {self.net.gateway}",
+            ],
+            self.net.netns,
+        )
+        self.resolv_conf.write_text(f"nameserver {self.net.dns_server}\noptions timeout:1 attempts:2\n")
+        self.resolv_conf.chmod(0o644)
+        run(
+            [*nsenter_argv(self.net.netns), "iptables-restore", "--noflush"],
+            stdin=iptables.restore_input(self.capture_config()),
+        )
+        if self.access_log_path is not None:
+            self.access_log_path.touch()
+            os.chown(self.access_log_path, PROXY_UID, PROXY_GID)
+
+    def bootstrap(
+        self, listeners: Sequence[Mapping[str, Any]], clusters: Sequence[Mapping[str, Any]]
+    ) -> dict[str, Any]:
+        """The Envoy bootstrap this pod's pilot-agent would write (static resources inlined)."""
+        return build_bootstrap(
+            listeners,
+            clusters,
+            stats_inclusions=self.spec.stats_matcher,
+            node_id=f"sidecar~{self.address}~{self.spec.name}.{self.namespace}~{self.namespace}.svc.cluster.local",
+            cluster=f"{self.spec.name}.{self.namespace}",
+            access_log_path=str(self.access_log_path) if self.access_log_path else None,
+            dns_resolvers=[(self.net.dns_server, 53)],
+            pod_ips=[self.address],
+        )
+
+    def restart_envoy(
+        self, listeners: Sequence[Mapping[str, Any]], clusters: Sequence[Mapping[str, Any]]
+    ) -> None:
+        """Stop the running Envoy (if any) and spawn one with this config (does not wait)."""
+        self.envoy.stop()
+        self.envoy.spawn(self.bootstrap(listeners, clusters))
+
+    def wait_live(self, timeout: float = 10.0) -> float:
+        return self.envoy.wait_live(self.admin_request, timeout)
+
+    def admin_request(self, path: str, timeout: float = 2.0, method: str = "GET") -> tuple[int, str]:
+        return admin.request(self.thread, "127.0.0.1", 15000, path, method=method, timeout=timeout)
+
+    def admin_get(self, path: str, timeout: float = 2.0) -> str:
+        """Body of an Envoy admin GET (raises OSError when admin does not answer 200)."""
+        status, body = self.admin_request(path, timeout=timeout)
+        if status != 200:
+            raise OSError(f"admin {path}: HTTP {status}")
+        return body
+
+    def http(
+        self, port: int, path: str, *, method: str = "GET", source: str | None = None
+    ) -> tuple[int, str]:
+        """A request from the lab process to ``127.0.0.1:port`` (or from ``source``) in the pod netns."""
+        host = "127.0.0.1" if source is None else self.address
+        return admin.request(self.thread, host, port, path, method=method, source=source)
+
+    def exec_argv(self, argv: Sequence[str], *, uid: int = APP_UID, gid: int = APP_GID) -> list[str]:
+        mount = 'mount --bind "$1" /etc/resolv.conf && shift && exec "$@"'
+        return [
+            *nsenter_argv(self.net.netns),
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "--",
+            "sh",
+            "-c",
+            mount,
+            "sh",
+            str(self.resolv_conf),
+            "setpriv",
+            f"--reuid={uid}",
+            f"--regid={gid}",
+            "--clear-groups",
+            "--inh-caps",
+            "+dac_read_search",
+            "--ambient-caps",
+            "+dac_read_search",
+            "--",
+            *argv,
+        ]
+
+    def exec_env(self, env: Mapping[str, str] | None = None) -> dict[str, str]:
+        base = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "TERM")}
+        base.update(
+            {
+                "HOME": "/tmp",
+                "SSL_CERT_FILE": str(self.ca_file),
+                "REQUESTS_CA_BUNDLE": str(self.ca_file),
+                "CURL_CA_BUNDLE": str(self.ca_file),
+                "PYTHONDONTWRITEBYTECODE": "1",
+                "MESHPROBE_LAB_POD": f"{self.namespace}/{self.spec.name}",
+            }
+        )
+        base.update(env or {})
+        return base
+
+    def exec(
+        self,
+        argv: Sequence[str],
+        *,
+        uid: int = APP_UID,
+        gid: int = APP_GID,
+        env: Mapping[str, str] | None = None,
+        timeout: float = 60.0,
+        input: str | None = None,
+        check: bool = False,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``argv`` behind the sidecar (captured output, text)."""
+        return subprocess.run(
+            self.exec_argv(argv, uid=uid, gid=gid),
+            env=self.exec_env(env),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            input=input,
+            check=check,
+        )
+
+    def access_log(self) -> list[dict[str, Any]]:
+        """Parsed JSON access-log lines (test oracle; empty when access logs are off)."""
+        if self.access_log_path is None or not self.access_log_path.exists():
+            return []
+        out = []
+        for line in self.access_log_path.read_text().splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue
+        return out
+
+    def close(self) -> None:
+        self.envoy.stop()
+        self.thread.close()

@@ -1,0 +1,394 @@
+"""``Lab``: the whole lab as a context manager — the API tests and the CLI supervisor use.
+
+    with Lab(objects, mode="REGISTRY_ONLY", internet=["pkg.lab.example"]) as lab:
+        pod = lab.pod("default")                    # created on first use (one pod per name)
+        done = pod.exec(["curl", "-sS", "https://pkg.lab.example/"])   # behind the sidecar
+        lab.apply(new_objects)                      # regenerate, restart Envoy (≈0.2 s)
+        pod.admin_get("/config_dump?resource=dynamic_listeners")
+        lab.access_log("default")                   # oracle only, with access_log=True
+
+Parameters: ``objects`` (raw dicts, as ``kubectl get -o yaml``), ``mode`` (``--mode``, overrides
+the mesh's outboundTrafficPolicy), ``mesh`` (a MeshConfig dict), ``internet`` (extra host names
+the internet serves), ``access_log`` (JSON access logs, a test oracle; off by default like
+Istio), ``pods`` (PodSpecs to start with; default one pod in ``default``), ``drain_seconds``
+(quitquitquit's termination drain, 5 s in Istio), ``config_source`` (replaces ``lab.istiod.generate``,
+e.g. ``handwritten_source``). ``kubeconfig`` is None until the API-server stand-in exists.
+
+Everything is created under the run id and registered for cleanup right after creation (an
+ExitStack, undone in reverse) — on success, exceptions, KeyboardInterrupt and SIGTERM (turned into
+SystemExit while the lab is open in the main thread).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import signal
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import Any, TypeVar
+
+from lab import netns
+from lab.agent import PilotAgent
+from lab.certs import LabCA
+from lab.dnsagent import DnsAgent
+from lab.handwritten import blackhole_config
+from lab.internet import Internet, ServedHost, plan_hosts
+from lab.iptables import internet_firewall
+from lab.names import RunNames, new_run_id
+from lab.pod import Pod, PodNetwork, PodSpec
+
+T = TypeVar("T")
+ConfigOut = tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, tuple[str, ...]]]
+ConfigSource = Callable[[Sequence[Mapping[str, Any]], PodSpec, Mapping[str, Any], "str | None"], ConfigOut]
+
+
+class LabStartError(RuntimeError):
+    """The lab could not be built (the CLI turns it into diag.errors.LabError)."""
+
+
+def istiod_source(
+    objects: Sequence[Mapping[str, Any]], spec: PodSpec, mesh: Mapping[str, Any], mode: str | None
+) -> ConfigOut:
+    """The default: L2's generator (``lab.istiod.generate``)."""
+    from lab.istiod import PodView, generate
+
+    view = PodView(
+        namespace=spec.namespace,
+        labels=dict(spec.labels),
+        dns_capture=spec.dns_capture,
+        mesh=dict(mesh),
+        mode_override=mode,
+    )
+    out = generate(objects, view)
+    return out.listeners, out.clusters, dict(out.dns)
+
+
+def handwritten_source(
+    objects: Sequence[Mapping[str, Any]], spec: PodSpec, mesh: Mapping[str, Any], mode: str | None
+) -> ConfigOut:
+    """Catch-all only (no generator): REGISTRY_ONLY unless ``mode``/mesh say ALLOW_ANY."""
+    effective = mode or (mesh.get("outboundTrafficPolicy") or {}).get("mode") or "ALLOW_ANY"
+    listeners, clusters = blackhole_config(effective)
+    return listeners, clusters, {}
+
+
+class Lab:
+    """An Istio-like mesh on this host (see the module docstring for the API)."""
+
+    kubeconfig: Path | None = None
+
+    def __init__(
+        self,
+        objects: Sequence[Mapping[str, Any]] = (),
+        *,
+        mode: str | None = None,
+        mesh: Mapping[str, Any] | None = None,
+        internet: Iterable[str] = (),
+        access_log: bool = False,
+        pods: Sequence[PodSpec] | None = None,
+        drain_seconds: float = 5.0,
+        config_source: ConfigSource | None = None,
+        run_id: str | None = None,
+    ) -> None:
+        self.objects = list(objects)
+        self.mode = mode
+        self.mesh = dict(mesh or {})
+        self.extra_hosts = [h.lower() for h in internet]
+        self.access_log_enabled = access_log
+        self.initial_pods = list(pods) if pods is not None else [PodSpec()]
+        self.drain_seconds = drain_seconds
+        self.config_source = config_source or istiod_source
+        self.names = RunNames(run_id or new_run_id())
+        self.pods: dict[tuple[str, str], Pod] = {}
+        self.timings: dict[str, float] = {}
+        self._stack = contextlib.ExitStack()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._internet: Internet | None = None
+        self._inet_thread: netns.NetnsThread | None = None
+        self._workdir: Path | None = None
+        self._ca: LabCA | None = None
+        self._lock = threading.RLock()
+        self._old_sigterm: Any = None
+
+    # ---- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def run_id(self) -> str:
+        return self.names.run_id
+
+    @property
+    def workdir(self) -> Path:
+        assert self._workdir is not None, "lab not started"
+        return self._workdir
+
+    @property
+    def ca_file(self) -> Path:
+        assert self._ca is not None, "lab not started"
+        return self._ca.ca_file
+
+    def __enter__(self) -> Lab:
+        self._install_sigterm()
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def start(self) -> Lab:
+        started = time.monotonic()
+        workdir = Path(tempfile.mkdtemp(prefix=f"meshprobe-lab-{self.run_id}-"))
+        workdir.chmod(0o755)
+        self._workdir = workdir
+        self._stack.callback(shutil.rmtree, workdir, ignore_errors=True)
+        self._ca = LabCA(workdir)
+        self._start_loop()
+        self._start_internet()
+        self.timings["internet"] = time.monotonic() - started
+        for spec in self.initial_pods:
+            self._add_pod(spec, wait=False)
+        for pod in self.pods.values():
+            self._wait_pod(pod)
+        self.timings["up"] = time.monotonic() - started
+        return self
+
+    def close(self) -> None:
+        """Tear everything down (idempotent; never raises)."""
+        with contextlib.suppress(Exception):
+            self._stack.close()
+        self.pods.clear()
+        self._restore_sigterm()
+
+    def _install_sigterm(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+            return
+
+        def on_term(signum: int, frame: FrameType | None) -> None:
+            raise SystemExit(128 + signum)
+
+        self._old_sigterm = signal.signal(signal.SIGTERM, on_term)
+
+    def _restore_sigterm(self) -> None:
+        if self._old_sigterm is not None and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self._old_sigterm)
+            self._old_sigterm = None
+
+    def _start_loop(self) -> None:
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=loop.run_forever, name=f"lab-{self.run_id}", daemon=True)
+        thread.start()
+        self._loop = loop
+
+        def stop_loop() -> None:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout=5)
+            with contextlib.suppress(Exception):
+                loop.close()
+
+        self._stack.callback(stop_loop)
+
+    def _call(self, coro: Coroutine[Any, Any, T], timeout: float = 15.0) -> T:
+        assert self._loop is not None
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    # ---- internet ------------------------------------------------------------------------------
+
+    def _start_internet(self) -> None:
+        name = self.names.internet_netns
+        netns.run(["ip", "netns", "add", name])
+        self._stack.callback(netns.delete_netns, name)
+        thread = netns.NetnsThread(name)
+        self._stack.callback(thread.close)
+        self._inet_thread = thread
+        assert self._ca is not None
+        internet = Internet(
+            self.names, thread, self._ca, plan_hosts(self.names, self.objects, self.extra_hosts)
+        )
+        netns.ip_batch(["link set lo up", *(f"addr add {a}/32 dev lo" for a in internet.addresses())], name)
+        netns.run(
+            [*netns.nsenter_argv(name), "iptables-restore", "--noflush"],
+            stdin=internet_firewall([self.names.drop_address]),
+        )
+        self._call(internet.start())
+        self._stack.callback(lambda: self._call(internet.stop(), timeout=5))
+        self._internet = internet
+
+    @property
+    def hosts(self) -> list[ServedHost]:
+        """What the internet serves (name, addresses, port → protocol)."""
+        assert self._internet is not None
+        return list(self._internet.hosts)
+
+    def address_of(self, host: str) -> str:
+        """The first address of an internet host (KeyError when the lab does not serve it)."""
+        for served in self.hosts:
+            if served.name == host.lower():
+                return served.addresses[0]
+        raise KeyError(host)
+
+    @property
+    def drop_address(self) -> str:
+        return self.names.drop_address
+
+    @property
+    def dns_address(self) -> str:
+        return self.names.dns_address
+
+    def _refresh_internet(self) -> None:
+        internet = self._internet
+        assert internet is not None
+        previous = {h.name: h.addresses for h in internet.hosts}
+        hosts = plan_hosts(self.names, self.objects, self.extra_hosts, previous)
+        if hosts == internet.hosts:
+            return
+        missing = set(Internet(self.names, internet.thread, internet.ca, hosts).addresses()) - set(
+            internet.addresses()
+        )
+        if missing:
+            netns.ip_batch([f"addr add {a}/32 dev lo" for a in sorted(missing)], self.names.internet_netns)
+        self._call(internet.stop())
+        internet.set_hosts(hosts)
+        self._call(internet.start())
+
+    # ---- pods ----------------------------------------------------------------------------------
+
+    def pod(self, namespace: str = "default", name: str = "probe", **spec: Any) -> Pod:
+        """The pod ``namespace/name``, started on first use with ``PodSpec(**spec)``."""
+        with self._lock:
+            existing = self.pods.get((namespace, name))
+            if existing is not None:
+                return existing
+            return self._add_pod(PodSpec(namespace=namespace, name=name, **spec), wait=True)
+
+    def _add_pod(self, spec: PodSpec, *, wait: bool) -> Pod:
+        index = len(self.pods)
+        names = self.names
+        ns = names.pod_netns(index)
+        gateway, address = names.link_addresses(index)
+        vi, vp = names.veth_internet_side(index), names.veth_pod_side(index)
+        netns.run(["ip", "netns", "add", ns])
+        self._stack.callback(netns.delete_netns, ns)
+        netns.run(
+            [
+                "ip",
+                "link",
+                "add",
+                vi,
+                "netns",
+                names.internet_netns,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                vp,
+                "netns",
+                ns,
+            ]
+        )
+        netns.ip_batch([f"addr add {gateway}/30 dev {vi}", f"link set {vi} up"], names.internet_netns)
+        net = PodNetwork(ns, vp, vi, address, gateway, names.dns_address)
+        pod = Pod(spec, net, self.workdir / f"pod{index}", self.ca_file, self.access_log_enabled)
+        self._stack.callback(pod.close)
+        pod.setup_network()
+        self._start_agents(pod)
+        listeners, clusters, table = self.config_source(self.objects, spec, self.mesh, self.mode)
+        if pod.dns_agent is not None:
+            pod.dns_agent.load(table)
+        pod.restart_envoy(listeners, clusters)
+        self.pods[(spec.namespace, spec.name)] = pod
+        if wait:
+            self._wait_pod(pod)
+        return pod
+
+    def _start_agents(self, pod: Pod) -> None:
+        internet = self._internet
+        assert internet is not None
+        dns_agent = DnsAgent(pod.thread, internet.resolve) if pod.spec.dns_capture else None
+        if dns_agent is not None:
+            self._call(dns_agent.start())
+            self._stack.callback(lambda: self._call(dns_agent.stop(), timeout=5))
+        agent = PilotAgent(
+            pod.thread,
+            dns_ready=(lambda: dns_agent.ready) if dns_agent else None,
+            on_quit=pod.envoy.stop,
+            drain_seconds=self.drain_seconds,
+        )
+        self._call(agent.start())
+        self._stack.callback(lambda: self._call(agent.stop(), timeout=5))
+        pod.dns_agent, pod.agent = dns_agent, agent
+
+    def _wait_pod(self, pod: Pod) -> None:
+        try:
+            pod.wait_live()
+        except RuntimeError as exc:
+            raise LabStartError(f"pod {pod.namespace}/{pod.spec.name}: {exc}") from exc
+
+    # ---- config --------------------------------------------------------------------------------
+
+    def apply(self, objects: Sequence[Mapping[str, Any]] | None = None, *, mode: str | None = None) -> float:
+        """Replace the config, regenerate every pod's sidecar config and restart its Envoy;
+        returns the seconds until all are LIVE again."""
+        started = time.monotonic()
+        with self._lock:
+            if objects is not None:
+                self.objects = list(objects)
+            if mode is not None:
+                self.mode = mode
+            self._refresh_internet()
+            for pod in self.pods.values():
+                listeners, clusters, table = self.config_source(self.objects, pod.spec, self.mesh, self.mode)
+                if pod.dns_agent is not None:
+                    pod.dns_agent.load(table)
+                if pod.agent is not None:
+                    pod.agent.quitting = False
+                pod.restart_envoy(listeners, clusters)
+            for pod in self.pods.values():
+                self._wait_pod(pod)
+        self.timings["apply"] = time.monotonic() - started
+        return self.timings["apply"]
+
+    def access_log(self, namespace: str = "default", name: str = "probe") -> list[dict[str, Any]]:
+        """The pod's Envoy access log as dicts (Istio's JSON keys); only with ``access_log=True``."""
+        return self.pod(namespace, name).access_log()
+
+    def ready(self, namespace: str = "default", name: str = "probe") -> bool:
+        """What ``:15021/healthz/ready`` says for that pod."""
+        status, _ = self.pod(namespace, name).http(15021, "/healthz/ready")
+        return status == 200
+
+    def status(self) -> dict[str, Any]:
+        """A JSON-ready summary (for ``meshprobe lab status``)."""
+        return {
+            "run_id": self.run_id,
+            "mode": self.mode,
+            "dns": self.dns_address,
+            "drop_address": self.drop_address,
+            "pods": [
+                {
+                    "namespace": p.namespace,
+                    "name": p.spec.name,
+                    "netns": p.net.netns,
+                    "address": p.address,
+                    "envoy_pid": p.envoy.pid,
+                    "envoy_running": p.envoy.running(),
+                    "dns_capture": p.spec.dns_capture,
+                }
+                for p in self.pods.values()
+            ],
+            "hosts": [
+                {"name": h.name, "addresses": list(h.addresses), "ports": dict(h.ports)} for h in self.hosts
+            ],
+        }

@@ -1,0 +1,138 @@
+"""A lab pod behaves like a sidecar-injected pod: capture, bypass, DNS capture, readiness, quit,
+stats filtering (SPEC §10, istio-review §7)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.lab
+
+CONNECT = """
+import socket, sys
+s = socket.socket()
+s.settimeout(float(sys.argv[3]))
+try:
+    s.connect((sys.argv[1], int(sys.argv[2])))
+    print("connected")
+except ConnectionRefusedError:
+    print("refused")
+except (TimeoutError, socket.timeout):
+    print("timeout")
+"""
+
+DNS_QUERY = """
+import sys, dns.message, dns.query
+q = dns.message.make_query(sys.argv[1], "A")
+r = dns.query.udp(q, sys.argv[2], timeout=2)
+print(dns.rcode.to_text(r.rcode()), "AA" if r.flags & dns.flags.AA else "-",
+      ",".join(a.address for rr in r.answer for a in rr))
+"""
+
+
+def _connect(
+    pod: Any, host: str, port: int, *, uid: int = 1000, gid: int = 1000, timeout: float = 2.0
+) -> str:
+    done = pod.exec(["python3", "-c", CONNECT, host, str(port), str(timeout)], uid=uid, gid=gid)
+    assert done.returncode == 0, done.stderr
+    return str(done.stdout.strip())
+
+
+def _log_entries(lab: Any, namespace: str, local: str, wait: float = 2.0) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + wait
+    while True:
+        found = [e for e in lab.access_log(namespace) if e.get("downstream_local_address") == local]
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
+
+
+def test_app_connect_to_any_ip_port_reaches_envoy(runtime_lab: Any) -> None:
+    pod = runtime_lab.pod()
+    target = runtime_lab.address_of("pkg.lab.example")
+    # nothing listens on :4444 at the origin, yet connect() succeeds: Envoy accepted it
+    assert _connect(pod, target, 4444) == "connected"
+    entries = _log_entries(runtime_lab, "default", f"{target}:4444")
+    assert entries and entries[0]["upstream_cluster"] == "BlackHoleCluster"
+
+
+@pytest.mark.parametrize(("uid", "gid"), [(1337, 1337), (1000, 1337), (1337, 1000)])
+def test_proxy_uid_or_gid_bypasses_capture(runtime_lab: Any, uid: int, gid: int) -> None:
+    pod = runtime_lab.pod()
+    target = runtime_lab.address_of("other.lab.example")
+    port = 4400 + uid % 7 + gid % 5
+    assert _connect(pod, target, port, uid=uid, gid=gid) == "refused"
+    assert _log_entries(runtime_lab, "default", f"{target}:{port}", wait=0.3) == []
+
+
+def test_udp_dns_is_not_redirected_without_capture(runtime_lab: Any) -> None:
+    pod = runtime_lab.pod()
+    done = pod.exec(["python3", "-c", DNS_QUERY, "pkg.lab.example", runtime_lab.dns_address])
+    addr = runtime_lab.address_of("pkg.lab.example")
+    assert done.stdout.split() == ["NOERROR", "AA", addr], done.stderr  # the authoritative server answered
+
+
+def test_dns_capture_answers_from_the_table_and_forwards_the_rest(runtime_lab: Any) -> None:
+    pod = runtime_lab.pod("dns")
+    table = pod.exec(["python3", "-c", DNS_QUERY, "vip.lab.example", runtime_lab.dns_address])
+    assert table.stdout.split() == ["NOERROR", "-", "240.240.0.7"], table.stderr
+    forwarded = pod.exec(["python3", "-c", DNS_QUERY, "pkg.lab.example", runtime_lab.dns_address])
+    assert forwarded.stdout.split() == ["NOERROR", "AA", runtime_lab.address_of("pkg.lab.example")]
+    missing = pod.exec(["python3", "-c", DNS_QUERY, "nope.invalid", runtime_lab.dns_address])
+    assert missing.stdout.split()[0] == "NXDOMAIN"
+    assert {"vip.lab.example", "pkg.lab.example", "nope.invalid"} <= set(pod.dns_agent.queries)
+
+
+def test_dns_capture_does_not_capture_the_proxy_uid(runtime_lab: Any) -> None:
+    pod = runtime_lab.pod("dns")
+    done = pod.exec(
+        ["python3", "-c", DNS_QUERY, "vip.lab.example", runtime_lab.dns_address], uid=1337, gid=1337
+    )
+    assert done.stdout.split()[0] == "NXDOMAIN"  # went straight to the upstream, which does not know VIPs
+
+
+def test_readiness_needs_envoy_live_and_the_dns_table(runtime_lab: Any) -> None:
+    pod = runtime_lab.pod("dns")
+    assert pod.http(15021, "/healthz/ready")[0] == 200
+    saved = pod.dns_agent.table
+    pod.dns_agent.table = None
+    try:
+        assert pod.http(15021, "/healthz/ready")[0] == 503
+    finally:
+        pod.dns_agent.table = saved
+    assert pod.http(15021, "/healthz/ready")[0] == 200
+
+
+def test_quitquitquit_is_post_only_localhost_only_and_stops_envoy(runtime_lab: Any) -> None:
+    pod = runtime_lab.pod("quit")
+    assert pod.http(15021, "/healthz/ready")[0] == 200
+    assert pod.http(15020, "/quitquitquit")[0] == 405
+    assert pod.http(15020, "/quitquitquit", method="POST", source=pod.address)[0] == 403
+    assert pod.envoy.running()
+    assert pod.http(15020, "/quitquitquit", method="POST")[0] == 200
+    assert pod.http(15021, "/healthz/ready")[0] == 503
+    deadline = time.monotonic() + 5
+    while pod.envoy.running() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not pod.envoy.running()
+
+
+def test_blackhole_stats_hidden_without_opt_in_and_present_with_it(runtime_lab: Any) -> None:
+    for namespace in ("default", "stats"):
+        _connect(runtime_lab.pod(namespace), runtime_lab.address_of("pkg.lab.example"), 4455)
+    stock = runtime_lab.pod().admin_get("/stats?filter=BlackHoleCluster")
+    opted = runtime_lab.pod("stats").admin_get("/stats?filter=BlackHoleCluster")
+    assert "BlackHoleCluster" not in stock
+    assert "cluster.BlackHoleCluster.upstream_cx_none_healthy" in opted
+    assert "tcp.BlackHoleCluster.downstream_cx_total" in opted
+    for body in (runtime_lab.pod().admin_get("/stats?filter=^cluster_manager"),):
+        assert "cluster_manager.active_clusters" in body
+
+
+def test_exec_runs_as_app_uid_with_lab_ca(runtime_lab: Any) -> None:
+    done = runtime_lab.pod().exec(["sh", "-c", 'id -u; id -g; echo "$SSL_CERT_FILE"; cat /etc/resolv.conf'])
+    uid, gid, ca, resolv = done.stdout.split("\n", 3)
+    assert (uid, gid, ca) == ("1000", "1000", str(runtime_lab.ca_file))
+    assert f"nameserver {runtime_lab.dns_address}" in resolv
