@@ -343,7 +343,8 @@ def _unwrap(kind: str, entry: Mapping[str, Any], notes: list[str]) -> Mapping[st
         obj = state.get(key)
     error = entry.get("error_state")
     if isinstance(error, Mapping):
-        notes.append(f"{kind[:-1]} {entry.get('name', '?')}: xDS update rejected: {error.get('details', '')}")
+        details = " ".join(str(error.get("details", "")).split())[:300]
+        notes.append(f"{kind[:-1]} {entry.get('name', '?')}: xDS update rejected: {details}")
     return obj if isinstance(obj, Mapping) else None
 
 

@@ -219,9 +219,38 @@ def _wait_live(admin_port: int, proc: subprocess.Popen[bytes], log: Path, timeou
     raise RuntimeError(f"envoy not LIVE within {timeout}s: {log.read_text()[-2000:]}")
 
 
+def xds_file(kind: str, resources: list[dict[str, Any]], version: str) -> dict[str, Any]:
+    """A file-based xDS DiscoveryResponse (``path_config_source``) for listeners or clusters."""
+    type_url = f"type.googleapis.com/envoy.config.{kind}.v3.{kind.capitalize()}"
+    return {"version_info": version, "resources": [{"@type": type_url, **r} for r in resources]}
+
+
+def push_xds(directory: Path, name: str, document: dict[str, Any]) -> None:
+    """Replace an xDS file atomically (Envoy watches for a rename into place)."""
+    staged = directory / f".{name}.tmp"
+    staged.write_text(json.dumps(document))
+    staged.rename(directory / name)
+
+
+def _dynamic(bootstrap: dict[str, Any], tmp: Path, listeners: list[dict[str, Any]],
+             clusters: list[dict[str, Any]]) -> None:
+    """Move listeners and clusters from static_resources to file-based LDS/CDS, as on a sidecar
+    (whose LDS/CDS come over ADS): they show up as ``dynamic_*`` and get ``update_rejected``."""
+    xds = tmp / "xds"
+    xds.mkdir()
+    push_xds(xds, "lds.json", xds_file("listener", listeners, "1"))
+    push_xds(xds, "cds.json", xds_file("cluster", clusters, "1"))
+    bootstrap["static_resources"] = {}
+    bootstrap["dynamic_resources"] = {
+        "lds_config": {"path_config_source": {"path": str(xds / "lds.json")}, "resource_api_version": "V3"},
+        "cds_config": {"path_config_source": {"path": str(xds / "cds.json")}, "resource_api_version": "V3"},
+    }
+
+
 @contextlib.contextmanager
-def envoy_sidecar(tmp: Path, *, opted_in: bool) -> Iterator[RunningEnvoy]:
-    """Start Envoy with Istio's stats_config (± the opt-in); killed by PID on exit."""
+def envoy_sidecar(tmp: Path, *, opted_in: bool, dynamic: bool = False) -> Iterator[RunningEnvoy]:
+    """Start Envoy with Istio's stats_config (± the opt-in); killed by PID on exit. ``dynamic``:
+    listeners and clusters come from file-based LDS/CDS in ``tmp/xds`` instead of the bootstrap."""
     with closing_upstream() as upstream:
         ports = Ports(free_port(), free_port(), free_port(), free_port())
         listeners, clusters = sidecar_config(ports, upstream)
@@ -232,26 +261,15 @@ def envoy_sidecar(tmp: Path, *, opted_in: bool) -> Iterator[RunningEnvoy]:
             stats_inclusions=OPT_IN if opted_in else None,
             dns_resolvers=[("127.0.0.1", free_port(socket.SOCK_DGRAM))],
         )
+        if dynamic:
+            _dynamic(bootstrap, tmp, listeners, clusters)
         config = tmp / f"envoy-{ports.admin}.json"
         config.write_text(json.dumps(bootstrap))
         log = tmp / f"envoy-{ports.admin}.log"
+        argv = [envoy_binary(), "-c", str(config), "--disable-hot-restart", "--concurrency", "1",
+                "--base-id", str(os.getpid() * 10 + ports.admin % 10), "-l", "error"]
         with log.open("wb") as out:
-            proc = subprocess.Popen(
-                [
-                    envoy_binary(),
-                    "-c",
-                    str(config),
-                    "--disable-hot-restart",
-                    "--concurrency",
-                    "1",
-                    "--base-id",
-                    str(os.getpid() * 10 + ports.admin % 10),
-                    "-l",
-                    "error",
-                ],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
+            proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
         try:
             _wait_live(ports.admin, proc, log)
             yield RunningEnvoy(ports=ports, pid=proc.pid)

@@ -21,6 +21,8 @@ from tests.probes.sidecar_fixtures import (
     RunningEnvoy,
     agent_emulator,
     envoy_sidecar,
+    push_xds,
+    xds_file,
 )
 
 pytestmark = pytest.mark.lab
@@ -169,3 +171,42 @@ def test_quit_posts_for_a_regular_sidecar_and_refuses_native() -> None:
         assert state.quit_posts == []
         assert sidecar.request_quit(False, status=agent) == (True, None)
         assert state.quit_posts == ["127.0.0.1"]
+
+
+@pytest.fixture(scope="module")
+def dynamic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningEnvoy, Path]]:
+    tmp = Path(tmp_path_factory.mktemp("dynamic"))
+    with envoy_sidecar(tmp, opted_in=False, dynamic=True) as envoy:
+        yield envoy, tmp / "xds"
+
+
+def test_dynamic_config_and_a_rejected_update_are_reported(dynamic: tuple[RunningEnvoy, Path]) -> None:
+    envoy, xds = dynamic
+    evidence = sidecar.collect(_results(API), ran_alone=True, admin=envoy.admin)
+    assert evidence.config["static_listeners"] == []
+    assert {e["name"] for e in evidence.config["dynamic_listeners"]} == {"virtualOutbound", "0.0.0.0_443"}
+    assert f"outbound|443||{API_HOST}" in _names(evidence.config["dynamic_active_clusters"], "cluster")
+    assert evidence.update_rejected == {
+        "listener_manager.lds.update_rejected": 0,
+        "cluster_manager.cds.update_rejected": 0,
+    }
+    assert livepath.effective_mode(evidence.config) == "REGISTRY_ONLY"
+
+    # istiod pushes a listener Envoy refuses (a tcp_proxy without a cluster fails validation): a NACK.
+    tcp = {"@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"}
+    bad = {
+        "name": "0.0.0.0_443",
+        "address": {"socket_address": {"address": "127.0.0.1", "port_value": envoy.ports.tls_443}},
+        "filter_chains": [{"filters": [{"name": "envoy.filters.network.tcp_proxy", "typed_config": tcp}]}],
+    }
+    push_xds(xds, "lds.json", xds_file("listener", [bad], "2"))
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        evidence = sidecar.collect(_results(API), ran_alone=True, admin=envoy.admin)
+        if evidence.update_rejected.get("listener_manager.lds.update_rejected"):
+            break
+        time.sleep(0.05)
+    assert evidence.update_rejected["listener_manager.lds.update_rejected"] == 1
+    assert livepath.rejected_updates(evidence.config, evidence.update_rejected)
+    assert any(n.startswith("listener 0.0.0.0_443: xDS update rejected") for n in evidence.notes)
+    assert all("\n" not in n for n in evidence.notes)
