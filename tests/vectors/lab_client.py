@@ -1,0 +1,82 @@
+"""Make vector calls from inside a lab pod, one after another, and report each call's client port.
+
+Run behind the pod's sidecar (``pod.exec([sys.executable, this file, JSON])``); stdlib only. The
+argument is a JSON list of ``{name, address, port, protocol, tls, host, sni, alpn, path}``; the
+output (stdout) is a JSON list of ``{name, local, status, error}`` where ``local`` is the client's
+``ip:port`` — the key that finds the call's line (``downstream_remote_address``) in Envoy's access
+log, the oracle for which route and cluster Envoy chose. What the server answers does not matter:
+every call ends after a short read, so blackholed and passed-through calls cost the same.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+import sys
+from typing import Any
+
+READ_TIMEOUT_S = 0.5
+CONNECT_TIMEOUT_S = 2.0
+
+
+def _request(call: dict[str, Any]) -> bytes:
+    host = call.get("host") or call["address"]
+    return (
+        f"GET {call.get('path') or '/'} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: meshprobe-vectors\r\n"
+        "Connection: close\r\n\r\n"
+    ).encode()
+
+
+def _read_some(sock: socket.socket) -> bytes:
+    sock.settimeout(READ_TIMEOUT_S)
+    try:
+        return sock.recv(4096)
+    except (TimeoutError, OSError):
+        return b""
+
+
+def _tls_wrap(sock: socket.socket, call: dict[str, Any]) -> socket.socket:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    if call.get("alpn"):
+        context.set_alpn_protocols([call["alpn"]])
+    sock.settimeout(READ_TIMEOUT_S)
+    return context.wrap_socket(sock, server_hostname=call.get("sni") or None)
+
+
+def make_call(call: dict[str, Any]) -> dict[str, Any]:
+    """One connection; never raises."""
+    family = socket.AF_INET6 if ":" in call["address"] else socket.AF_INET
+    result: dict[str, Any] = {"name": call["name"], "local": None, "status": None, "error": None}
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(CONNECT_TIMEOUT_S)
+        sock.connect((call["address"], int(call["port"])))
+        local = sock.getsockname()
+        result["local"] = f"{local[0]}:{local[1]}"
+        if call.get("tls"):
+            sock = _tls_wrap(sock, call)
+        elif call["protocol"] != "tcp":
+            sock.sendall(_request(call))
+        else:
+            sock.sendall(b"meshprobe-vectors\n")
+        head = _read_some(sock)
+        if head.startswith(b"HTTP/"):
+            result["status"] = int(head.split(b" ", 2)[1])
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        result["error"] = f"{type(exc).__name__}: {exc}"
+    finally:
+        sock.close()
+    return result
+
+
+def main(argv: list[str]) -> int:
+    calls = json.loads(argv[1])
+    print(json.dumps([make_call(c) for c in calls]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
