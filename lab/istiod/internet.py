@@ -1,8 +1,10 @@
 """What the lab internet must serve: the non-wildcard hosts the config names, with their ports.
 
 A ServiceEntry port's protocol decides what the lab's server on that port speaks: HTTP-family →
-``http``, HTTPS → ``https``, TLS → ``tls``, TCP/unset/others → ``tcp``. With a DestinationRule
-originating TLS the origin still speaks TLS on ``targetPort`` (that port is listed as ``https``).
+``http``, HTTPS → ``https``, TLS → ``tls``, TCP/unset/others → ``tcp``. The standard ports keep
+what the real internet speaks there whatever an entry declares (80 http, 443 https, 22 tcp banner):
+an entry declaring HTTP on 443 is a misconfiguration of the *mesh*, the origin still speaks TLS
+(reference/lab-prototype.md §6 "wrong protocol"). A ``targetPort`` is served too (443 → https).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from lab.istiod import InternetHost, InternetPort
 from lab.istiod.resources import parse_objects
 
 _HTTP_FAMILY = frozenset({"HTTP", "HTTP2", "GRPC", "GRPC-WEB"})
+STANDARD_PORTS = {80: "http", 443: "https", 22: "tcp"}
 
 
 def internet_protocol(istio_protocol: str) -> str:
@@ -37,15 +40,15 @@ def hosts_from_objects(objects: Sequence[Mapping[str, Any]]) -> list[InternetHos
                 continue
             ports = ports_by_host.setdefault(host.lower(), {})
             for port in se.ports:
-                ports.setdefault(port.number, internet_protocol(port.protocol))
-                if port.target_port is not None and port.target_port != port.number:
-                    ports.setdefault(port.target_port, "https" if port.target_port == 443 else
-                                     internet_protocol(port.protocol))
+                for number in (port.number, port.target_port):
+                    if number is not None:
+                        served = STANDARD_PORTS.get(number) or internet_protocol(port.protocol)
+                        ports.setdefault(number, served)
     for svc in parsed.services:
         if svc.type == "ExternalName" and svc.external_name and not svc.external_name.startswith("*"):
             ports = ports_by_host.setdefault(svc.external_name.lower(), {})
             for kport in svc.ports:
-                ports.setdefault(kport.port, "tcp")
+                ports.setdefault(kport.port, STANDARD_PORTS.get(kport.port, "tcp"))
     return [
         InternetHost(host=h, ports=tuple(InternetPort(n, p) for n, p in sorted(ports.items())))
         for h, ports in sorted(ports_by_host.items())
