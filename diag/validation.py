@@ -14,7 +14,21 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from diag.resources import Resource
+from diag.model_validation import (
+    Issue,
+    destination_rule_issues,
+    service_entry_issues,
+    sidecar_issues,
+    virtual_service_issues,
+)
+from diag.resources import DestinationRule, Resource, ServiceEntry, Sidecar, VirtualService
+
+_SOURCES = {
+    "ServiceEntry": "pkg/config/validation/validation.go ValidateServiceEntry",
+    "Sidecar": "pkg/config/validation/validation.go ValidateSidecar",
+    "DestinationRule": "pkg/config/validation/validation.go ValidateDestinationRule",
+    "VirtualService": "pkg/config/validation/validation.go ValidateVirtualService",
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -31,8 +45,28 @@ class ValidationMessage:
 
 def validate(obj: Resource) -> tuple[ValidationMessage, ...]:
     """Istio's validation messages for one object (empty = valid, no warnings)."""
-    del obj
-    return ()
+    issues: list[Issue]
+    if isinstance(obj, ServiceEntry):
+        issues = list(service_entry_issues(obj))
+    elif isinstance(obj, Sidecar):
+        issues = list(sidecar_issues(obj))
+    elif isinstance(obj, DestinationRule):
+        issues = list(destination_rule_issues(obj))
+    elif isinstance(obj, VirtualService):
+        issues = list(virtual_service_issues(obj))
+    else:
+        return ()
+    return tuple(
+        ValidationMessage(
+            ref=obj.ref,
+            level=level,
+            message=message,
+            field=where,
+            origin=obj.origin,
+            istio_source=_SOURCES.get(obj.kind, ""),
+        )
+        for level, where, message in issues
+    )
 
 
 def validate_all(
