@@ -204,3 +204,71 @@ def by_code(reports: Sequence[Report]) -> dict[str, int]:
     for report in reports:
         total.update(report.to_json()["summary"]["by_code"])
     return dict(sorted(total.items()))
+
+
+def via_gateway(cluster: str | None) -> bool:
+    """The path's cluster is an egress gateway's (``outbound|443|sub|istio-egressgateway...``)."""
+    return bool(cluster) and "egressgateway" in str(cluster).split("|")[-1]
+
+
+def assess_target(
+    spec: Any,
+    *,
+    snapshot: Any,
+    source: Any,
+    expect: str = "allowed",
+    observed: ProbeResult | None = None,
+    sidecar: Any = None,
+    dataplane: str = "sidecar",
+    address: str | None = None,
+    bypass: tuple[str, ...] = (),
+    invalid_objects: tuple[Any, ...] = (),
+) -> TargetResult:
+    """Predict, read the live path (when sidecar evidence carries config), run the rules, and
+    judge one target (``spec`` is a ``probes.model.TargetSpec``)."""
+    from diag import livepath
+    from diag.predict import Call, predict
+    from diag.rules import diagnose
+    from diag.rules.base import RuleContext
+
+    call = Call(host=spec.host, port=spec.port, protocol=spec.protocol.value, sni=spec.sni, address=address)
+    prediction = predict(snapshot, source, call) if snapshot is not None else None
+    actual = None
+    live_mode = None
+    config = getattr(sidecar, "config", None)
+    if config:
+        actual = livepath.match(config, call)
+        live_mode = livepath.effective_mode(config)
+    ctx = RuleContext(
+        source=source,
+        call=call,
+        snapshot=snapshot,
+        prediction=prediction,
+        actual=actual,
+        observed=observed,
+        expect=expect,
+        dataplane=dataplane,
+        sidecar=sidecar,
+        live_mode=live_mode,
+        invalid_objects=invalid_objects,
+        bypass=bypass,
+    )
+    cluster = actual.cluster if actual is not None else (prediction.path.cluster if prediction else None)
+    verdict = prediction.verdict if prediction is not None else None
+    result = outcome(expect, observed, verdict, via_gateway(cluster))
+    diagnoses = tuple(diagnose(ctx))
+    if expect != "blocked" and any(d.level == "error" and mesh_attributable(d) for d in diagnoses):
+        result = "fail"  # e.g. MP0107: something answered, but not the host asked for
+    return TargetResult(
+        target=spec.raw,
+        host=spec.host,
+        port=spec.port,
+        protocol=spec.protocol.value,
+        url=spec.url,
+        expect=expect,
+        outcome=result,
+        observed=observed,
+        actual=actual,
+        predicted=prediction,
+        diagnoses=diagnoses,
+    )

@@ -1,10 +1,260 @@
-"""The `meshprobe explain` command (placeholder: filled in by its issue)."""
+"""The `meshprobe explain` command: the predicted path and diagnoses for targets, from config
+files alone, optionally correlated with a saved probe result (`--results`, the JSON
+`python -m probes` prints).
+
+Reading the live cluster (explain without `--config`) arrives with the `check` issue; until then
+`--config` is required. Only typer and the standard library are imported at module level.
+"""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
 import typer
+
+if TYPE_CHECKING:
+    from diag.report import Report
+    from diag.resources import MeshConfig
+    from probes.model import ProbeReport, ProbeResult, TargetSpec
+
+MODES = ("REGISTRY_ONLY", "ALLOW_ANY")
 
 
 def register(app: typer.Typer) -> None:
-    """Add `meshprobe explain` to the app (nothing yet)."""
-    del app
+    """Add `meshprobe explain` to the app."""
+    app.command("explain")(explain)
+
+
+def explain(
+    targets: Annotated[
+        list[str], typer.Argument(help="HOST, HOST:PORT, http(s)://..., tls://..., tcp://...")
+    ],
+    config: Annotated[
+        list[Path] | None, typer.Option("--config", help="YAML file or directory (repeatable).")
+    ] = None,
+    mesh_config: Annotated[
+        Path | None, typer.Option("--mesh-config", help="MeshConfig YAML (the istio ConfigMap's `mesh`).")
+    ] = None,
+    mode: Annotated[str | None, typer.Option("--mode", help="REGISTRY_ONLY or ALLOW_ANY.")] = None,
+    namespace: Annotated[
+        str, typer.Option("-n", "--namespace", help="Namespace of the calling workload.")
+    ] = "default",
+    labels: Annotated[str, typer.Option("--labels", help="Labels of the calling workload: k=v,k2=v2.")] = "",
+    dns_capture: Annotated[
+        bool, typer.Option("--dns-capture", help="The workload's proxy captures DNS.")
+    ] = False,
+    results: Annotated[
+        Path | None, typer.Option("--results", help="A saved `python -m probes` JSON result.")
+    ] = None,
+    expect: Annotated[str, typer.Option("--expect", help="allowed, blocked or via-gateway.")] = "allowed",
+    output: Annotated[str, typer.Option("-o", "--output", help="text or json.")] = "text",
+) -> None:
+    """Explain, from config files, what the sidecar does with each target and why."""
+    report = run(
+        targets,
+        config or [],
+        mesh_config=mesh_config,
+        mode=mode,
+        namespace=namespace,
+        labels=labels,
+        dns_capture=dns_capture,
+        results=results,
+        expect=expect,
+        output=output,
+    )
+    if output == "json":
+        typer.echo(json.dumps(report.to_json(), indent=2))
+    else:
+        from diag.render.report import print_report
+
+        print_report(report, title="meshprobe explain")
+    # SystemExit, not typer.Exit: diag.cli.main runs the app with standalone_mode=False, where click
+    # turns typer.Exit into a return value that main() does not propagate.
+    raise SystemExit(report.exit_code)
+
+
+def run(
+    raw_targets: list[str],
+    config: list[Path],
+    *,
+    mesh_config: Path | None = None,
+    mode: str | None = None,
+    namespace: str = "default",
+    labels: str = "",
+    dns_capture: bool = False,
+    results: Path | None = None,
+    expect: str = "allowed",
+    output: str = "text",
+) -> Report:
+    """The whole explain pipeline (no printing): validate flags, load, predict, diagnose."""
+    from diag.errors import UsageError
+    from diag.predict import Source
+    from diag.report import MeshInfo, Report, SourceInfo, assess_target
+    from diag.snapshot import Snapshot
+    from diag.visibility import effective_mode
+
+    _check_flags(config, mesh_config, mode, output, expect)
+    objects, mesh = _load(config, mesh_config)
+    snapshot = Snapshot.build(objects, mesh)
+    source = Source(
+        namespace=namespace,
+        labels=_labels(labels),
+        dns_capture=True if dns_capture else None,
+        mode_override=mode.upper() if mode else None,
+    )
+    specs = _targets(raw_targets, snapshot)
+    probe = _read_results(results) if results else None
+    invalid_refs = {getattr(m, "ref", "") for m in snapshot.invalid}
+    invalid = tuple(o for o in objects if o.ref in invalid_refs)
+    rows = []
+    for spec in specs:
+        observed = _find_result(probe, spec) if probe else None
+        if probe is not None and observed is None:
+            raise UsageError(f"--results {results}: no result for target {spec.raw!r}")
+        rows.append(
+            assess_target(
+                spec,
+                snapshot=snapshot,
+                source=source,
+                expect=(observed.expect if observed and observed.expect else expect),
+                observed=observed,
+                sidecar=probe.sidecar if probe else None,
+                address=_address(observed),
+                invalid_objects=invalid,
+            )
+        )
+    decided = effective_mode(snapshot, namespace, source.labels, source.mode_override)
+    return Report(
+        source=SourceInfo(
+            kind="offline", namespace=namespace, dataplane="sidecar", sidecar=_sidecar_json(probe)
+        ),
+        mesh=MeshInfo(decided.mode, decided.decided_by, snapshot.istio_version),
+        targets=tuple(rows),
+        findings=tuple(_findings(snapshot, objects)),
+    )
+
+
+def _check_flags(
+    config: list[Path], mesh_config: Path | None, mode: str | None, output: str, expect: str
+) -> None:
+    from diag.errors import UsageError
+
+    if not config:
+        raise UsageError(
+            "explain needs --config PATH (files or directories of mesh YAML); "
+            "reading the live cluster is not available yet",
+            hint="export the config with `kubectl get serviceentries,sidecars,... -A -o yaml`",
+        )
+    if mesh_config is not None and mode is not None:
+        raise UsageError("--mesh-config and --mode are mutually exclusive")
+    if mode is not None and mode.upper() not in MODES:
+        raise UsageError(f"--mode must be REGISTRY_ONLY or ALLOW_ANY, not {mode!r}")
+    if output not in ("text", "json"):
+        raise UsageError(f"-o must be text or json, not {output!r}")
+    if expect not in ("allowed", "blocked", "via-gateway"):
+        raise UsageError(f"--expect must be allowed, blocked or via-gateway, not {expect!r}")
+
+
+def _load(config: list[Path], mesh_config: Path | None) -> tuple[list[Any], MeshConfig | None]:
+    from diag.errors import InputError
+    from diag.loader import load_mesh_config, load_paths
+
+    loaded = load_paths(config)
+    errors = [p for p in loaded.problems if p.level == "error"]
+    if errors:
+        more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
+        raise InputError(f"{errors[0]}{more}")
+    mesh = load_mesh_config(mesh_config) if mesh_config is not None else loaded.mesh
+    return list(loaded.objects), mesh
+
+
+def _labels(text: str) -> dict[str, str]:
+    from diag.errors import UsageError
+
+    out: dict[str, str] = {}
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--labels: expected k=v, got {part!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _targets(raw: list[str], snapshot: Any) -> list[TargetSpec]:
+    from diag.errors import UsageError
+    from probes.targets import TargetError, parse_target
+
+    specs = []
+    for item in raw:
+        try:
+            first = parse_target(item)
+            hints = {
+                p.number: p.protocol
+                for s in snapshot.services_for_host(first.host)
+                for p in s.ports
+                if p.protocol
+            }
+            specs.append(parse_target(item, hints) if hints else first)
+        except TargetError as exc:
+            raise UsageError(str(exc)) from None
+    return specs
+
+
+def _read_results(path: Path) -> ProbeReport:
+    from diag.errors import InputError
+    from probes.model import ProbeReport, from_json
+
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: not JSON: {exc.msg} at line {exc.lineno}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("results"), list):
+        raise InputError(f"{path}: not a `python -m probes` JSON result (no `results` list)")
+    try:
+        return from_json(ProbeReport, data)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"{path}: malformed probe result: {exc}") from None
+
+
+def _find_result(report: ProbeReport, spec: TargetSpec) -> ProbeResult | None:
+    for result in report.results:
+        if result.target.raw == spec.raw:
+            return result
+    for result in report.results:
+        t = result.target
+        if (t.host, t.port, t.protocol) == (spec.host, spec.port, spec.protocol):
+            return result
+    return None
+
+
+def _address(observed: ProbeResult | None) -> str | None:
+    if observed is None:
+        return None
+    if observed.tcp is not None and observed.tcp.address:
+        return observed.tcp.address.rsplit(":", 1)[0].strip("[]")
+    if observed.dns is not None and observed.dns.a:
+        return observed.dns.a[0]
+    return None
+
+
+def _sidecar_json(probe: ProbeReport | None) -> dict[str, Any] | None:
+    if probe is None or probe.sidecar is None:
+        return None
+    sc = probe.sidecar
+    return {
+        "present": sc.present,
+        "native": sc.native,
+        "ready_after_s": sc.ready_after_s,
+        "proxy_version": sc.proxy_version,
+        "dns_capture": getattr(sc, "dns_capture", None),
+    }
+
+
+def _findings(snapshot: Any, objects: list[Any]) -> list[Any]:
+    """Objects Istio's validation rejects are left out of predictions: say so (SPEC §3)."""
+    del objects
+    return []

@@ -1,1 +1,51 @@
-"""Diagnosis rules: one module per stable code (SPEC §4), listed explicitly in `ALL_RULES`."""
+"""Diagnosis rules: one module per stable code (SPEC §4), listed explicitly in `ALL_RULES`.
+
+`ALL_RULES` is in root-cause order (SPEC §4 "Order"): what makes other findings moot first
+(no sidecar, ambient, bypass), then why a matching entry is not in the proxy's config (MP0115,
+MP0105, MP0104), why it does not match the call (MP0103, MP0114, MP0107, MP0102), MP0101 itself,
+the path's own failures, and MP0202/MP0203 last. `diagnose(ctx)` runs them all, drops codes a
+firing rule ``supersedes`` (e.g. MP0104 → MP0101, MP0107 → MP0202) and, for ambient or
+sidecar-less sources, the sidecar-only codes (SPEC §6).
+"""
+
+from __future__ import annotations
+
+from diag.rules import (
+    mp0101,
+    mp0102,
+    mp0103,
+    mp0104,
+    mp0105,
+    mp0107,
+    mp0113,
+    mp0114,
+    mp0115,
+    mp0301,
+)
+from diag.rules.base import Diagnosis, Rule, RuleContext
+
+ALL_RULES: tuple[Rule, ...] = (
+    mp0115.RULE,
+    mp0105.RULE,
+    mp0104.RULE,
+    mp0103.RULE,
+    mp0114.RULE,
+    mp0107.RULE,
+    mp0102.RULE,
+    mp0101.RULE,
+    mp0113.RULE,
+    mp0301.RULE,
+)
+
+RULES_BY_CODE: dict[str, Rule] = {rule.code: rule for rule in ALL_RULES}
+
+
+def diagnose(ctx: RuleContext) -> list[Diagnosis]:
+    """All diagnoses for one target, root cause first, superseded codes removed."""
+    found: list[Diagnosis] = []
+    for rule in ALL_RULES:
+        if rule.sidecar_only and ctx.dataplane != "sidecar":
+            continue
+        found.extend(rule.evaluate(ctx))
+    dropped = {code for d in found for code in d.supersedes if code != d.code}
+    return [d for d in found if d.code not in dropped]

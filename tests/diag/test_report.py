@@ -151,7 +151,11 @@ def test_a_full_report_validates_against_the_schema() -> None:
     report = _report(
         _target((_diag("MP0101"),), obs=_observed(Signature.RESET_BEFORE_RESPONSE)),
         _target((), "pass", _observed(Signature.OK)),
-        findings=(Diagnosis("MP0401", "CaptureByTcpEntry", "warning", "w", ("ServiceEntry a/b",), (), None, "IST0134"),),
+        findings=(
+            Diagnosis(
+                "MP0401", "CaptureByTcpEntry", "warning", "w", ("ServiceEntry a/b",), (), None, "IST0134"
+            ),
+        ),
     )
     doc = report.to_json()
     assert validate(doc, SCHEMA) == []

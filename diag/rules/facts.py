@@ -1,0 +1,108 @@
+"""Facts several rules derive from the context the same way: the dialled address, the services
+that match the target (and why each is hidden), the host behind a cluster name, and the
+object that sets the mode. Thin wrappers over `diag.predict` / `diag.visibility` (D1's model),
+returning nothing when there is no snapshot (live-only contexts).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from diag import predict, visibility
+from diag.predict_model import Candidate, Decision
+from diag.resources import Sidecar
+from diag.rules.base import RuleContext
+from diag.snapshot import MeshService, host_matches
+
+KIND_PREFIXES = ("ServiceEntry ", "Sidecar ", "ConfigMap ", "MeshConfig ", "Service ", "DestinationRule ")
+
+
+@dataclass(frozen=True)
+class Hidden:
+    """A service that matches the target but is not visible to the source, and the first reason."""
+
+    service: MeshService
+    reason: str  # "discovery" (MP0115) | "export" (MP0104) | "sidecar" (MP0105)
+    decision: Decision
+
+
+def dialled_address(ctx: RuleContext) -> str | None:
+    """The destination IP of the call: given, assumed by the prediction, or observed."""
+    if ctx.call.address:
+        return ctx.call.address
+    obs = ctx.observed
+    if obs is not None and obs.tcp is not None and obs.tcp.address:
+        return obs.tcp.address.rsplit(":", 1)[0].strip("[]")
+    if obs is not None and obs.dns is not None and obs.dns.a:
+        return obs.dns.a[0]
+    if ctx.prediction is not None and ctx.prediction.dialled_address:
+        return ctx.prediction.dialled_address
+    return None
+
+
+def matching(ctx: RuleContext, with_port: bool = True) -> tuple[Candidate, ...]:
+    """Services whose host covers the target host, visible or not (with the port filter)."""
+    if ctx.snapshot is None:
+        return ()
+    port = ctx.call.port if with_port else None
+    return predict.candidates(ctx.snapshot, ctx.call.host, ctx.source, port)
+
+
+def visible(ctx: RuleContext) -> tuple[Candidate, ...]:
+    return tuple(c for c in matching(ctx, with_port=False) if c.visible is None or c.visible.allowed)
+
+
+def sidecar(ctx: RuleContext) -> Sidecar | None:
+    if ctx.snapshot is None:
+        return None
+    return visibility.sidecar_for(ctx.snapshot, ctx.source.namespace, ctx.source.labels)
+
+
+def hidden(ctx: RuleContext) -> tuple[Hidden, ...]:
+    """Each non-visible matching service with the first check that hides it, in Istio's order:
+    discoverySelectors, exportTo, Sidecar import."""
+    snap = ctx.snapshot
+    if snap is None:
+        return ()
+    out: list[Hidden] = []
+    scope = sidecar(ctx)
+    for cand in matching(ctx, with_port=False):
+        if cand.visible is not None and cand.visible.allowed:
+            continue
+        svc = cand.service
+        found = visibility.in_discovery_scope(snap, svc.namespace)
+        if not found.allowed:
+            out.append(Hidden(svc, "discovery", found))
+            continue
+        exported = visibility.service_exported(snap, svc, ctx.source.namespace)
+        if not exported.allowed:
+            out.append(Hidden(svc, "export", exported))
+            continue
+        imported = visibility.sidecar_imports(scope, svc, ctx.source.namespace)
+        if not imported.allowed:
+            out.append(Hidden(svc, "sidecar", imported))
+    return tuple(out)
+
+
+def cluster_host(cluster: str | None) -> str | None:
+    """``outbound|443|subset|host`` → host (None for other clusters)."""
+    if not cluster or not cluster.startswith("outbound|"):
+        return None
+    parts = cluster.split("|")
+    return parts[3] if len(parts) == 4 else None
+
+
+def cluster_covers(cluster: str | None, host: str) -> bool:
+    """The cluster is for a service whose host covers ``host``."""
+    owner = cluster_host(cluster)
+    return owner is not None and host_matches(owner, host)
+
+
+def mode_resources(ctx: RuleContext) -> tuple[str, ...]:
+    """The object setting the mode, when it is a nameable object."""
+    origin = ctx.mode_from
+    return (origin,) if origin.startswith(KIND_PREFIXES) else ()
+
+
+def target_text(ctx: RuleContext) -> str:
+    return f"{ctx.protocol}://{ctx.call.host}:{ctx.call.port}"

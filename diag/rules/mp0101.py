@@ -1,0 +1,41 @@
+"""MP0101 NoServiceEntry: under REGISTRY_ONLY, no service visible to the source matches the call.
+
+Istio behaviour relied on: with ``outboundTrafficPolicy.mode: REGISTRY_ONLY`` (mesh, or a Sidecar
+overriding it), a call that no listener/filter chain/virtual host built from a *visible* service
+matches falls to ``virtualOutbound-catchall-tcp`` → ``BlackHoleCluster`` (TCP/TLS: reset), to a
+port listener's ``PassthroughFilterChain`` → ``BlackHoleCluster``, or to the shared HTTP route's
+``block_all`` virtual host (direct 502). Matching is by (destination IP, port, SNI/Host) as Envoy
+does it, not by "host:port is covered" (istio-review §3.2, §9).
+Versions: Istio 1.1.3+ (502 instead of 404 for HTTP), unchanged through 1.22–1.30.
+Source: istio/istio ``pilot/pkg/networking/core/listener_builder.go`` (virtual outbound listener
+and its catch-all chain), ``pilot/pkg/networking/core/httproute.go`` (``block_all`` vhost);
+``reference/istio-egress.md`` §1, ``reference/istio-review.md`` §8–9.
+"""
+
+from __future__ import annotations
+
+from diag import fixes
+from diag.rules import facts
+from diag.rules.base import Diagnosis, Rule, RuleContext, observed_evidence
+
+
+def evaluate(ctx: RuleContext) -> list[Diagnosis]:
+    if ctx.mode != "REGISTRY_ONLY" or not ctx.blocked:
+        return []
+    call = ctx.call
+    address = facts.dialled_address(ctx)
+    fix = fixes.service_entry(call.host, call.port, ctx.protocol, ctx.source.namespace, address=address)
+    evidence = [f"mode REGISTRY_ONLY, set by {ctx.mode_from or 'the mesh default'}", *observed_evidence(ctx)]
+    if fix is None and ctx.protocol == "tcp":
+        evidence.append(
+            "no fix written: a TCP entry needs the destination's addresses (published IPs/CIDRs); "
+            "without them it would capture the port for every workload that sees it (MP0107)"
+        )
+    message = (
+        f"nothing visible to namespace {ctx.source.namespace} matches {facts.target_text(ctx)}"
+        f"{' at ' + address if address else ''}: the sidecar sends it to {ctx.decision or 'the blackhole'}"
+    )
+    return [RULE.diagnose(message, resources=facts.mode_resources(ctx), evidence=evidence, fix=fix)]
+
+
+RULE = Rule("MP0101", "NoServiceEntry", "error", evaluate, sidecar_only=True)

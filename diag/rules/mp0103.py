@@ -1,0 +1,84 @@
+"""MP0103 ProtocolMismatch: a visible entry declares a protocol the client does not speak.
+
+Istio behaviour relied on: an HTTP-family port binds ``0.0.0.0:port`` with one chain matching
+``transport_protocol: raw_buffer`` and ALPN ``http/1.1``/``h2c``; TLS never matches it and takes
+the listener's ``PassthroughFilterChain``: BlackHoleCluster under REGISTRY_ONLY (a reset that looks
+exactly like MP0101), PassthroughCluster under ALLOW_ANY (it works but bypasses the entry, its
+DestinationRule and telemetry). The reverse (TLS/HTTPS declared, plaintext spoken) has no SNI and
+falls through too, unless TLS origination was intended (MP0116). Config-driven; outranks MP0101.
+Versions: Istio 1.6+ (ALPN match and fall-through chain; before, the HTTP listener swallowed TLS,
+istio/istio#16458). Source: ``pilot/pkg/networking/core/listener.go`` (HTTP chain match,
+``PassthroughFilterChain``); ``reference/istio-review.md`` §3.4; ``reference/lab-prototype.md`` §6.
+"""
+
+from __future__ import annotations
+
+from diag import fixes
+from diag.resources import HTTP_FAMILY, TLS_FAMILY
+from diag.rules import facts
+from diag.rules.base import Diagnosis, Rule, RuleContext, observed_evidence
+
+
+def evaluate(ctx: RuleContext) -> list[Diagnosis]:
+    port = ctx.call.port
+    out: list[Diagnosis] = []
+    for cand in facts.visible(ctx):
+        svc = cand.service
+        declared = svc.port(port)
+        if declared is None:
+            continue
+        if ctx.protocol in ("https", "tls") and declared.protocol in HTTP_FAMILY:
+            out.extend(_tls_on_http(ctx, svc.ref, svc.kind, svc.resource.raw, declared.protocol))
+        elif ctx.protocol == "http" and declared.protocol in TLS_FAMILY and ctx.failed:
+            message = (
+                f"{svc.ref} declares {declared.protocol} on port {port} but the client speaks plain HTTP: "
+                "no SNI, so no TLS chain matches; use https:// or configure TLS origination (MP0116)"
+            )
+            out.append(
+                RULE.diagnose(
+                    message,
+                    resources=(svc.ref,),
+                    evidence=observed_evidence(ctx),
+                    supersedes=("MP0101", "MP0113"),
+                )
+            )
+    return out
+
+
+def _tls_on_http(ctx: RuleContext, ref: str, kind: str, raw: object, declared: str) -> list[Diagnosis]:
+    port = ctx.call.port
+    works = ctx.reached and ctx.mode != "REGISTRY_ONLY"
+    if not works and not ctx.failed:
+        return []
+    wanted = "TLS" if ctx.protocol == "tls" else "HTTPS"
+    fix = None
+    if kind == "ServiceEntry" and isinstance(raw, dict):
+        fix = fixes.make_fix(
+            f"declare port {port} as {wanted} on {ref}", [fixes.set_port_protocol(raw, port, wanted)]
+        )
+    if works:
+        message = (
+            f"{ref} declares {declared} on port {port} but the client speaks TLS: it works only through "
+            "the passthrough catch-all, bypassing the entry (its DestinationRule and telemetry)"
+        )
+        return [
+            RULE.diagnose(
+                message, level="warning", resources=(ref,), evidence=observed_evidence(ctx), fix=fix
+            )
+        ]
+    message = (
+        f"{ref} declares {declared} on port {port} but the client speaks TLS: the HTTP chain only takes "
+        "plaintext, so the TLS handshake falls to the blackhole (a reset, like MP0101)"
+    )
+    return [
+        RULE.diagnose(
+            message,
+            resources=(ref,),
+            evidence=observed_evidence(ctx),
+            fix=fix,
+            supersedes=("MP0101", "MP0113"),
+        )
+    ]
+
+
+RULE = Rule("MP0103", "ProtocolMismatch", "error", evaluate, sidecar_only=True)

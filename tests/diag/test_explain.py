@@ -1,0 +1,253 @@
+"""`meshprobe explain`: flags and bad input (exit 2, one line), JSON that validates against the
+schema, exit codes, correlation with a saved probe result, and the text report (golden, fixed
+width, no colour)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from diag.cli import main
+from diag.commands.explain import run
+from diag.render.report import report_text
+from probes.model import (
+    PROBE_SCHEMA,
+    HttpEvidence,
+    Origin,
+    ProbeReport,
+    ProbeResult,
+    Protocol,
+    SidecarEvidence,
+    Signature,
+    TargetSpec,
+    to_json,
+)
+from tests.diag.test_report import SCHEMA, validate
+
+ENVOY = Path(__file__).parent / "testdata" / "envoy"
+
+CONFIG = """\
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: api, namespace: tools}
+spec:
+  hosts: [api.example.com]
+  exportTo: ["."]
+  ports: [{number: 443, name: https, protocol: HTTPS}]
+  resolution: DNS
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: pkg, namespace: apps}
+spec:
+  hosts: [pkgindex.example]
+  exportTo: ["."]
+  ports: [{number: 443, name: https, protocol: HTTPS}]
+  resolution: DNS
+"""
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "mesh.yaml"
+    path.write_text(CONFIG)
+    return path
+
+
+def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["explain", "api.example.com"], "needs --config"),
+        (["explain", "api.example.com", "--config", "/nonexistent/x.yaml"], "/nonexistent/x.yaml"),
+        (["explain", "bad target", "--config", "{cfg}"], "bad target"),
+        (["explain", "api.example.com", "--config", "{cfg}", "--mode", "SOMETIMES"], "--mode"),
+        (
+            [
+                "explain",
+                "api.example.com",
+                "--config",
+                "{cfg}",
+                "--mode",
+                "ALLOW_ANY",
+                "--mesh-config",
+                "{cfg}",
+            ],
+            "mutually exclusive",
+        ),
+        (["explain", "api.example.com", "--config", "{cfg}", "--labels", "novalue"], "--labels"),
+        (["explain", "api.example.com", "--config", "{cfg}", "-o", "yaml"], "-o"),
+        (["explain", "api.example.com", "--config", "{cfg}", "--results", "{cfg}"], "not JSON"),
+        (["explain", "api.example.com", "--config", "{bad}"], "bad.yaml"),
+    ],
+)
+def test_bad_usage_is_one_line_and_exit_2(
+    argv: list[str], needle: str, config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("kind: [\n")
+    argv = [a.format(cfg=config, bad=bad) for a in argv]
+    code, out, err = _run(argv, capsys)
+    assert code == 2
+    assert err.startswith("error: ") and needle in err.splitlines()[0]
+    assert "Traceback" not in err + out
+
+
+def test_json_report_validates_and_exit_1(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(
+        [
+            "explain",
+            "api.example.com",
+            "pkgindex.example",
+            "--config",
+            str(config),
+            "-n",
+            "apps",
+            "--mode",
+            "REGISTRY_ONLY",
+            "-o",
+            "json",
+        ],
+        capsys,
+    )
+    doc = json.loads(out)
+    assert validate(doc, SCHEMA) == []
+    assert code == 1
+    api, pkg = doc["targets"]
+    assert [d["code"] for d in api["diagnoses"]] == ["MP0104"]
+    assert api["predicted"]["envoy"] == "BlackHoleCluster" and api["actual"] is None
+    assert pkg["outcome"] == "pass" and pkg["diagnoses"] == []
+    assert doc["mesh"] == {"outbound_policy": "REGISTRY_ONLY", "from": "--mode", "istio_version": None}
+    assert doc["summary"] == {"passed": 1, "failed": 1, "by_code": {"MP0104": 1}}
+
+
+def test_exit_0_when_everything_meets_expectations(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, _ = _run(
+        ["explain", "pkgindex.example", "--config", str(config), "-n", "apps", "--mode", "REGISTRY_ONLY"],
+        capsys,
+    )
+    assert code == 0
+    code, _, _ = _run(
+        [
+            "explain",
+            "nothing.example.org",
+            "--config",
+            str(config),
+            "-n",
+            "apps",
+            "--mode",
+            "REGISTRY_ONLY",
+            "--expect",
+            "blocked",
+        ],
+        capsys,
+    )
+    assert code == 0
+
+
+def _probe_report(tmp_path: Path) -> Path:
+    import yaml
+
+    static = yaml.safe_load((ENVOY / "main-REGISTRY_ONLY.yaml").read_text())["static_resources"]
+    spec = TargetSpec(
+        "pkgindex.example",
+        Protocol.HTTPS,
+        "pkgindex.example",
+        443,
+        url="https://pkgindex.example:443/",
+        sni="pkgindex.example",
+    )
+    other = TargetSpec(
+        "api.example.com",
+        Protocol.HTTPS,
+        "api.example.com",
+        443,
+        url="https://api.example.com:443/",
+        sni="api.example.com",
+    )
+    report = ProbeReport(
+        PROBE_SCHEMA,
+        "0.1.0",
+        (
+            ProbeResult(spec, Signature.OK, Origin.END_TO_END_TLS, http=HttpEvidence(status=200)),
+            ProbeResult(other, Signature.RESET_BEFORE_RESPONSE, None),
+        ),
+        SidecarEvidence(
+            present=True, config={"listeners": static["listeners"], "clusters": static["clusters"]}
+        ),
+    )
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(to_json(report)))
+    return path
+
+
+def test_results_are_correlated_with_the_live_path(config: Path, tmp_path: Path) -> None:
+    report = run(
+        ["pkgindex.example", "api.example.com"], [config], namespace="apps", results=_probe_report(tmp_path)
+    )
+    pkg, api = report.targets
+    assert pkg.observed is not None and pkg.observed.signature is Signature.OK and pkg.outcome == "pass"
+    assert pkg.actual is not None and pkg.actual.cluster == "outbound|443||pkgindex.example"
+    assert api.actual is not None and api.actual.cluster == "BlackHoleCluster"
+    assert api.outcome == "fail"
+    assert report.mesh.outbound_policy == "ALLOW_ANY"  # declared (mesh default); the live catch-all disagrees
+    assert [d.code for d in api.diagnoses] == ["MP0104"]
+    assert validate(report.to_json(), SCHEMA) == []
+
+
+def test_results_without_the_target_is_usage_error(
+    config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = _run(
+        ["explain", "other.example.org", "--config", str(config), "--results", str(_probe_report(tmp_path))],
+        capsys,
+    )
+    assert code == 2 and "no result for target" in err
+
+
+GOLDEN = """\
+meshprobe explain  namespace apps · sidecar · mode REGISTRY_ONLY (--mode)
+✗ https://api.example.com:443/  predicted blocked → BlackHoleCluster  MP0104
+✓ https://pkgindex.example:443/  predicted allowed → outbound|443||pkgindex.example
+╭─ ✗ api.example.com ──────────────────────────────────────────────────────────────────────────────╮
+│ MP0104 NotExported (error)                                                                       │
+│ ServiceEntry tools/api matches api.example.com but is not exported to namespace apps (exportTo   │
+│ ['.'] excludes apps)                                                                             │
+│   • predicted: listener 0.0.0.0_443 → PassthroughFilterChain → BlackHoleCluster                  │
+│   resources: ServiceEntry tools/api                                                              │
+│   fix: export ServiceEntry tools/api to namespace apps                                           │
+│ apiVersion: networking.istio.io/v1                                                               │
+│ kind: ServiceEntry                                                                               │
+│ metadata:                                                                                        │
+│   name: api                                                                                      │
+│   namespace: tools                                                                               │
+│ spec:                                                                                            │
+│   hosts:                                                                                         │
+│   - api.example.com                                                                              │
+│   exportTo:                                                                                      │
+│   - .                                                                                            │
+│   - apps                                                                                         │
+│   ports:                                                                                         │
+│   - number: 443                                                                                  │
+│     name: https                                                                                  │
+│     protocol: HTTPS                                                                              │
+│   resolution: DNS                                                                                │
+│                                                                                                  │
+╰──────────────────────────────────────────────────────────────────────────────────────────────────╯
+1 passed, 1 failed
+"""
+
+
+def test_text_report_golden(config: Path) -> None:
+    report = run(["api.example.com", "pkgindex.example"], [config], namespace="apps", mode="REGISTRY_ONLY")
+    text = report_text(report, title="meshprobe explain", width=100)
+    assert text == GOLDEN
+    assert "\x1b[" not in text
+    assert "\x1b[" in report_text(report, title="meshprobe explain", width=100, color=True)
