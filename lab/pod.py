@@ -53,6 +53,31 @@ class PodNetwork:
     dns_server: str
 
 
+def app_exec_argv(
+    netns: str, resolv_conf: Path, argv: Sequence[str], *, uid: int = APP_UID, gid: int = APP_GID
+) -> list[str]:
+    """argv that runs ``argv`` as the app container would: in the pod netns, with the pod's
+    resolv.conf in a private mount namespace, as ``uid``/``gid``."""
+    mount = 'mount --bind "$1" /etc/resolv.conf && shift && exec "$@"'
+    return [
+        *nsenter_argv(netns), "unshare", "--mount", "--propagation", "private", "--",
+        "sh", "-c", mount, "sh", str(resolv_conf),
+        "setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups",
+        "--inh-caps", "+dac_read_search", "--ambient-caps", "+dac_read_search", "--", *argv,
+    ]  # fmt: skip
+
+
+def app_env(ca_file: Path, pod_label: str, env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The app's environment: a small base, the lab CA trusted by the usual variables, ``env``."""
+    base = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "TERM")}
+    base.update({
+        "HOME": "/tmp", "SSL_CERT_FILE": str(ca_file), "REQUESTS_CA_BUNDLE": str(ca_file),
+        "CURL_CA_BUNDLE": str(ca_file), "PYTHONDONTWRITEBYTECODE": "1", "MESHPROBE_LAB_POD": pod_label,
+    })  # fmt: skip
+    base.update(env or {})
+    return base
+
+
 class Pod:
     """One running pod. Created and torn down by ``lab.Lab``."""
 
@@ -151,45 +176,10 @@ class Pod:
         return admin.request(self.thread, host, port, path, method=method, source=source)
 
     def exec_argv(self, argv: Sequence[str], *, uid: int = APP_UID, gid: int = APP_GID) -> list[str]:
-        mount = 'mount --bind "$1" /etc/resolv.conf && shift && exec "$@"'
-        return [
-            *nsenter_argv(self.net.netns),
-            "unshare",
-            "--mount",
-            "--propagation",
-            "private",
-            "--",
-            "sh",
-            "-c",
-            mount,
-            "sh",
-            str(self.resolv_conf),
-            "setpriv",
-            f"--reuid={uid}",
-            f"--regid={gid}",
-            "--clear-groups",
-            "--inh-caps",
-            "+dac_read_search",
-            "--ambient-caps",
-            "+dac_read_search",
-            "--",
-            *argv,
-        ]
+        return app_exec_argv(self.net.netns, self.resolv_conf, argv, uid=uid, gid=gid)
 
     def exec_env(self, env: Mapping[str, str] | None = None) -> dict[str, str]:
-        base = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "TERM")}
-        base.update(
-            {
-                "HOME": "/tmp",
-                "SSL_CERT_FILE": str(self.ca_file),
-                "REQUESTS_CA_BUNDLE": str(self.ca_file),
-                "CURL_CA_BUNDLE": str(self.ca_file),
-                "PYTHONDONTWRITEBYTECODE": "1",
-                "MESHPROBE_LAB_POD": f"{self.namespace}/{self.spec.name}",
-            }
-        )
-        base.update(env or {})
-        return base
+        return app_env(self.ca_file, f"{self.namespace}/{self.spec.name}", env)
 
     def exec(
         self,

@@ -1,10 +1,156 @@
-"""The `meshprobe lab` command (placeholder: filled in by its issue)."""
+"""`meshprobe lab up|apply|exec|status|down`: drive the lab (SPEC §3, §10) from the shell.
+
+`up` starts a detached supervisor that owns the lab (see `lab/supervisor.py`); the other
+subcommands talk to it through its state directory, and `down` stops it by PID. `exec` runs the
+command behind the sidecar of the namespace's pod and exits with its status. Every failure is a
+`LabError` (exit 4) or a `UsageError` (exit 2): one line, never a traceback.
+"""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
+
+from diag import errors
+
+MODES = ("REGISTRY_ONLY", "ALLOW_ANY")
+
+lab_app = typer.Typer(
+    name="lab", help="An Istio-like mesh on this host, for tests and demos (needs root).",
+    no_args_is_help=True, add_completion=False,
+)  # fmt: skip
+
+
+def _control_error(exc: Exception) -> errors.LabError:
+    from lab.control import state_dir
+
+    return errors.LabError(str(exc), hint=f"lab state: {state_dir()}")
+
+
+def _load(paths: list[str]) -> list[dict[str, object]]:
+    from lab.objects import ObjectsError, load_objects
+
+    try:
+        return load_objects(paths)
+    except ObjectsError as exc:
+        raise errors.InputError(str(exc)) from exc
+
+
+def _check_mode(mode: str | None) -> str | None:
+    if mode is not None and mode.upper() not in MODES:
+        raise errors.UsageError(f"--mode must be one of {', '.join(MODES)}, not {mode!r}")
+    return mode.upper() if mode else None
+
+
+def _preflight() -> None:
+    import os
+
+    if os.geteuid() != 0:
+        raise errors.LabError("the lab needs root (network namespaces and iptables)")
+
+
+@lab_app.command("up")
+def up(
+    config: Annotated[
+        list[str] | None, typer.Option("--config", help="YAML/JSON file or dir (repeatable).")
+    ] = None,
+    mode: Annotated[str | None, typer.Option("--mode", help="REGISTRY_ONLY or ALLOW_ANY.")] = None,
+    internet: Annotated[str, typer.Option("--internet", help="Extra internet hosts, comma-separated.")] = "",
+) -> None:
+    """Build the lab and leave it running (detached)."""
+    objects = _load(config or [])
+    checked = _check_mode(mode)
+    hosts = [h.strip() for h in internet.split(",") if h.strip()]
+    _preflight()
+    from lab import control
+    from lab.objects import namespaces_of
+
+    namespaces = ["default", *(n for n in namespaces_of(objects) if n != "default")]
+    try:
+        state = control.up(objects, mode=checked, internet=hosts, namespaces=namespaces)
+    except control.ControlError as exc:
+        raise _control_error(exc) from exc
+    typer.echo(
+        f"lab {state['run_id']} up in {state.get('up_seconds') or 0:.2f}s "
+        f"(pods: {', '.join(p['namespace'] for p in state['pods'])})"
+    )
+    typer.echo("kubeconfig: none yet (the API-server stand-in comes with the `check` issue)")
+
+
+@lab_app.command("apply")
+def apply(
+    file: Annotated[list[str], typer.Argument(help="YAML/JSON files or directories with the new config.")],
+) -> None:
+    """Replace the lab's config and restart the sidecars with it."""
+    objects = _load(file)
+    from lab import control
+
+    try:
+        reply = control.request("apply", objects=objects)
+    except control.ControlError as exc:
+        raise _control_error(exc) from exc
+    typer.echo(f"applied {len(objects)} object(s); sidecars live again after {reply['seconds']:.2f}s")
+
+
+@lab_app.command("exec", context_settings={"allow_interspersed_args": False})
+def exec_(
+    command: Annotated[list[str], typer.Argument(help="The command (after --).")],
+    namespace: Annotated[
+        str, typer.Option("-n", "--namespace", help="Run in this namespace's pod.")
+    ] = "default",
+) -> None:
+    """Run CMD in a pod behind its sidecar (non-1337 uid/gid, lab CA trusted); exit with its status."""
+    import subprocess
+
+    from lab import control
+    from lab.pod import app_env, app_exec_argv
+
+    try:
+        info = control.request("pod", namespace=namespace)["pod"]
+    except control.ControlError as exc:
+        raise _control_error(exc) from exc
+    from pathlib import Path
+
+    argv = app_exec_argv(info["netns"], Path(info["resolv_conf"]), command)
+    env = app_env(Path(info["ca_file"]), f"{info['namespace']}/{info['name']}")
+    try:
+        code = subprocess.call(argv, env=env)
+    except OSError as exc:
+        raise errors.LabError(f"cannot run {command[0]!r}: {exc}") from exc
+    # SystemExit, not typer.Exit: `diag.cli.main` runs the app with standalone_mode=False, where
+    # click returns Exit's code instead of raising it.
+    raise SystemExit(code)
+
+
+@lab_app.command("status")
+def status(output: Annotated[str, typer.Option("-o", "--output", help="text or json.")] = "text") -> None:
+    """Show the running lab: pods, sidecars, internet hosts."""
+    import json
+
+    from lab import control
+
+    try:
+        info = control.request("status")["status"]
+    except control.ControlError as exc:
+        raise _control_error(exc) from exc
+    if output == "json":
+        typer.echo(json.dumps(info, indent=2, sort_keys=True))
+        return
+    from diag.render.lab import render_status
+
+    render_status(info)
+
+
+@lab_app.command("down")
+def down() -> None:
+    """Stop the lab and remove everything it created."""
+    from lab import control
+
+    run_id = control.down()
+    typer.echo(f"lab {run_id} down" if run_id else "no lab was up")
 
 
 def register(app: typer.Typer) -> None:
-    """Add `meshprobe lab` to the app (nothing yet)."""
-    del app
+    """Add `meshprobe lab` to the app."""
+    app.add_typer(lab_app, name="lab")
