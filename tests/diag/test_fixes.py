@@ -1,0 +1,164 @@
+"""Every fix the rules write is applied to its case's snapshot: the target is then allowed, the
+diagnosis is gone, and nothing else opens (other hosts on the port, another port of the host, and
+the port's capture owner all keep their predicted decision)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+import yaml
+
+from diag import fixes, predict
+from diag.loader import load_documents
+from diag.predict import Call
+from diag.report import assess_target
+from diag.snapshot import Snapshot
+from probes.targets import parse_target
+from tests.diag.test_rules import CASES, Case, run_case
+
+
+def _fixed_cases() -> list[tuple[Case, str]]:
+    out = []
+    for case in CASES:
+        result, _, _ = run_case(case)
+        for d in result.diagnoses:
+            if d.fix is not None and d.level == "error":
+                out.append((case, d.code))
+    return out
+
+
+FIXED = _fixed_cases()
+
+
+def _apply(snapshot_objects: list[Any], fix_objects: tuple[Any, ...]) -> list[Any]:
+    loaded = load_documents(fix_objects, "fix")
+    assert not loaded.problems, loaded.problems
+    new = {o.ref: o for o in loaded.objects}
+    kept = [o for o in snapshot_objects if o.ref not in new]
+    return kept + list(loaded.objects)
+
+
+def _objects(snapshot: Snapshot) -> list[Any]:
+    return [
+        *snapshot.service_entries,
+        *snapshot.services,
+        *snapshot.sidecars,
+        *snapshot.destination_rules,
+        *snapshot.virtual_services,
+        *snapshot.gateways,
+        *snapshot.namespaces.values(),
+    ]
+
+
+def test_there_are_fixes_to_check() -> None:
+    assert len(FIXED) >= 8, FIXED
+
+
+@pytest.mark.parametrize(("case", "code"), FIXED, ids=[f"{c.name}-{code}" for c, code in FIXED])
+def test_fix_allows_the_target_and_opens_nothing_else(case: Case, code: str) -> None:
+    result, snapshot, source = run_case(case)
+    fix = next(d.fix for d in result.diagnoses if d.code == code and d.fix is not None)
+    assert fix.yaml and list(yaml.safe_load_all(fix.yaml)) == [dict(o) for o in fix.objects]
+    for obj in fix.objects:
+        if obj["kind"] == "ServiceEntry" and obj["metadata"]["name"] != _original_name(snapshot, obj):
+            spec = obj["spec"]
+            assert spec["exportTo"] == ["."] and "*" not in "".join(spec["hosts"])
+            if spec["ports"][0]["protocol"] in ("HTTP", "HTTPS", "TLS"):
+                assert spec["resolution"] == "DNS"
+            else:
+                assert spec.get("addresses"), "a TCP entry without addresses captures the port"
+    after = Snapshot.build(_apply(_objects(snapshot), fix.objects), snapshot.mesh)
+    spec = parse_target(case.header["target"])
+    again = assess_target(spec, snapshot=after, source=source, address=case.header.get("address"))
+    assert again.predicted is not None and again.predicted.verdict in ("allowed", "passthrough"), (
+        again.predicted
+    )
+    assert code not in [d.code for d in again.diagnoses]
+    for other in _neighbours(spec.host, spec.port, spec.protocol.value, case.header.get("address")):
+        before_p = predict.predict(snapshot, source, other)
+        after_p = predict.predict(after, source, other)
+        # the decision may change shape (a reset becomes block_all's 502), never its verdict
+        assert before_p.verdict == after_p.verdict, (other, before_p.envoy, after_p.envoy)
+    owner_before = predict.port_owner(snapshot, source, spec.port)
+    owner_after = predict.port_owner(after, source, spec.port)
+    assert (owner_before is None) == (owner_after is None)
+
+
+def _original_name(snapshot: Snapshot, obj: dict[str, Any]) -> str | None:
+    meta = obj["metadata"]
+    found = [
+        se
+        for se in snapshot.service_entries
+        if (se.namespace, se.name) == (meta.get("namespace"), meta["name"])
+    ]
+    return found[0].name if found else None
+
+
+def _neighbours(host: str, port: int, protocol: str, address: str | None) -> list[Call]:
+    base = Call(host=host, port=port, protocol=protocol, address=address)
+    return [
+        replace(base, host="unrelated.example.net", address="192.0.2.77"),
+        replace(base, host="unrelated.example.net", protocol="tcp", address="192.0.2.77"),
+        replace(base, port=9443),
+    ]
+
+
+def test_no_tcp_entry_without_an_address() -> None:
+    assert fixes.service_entry("db.example.net", 5432, "tcp", "apps") is None
+    tcp = fixes.service_entry("db.example.net", 5432, "tcp", "apps", address="203.0.113.5")
+    assert tcp is not None
+    spec = tcp.objects[0]["spec"]
+    assert spec["addresses"] == ["203.0.113.5/32"] and spec["resolution"] == "NONE"
+
+
+@pytest.mark.parametrize("host", ["203.0.113.5", "*.example.com", "api.example.com."])
+def test_no_entry_for_ip_literals_wildcards_or_trailing_dots(host: str) -> None:
+    assert fixes.service_entry(host, 443, "https", "apps") is None
+
+
+def test_https_entry_is_exact_dns_and_namespace_local() -> None:
+    fix = fixes.service_entry("API.example.com", 443, "https", "apps")
+    assert fix is not None
+    assert fix.objects[0]["spec"] == {
+        "hosts": ["api.example.com"],
+        "exportTo": ["."],
+        "location": "MESH_EXTERNAL",
+        "ports": [{"number": 443, "name": "https-443", "protocol": "HTTPS"}],
+        "resolution": "DNS",
+    }
+    assert fix.objects[0]["metadata"] == {"name": "api-example-com-443", "namespace": "apps"}
+
+
+def test_patches_drop_server_fields_and_keep_the_rest() -> None:
+    raw = {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "ServiceEntry",
+        "metadata": {
+            "name": "x",
+            "namespace": "t",
+            "resourceVersion": "9",
+            "uid": "u",
+            "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}"},
+        },
+        "spec": {"hosts": ["a.example"], "exportTo": ["~"]},
+        "status": {"addresses": []},
+    }
+    out = fixes.export_to_namespace(raw, "apps")
+    assert out == {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "ServiceEntry",
+        "metadata": {"name": "x", "namespace": "t"},
+        "spec": {"hosts": ["a.example"], "exportTo": [".", "apps"]},
+    }
+    assert raw["spec"]["exportTo"] == ["~"]
+    svc = fixes.export_to_namespace(
+        {
+            "kind": "Service",
+            "metadata": {"name": "s", "namespace": "t", "annotations": {"networking.istio.io/exportTo": "."}},
+        },
+        "apps",
+        annotation=True,
+    )
+    assert svc["metadata"]["annotations"]["networking.istio.io/exportTo"] == ".,apps"
