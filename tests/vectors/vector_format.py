@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -261,8 +262,9 @@ def load_file(path: Path) -> VectorFile:
     return VectorFile(path, {k: str(v) for k, v in source.items()}, cases)
 
 
+@cache
 def load_all(directory: Path = VECTOR_DIR) -> tuple[VectorFile, ...]:
-    """Every vector file, sorted by name."""
+    """Every vector file, sorted by name (parsed once per process)."""
     return tuple(load_file(p) for p in sorted(directory.glob("*.yaml")))
 
 
