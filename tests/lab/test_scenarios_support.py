@@ -36,6 +36,8 @@ def klass(exc):
     text = " | ".join(chain).lower()
     if any(k in text for k in ("name or service not known", "no address associated", "failure in name")):
         return "nxdomain", chain
+    if "wrong version number" in text or "wrong_version_number" in text:
+        return "tls-wrong-version", chain
     if "timed out" in text or "timeout" in text:
         return "timeout", chain
     if any(k in text for k in ("reset", "eof", "disconnected without", "broken pipe", "connection aborted")):
@@ -161,6 +163,7 @@ class Case:
     timeout: float = 5.0
     curl: bool = True
     python: bool = True
+    took: tuple[float, float] | None = None  # (min, max) seconds the client took
 
 
 def curl_argv(case: Case) -> list[str]:
@@ -192,12 +195,17 @@ def classify_curl(case: Case, done: subprocess.CompletedProcess[str]) -> tuple[s
             return ("banner", out) if out else ("closed", out)
     elif rc == 0:
         return "handshake", ""
+    if rc == 35 and "wrong version number" in done.stderr:
+        return "tls-wrong-version", done.stderr
     table = {6: "nxdomain", 7: "refused", 28: "timeout", 35: "reset", 52: "reset", 56: "reset"}
     return table.get(rc, f"curl-rc-{rc}"), done.stderr
 
 
 def outcome_matches(expected: str, actual: str) -> bool:
-    """``closed`` and ``reset`` are one class for raw TCP (a blackhole's FIN vs RST is a race)."""
+    """``closed`` and ``reset`` are one class for raw TCP (a blackhole's FIN vs RST is a race);
+    ``a|b`` accepts either outcome."""
+    if "|" in expected:
+        return any(outcome_matches(option, actual) for option in expected.split("|"))
     if expected == actual:
         return True
     return {expected, actual} <= {"closed", "reset"}
@@ -213,6 +221,7 @@ class Observed:
     outcome: str
     detail: str
     log: list[dict[str, Any]]
+    elapsed: float = 0.0
 
 
 def _new_log_entries(pod: Any, before: int, want: bool, wait_s: float = 2.0) -> list[dict[str, Any]]:
@@ -228,11 +237,12 @@ def run_case(pod: Any, client: PyClient, case: Case) -> list[Observed]:
     out = []
     if case.curl:
         before = len(pod.access_log())
+        started = time.monotonic()
         done = pod.exec(curl_argv(case), timeout=case.timeout + 10)
+        elapsed = time.monotonic() - started
         outcome, detail = classify_curl(case, done)
-        out.append(
-            Observed(case.name, "curl", outcome, detail, _new_log_entries(pod, before, case.log is not None))
-        )
+        logged = _new_log_entries(pod, before, case.log is not None)
+        out.append(Observed(case.name, "curl", outcome, detail, logged, elapsed))
     if case.python:
         before = len(pod.access_log())
         request: dict[str, Any] = {"kind": case.kind, "timeout": case.timeout}
@@ -240,17 +250,12 @@ def run_case(pod: Any, client: PyClient, case: Case) -> list[Observed]:
             request.update(url=case.url, headers=dict(case.py_headers))
         else:
             request.update(host=case.host, port=case.port, sni=case.sni, send=case.send)
+        started = time.monotonic()
         answer = client.ask(request)
+        elapsed = time.monotonic() - started
         detail = str(answer.get("body") or answer.get("data") or answer.get("error") or "")
-        out.append(
-            Observed(
-                case.name,
-                "python",
-                str(answer["outcome"]),
-                detail,
-                _new_log_entries(pod, before, case.log is not None),
-            )
-        )
+        logged = _new_log_entries(pod, before, case.log is not None)
+        out.append(Observed(case.name, "python", str(answer["outcome"]), detail, logged, elapsed))
     return out
 
 
@@ -260,6 +265,8 @@ def check(case: Case, seen: Observed) -> list[str]:
     where = f"{case.name} [{seen.client}]"
     if not outcome_matches(case.expect, seen.outcome):
         problems.append(f"{where}: expected {case.expect}, got {seen.outcome} ({seen.detail[:200]!r})")
+    if case.took is not None and not case.took[0] <= seen.elapsed <= case.took[1]:
+        problems.append(f"{where}: took {seen.elapsed:.2f} s, expected {case.took[0]}-{case.took[1]} s")
     if case.body_has and case.body_has not in seen.detail:
         problems.append(f"{where}: {case.body_has!r} not in {seen.detail[:200]!r}")
     if case.log is not None:
@@ -347,6 +354,8 @@ def test_outcome_classes() -> None:
     assert outcome_matches("reset", "closed")
     assert not outcome_matches("reset", "status:502")
     assert not outcome_matches("banner", "closed")
+    assert outcome_matches("timeout|tls-wrong-version", "tls-wrong-version")
+    assert not outcome_matches("timeout|reset", "status:200")
 
 
 def test_check_reports_log_mismatch() -> None:
