@@ -98,6 +98,13 @@ class PilotAgent:
             sock.setblocking(False)
             self._servers.append(await asyncio.start_server(self._serve, sock=sock))
 
+    async def restart(self) -> None:
+        """Bring the endpoints back after a quit (the kubelet restarting the container)."""
+        await self.stop()
+        self.quitting = False
+        self._quit_task = None
+        await self.start()
+
     async def ready(self) -> bool:
         if self.quitting:
             return False

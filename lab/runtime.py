@@ -304,7 +304,7 @@ class Lab:
         self._stack.callback(pod.close)
         pod.setup_network()
         self._start_agents(pod)
-        listeners, clusters, table = self.config_source(self.objects, spec, self.mesh, self.mode)
+        listeners, clusters, table = self._generate(spec)
         if pod.dns_agent is not None:
             pod.dns_agent.load(table)
         pod.restart_envoy(listeners, clusters)
@@ -312,6 +312,12 @@ class Lab:
         if wait:
             self._wait_pod(pod)
         return pod
+
+    def _generate(self, spec: PodSpec) -> ConfigOut:
+        try:
+            return self.config_source(self.objects, spec, self.mesh, self.mode)
+        except Exception as exc:  # the generator's bug must not leave a half-built lab
+            raise LabStartError(f"config generation for {spec.namespace}/{spec.name} failed: {exc}") from exc
 
     def _start_agents(self, pod: Pod) -> None:
         internet = self._internet
@@ -349,11 +355,11 @@ class Lab:
                 self.mode = mode
             self._refresh_internet()
             for pod in self.pods.values():
-                listeners, clusters, table = self.config_source(self.objects, pod.spec, self.mesh, self.mode)
+                listeners, clusters, table = self._generate(pod.spec)
                 if pod.dns_agent is not None:
                     pod.dns_agent.load(table)
-                if pod.agent is not None:
-                    pod.agent.quitting = False
+                if pod.agent is not None and pod.agent.quitting:
+                    self._call(pod.agent.restart())
                 pod.restart_envoy(listeners, clusters)
             for pod in self.pods.values():
                 self._wait_pod(pod)

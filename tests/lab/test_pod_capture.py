@@ -105,6 +105,15 @@ def test_readiness_needs_envoy_live_and_the_dns_table(runtime_lab: Any) -> None:
     assert pod.http(15021, "/healthz/ready")[0] == 200
 
 
+def test_readiness_false_while_envoy_is_down_and_back_after_apply(runtime_lab: Any) -> None:
+    pod = runtime_lab.pod("ready")
+    assert pod.http(15021, "/healthz/ready")[0] == 200
+    pod.envoy.stop()
+    assert pod.http(15021, "/healthz/ready")[0] == 503
+    runtime_lab.apply()
+    assert pod.http(15021, "/healthz/ready")[0] == 200
+
+
 def test_quitquitquit_is_post_only_localhost_only_and_stops_envoy(runtime_lab: Any) -> None:
     pod = runtime_lab.pod("quit")
     assert pod.http(15021, "/healthz/ready")[0] == 200
@@ -117,6 +126,11 @@ def test_quitquitquit_is_post_only_localhost_only_and_stops_envoy(runtime_lab: A
     while pod.envoy.running() and time.monotonic() < deadline:
         time.sleep(0.02)
     assert not pod.envoy.running()
+    time.sleep(0.1)
+    with pytest.raises(OSError):  # the agent exited: its ports are closed
+        pod.http(15021, "/healthz/ready")
+    runtime_lab.apply()  # like a container restart: agent and Envoy come back
+    assert pod.http(15021, "/healthz/ready")[0] == 200
 
 
 def test_blackhole_stats_hidden_without_opt_in_and_present_with_it(runtime_lab: Any) -> None:

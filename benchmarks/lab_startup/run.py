@@ -1,0 +1,99 @@
+"""Benchmark: how long `meshprobe lab up`, `lab apply` and `lab down` take (issue 3 targets:
+up < 1.5 s, apply < 0.5 s on the 2-core machine).
+
+Measures two things, each repeated N times (median, min, max):
+
+- the CLI end to end (a fresh `meshprobe` process each time: Python start-up + detached supervisor +
+  netns + iptables + internet + Envoy LIVE), in a private state directory;
+- the in-process `lab.Lab` API that tests use (start, apply, close).
+
+The config is `config.yaml` here (ServiceEntries for HTTP, HTTPS, TLS and TCP hosts), run through
+the real generator (`lab.istiod.generate`). Usage (root):
+
+    python benchmarks/lab_startup/run.py [--repeat 5] [--json results.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+HERE = Path(__file__).parent
+CONFIG = HERE / "config.yaml"
+
+
+def _timed(fn: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+def _cli(state: Path, *args: str) -> None:
+    env = {**os.environ, "MESHPROBE_LAB_STATE": str(state)}
+    done = subprocess.run(
+        [sys.executable, "-c", "from diag.cli import run; run()", "lab", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"meshprobe lab {' '.join(args)} failed: {done.stderr.strip()}")
+
+
+def bench_cli(repeat: int) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {"cli up": [], "cli apply": [], "cli down": []}
+    with tempfile.TemporaryDirectory(prefix="mp-bench-") as tmp:
+        state = Path(tmp) / "state"
+        for _ in range(repeat):
+            out["cli up"].append(
+                _timed(lambda: _cli(state, "up", "--config", str(CONFIG), "--mode", "REGISTRY_ONLY"))
+            )
+            out["cli apply"].append(_timed(lambda: _cli(state, "apply", str(CONFIG))))
+            out["cli down"].append(_timed(lambda: _cli(state, "down")))
+    return out
+
+
+def bench_api(repeat: int) -> dict[str, list[float]]:
+    from lab.objects import load_objects
+    from lab.runtime import Lab
+
+    objects = load_objects([CONFIG])
+    out: dict[str, list[float]] = {"api start": [], "api apply": [], "api close": []}
+    for _ in range(repeat):
+        lab = Lab(objects, mode="REGISTRY_ONLY")
+        out["api start"].append(_timed(lab.__enter__))
+        out["api apply"].append(_timed(lambda: lab.apply(objects)))  # noqa: B023
+        out["api close"].append(_timed(lab.close))
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    results = {**bench_cli(args.repeat), **bench_api(args.repeat)}
+    rows = {
+        k: {"median": statistics.median(v), "min": min(v), "max": max(v), "n": len(v)}
+        for k, v in results.items()
+    }
+    print(f"{'step':<10} {'median s':>9} {'min s':>7} {'max s':>7}")
+    for name, r in rows.items():
+        print(f"{name:<10} {r['median']:>9.3f} {r['min']:>7.3f} {r['max']:>7.3f}")
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
