@@ -268,9 +268,14 @@ def _finish(
     catch: bool = False,
 ) -> Prediction:
     verdict = _verdict(path.cluster, path.vhost, scope)
+    if path.cluster and path.cluster.count("|") == 3:
+        service = scope.primary_for(path.cluster.split("|")[3]) or service  # the cluster's owner
     matched: list[str] = []
     if via:
         matched.append(via)
+        routed = scope.primary_for(call.host)
+        if routed is not None:
+            matched.append(routed.ref)
     if service is not None:
         matched.append(service.ref)
     tls = None

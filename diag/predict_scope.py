@@ -22,6 +22,7 @@ opted-out entries (`pilot/pkg/networking/serviceentry/ip_autoallocation.go`).
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -64,8 +65,7 @@ class ProxyScope:
     def address_for(self, svc: MeshService) -> str:
         """`GetAddressForProxy`: ClusterIP/SE address, the auto VIP if this proxy uses them, else 0.0.0.0."""
         if svc.addresses:
-            addr = svc.addresses[0]
-            return addr.split("/", 1)[0] if addr.endswith(("/32", "/128")) else addr
+            return host_prefix_as_ip(svc.addresses[0])
         vip = self.auto_vip(svc)
         return vip if vip else WILDCARD
 
@@ -94,6 +94,17 @@ class ProxyScope:
             if best is not None:
                 return best
         return best
+
+
+def host_prefix_as_ip(address: str) -> str:
+    """A full-length prefix ("1.2.3.4/32", "2001:db8::1/128") is a plain IP (`convertServices`)."""
+    if "/" not in address:
+        return address
+    try:
+        net = ipaddress.ip_network(address, strict=False)
+    except ValueError:
+        return address
+    return str(net.network_address) if net.prefixlen == net.max_prefixlen else address
 
 
 def synthetic_vip(svc: MeshService) -> str:

@@ -61,7 +61,7 @@ def in_discovery_scope(snapshot: Snapshot, namespace: str) -> Decision:
         if _selector_matches(selector, labels):
             return Decision(allowed=True, decided_by=mesh.ref, reason="namespace matches discoverySelectors")
     known = namespace in snapshot.namespaces
-    reason = "namespace labels match no discoverySelector"
+    reason = f"namespace {namespace} is outside meshConfig.discoverySelectors"
     if not known:
         reason += " (Namespace object not given: only kubernetes.io/metadata.name was checked)"
     return Decision(allowed=False, decided_by=mesh.ref, reason=reason)
