@@ -74,11 +74,13 @@ def clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k.lower() not in drop}
 
 
-def run_measured(argv: Sequence[str], *, stdout_path: Path, timeout: float) -> tuple[int, float, int]:
+def run_measured(
+    argv: Sequence[str], *, stdout_path: Path, timeout: float, env: dict[str, str] | None = None
+) -> tuple[int, float, int]:
     """Run ``argv``; (exit status, wall seconds, peak RSS in KB) from ``wait4``."""
     with stdout_path.open("wb") as out:
         start = time.perf_counter()
-        proc = subprocess.Popen(list(argv), stdout=out, stderr=subprocess.PIPE, env=clean_env())
+        proc = subprocess.Popen(list(argv), stdout=out, stderr=subprocess.PIPE, env=env or clean_env())
         timer = threading.Timer(timeout, proc.kill)
         timer.start()
         try:
@@ -100,13 +102,32 @@ def run_measured(argv: Sequence[str], *, stdout_path: Path, timeout: float) -> t
 # --------------------------------------------------------------------------------------------
 
 
+def bytecode_env(workdir: Path) -> dict[str, str]:
+    """Let the child cache bytecode under ``workdir`` (never in the repository): the probe image
+    ships compiled modules, so compiling ``probes/`` on every start would not be its cost."""
+    env = clean_env()
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(workdir / "pycache")
+    return env
+
+
+def meshprobe_plan(targets: Sequence[Target], ca_file: Path, concurrency: int) -> dict[str, object]:
+    """A ``meshprobe.plan/v1`` document (``probes/plan.py``): every name pinned by ``resolve``,
+    the sidecar left alone (there is none on the benchmark host)."""
+    return {
+        "schema": "meshprobe.plan/v1",
+        "targets": [t.url for t in targets],
+        "options": {"concurrency": concurrency, "ca_file": str(ca_file),
+                    "resolve": {t.host: t.address for t in targets}},
+        "sidecar": {"mode": "off"},
+    }
+
+
 def meshprobe_argv(targets: Sequence[Target], ca_file: Path, concurrency: int, workdir: Path) -> list[str]:
-    """``python -m probes`` over the targets (every name pinned with ``--resolve``)."""
-    argv = [sys.executable, "-m", "probes", "-o", "json", "--concurrency", str(concurrency),
-            "--ca-file", str(ca_file), "--sidecar", "off"]
-    for t in targets:
-        argv += ["--resolve", f"{t.host}:{t.address}"]
-    return argv + [t.url for t in targets]
+    """``python -m probes --plan FILE --compact`` over the targets."""
+    plan = workdir / f"plan-{len(targets)}.json"
+    plan.write_text(json.dumps(meshprobe_plan(targets, ca_file, concurrency)))
+    return [sys.executable, "-m", "probes", "--plan", str(plan), "--compact"]
 
 
 def count_meshprobe_ok(stdout_path: Path) -> tuple[int, tuple[str, ...]]:
@@ -115,14 +136,15 @@ def count_meshprobe_ok(stdout_path: Path) -> tuple[int, tuple[str, ...]]:
     except ValueError as exc:
         return 0, (f"meshprobe output is not JSON: {exc}",)
     results = report.get("results") or []
-    bad = sorted({r.get("signature", "?") for r in results if r.get("signature") != "OK"})
-    return sum(1 for r in results if r.get("signature") == "OK"), tuple(f"signature {s}" for s in bad)
+    bad = {r.get("signature", "?"): r.get("error") for r in results if r.get("signature") != "OK"}
+    notes = tuple(f"signature {s}: {err}" for s, err in sorted(bad.items()))
+    return sum(1 for r in results if r.get("signature") == "OK"), notes
 
 
 def meshprobe_leg(targets: Sequence[Target], ca_file: Path, concurrency: int, workdir: Path) -> LegResult:
     out = workdir / f"meshprobe-{len(targets)}.json"
     argv = meshprobe_argv(targets, ca_file, concurrency, workdir)
-    status, wall, rss_kb = run_measured(argv, stdout_path=out, timeout=300)
+    status, wall, rss_kb = run_measured(argv, stdout_path=out, timeout=300, env=bytecode_env(workdir))
     ok, notes = count_meshprobe_ok(out)
     if status not in (0, 1, 3):
         notes = (*notes, f"exit status {status}")

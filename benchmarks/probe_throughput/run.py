@@ -13,6 +13,7 @@ when every leg that ran got every answer right, 1 otherwise (numbers are printed
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -38,6 +39,8 @@ def ratios(results: dict[str, LegResult]) -> dict[str, float]:
     mp, curl, bb = results.get("meshprobe"), results.get("curl"), results.get("blackbox")
     if mp and curl and mp.wall_s > 0:
         out["curl_time / meshprobe_time"] = curl.wall_s / mp.wall_s
+    if bb and curl and bb.wall_s > 0:
+        out["curl_time / blackbox_time (for scale)"] = curl.wall_s / bb.wall_s
     if mp and bb and bb.wall_s > 0:
         out["meshprobe per-probe / blackbox per-probe"] = mp.per_probe_ms / bb.per_probe_ms
     startup = results.get("meshprobe (1 target)")
@@ -50,6 +53,7 @@ def ratios(results: dict[str, LegResult]) -> dict[str, float]:
 def markdown(results: dict[str, LegResult], rat: dict[str, float], args: argparse.Namespace) -> str:
     lines = [
         f"{args.targets} HTTPS targets, concurrency {args.concurrency} (meshprobe, blackbox), "
+        f"median of {args.rounds} round(s), "
         f"origin Envoy, {os.cpu_count()} CPUs, load average before: {args.load:.2f}",
         "",
         "| leg | probes | ok | wall s | per probe ms | peak RSS MB |",
@@ -64,23 +68,44 @@ def markdown(results: dict[str, LegResult], rat: dict[str, float], args: argpars
     return "\n".join(lines + (["", "Notes:", *notes] if notes else []))
 
 
+def _one_round(
+    args: argparse.Namespace, targets: list[Target], ca_file: Path, workdir: Path
+) -> list[LegResult]:
+    out: list[LegResult] = []
+    if "meshprobe" in args.legs:
+        one = meshprobe_leg(targets[:1], ca_file, args.concurrency, workdir)
+        out.append(dataclasses.replace(one, name="meshprobe (1 target)"))
+        out.append(meshprobe_leg(targets, ca_file, args.concurrency, workdir))
+    if "blackbox" in args.legs:
+        out.append(blackbox_leg(targets, ca_file, args.concurrency, workdir))
+    if "curl" in args.legs:
+        out.append(curl_leg(targets, ca_file, workdir))
+    return out
+
+
+def median_of(rounds: list[LegResult]) -> LegResult:
+    """The round with the median wall time; ``ok`` is the worst round's, RSS the highest."""
+    ordered = sorted(rounds, key=lambda r: r.wall_s)
+    mid = ordered[len(ordered) // 2]
+    rss = [r.peak_rss_mb for r in rounds if r.peak_rss_mb is not None]
+    notes = tuple(dict.fromkeys(n for r in rounds for n in r.notes))
+    return dataclasses.replace(
+        mid, ok=min(r.ok for r in rounds), peak_rss_mb=max(rss) if rss else None, notes=notes
+    )
+
+
 def run(args: argparse.Namespace) -> dict[str, LegResult]:
-    results: dict[str, LegResult] = {}
+    """``args.rounds`` rounds, the legs interleaved in each (machine noise hits every leg alike)."""
+    rounds: dict[str, list[LegResult]] = {}
     with tempfile.TemporaryDirectory(prefix="meshprobe-bench-") as tmp:
         workdir = Path(tmp)
         with https_origins(workdir) as (port, ca_file):
             targets = make_targets(args.targets, port)
             args.load = os.getloadavg()[0]
-            if "meshprobe" in args.legs:
-                one = meshprobe_leg(targets[:1], ca_file, args.concurrency, workdir)
-                results["meshprobe (1 target)"] = LegResult("meshprobe (1 target)", **{
-                    k: v for k, v in asdict(one).items() if k != "name"})
-                results["meshprobe"] = meshprobe_leg(targets, ca_file, args.concurrency, workdir)
-            if "blackbox" in args.legs:
-                results["blackbox"] = blackbox_leg(targets, ca_file, args.concurrency, workdir)
-            if "curl" in args.legs:
-                results["curl"] = curl_leg(targets, ca_file, workdir)
-    return results
+            for _ in range(args.rounds):
+                for result in _one_round(args, targets, ca_file, workdir):
+                    rounds.setdefault(result.name, []).append(result)
+    return {name: median_of(results) for name, results in rounds.items()}
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -88,12 +113,13 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--targets", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--legs", default=",".join(LEGS), help=f"comma-separated subset of {','.join(LEGS)}")
+    parser.add_argument("--rounds", type=int, default=3, help="repeat every leg; report the median round")
     parser.add_argument("--json", type=Path, help="also write the raw numbers here")
     args = parser.parse_args(argv)
     args.legs = [leg.strip() for leg in args.legs.split(",") if leg.strip()]
     unknown = set(args.legs) - set(LEGS)
-    if unknown or args.targets < 1 or args.concurrency < 1:
-        parser.error(f"bad --legs {sorted(unknown)}" if unknown else "--targets/--concurrency must be >= 1")
+    if unknown or min(args.targets, args.concurrency, args.rounds) < 1:
+        parser.error(f"bad --legs {sorted(unknown)}" if unknown else "--targets/--concurrency/--rounds: >= 1")
     return args
 
 
@@ -106,6 +132,7 @@ def main(argv: Sequence[str]) -> int:
     print(markdown(results, rat, args))
     if args.json:
         doc = {"started": started, "targets": args.targets, "concurrency": args.concurrency,
+               "rounds": args.rounds,
                "legs": {k: {**asdict(v), "per_probe_ms": v.per_probe_ms} for k, v in results.items()},
                "ratios": rat}
         args.json.write_text(json.dumps(doc, indent=2) + "\n")
