@@ -2,8 +2,9 @@
 
 Each hop resolves its host with `probes.dns` and dials that address itself (the URL carries the
 IP; ``Host`` and, for HTTPS, the SNI via httpx's ``sni_hostname`` extension carry the name), so
-no second name resolution happens in httpx or OpenSSL. httpx runs with ``trust_env=False``:
-proxies only when the options name one. Connections are never reused between probes.
+no second name resolution happens in httpx or OpenSSL. httpx's transport runs with ``trust_env=False``
+(proxies only when the options name one), without the client layer (no cookies, auth or
+redirect handling: the probe follows redirects itself). Connections are never reused.
 
 Phases come from httpcore's ``trace`` extension: connect (TCP), tls (handshake), request
 (headers and body sent), first_byte (waiting for the response headers). A timeout is TCP_TIMEOUT
@@ -104,13 +105,14 @@ def _request(spec: TargetSpec, address: str, ctx: ProbeContext, tracer: Tracer) 
     extensions: dict[str, Any] = {"trace": tracer}
     if spec.protocol is Protocol.HTTPS and spec.sni and not proxied:
         extensions["sni_hostname"] = spec.sni
+    extensions["timeout"] = ctx.http_timeouts
     headers = {
         "Host": _host_header(spec),
         "User-Agent": f"meshprobe/{__version__}",
         "Accept": "*/*",
         "Connection": "close",
     }
-    return ctx.http_client.build_request("GET", url, headers=headers, extensions=extensions)
+    return httpx.Request("GET", url, headers=headers, extensions=extensions)
 
 
 def _read_body(response: httpx.Response) -> tuple[bytes, str | None]:
@@ -160,7 +162,7 @@ def probe_hop(spec: TargetSpec, ctx: ProbeContext) -> tuple[ProbeResult, str | N
         target=spec, signature=Signature.PROBE_ERROR, dns=res.evidence, tcp=tcp, notes=spec.warnings
     )
     try:
-        response = ctx.http_client.send(_request(spec, res.address, ctx, tracer), stream=True)
+        response = ctx.http_transport.handle_request(_request(spec, res.address, ctx, tracer))
     except Exception as exc:
         failure = classify(exc, tracer.phase)
         tls = failure_evidence(res.address, spec, ctx, failure) if tracer.phase is Phase.TLS else None

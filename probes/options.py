@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import ssl
+import threading
 from collections.abc import Mapping
 
 import dns.resolver
@@ -65,24 +66,49 @@ class ProbeContext:
 
     def __init__(self, options: ProbeOptions) -> None:
         self.options = options
-        self.verify_context = self._ssl_context(verify=True, alpn=TLS_ALPN)
-        self.noverify_context = self._ssl_context(verify=False, alpn=TLS_ALPN)
-        self.http_ssl_context = self._ssl_context(verify=True, alpn=HTTP_ALPN)
+        self._lock = threading.Lock()
+        self._contexts: dict[tuple[bool, tuple[str, ...]], ssl.SSLContext] = {}
         self.resolve_map = {k.lower(): v for k, v in options.resolve.items()}
         self._excluded = tuple(ipaddress.ip_network(c, strict=False) for c in options.capture_excluded_cidrs)
         self._resolver: dns.resolver.Resolver | None = None
         self._resolver_error: str | None = None
-        self.http_client = httpx.Client(
-            verify=self.http_ssl_context,
-            trust_env=False,
-            proxy=options.proxy,
-            follow_redirects=False,
-            timeout=httpx.Timeout(options.timeout),
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=0),
-        )
+        self._http_transport: httpx.HTTPTransport | None = None
+        self.http_timeouts = {k: options.timeout for k in ("connect", "read", "write", "pool")}
+
+    @property
+    def verify_context(self) -> ssl.SSLContext:
+        """Verifying context for tls:// probes (ALPN h2, http/1.1)."""
+        return self._context(True, TLS_ALPN)
+
+    @property
+    def noverify_context(self) -> ssl.SSLContext:
+        """Non-verifying context: only to show the certificate that failed verification."""
+        return self._context(False, TLS_ALPN)
+
+    @property
+    def http_transport(self) -> httpx.HTTPTransport:
+        """One httpx transport (no client: no cookies, auth or redirects) that never reuses connections."""
+        with self._lock:
+            if self._http_transport is None:
+                self._http_transport = httpx.HTTPTransport(
+                    verify=self._ssl_context(verify=True, alpn=HTTP_ALPN),
+                    trust_env=False,
+                    proxy=self.options.proxy,
+                    limits=httpx.Limits(max_connections=None, max_keepalive_connections=0),
+                )
+            return self._http_transport
+
+    def _context(self, verify: bool, alpn: tuple[str, ...]) -> ssl.SSLContext:
+        """SSL contexts are built on first use (loading the system CAs costs tens of ms) and shared."""
+        with self._lock:
+            key = (verify, alpn)
+            if key not in self._contexts:
+                self._contexts[key] = self._ssl_context(verify=verify, alpn=alpn)
+            return self._contexts[key]
 
     def close(self) -> None:
-        self.http_client.close()
+        if self._http_transport is not None:
+            self._http_transport.close()
 
     def __enter__(self) -> ProbeContext:
         return self

@@ -12,16 +12,50 @@ EOF) during the handshake, `RESET_BEFORE_RESPONSE` (reference/lab-prototype.md Â
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import functools
 import ssl
 import time
+from collections.abc import Mapping
+from typing import Any
 
 from probes.classify import Classified, classify
 from probes.dns import resolve
 from probes.model import Origin, Phase, Phases, ProbeResult, Signature, TargetSpec, TlsEvidence
 from probes.options import TLS_ALPN, ProbeContext
 from probes.tcp import open_connection, tcp_evidence
-from probes.x509 import summarize
+from probes.x509 import CertSummary, summarize
+
+
+def _name(rdns: object) -> str | None:
+    if not isinstance(rdns, tuple):
+        return None
+    names = {
+        "commonName": "CN",
+        "countryName": "C",
+        "localityName": "L",
+        "stateOrProvinceName": "ST",
+        "organizationName": "O",
+        "organizationalUnitName": "OU",
+    }
+    return ",".join(f"{names.get(k, k)}={v}" for rdn in rdns for k, v in rdn)
+
+
+def _from_decoded(cert: Mapping[str, Any] | None) -> CertSummary:
+    """The stdlib's decoded form (only after a verified handshake) in the shape `summarize` gives."""
+    if not cert:
+        return CertSummary()
+    sans = tuple(
+        f"{kind}:{value}" for kind, value in cert.get("subjectAltName", ()) if kind in ("DNS", "IP", "URI")
+    )
+    not_after = cert.get("notAfter")
+    when = None
+    if isinstance(not_after, str):
+        moment = datetime.datetime.fromtimestamp(ssl.cert_time_to_seconds(not_after), datetime.UTC)
+        when = moment.isoformat().replace("+00:00", "Z")
+    return CertSummary(
+        subject=_name(cert.get("subject")), issuer=_name(cert.get("issuer")), sans=sans, not_after=when
+    )
 
 
 def server_hostname(spec: TargetSpec) -> str:
@@ -37,7 +71,7 @@ def evidence_from_socket(
 ) -> TlsEvidence:
     """Version, cipher, ALPN and the peer certificate of an established TLS session."""
     cipher = tls.cipher()
-    cert = summarize(tls.getpeercert(True))
+    cert = _from_decoded(tls.getpeercert()) if verified else summarize(tls.getpeercert(True))
     return TlsEvidence(
         sni=sni,
         alpn_offered=alpn_offered,
