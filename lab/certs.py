@@ -5,6 +5,7 @@ from __future__ import annotations
 import ssl
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 DEFAULT_CERT_HOST = "default.lab.example"
 
@@ -20,6 +21,13 @@ class LabCA:
         self._ca.cert_pem.write_to_path(str(self.ca_file))
         self.ca_file.chmod(0o644)
         self._contexts: dict[str, ssl.SSLContext] = {}
+        self._leaves: dict[str, Any] = {}
+
+    def _leaf(self, host: str) -> Any:
+        leaf = self._leaves.get(host)
+        if leaf is None:
+            leaf = self._leaves[host] = self._ca.issue_cert(host)
+        return leaf
 
     def context_for(self, host: str) -> ssl.SSLContext:
         """A server context presenting a certificate for ``host`` (created on first use)."""
@@ -28,7 +36,7 @@ class LabCA:
         if ctx is None:
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.set_alpn_protocols(["http/1.1"])
-            self._ca.issue_cert(key).configure_cert(ctx)
+            self._leaf(key).configure_cert(ctx)
             self._contexts[key] = ctx
         return ctx
 
@@ -49,6 +57,6 @@ class LabCA:
 
         server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         server.set_alpn_protocols(["http/1.1"])
-        self._ca.issue_cert(ordered[0]).configure_cert(server)
+        self._leaf(ordered[0]).configure_cert(server)
         server.sni_callback = pick
         return server
