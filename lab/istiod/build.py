@@ -13,7 +13,7 @@ from typing import Any
 from lab.istiod import GeneratedConfig, PodView
 from lab.istiod.catchall import catchall_clusters, catchall_filters, virtual_outbound_listener
 from lab.istiod.clusters import TrustFiles, build_clusters
-from lab.istiod.convert import build_registry
+from lab.istiod.convert import build_registry, invalid_reason
 from lab.istiod.destination_rules import destination_rule_for
 from lab.istiod.envoy import cluster_name
 from lab.istiod.listeners import OutboundListenerBuilder
@@ -33,7 +33,13 @@ def build_config(objects: Sequence[Mapping[str, Any]], pod: PodView) -> Generate
     def selected(ns: str) -> bool:
         return namespace_selected(mesh, parsed.namespaces, ns)
 
-    entries = [se for se in parsed.service_entries if selected(se.meta.namespace)]
+    entries = []
+    for se in parsed.service_entries:
+        reason = invalid_reason(se)
+        if reason is not None:
+            notes.append(f"{se.meta.ref}: invalid, left out: {reason}")
+        elif selected(se.meta.namespace):
+            entries.append(se)
     kube = [svc for svc in parsed.services if selected(svc.meta.namespace)]
     sidecars = [sc for sc in parsed.sidecars if selected(sc.meta.namespace)]
     rules = [dr for dr in parsed.destination_rules if selected(dr.meta.namespace)]

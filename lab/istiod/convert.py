@@ -178,6 +178,20 @@ def resolve_aliases(services: list[MeshService]) -> list[MeshService]:
     ]
 
 
+def invalid_reason(se: ServiceEntry) -> str | None:
+    """Why Istio's admission would reject this entry (``pkg/config/validation`` ``ValidateServiceEntry``),
+    for the cases that change generation; None when it is accepted."""
+    if not se.hosts or not se.ports:
+        return "needs hosts and ports"
+    if "*" in se.hosts:
+        return 'hosts ["*"] is invalid'
+    wildcard = any(h.startswith("*") for h in se.hosts)
+    dns = se.resolution in ("DNS", "DNS_ROUND_ROBIN")
+    if wildcard and dns and not se.endpoints and not se.workload_selector:
+        return "wildcard host with DNS resolution and no endpoints is rejected at admission"
+    return None
+
+
 def build_registry(entries: Iterable[ServiceEntry], kube: Iterable[KubeService]) -> list[MeshService]:
     """Every service of both registries, creation-ordered, VIPs allocated, aliases resolved."""
     entries = list(entries)
