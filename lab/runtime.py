@@ -29,6 +29,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any, TypeVar
@@ -115,6 +116,7 @@ class Lab:
         self._ca: LabCA | None = None
         self._lock = threading.RLock()
         self._old_sigterm: Any = None
+        self._spawner: ThreadPoolExecutor | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -153,6 +155,11 @@ class Lab:
         self._workdir = workdir
         self._stack.callback(shutil.rmtree, workdir, ignore_errors=True)
         self._ca = LabCA(workdir)
+        # Envoy runs with --pdeathsig KILL, which fires when the *thread* that spawned it exits:
+        # spawn from one thread that lives exactly as long as the lab.
+        spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"lab-{self.run_id}-spawn")
+        self._stack.callback(spawner.shutdown, wait=True)
+        self._spawner = spawner
         self._start_loop()
         self._start_internet()
         self.timings["internet"] = time.monotonic() - started
@@ -307,11 +314,17 @@ class Lab:
         listeners, clusters, table = self._generate(spec)
         if pod.dns_agent is not None:
             pod.dns_agent.load(table)
-        pod.restart_envoy(listeners, clusters)
+        self._restart_envoy(pod, listeners, clusters)
         self.pods[(spec.namespace, spec.name)] = pod
         if wait:
             self._wait_pod(pod)
         return pod
+
+    def _restart_envoy(
+        self, pod: Pod, listeners: list[dict[str, Any]], clusters: list[dict[str, Any]]
+    ) -> None:
+        assert self._spawner is not None
+        self._spawner.submit(pod.restart_envoy, listeners, clusters).result(timeout=30)
 
     def _generate(self, spec: PodSpec) -> ConfigOut:
         try:
@@ -360,7 +373,7 @@ class Lab:
                     pod.dns_agent.load(table)
                 if pod.agent is not None and pod.agent.quitting:
                     self._call(pod.agent.restart())
-                pod.restart_envoy(listeners, clusters)
+                self._restart_envoy(pod, listeners, clusters)
             for pod in self.pods.values():
                 self._wait_pod(pod)
         self.timings["apply"] = time.monotonic() - started

@@ -71,3 +71,29 @@ def test_interrupted_lab_cleans_up(sig: signal.Signals) -> None:
             proc.kill()
             proc.wait()
     assert _wait_clean(run_id) == []
+
+
+def test_sigkilled_lab_leaves_no_sidecar_and_sweep_removes_the_rest() -> None:
+    from lab.envoy import alive
+    from lab.leftovers import leftovers, sweep
+
+    holder = HOLDER.replace(
+        "print(lab.run_id, flush=True)", "print(lab.run_id, lab.pod().envoy.pid, flush=True)"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", holder], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        run_id, envoy_pid = proc.stdout.readline().split()
+        proc.kill()
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    deadline = time.monotonic() + 5
+    while alive(int(envoy_pid)) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not alive(int(envoy_pid))  # --pdeathsig KILL
+    assert any(item.startswith("netns ") for item in leftovers(run_id))
+    sweep(run_id)
+    assert leftovers(run_id) == []
