@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from diag.errors import EXIT_MESH_FAILURE, EXIT_NOT_MESH, EXIT_OK
@@ -235,10 +235,20 @@ def assess_target(
     prediction = predict(snapshot, source, call) if snapshot is not None else None
     actual = None
     live_mode = None
+    declared_mode = None
     config = getattr(sidecar, "config", None)
     if config:
         actual = livepath.match(config, call)
         live_mode = livepath.effective_mode(config)
+        if (
+            prediction is not None
+            and live_mode in ("REGISTRY_ONLY", "ALLOW_ANY")
+            and live_mode != prediction.mode
+        ):
+            # The live catch-all is the ground truth for the mode (SPEC §6): predict under it, and
+            # let MP0120 report that the declared config disagrees.
+            declared_mode = prediction.mode
+            prediction = predict(snapshot, replace(source, mode_override=live_mode), call)
     ctx = RuleContext(
         source=source,
         call=call,
@@ -250,6 +260,7 @@ def assess_target(
         dataplane=dataplane,
         sidecar=sidecar,
         live_mode=live_mode,
+        declared_mode=declared_mode,
         invalid_objects=invalid_objects,
         bypass=bypass,
     )

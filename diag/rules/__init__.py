@@ -1,9 +1,10 @@
 """Diagnosis rules: one module per stable code (SPEC §4), listed explicitly in `ALL_RULES`.
 
 `ALL_RULES` is in root-cause order (SPEC §4 "Order"): what makes other findings moot first
-(no sidecar, ambient, bypass), then why a matching entry is not in the proxy's config (MP0115,
-MP0105, MP0104), why it does not match the call (MP0103, MP0114, MP0107, MP0102), MP0101 itself,
-the path's own failures, and MP0202/MP0203 last. `diagnose(ctx)` runs them all, drops codes a
+(ambient, no sidecar, bypass), then why a matching entry is not in the proxy's config (MP0115,
+MP0105, MP0104), why it does not match the call (MP0103, MP0114, MP0107, MP0111, MP0102),
+MP0101 itself, the path's own failures (TLS, resolution, gateway, routes, staleness), and the
+codes not attributable to the mesh (MP0201–MP0203) last. `diagnose(ctx)` runs them all, drops codes a
 firing rule ``supersedes`` (e.g. MP0104 → MP0101, MP0107 → MP0202) and, for ambient or
 sidecar-less sources, the sidecar-only codes (SPEC §6).
 """
@@ -16,25 +17,65 @@ from diag.rules import (
     mp0103,
     mp0104,
     mp0105,
+    mp0106,
     mp0107,
+    mp0108,
+    mp0109,
+    mp0110,
+    mp0111,
+    mp0112,
     mp0113,
     mp0114,
     mp0115,
+    mp0116,
+    mp0117,
+    mp0118,
+    mp0119,
+    mp0120,
+    mp0121,
+    mp0201,
+    mp0202,
+    mp0203,
+    mp0204,
     mp0301,
+    mp0302,
+    mp0303,
+    mp0304,
+    mp0305,
 )
 from diag.rules.base import Diagnosis, Rule, RuleContext
 
 ALL_RULES: tuple[Rule, ...] = (
+    mp0303.RULE,
+    mp0302.RULE,
+    mp0204.RULE,
     mp0115.RULE,
     mp0105.RULE,
     mp0104.RULE,
     mp0103.RULE,
     mp0114.RULE,
     mp0107.RULE,
+    mp0111.RULE,
     mp0102.RULE,
     mp0101.RULE,
     mp0113.RULE,
+    mp0106.RULE,
+    mp0108.RULE,
+    mp0109.RULE,
+    mp0110.RULE,
+    mp0116.RULE,
+    mp0117.RULE,
+    mp0112.RULE,
+    mp0118.RULE,
+    mp0119.RULE,
+    mp0120.RULE,
+    mp0121.RULE,
+    mp0305.RULE,
+    mp0304.RULE,
     mp0301.RULE,
+    mp0201.RULE,
+    mp0202.RULE,
+    mp0203.RULE,
 )
 
 RULES_BY_CODE: dict[str, Rule] = {rule.code: rule for rule in ALL_RULES}

@@ -96,6 +96,7 @@ class RuleContext:
     dataplane: str = "sidecar"  # sidecar | ambient | none
     sidecar: SidecarEvidence | None = None
     live_mode: str | None = None  # effective mode read from the live catch-all, if known
+    declared_mode: str | None = None  # the mode the declared config gives, when the live one differs
     invalid_objects: tuple[Resource, ...] = ()  # loaded but rejected by validation
     bypass: tuple[str, ...] = ()  # why this call would not be captured (MP0204), from pod config
 

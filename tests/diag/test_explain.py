@@ -198,7 +198,9 @@ def test_results_are_correlated_with_the_live_path(config: Path, tmp_path: Path)
     assert api.actual is not None and api.actual.cluster == "BlackHoleCluster"
     assert api.outcome == "fail"
     assert report.mesh.outbound_policy == "ALLOW_ANY"  # declared (mesh default); the live catch-all disagrees
-    assert [d.code for d in api.diagnoses] == ["MP0104"]
+    assert [d.code for d in api.diagnoses] == ["MP0104", "MP0120"]  # declared ALLOW_ANY, live REGISTRY_ONLY
+    assert "live catch-all says REGISTRY_ONLY" in api.diagnoses[1].message
+    assert api.predicted is not None and api.predicted.mode == "REGISTRY_ONLY"
     assert validate(report.to_json(), SCHEMA) == []
 
 

@@ -1,0 +1,59 @@
+"""MP0119 VirtualServiceNoRoute: a VirtualService bound to the mesh for this host has no http
+route matching the request.
+
+Istio behaviour relied on: a mesh-bound VirtualService replaces the host's default route with its
+own ``http`` rules in order; Istio adds no fallback route, so a request no rule matches gets
+Envoy's ``404`` with flag NR — local, empty body, no ``x-envoy-upstream-service-time``. (Unknown
+hosts get 502 ``block_all``, never 404, since 1.1.3.)
+Versions: all of 1.22–1.30. Source: istio/istio ``pilot/pkg/networking/core/route/route.go``
+(``BuildHTTPRoutesForVirtualService``); ``reference/istio-review.md`` §3.12.
+"""
+
+from __future__ import annotations
+
+from diag import fixes, predict
+from diag.rules.base import Diagnosis, Fix, Rule, RuleContext, observed_evidence
+from probes.model import Signature
+
+
+def evaluate(ctx: RuleContext) -> list[Diagnosis]:
+    obs = ctx.observed
+    local_nr = (
+        obs is not None
+        and obs.signature is Signature.ENVOY_404_NR
+        and (obs.http is None or not obs.http.upstream_service_time)
+    )
+    live_nr = ctx.actual is not None and ctx.actual.outcome in ("no_route", "no_vhost")
+    if ctx.protocol != "http" or not (local_nr or live_nr) or ctx.snapshot is None:
+        return []
+    services = predict.virtual_services_for(ctx.snapshot, ctx.source, ctx.call.host)
+    if not services:
+        return []
+    vs = services[0]
+    message = f"{vs.ref} routes {ctx.call.host} but none of its http rules matches this request (404 NR)"
+    return [
+        RULE.diagnose(
+            message,
+            resources=tuple(v.ref for v in services),
+            evidence=observed_evidence(ctx),
+            fix=_default_route(vs.raw, ctx.call.host, ctx.call.port),
+            supersedes=("MP0202",),
+        )
+    ]
+
+
+def _default_route(raw: object, host: str, port: int) -> Fix | None:
+    if not isinstance(raw, dict):
+        return None
+    obj = fixes.patched(
+        raw,
+        lambda o: (
+            o["spec"]
+            .setdefault("http", [])
+            .append({"route": [{"destination": {"host": host, "port": {"number": port}}}]})
+        ),
+    )
+    return fixes.make_fix(f"add a last, match-all http route to {host}:{port}", [obj])
+
+
+RULE = Rule("MP0119", "VirtualServiceNoRoute", "error", evaluate, sidecar_only=True)

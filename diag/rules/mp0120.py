@@ -1,0 +1,53 @@
+"""MP0120 SidecarConfigStale: the live sidecar path differs from the prediction, or the proxy
+rejected config updates.
+
+Istio behaviour relied on: istiod debounces and pushes config over xDS; a proxy keeps its previous
+config until the push arrives, and keeps it for good when it NACKs an update (e.g. duplicate vhost
+domains that differ only in case, istio/istio#49638). ``listener_manager.lds.update_rejected`` and
+``cluster_manager.cds.update_rejected`` are in Istio's default stats inclusion list.
+Versions: all of 1.22–1.30. Source: istio/istio ``tools/packaging/common/envoy_bootstrap.json``
+(stats inclusion), ``pilot/pkg/xds`` (debounce/push); ``reference/istio-review.md`` §5.3.
+"""
+
+from __future__ import annotations
+
+from diag import livepath
+from diag.rules.base import Diagnosis, Rule, RuleContext, observed_evidence
+
+
+def evaluate(ctx: RuleContext) -> list[Diagnosis]:
+    out: list[Diagnosis] = []
+    sidecar = ctx.sidecar
+    if sidecar is not None:
+        rejected = livepath.rejected_updates(sidecar.config or None, sidecar.update_rejected)
+        if rejected:
+            out.append(
+                RULE.diagnose(
+                    "the sidecar rejected config updates (NACK): it runs older config",
+                    evidence=list(rejected),
+                )
+            )
+    if ctx.declared_mode and ctx.live_mode and ctx.declared_mode != ctx.live_mode:
+        message = (
+            f"the live catch-all says {ctx.live_mode}, the declared config says {ctx.declared_mode} "
+            f"({ctx.prediction.mode_from if ctx.prediction else 'mesh'}): the config given is not the one in "
+            "effect for this proxy (revision, Sidecar, or a stale push); predicting with the live mode"
+        )
+        out.append(RULE.diagnose(message, evidence=observed_evidence(ctx)))
+    pred, actual = ctx.prediction, ctx.actual
+    if pred is None or actual is None or actual.outcome == "no_listener":
+        return out
+    if actual.envoy != pred.envoy:
+        message = (
+            f"the live sidecar sends {ctx.call.host}:{ctx.call.port} to {actual.envoy}, the declared config "
+            f"predicts {pred.envoy}: config not pushed yet, rejected, or changed by something unmodelled"
+        )
+        out.append(
+            RULE.diagnose(
+                message, evidence=[*observed_evidence(ctx), f"predicted: {pred.path.listener} → {pred.envoy}"]
+            )
+        )
+    return out
+
+
+RULE = Rule("MP0120", "SidecarConfigStale", "warning", evaluate, sidecar_only=True)
