@@ -135,6 +135,8 @@ class RuleContext:
         """The call ends in the blackhole (path), or was observed blocked where the path agrees."""
         by_path = self.decision in BLOCK_DECISIONS
         if self.observed is None:
+            if self.actual is not None:
+                return by_path
             return by_path or (self.prediction is not None and self.prediction.verdict == "blocked")
         if self.signature in BLOCK_SIGNATURES:
             return (
@@ -150,6 +152,8 @@ class RuleContext:
         """Traffic got through the mesh (observed, else predicted allowed or passed through)."""
         if self.observed is not None:
             return self.signature in REACHED_SIGNATURES
+        if self.actual is not None:
+            return self.actual.outcome == "cluster" and self.decision not in BLOCK_DECISIONS
         if self.prediction is None:
             return False
         return self.prediction.verdict in ("allowed", "passthrough")

@@ -15,17 +15,30 @@ Every error/warning diagnosis produced must be expected (info diagnoses may appe
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import yaml
 
 from diag.loader import load_text
 from diag.predict import Source
 from diag.report import TargetResult, assess_target
 from diag.snapshot import Snapshot
-from probes.model import DnsEvidence, HttpEvidence, Origin, ProbeResult, Signature, TargetSpec
+from probes.model import (
+    ClusterMembership,
+    DnsEvidence,
+    HttpEvidence,
+    Origin,
+    ProbeResult,
+    RedirectHop,
+    SidecarEvidence,
+    Signature,
+    TargetSpec,
+    TcpEvidence,
+)
 from probes.targets import parse_target
 
 DATA = Path(__file__).parent / "testdata" / "rules"
@@ -39,6 +52,7 @@ class Case:
     path: Path
     text: str
     header: dict[str, str] = field(default_factory=dict)
+    redirects: list[str] = field(default_factory=list)
     expect: list[tuple[str, str | None]] = field(default_factory=list)  # (code, resource ref or None)
     expect_not: list[str] = field(default_factory=list)
 
@@ -58,7 +72,9 @@ def read_case(path: Path) -> Case:
     n_header = next((i for i, line in enumerate(lines) if not line.startswith("#")), len(lines))
     for line in lines[:n_header]:
         m = _HEADER.match(line)
-        if m and m.group(1) not in ("expect", "expect-not"):
+        if m and m.group(1) == "redirect":
+            case.redirects.append(m.group(2))
+        elif m and m.group(1) not in ("expect", "expect-not"):
             case.header[m.group(1)] = m.group(2)
         _expects(case, line, None)
     for doc in re.split(r"^---\s*$", "\n".join(lines[n_header:]), flags=re.M):
@@ -93,7 +109,31 @@ def observed_for(case: Case, spec: TargetSpec) -> ProbeResult | None:
         http = HttpEvidence(status=int(status) if status else None, envoy_reason=case.header.get("reason"))
     origin = Origin(case.header["origin"]) if "origin" in case.header else None
     dns = DnsEvidence(query=spec.host, a=(case.header["address"],)) if "address" in case.header else None
-    return ProbeResult(spec, Signature(sig), origin, http=http, dns=dns)
+    hops = []
+    for line in case.redirects:  # "URL STATUS LOCATION|- SIGNATURE"
+        url, status_text, location, hop_sig = line.split()
+        hops.append(
+            RedirectHop(url, int(status_text), None if location == "-" else location, Signature(hop_sig))
+        )
+    silent = case.header.get("silent") == "true"
+    tcp = (
+        TcpEvidence(address=f"{case.header.get('address', '0.0.0.0')}:{spec.port}", silent=silent)
+        if silent
+        else None
+    )
+    return ProbeResult(spec, Signature(sig), origin, http=http, dns=dns, tcp=tcp, redirects=tuple(hops))
+
+
+def sidecar_for(case: Case) -> SidecarEvidence | None:
+    """``sidecar-config``: a file in testdata/envoy; ``sidecar-empty-cluster``: /clusters shows it empty."""
+    name = case.header.get("sidecar-config")
+    if not name:
+        return None
+    text = (DATA.parent / "envoy" / name).read_text()
+    config = json.loads(text) if name.endswith(".json") else yaml.safe_load(text)
+    empty = case.header.get("sidecar-empty-cluster")
+    members = (ClusterMembership(empty),) if empty else ()
+    return SidecarEvidence(present=True, config=config, clusters=members)
 
 
 def run_case(case: Case) -> tuple[TargetResult, Snapshot, Source]:
@@ -125,6 +165,7 @@ def run_case(case: Case) -> tuple[TargetResult, Snapshot, Source]:
         source=source,
         expect=h.get("expect-target", "allowed"),
         observed=observed_for(case, spec),
+        sidecar=sidecar_for(case),
         dataplane=h.get("dataplane", "sidecar"),
         address=h.get("address"),
         invalid_objects=tuple(o for o in loaded.objects if o.ref in invalid_refs),
