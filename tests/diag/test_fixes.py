@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from diag import fixes, predict
-from diag.loader import load_documents
+from diag.loader import load_documents, load_text
 from diag.predict import Call
 from diag.report import assess_target
 from diag.snapshot import Snapshot
@@ -62,7 +62,7 @@ def test_fix_allows_the_target_and_opens_nothing_else(case: Case, code: str) -> 
     fix = next(d.fix for d in result.diagnoses if d.code == code and d.fix is not None)
     assert fix.yaml and list(yaml.safe_load_all(fix.yaml)) == [dict(o) for o in fix.objects]
     for obj in fix.objects:
-        if obj["kind"] == "ServiceEntry" and obj["metadata"]["name"] != _original_name(snapshot, obj):
+        if obj["kind"] == "ServiceEntry" and _is_new(case, obj):
             spec = obj["spec"]
             assert spec["exportTo"] == ["."] and "*" not in "".join(spec["hosts"])
             if spec["ports"][0]["protocol"] in ("HTTP", "HTTPS", "TLS"):
@@ -86,14 +86,10 @@ def test_fix_allows_the_target_and_opens_nothing_else(case: Case, code: str) -> 
     assert (owner_before is None) == (owner_after is None)
 
 
-def _original_name(snapshot: Snapshot, obj: dict[str, Any]) -> str | None:
+def _is_new(case: Case, obj: dict[str, Any]) -> bool:
     meta = obj["metadata"]
-    found = [
-        se
-        for se in snapshot.service_entries
-        if (se.namespace, se.name) == (meta.get("namespace"), meta["name"])
-    ]
-    return found[0].name if found else None
+    refs = {o.ref for o in load_text(case.text).objects}
+    return f"{obj['kind']} {meta.get('namespace')}/{meta['name']}" not in refs
 
 
 def _neighbours(host: str, port: int, protocol: str, address: str | None) -> list[Call]:
