@@ -24,6 +24,7 @@ import ipaddress
 
 from diag.predict_listeners import (
     PASSTHROUGH_CHAIN,
+    ChainIndex,
     ChainModel,
     ListenerModel,
     listeners_for_port,
@@ -183,52 +184,65 @@ def _detected(listener: ListenerModel, call: Call) -> tuple[str, str | None, tup
     return transport, sni, alpn
 
 
-def _prefix_len(chain: ChainModel, address: str | None) -> int | None:
-    cidrs = [c for c in chain.cidrs if not c.startswith(("0.0.0.0", "::/"))]
-    if not cidrs:
-        return -1
-    if address is None:
+def _cidr_pool(index: ChainIndex, address: str | None) -> list[ChainModel] | None:
+    """Chains whose prefix ranges hold the address, most specific only; None = no CIDR chain matches."""
+    if address is None or not index.cidr:
         return None
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return None
-    best: int | None = None
-    for c in cidrs:
-        try:
-            net = ipaddress.ip_network(c, strict=False)
-        except ValueError:
+    best, pool = -1, []
+    for chain, nets in index.cidr:
+        lengths = [n.prefixlen for n in nets if n.version == ip.version and ip in n]
+        if not lengths:
             continue
-        if ip in net:
-            best = max(best if best is not None else -1, net.prefixlen)
-    return best
+        top = max(lengths)
+        if top > best:
+            best, pool = top, [chain]
+        elif top == best:
+            pool.append(chain)
+    return pool or None
+
+
+def _sni_pool(index: ChainIndex, pool: list[ChainModel] | None, sni: str | None) -> list[ChainModel]:
+    if pool is not None:  # a (small) CIDR-narrowed pool: score linearly
+        if sni:
+            scored = [(c, sni_matches(tuple(n for n in c.sni if n != "*"), sni)) for c in pool]
+            hits = [(c, s) for c, s in scored if s is not None]
+            if hits:
+                top = max(s for _, s in hits)
+                return [c for c, s in hits if s == top]
+        return [c for c in pool if not [n for n in c.sni if n != "*"]]
+    if sni:
+        exact = index.exact_sni.get(sni)
+        if exact:
+            return list(exact)
+        wild = [(c, sni_matches(tuple(n for n in c.sni if n != "*"), sni)) for c in index.wildcard_sni]
+        hits = [(c, s) for c, s in wild if s is not None]
+        if hits:
+            top = max(s for _, s in hits)
+            return [c for c, s in hits if s == top]
+    return list(index.no_sni)
 
 
 def select_chain(listener: ListenerModel, call: Call, address: str | None) -> ChainModel | None:
-    """Envoy's filter chain match on a listener; None = the default (Passthrough) chain."""
-    chains, default = listener.finalized()
+    """Envoy's filter chain match on a listener; None = the default (Passthrough) chain.
+
+    Narrowing order (Envoy `FilterChainManagerImpl`): destination IP (longest prefix, else chains
+    without prefixes), server name (exact, longest wildcard, else none), transport protocol,
+    application protocols; an empty set at any step means the default chain.
+    """
+    index = listener.index()
     transport, sni, alpn = _detected(listener, call)
-    scored = [(c, _prefix_len(c, address)) for c in chains]
-    hits = [(c, s) for c, s in scored if s is not None and s >= 0]
-    if hits:
-        top = max(s for _, s in hits)
-        pool = [c for c, s in hits if s == top]
-    else:
-        pool = [c for c, s in scored if s == -1]
-    named = [(c, sni_matches(tuple(n for n in c.sni if n != "*"), sni) if sni else None) for c in pool]
-    with_names = [(c, s) for c, s in named if s is not None]
-    if with_names:
-        top = max(s for _, s in with_names)
-        pool = [c for c, s in with_names if s == top]
-    else:
-        pool = [c for c in pool if not [n for n in c.sni if n != "*"]]
+    pool = _sni_pool(index, _cidr_pool(index, address), sni)
     exact_transport = [c for c in pool if c.transport == transport]
     pool = exact_transport or [c for c in pool if not c.transport]
     exact_alpn = [c for c in pool if c.alpn and set(c.alpn) & set(alpn)]
     pool = exact_alpn or [c for c in pool if not c.alpn]
     if pool:
         return pool[0]
-    return default
+    return index.default
 
 
 def _verdict(cluster: str | None, vhost: str | None, scope: ProxyScope) -> str:

@@ -23,19 +23,20 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
-from diag.predict_scope import WILDCARD, ProxyScope
+from diag.predict_scope import WILDCARD, ProxyScope, mesh_virtual_services
 from diag.resources import TLS_FAMILY, Port, ServiceEntry
 from diag.snapshot import MeshService, host_matches
 
 PLAINTEXT_ALPN = ("http/1.1", "h2c")
 PLAINTEXT_ALPN_HTTP10 = ("http/1.1", "http/1.0", "h2c")
 PASSTHROUGH_CHAIN = "PassthroughFilterChain"
+_EMPTY: frozenset[str] = frozenset()
 
 
-@dataclass(frozen=True, kw_only=True)
-class ChainModel:
-    """One filter chain: its match and where it sends traffic."""
+class ChainModel(NamedTuple):
+    """One filter chain: its match and where it sends traffic (a NamedTuple: built by the thousand)."""
 
     sni: tuple[str, ...] = ()
     cidrs: tuple[str, ...] = ()
@@ -68,14 +69,14 @@ class ChainModel:
             parts.append("application_protocols=" + "|".join(self.alpn))
         return "{" + ",".join(parts) + "}"
 
+    def conflict_key(self) -> tuple[str, tuple[str, ...], frozenset[str], frozenset[str]]:
+        """filterChainOpts.conflictsWith as a key: same transport, ALPN, SNI set and masked CIDRs."""
+        sni = frozenset(s for s in self.sni if s != "*") if self.sni else _EMPTY
+        return (self.transport, self.alpn, sni, _masked(self.cidrs) if self.cidrs else _EMPTY)
+
     def conflicts_with(self, other: ChainModel) -> bool:
-        """filterChainOpts.conflictsWith: same transport, ALPN, SNI set and masked CIDR set."""
-        return (
-            self.transport == other.transport
-            and self.alpn == other.alpn
-            and {s for s in self.sni if s != "*"} == {s for s in other.sni if s != "*"}
-            and _masked(self.cidrs) == _masked(other.cidrs)
-        )
+        """filterChainOpts.conflictsWith."""
+        return self.conflict_key() == other.conflict_key()
 
 
 @dataclass(eq=False, kw_only=True)
@@ -87,6 +88,23 @@ class ListenerModel:
     protocol: str  # "" once HTTP on the wildcard or a merge made it auto
     chains: list[ChainModel] = field(default_factory=list)
     services: list[MeshService] = field(default_factory=list)
+    keys: set[tuple[str, tuple[str, ...], frozenset[str], frozenset[str]]] = field(default_factory=set)
+    _index: ChainIndex | None = None
+
+    def add_chain(self, chain: ChainModel, *, dedupe: bool) -> None:
+        """Append a chain; with `dedupe` a chain conflicting with an existing one is dropped."""
+        key = chain.conflict_key()
+        if dedupe and key in self.keys:
+            return
+        self.keys.add(key)
+        self.chains.append(chain)
+        self._index = None
+
+    def index(self) -> ChainIndex:
+        """The finalized chains indexed for matching (built once)."""
+        if self._index is None:
+            self._index = ChainIndex.build(*self.finalized())
+        return self._index
 
     @property
     def name(self) -> str:
@@ -227,15 +245,16 @@ def _place(
     merge: bool,
 ) -> None:
     if not merge or current is None:
-        built[bind] = ListenerModel(
+        listener = ListenerModel(
             bind=bind, port=port.number, protocol=port.protocol if protocol is None else protocol
         )
-        built[bind].chains.extend(chains)
-        built[bind].services.append(svc)
+        for chain in chains:
+            listener.add_chain(chain, dedupe=False)
+        listener.services.append(svc)
+        built[bind] = listener
         return
     for incoming in chains:
-        if not any(existing.conflicts_with(incoming) for existing in current.chains):
-            current.chains.append(incoming)
+        current.add_chain(incoming, dedupe=True)
     current.services.append(svc)
     if protocol is not None:
         current.protocol = protocol
@@ -273,8 +292,6 @@ def _tcp_chains(
 
 def _vs_chains(scope: ProxyScope, svc: MeshService, port: Port, cidrs: tuple[str, ...]) -> list[ChainModel]:
     """Mesh VirtualService `tls`/`tcp` routes for the service host (first destination wins)."""
-    from diag.predict_routes import mesh_virtual_services
-
     out: list[ChainModel] = []
     for vs in mesh_virtual_services(scope, svc.host):
         rules = vs.tls if port.protocol in TLS_FAMILY else vs.tcp
@@ -298,6 +315,56 @@ def _vs_chains(scope: ProxyScope, svc: MeshService, port: Port, cidrs: tuple[str
             if out and port.protocol not in TLS_FAMILY:
                 return out
     return out
+
+
+def _effective_cidrs(chain: ChainModel) -> tuple[str, ...]:
+    """Prefixes Envoy sees (pilot drops 0.0.0.0/x and ::/x from prefix_ranges)."""
+    return tuple(c for c in chain.cidrs if not c.startswith(("0.0.0.0", "::/")))
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChainIndex:
+    """Finalized chains split for matching: CIDR chains, and the rest by exact/wildcard/no SNI."""
+
+    default: ChainModel | None
+    cidr: tuple[tuple[ChainModel, tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]], ...]
+    exact_sni: dict[str, tuple[ChainModel, ...]]
+    wildcard_sni: tuple[ChainModel, ...]
+    no_sni: tuple[ChainModel, ...]
+
+    @classmethod
+    def build(cls, chains: list[ChainModel], default: ChainModel | None) -> ChainIndex:
+        cidr, plain = [], []
+        for chain in chains:
+            prefixes = _effective_cidrs(chain)
+            if prefixes:
+                nets = []
+                for p in prefixes:
+                    try:
+                        nets.append(ipaddress.ip_network(p, strict=False))
+                    except ValueError:
+                        continue
+                cidr.append((chain, tuple(nets)))
+            else:
+                plain.append(chain)
+        exact: dict[str, list[ChainModel]] = {}
+        wild, none = [], []
+        for chain in plain:
+            names = [n for n in chain.sni if n != "*"]
+            if not names:
+                none.append(chain)
+            for name in names:
+                if name.startswith("*"):
+                    wild.append(chain)
+                else:
+                    exact.setdefault(name, []).append(chain)
+        return cls(
+            default=default,
+            cidr=tuple(cidr),
+            exact_sni={k: tuple(v) for k, v in exact.items()},
+            wildcard_sni=tuple({id(c): c for c in wild}.values()),
+            no_sni=tuple(none),
+        )
 
 
 def sni_matches(names: tuple[str, ...], sni: str) -> int | None:

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from diag.predict_listeners import listeners_for_port
 from diag.predict_model import Candidate, NearName, PortOwner, Source, UpstreamTls
-from diag.predict_routes import destination_rule, dns_answer_for, mesh_virtual_services, upstream_tls_for
-from diag.predict_scope import WILDCARD, scope_for
+from diag.predict_routes import destination_rule, dns_answer_for, upstream_tls_for
+from diag.predict_scope import WILDCARD, mesh_virtual_services, scope_for
 from diag.resources import DestinationRule, VirtualService
 from diag.snapshot import MeshService, Snapshot
 from diag.visibility import service_visible

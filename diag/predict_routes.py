@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 from diag.predict_listeners import cluster_name
 from diag.predict_model import UpstreamTls
-from diag.predict_scope import WILDCARD, ProxyScope
-from diag.resources import ClientTls, DestinationRule, VirtualService
+from diag.predict_scope import WILDCARD, ProxyScope, mesh_virtual_services
+from diag.resources import ClientTls, DestinationRule
 from diag.snapshot import MeshService, Snapshot, host_matches
 from diag.visibility import config_exported
 
@@ -40,28 +40,6 @@ class VhostChoice:
     service: MeshService | None = None
     via: str | None = None  # VirtualService ref
     note: str = ""
-
-
-def mesh_virtual_services(scope: ProxyScope, host: str) -> list[VirtualService]:
-    """Mesh-bound VirtualServices exported to the source whose hosts cover `host` (cached per host)."""
-    key = ("vs", host)
-    cached = scope.cache.get(key)
-    if isinstance(cached, list):
-        return cached
-    snapshot = scope.snapshot
-    out = []
-    for vs in snapshot.virtual_services:
-        if not vs.binds_mesh:
-            continue
-        if not config_exported(
-            snapshot, vs.export_to, vs.namespace, scope.source.namespace, "VirtualService"
-        ):
-            continue
-        if any(host_matches(h, host) or h.lower() == host for h in vs.hosts):
-            out.append(vs)
-    out.sort(key=lambda v: (v.namespace != scope.source.namespace, v.created or "", v.name))
-    scope.cache[key] = out
-    return out
 
 
 def _domains(scope: ProxyScope, svc: MeshService, domain_suffix: str) -> set[str]:
@@ -94,27 +72,40 @@ def pick_vhost(scope: ProxyScope, route: str, port: int, host: str) -> VhostChoi
     routed = _vs_vhost(scope, name, port)
     if routed is not None:
         return routed
-    snapshot = scope.snapshot
-    exact: MeshService | None = None
-    wildcard: MeshService | None = None
-    for svc in scope.by_port.get(port, ()):
-        if svc.port(port) is None or svc.port(port).family == "udp":  # type: ignore[union-attr]
-            continue
-        domains = _domains(scope, svc, snapshot.mesh.domain_suffix)
-        if name in domains:
-            exact = svc  # the last service with the hostname wins (servicesByName)
-        elif (
-            svc.is_wildcard
-            and host_matches(svc.host, name)
-            and (wildcard is None or len(svc.host) > len(wildcard.host))
-        ):
-            wildcard = svc
-    chosen = exact or wildcard
+    exact_domains, wildcards = _domain_index(scope, port)
+    chosen = exact_domains.get(name)
+    if chosen is None:
+        for svc in wildcards:
+            if host_matches(svc.host, name) and (chosen is None or len(svc.host) > len(chosen.host)):
+                chosen = svc
     if chosen is not None:
         return VhostChoice(
             vhost=f"{chosen.host}:{port}", cluster=cluster_name(port, chosen.host), service=chosen
         )
     return catch_all(scope)
+
+
+def _domain_index(scope: ProxyScope, port: int) -> tuple[dict[str, MeshService], list[MeshService]]:
+    """Route `"<port>"`'s domains → service (the last service with a hostname wins), wildcards apart."""
+    key = ("domains", port)
+    cached = scope.cache.get(key)
+    if isinstance(cached, tuple):
+        return cached
+    exact: dict[str, MeshService] = {}
+    wild: dict[str, MeshService] = {}
+    suffix = scope.snapshot.mesh.domain_suffix
+    for svc in scope.by_port.get(port, ()):
+        declared = svc.port(port)
+        if declared is None or declared.family == "udp":
+            continue
+        if svc.is_wildcard:
+            wild[svc.host] = svc
+            continue
+        for domain in _domains(scope, svc, suffix):
+            exact[domain] = svc
+    index = (exact, list(wild.values()))
+    scope.cache[key] = index
+    return index
 
 
 def _vs_vhost(scope: ProxyScope, host: str, port: int) -> VhostChoice | None:

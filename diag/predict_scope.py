@@ -29,9 +29,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from diag.predict_model import ModeDecision, Source
-from diag.resources import EnvoyFilter, ServiceEntry, Sidecar, WasmPlugin
+from diag.resources import EnvoyFilter, ServiceEntry, Sidecar, VirtualService, WasmPlugin
 from diag.snapshot import MeshService, Snapshot, host_matches
 from diag.visibility import (
+    config_exported,
     effective_mode,
     in_discovery_scope,
     service_exported,
@@ -147,8 +148,8 @@ def version_at_least(version: str, floor: tuple[int, int]) -> bool:
 
 
 def _order_key(svc: MeshService) -> tuple[str, str, str]:
-    name = svc.host if svc.kind == "ServiceEntry" else svc.resource.name
-    return (svc.created or "", name, svc.namespace)
+    res = svc.resource
+    return (res.created or "", svc.host if res.kind == "ServiceEntry" else res.name, svc.namespace)
 
 
 def scope_for(snapshot: Snapshot, source: Source) -> ProxyScope:
@@ -199,7 +200,11 @@ def _visible_in_order(snapshot: Snapshot, namespace: str) -> list[MeshService]:
     in_scope: dict[str, bool] = {}
     private: list[MeshService] = []
     public: list[MeshService] = []
-    for svc in snapshot.mesh_services:
+    ordered = snapshot.cache.get("ordered-services")
+    if not isinstance(ordered, list):
+        ordered = sorted(snapshot.mesh_services, key=_order_key)
+        snapshot.cache["ordered-services"] = ordered
+    for svc in ordered:
         ok = in_scope.get(svc.namespace)
         if ok is None:
             ok = in_scope[svc.namespace] = in_discovery_scope(snapshot, svc.namespace).allowed
@@ -210,8 +215,6 @@ def _visible_in_order(snapshot: Snapshot, namespace: str) -> list[MeshService]:
             public.append(svc)
         elif service_exported(snapshot, svc, namespace).allowed:
             private.append(svc)
-    private.sort(key=_order_key)
-    public.sort(key=_order_key)
     return private + public
 
 
@@ -259,3 +262,40 @@ def _unmodelled(snapshot: Snapshot, source: Source, sidecar: Sidecar | None) -> 
     if sidecar is not None and any(eg.unmodelled for eg in sidecar.egress):
         out.append(f"{sidecar.ref} (egress listener with port/bind/captureMode)")
     return tuple(sorted(out))
+
+
+def _vs_index(snapshot: Snapshot) -> tuple[dict[str, list[VirtualService]], list[VirtualService]]:
+    """Mesh-bound VirtualServices by exact host, plus those with wildcard hosts (built once)."""
+    cached = snapshot.cache.get("vs-index")
+    if isinstance(cached, tuple):
+        return cached
+    exact: dict[str, list[VirtualService]] = {}
+    wild: list[VirtualService] = []
+    for vs in snapshot.virtual_services:
+        if not vs.binds_mesh:
+            continue
+        for h in vs.hosts:
+            if h.startswith("*"):
+                wild.append(vs)
+            else:
+                exact.setdefault(h.lower(), []).append(vs)
+    index = (exact, list({id(v): v for v in wild}.values()))
+    snapshot.cache["vs-index"] = index
+    return index
+
+
+def mesh_virtual_services(scope: ProxyScope, host: str) -> list[VirtualService]:
+    """Mesh-bound VirtualServices exported to the source whose hosts cover `host`."""
+    snapshot = scope.snapshot
+    exact, wild = _vs_index(snapshot)
+    if not exact and not wild:
+        return []
+    name = host.lower()
+    found = list(exact.get(name, ())) + [v for v in wild if any(host_matches(h, name) for h in v.hosts)]
+    out = [
+        vs
+        for vs in {id(v): v for v in found}.values()
+        if config_exported(snapshot, vs.export_to, vs.namespace, scope.source.namespace, "VirtualService")
+    ]
+    out.sort(key=lambda v: (v.namespace != scope.source.namespace, v.created or "", v.name))
+    return out

@@ -1,0 +1,183 @@
+"""explain at scale: load + snapshot + predictions for 1k/10k/50k ServiceEntries, vs a naive scan.
+
+For each size the mesh is generated once (generate.py: N ServiceEntries, N/10 Sidecars, N/5
+Services, as `kubectl get -o json` output and as multi-document YAML), then each measurement runs
+in its own subprocess so peak RSS (ru_maxrss) is per run:
+
+- `indexed`: diag.loader → Snapshot.build → diag.predict.predict for every target (the product);
+- `naive`: the same load and snapshot, then per target a linear scan over every service
+  (host match, port, discoverySelectors/exportTo/Sidecar import via diag.visibility) — what a
+  prediction without indexes or per-proxy scopes costs.
+
+    python benchmarks/explain_scale/run.py [--sizes 1000,10000,50000] [--targets 60] [--yaml]
+
+Prints one JSON line per run and a Markdown table (the one in docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SOURCES = ("team-3", "team-7", "team-11")
+
+
+def targets(size: int, count: int) -> list[dict[str, object]]:
+    """Calls spread over existing hosts (several ports/protocols) and unknown hosts."""
+    out: list[dict[str, object]] = []
+    per_source = max(1, count // len(SOURCES))
+    for s, ns in enumerate(SOURCES):
+        for k in range(per_source):
+            i = (k * 7919 + s * 104729) % size
+            host = f"svc{i}.ext{i % 97}.example.com"
+            kind = k % 5
+            call: dict[str, object] = {"host": host, "port": 443, "protocol": "tls"}
+            if kind == 1:
+                call = {"host": host, "port": 80, "protocol": "http"}
+            elif kind == 2:
+                call = {"host": f"unknown{k}.example.net", "port": 443, "protocol": "https"}
+            elif kind == 3:
+                call = {"host": host, "port": 8080, "protocol": "http"}
+            elif kind == 4:
+                call = {
+                    "host": f"db{k}",
+                    "port": 5432 + k % 5,
+                    "protocol": "tcp",
+                    "address": f"203.0.113.{k % 250}",
+                }
+            out.append({"source": ns, "call": call})
+    return out
+
+
+def child(path: str, mode: str, calls: list[dict[str, object]]) -> dict[str, object]:
+    import resource
+
+    t0 = time.perf_counter()
+    from diag.loader import load_paths
+    from diag.predict import Call, Source, predict
+    from diag.snapshot import Snapshot
+
+    t1 = time.perf_counter()
+    c1 = time.process_time()
+    loaded = load_paths([path])
+    t2 = time.perf_counter()
+    snapshot = Snapshot.build(loaded.objects)
+    t3 = time.perf_counter()
+    answers = []
+    for item in calls:
+        source = Source(namespace=str(item["source"]))
+        call = Call(**item["call"])  # type: ignore[arg-type]
+        if mode == "indexed":
+            answers.append(predict(snapshot, source, call).verdict)
+        else:
+            answers.append(naive(snapshot, source, call))
+    t4 = time.perf_counter()
+    c4 = time.process_time()
+    return {
+        "objects": len(loaded.objects),
+        "problems": len(loaded.problems),
+        "import_s": round(t1 - t0, 4),
+        "load_s": round(t2 - t1, 4),
+        "snapshot_s": round(t3 - t2, 4),
+        "predict_s": round(t4 - t3, 4),
+        "total_s": round(t4 - t1, 4),
+        "total_cpu_s": round(c4 - c1, 4),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "allowed": answers.count("allowed"),
+    }
+
+
+def naive(snapshot: object, source: object, call: object) -> str:
+    """A linear scan per target: every service checked for host, port and visibility."""
+    from diag.snapshot import host_matches
+    from diag.visibility import effective_mode, service_visible
+
+    visible_match = False
+    for svc in snapshot.mesh_services:  # type: ignore[attr-defined]
+        if not host_matches(svc.host, call.host):  # type: ignore[attr-defined]
+            continue
+        if svc.port(call.port) is None:  # type: ignore[attr-defined]
+            continue
+        if service_visible(snapshot, svc, source.namespace, source.labels).allowed:  # type: ignore[arg-type,attr-defined]
+            visible_match = True
+    for svc in snapshot.mesh_services:  # type: ignore[attr-defined]
+        # a TCP entry without address capturing the port: also needs a full scan
+        port = svc.port(call.port)  # type: ignore[attr-defined]
+        if port is not None and port.family == "tcp" and not svc.addresses:
+            service_visible(snapshot, svc, source.namespace, source.labels)  # type: ignore[arg-type,attr-defined]
+    if visible_match:
+        return "allowed"
+    mode = effective_mode(snapshot, source.namespace, source.labels)  # type: ignore[arg-type,attr-defined]
+    return "passthrough" if mode.mode == "ALLOW_ANY" else "blocked"
+
+
+def measure(path: str, mode: str, calls: list[dict[str, object]]) -> dict[str, object]:
+    env = dict(os.environ, PYTHONPATH=str(HERE.parents[1]))
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", path, mode],
+        input=json.dumps(calls),
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    result: dict[str, object] = json.loads(proc.stdout)
+    result["wall_s"] = round(time.perf_counter() - started, 3)
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", default="1000,10000,50000")
+    parser.add_argument("--targets", type=int, default=60)
+    parser.add_argument("--yaml", action="store_true", help="also measure the YAML input")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the fastest is kept")
+    parser.add_argument("--child", nargs=2)
+    args = parser.parse_args()
+    if args.child:
+        calls = json.loads(sys.stdin.read())
+        print(json.dumps(child(args.child[0], args.child[1], calls)))
+        return 0
+    sys.path.insert(0, str(HERE))
+    from generate import main as generate_main
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="explain-scale-") as tmp:
+        for size in (int(s) for s in args.sizes.split(",")):
+            calls = targets(size, args.targets)
+            formats = ["json", "yaml"] if args.yaml else ["json"]
+            for fmt in formats:
+                path = str(Path(tmp) / f"mesh-{size}.{fmt}")
+                generate_main(["generate", str(size), path] + (["--yaml"] if fmt == "yaml" else []))
+                for mode in ("indexed", "naive"):
+                    runs = [measure(path, mode, calls) for _ in range(max(1, args.repeat))]
+                    result = min(runs, key=lambda r: float(r["total_cpu_s"]))  # type: ignore[arg-type]
+                    result |= {"size": size, "format": fmt, "mode": mode, "targets": len(calls)}
+                    print(json.dumps(result), flush=True)
+                    rows.append(result)
+    print_table(rows)
+    return 0
+
+
+def print_table(rows: list[dict[str, object]]) -> None:
+    print(
+        "\n| SEs | input | run | load s | snapshot s | predict s (targets) | total s (CPU s) | peak RSS MB |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(
+            f"| {r['size']} | {r['format']} | {r['mode']} | {r['load_s']} | {r['snapshot_s']} | "
+            f"{r['predict_s']} ({r['targets']}) | {r['total_s']} ({r['total_cpu_s']}) | {r['peak_rss_mb']} |"
+        )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
