@@ -37,7 +37,7 @@ from diag.visibility import (
     in_discovery_scope,
     service_exported,
     sidecar_for,
-    sidecar_imports,
+    sidecar_importer,
 )
 
 WILDCARD = "0.0.0.0"
@@ -176,9 +176,10 @@ def _build_scope(snapshot: Snapshot, source: Source) -> ProxyScope:
         unmodelled=_unmodelled(snapshot, source, sidecar),
     )
     visible = _visible_in_order(snapshot, source.namespace)
-    imported = [
-        s for s in visible if sidecar is None or sidecar_imports(sidecar, s, source.namespace).allowed
-    ]
+    if sidecar is not None:
+        imports = sidecar_importer(sidecar, source.namespace)
+        visible = [s for s in visible if imports(s)]
+    imported = visible
     scope.services = _dedupe_namespaces(imported, source.namespace)
     by_port: dict[int, list[MeshService]] = defaultdict(list)
     by_host: dict[str, list[MeshService]] = defaultdict(list)

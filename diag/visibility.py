@@ -19,7 +19,7 @@ Istio sources (istio/istio, read at 86c9f01f):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from diag.predict_model import Decision, ModeDecision
@@ -185,6 +185,26 @@ def sidecar_imports(sidecar: Sidecar | None, service: MeshService, source_namesp
         decided_by=sidecar.ref,
         reason=f"no egress host imports {service.namespace}/{service.host} (hosts: {hosts})",
     )
+
+
+def sidecar_importer(sidecar: Sidecar, source_namespace: str) -> Callable[[MeshService], bool]:
+    """`sidecar_imports(...).allowed` with the egress hosts parsed once (for whole-scope passes)."""
+    listeners = sidecar.egress or ()
+    hosts = [h for eg in listeners for h in eg.hosts] if listeners else ["*/*"]
+    parsed = [p for p in (_split_egress_host(h, source_namespace) for h in hosts) if p is not None]
+    excluded = [(ns, name) for ns, name, ex in parsed if ex]
+    included = [(ns, name) for ns, name, ex in parsed if not ex]
+
+    def imports(service: MeshService) -> bool:
+        for ns, name in excluded:
+            if (ns == "*" or ns == service.namespace) and _name_imported(name, service.host):
+                return False
+        return any(
+            (ns == "*" or ns == service.namespace) and _name_imported(name, service.host)
+            for ns, name in included
+        )
+
+    return imports
 
 
 def service_visible(
