@@ -70,7 +70,12 @@ def serve_http(
 ) -> Iterator[int]:
     """An HTTP/1.1 server (HTTPS when ``tls`` is given); yields its port."""
     handler = type("Handler", (_Handler,), {"routes": routes})
-    server = _HttpServer((address, 0), handler)
+    server_class = (
+        type("V6Server", (_HttpServer,), {"address_family": socket.AF_INET6})
+        if ":" in address
+        else _HttpServer
+    )
+    server = server_class((address, 0), handler)
     if tls is not None:
         server.socket = tls.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
     with _running(lambda: server.serve_forever(0.05), server.shutdown, server.server_close):

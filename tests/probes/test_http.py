@@ -277,3 +277,15 @@ def test_http_refused_and_read_timeout() -> None:
             silent = http.probe(parse_target(f"http://svc.lab.example:{silent_port}/"), c)
     assert refused.signature is Signature.TCP_REFUSED and refused.phases.first_byte is None
     assert silent.signature is Signature.READ_TIMEOUT
+
+
+def test_ipv6_literal_and_ipv6_answer(ctx: ProbeContext) -> None:
+    with servers.serve_http({("*", "/v6"): Reply(200, b"six")}, address="::1") as port:
+        literal = http.probe(parse_target(f"http://[::1]:{port}/v6"), ctx)
+        with ProbeContext(ProbeOptions(timeout=2.0, resolve={"six.lab.example": "::1"})) as c:
+            named = http.probe(parse_target(f"http://six.lab.example:{port}/v6"), c)
+    for result in (literal, named):
+        assert result.signature is Signature.OK, result.error
+        assert result.tcp is not None and result.tcp.address == f"[::1]:{port}"
+        assert result.http is not None and result.http.body_excerpt == "six"
+    assert named.dns is not None and named.dns.aaaa == ("::1",) and named.dns.a == ()
