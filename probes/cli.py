@@ -18,6 +18,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from probes.model import TargetSpec, to_json
 from probes.options import parse_host_port
@@ -133,8 +134,16 @@ def build_plan(flags: ProbeFlags) -> tuple[Plan, list[TargetSpec]]:
     return plan, specs
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (no usage dump): ``error: ...`` then exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"error: {message} (see python -m probes --help)\n")
+        raise SystemExit(EXIT_USAGE)
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="python -m probes",
         description="Probe targets from inside the pod; "
         "print the ProbeReport JSON. Exit 0 all met expectations, 1 not, 2 usage.",

@@ -191,7 +191,8 @@ def test_cli_usage_errors_exit_2_with_one_line(
 
 def test_cli_bad_flag_value_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["x.lab.example", "--concurrency", "many"]) == 2
-    assert "invalid int value" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "invalid int value" in err and err.count("\n") == 1 and err.startswith("error: ")
 
 
 def test_auto_sidecar_with_nothing_listening_says_so(web: int) -> None:
