@@ -96,6 +96,40 @@ def test_tcp_entry_without_addresses_captures_port_and_dns_capture_removes_it() 
                 ),
             ],
         )
+        # Keep git.lab.example in every apply: the lab internet re-adds a removed host's address.
+        auto_entry = [*dns_entry, service_entry("auto", ["auto.lab.example"], [(80, "")])]
+        lab.apply(auto_entry)
+        problems += run_cases(
+            plain,
+            [
+                Case(
+                    "unset protocol, no VIP: plain HTTP still routed by Host (block_all)",
+                    "http",
+                    "status:502",
+                    url=f"http://{ELSEWHERE}/",
+                    log=LogExpect(route="block_all"),
+                ),
+                Case(
+                    "unset protocol, no VIP: the entry's own host is routed",
+                    "http",
+                    "status:200",
+                    url="http://auto.lab.example/",
+                    log=LogExpect(cluster="outbound|80||auto.lab.example", route="default"),
+                ),
+                Case(
+                    "unset protocol, no VIP: non-HTTP on :80 is captured by the entry's host",
+                    "tcp",
+                    "banner",
+                    body_has="auto.lab.example",
+                    host=ELSEWHERE,
+                    port=80,
+                    send="\x01\x02 not http\r\n\r\n",
+                    curl=False,
+                    timeout=1.0,
+                    log=LogExpect(cluster="outbound|80||auto.lab.example"),
+                ),
+            ],
+        )
         lab.apply(none_entry)
         problems += run_cases(
             plain,

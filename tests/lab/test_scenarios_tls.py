@@ -3,6 +3,9 @@
 - TLS origination (SPEC §7, MP0116): an HTTP-declared port 80 entry with ``targetPort: 443`` and a
   DR ``SIMPLE``: the app speaks plain HTTP, the origin answers over TLS with the right SNI
   (auto_sni from the Host header). Without the DR the origin's TLS port gets plaintext: 503.
+- A DR ``ISTIO_MUTUAL`` on an external host (MP0109): Envoy expects a mesh certificate; the origin's
+  public one fails verification: 503 after the retries (the lab origin already refuses the
+  cluster-name SNI, so the failure reason is a connection failure rather than a TLS one).
 - Double TLS (MP0108): a DR ``SIMPLE`` on an HTTPS entry wraps the app's own TLS again; the app's
   handshake never completes (real origins answer their plaintext 400 inside the tunnel, which the
   client reads as "wrong version number"; the lab origin waits for a request line, so the client
@@ -79,6 +82,21 @@ def test_tls_origination_and_double_tls() -> None:
                     url=f"https://{SEC}/",
                     body_has=f'"sni": "{SEC}"',
                     log=LogExpect(cluster=f"outbound|443||{SEC}"),
+                ),
+            ],
+        )
+        entries = [o for o in origination if o["kind"] == "ServiceEntry"]
+        lab.apply([*entries, destination_rule("api", API, tls_mode="ISTIO_MUTUAL")])
+        problems += run_cases(
+            pod,
+            [
+                Case(
+                    "DR ISTIO_MUTUAL to an external host: mesh certificate refused, 503",
+                    "http",
+                    "status:503",
+                    url=f"http://{API}/",
+                    body_has="upstream connect error",
+                    log=LogExpect(cluster=f"outbound|80||{API}", flags="URX,UF"),
                 ),
             ],
         )
