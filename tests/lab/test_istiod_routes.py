@@ -208,3 +208,11 @@ def test_wildcard_entry_tls_sni() -> None:
     cfg = generate([service_entry("w", ["*.w.example"], [(443, "TLS")], resolution="NONE")], REG)
     lst = next(x for x in cfg.listeners if x["name"] == "0.0.0.0_443")
     assert lst["filter_chains"][0]["filter_chain_match"] == {"server_names": ["*.w.example"]}
+
+
+def test_dns_capture_adds_the_vip_to_vhost_domains_but_http_stays_on_wildcard() -> None:
+    objects = [service_entry("a", ["a.example"], [(80, "HTTP")])]
+    cfg = generate(objects, PodView("default", dns_capture=True))
+    assert vhosts(cfg, "80")[0] == ("a.example:80", ["a.example", "240.240.0.1"])
+    assert sorted(lst["name"] for lst in cfg.listeners) == ["0.0.0.0_80", "virtualOutbound"]
+    assert vhosts(generate(objects, PodView("default")), "80")[0] == ("a.example:80", ["a.example"])
