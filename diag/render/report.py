@@ -57,14 +57,23 @@ def _renderables(report: Report, title: str) -> list[Any]:
         items.append(Text("config findings", style="bold"))
         items.extend(_finding_line(f) for f in report.findings)
     summary = report.to_json()["summary"]
-    items.append(Text(f"{summary['passed']} passed, {summary['failed']} failed", style="bold"))
+    if report.targets:
+        items.append(Text(f"{summary['passed']} passed, {summary['failed']} failed", style="bold"))
+    else:
+        items.append(
+            Text(f"{len(report.findings)} findings" if report.findings else "no findings", style="bold")
+        )
     return items
 
 
 def _header(report: Report, title: str) -> Text:
     src, mesh = report.source, report.mesh
     line = Text(title, style="bold")
-    line.append(f"  namespace {src.namespace} · {src.dataplane} · mode {mesh.outbound_policy}")
+    if report.targets:
+        line.append(f"  namespace {src.namespace} · {src.dataplane}")
+    line.append(
+        f" · mode {mesh.outbound_policy}" if report.targets else f"  mesh mode {mesh.outbound_policy}"
+    )
     if mesh.source:
         line.append(f" ({mesh.source})")
     return line
