@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 from diag.predict_listeners import cluster_name
 from diag.predict_model import UpstreamTls
-from diag.predict_scope import WILDCARD, ProxyScope, mesh_virtual_services
-from diag.resources import ClientTls, DestinationRule
+from diag.predict_scope import WILDCARD, ProxyScope, mesh_virtual_services, resolve_short_host, vs_hosts
+from diag.resources import ClientTls, DestinationRule, VirtualService
 from diag.snapshot import MeshService, Snapshot, host_matches
 from diag.visibility import config_exported
 
@@ -109,29 +109,34 @@ def _domain_index(scope: ProxyScope, port: int) -> tuple[dict[str, MeshService],
 
 
 def _vs_vhost(scope: ProxyScope, host: str, port: int) -> VhostChoice | None:
+    """The VirtualService that owns `host`'s vhost: an exact host beats a wildcard (most specific
+    wins, `computeWildcardHostVirtualServiceIndex`); otherwise the first in pilot's order."""
+    best: tuple[int, VirtualService, str] | None = None
     for vs in mesh_virtual_services(scope, host):
-        rules = [r for r in vs.http if r.destinations or r.has_direct_response or r.has_redirect]
-        if not rules:
+        if not any(r.destinations or r.has_direct_response or r.has_redirect for r in vs.http):
             continue
-        first = rules[0]
-        vh_host = next((h.lower() for h in vs.hosts if h.lower() == host), None)
-        vh_host = vh_host or next(h.lower() for h in vs.hosts if host_matches(h, host))
-        note = "first http route taken; its match conditions are not evaluated" if first.match else ""
-        if not first.destinations:
-            return VhostChoice(
-                vhost=f"{vh_host}:{port}", cluster=None, via=vs.ref, note="direct response/redirect"
-            )
-        dest = first.destinations[0]
-        dest_port = dest.port or port
-        svc = scope.primary_for(dest.host)
+        for h in vs_hosts(scope.snapshot, vs):
+            score = 100_000 if h == host else (len(h) if host_matches(h, host) else -1)
+            if score >= 0 and (best is None or score > best[0]):
+                best = (score, vs, h)
+    if best is None:
+        return None
+    _, vs, vh_host = best
+    first = next(r for r in vs.http if r.destinations or r.has_direct_response or r.has_redirect)
+    note = "first http route taken; its match conditions are not evaluated" if first.match else ""
+    if not first.destinations:
         return VhostChoice(
-            vhost=f"{vh_host}:{port}",
-            cluster=cluster_name(dest_port, dest.host.lower(), dest.subset),
-            service=svc,
-            via=vs.ref,
-            note=note,
+            vhost=f"{vh_host}:{port}", cluster=None, via=vs.ref, note="direct response/redirect"
         )
-    return None
+    dest = first.destinations[0]
+    dest_host = resolve_short_host(dest.host, vs.namespace, scope.snapshot.mesh.domain_suffix)
+    return VhostChoice(
+        vhost=f"{vh_host}:{port}",
+        cluster=cluster_name(dest.port or port, dest_host, dest.subset),
+        service=scope.primary_for(dest_host),
+        via=vs.ref,
+        note=note,
+    )
 
 
 def _dr_host_score(dr_host: str, host: str) -> int | None:

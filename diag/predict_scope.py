@@ -265,38 +265,93 @@ def _unmodelled(snapshot: Snapshot, source: Source, sidecar: Sidecar | None) -> 
     return tuple(sorted(out))
 
 
+def resolve_short_host(host: str, namespace: str, domain_suffix: str) -> str:
+    """`ResolveShortnameToFQDN`: a VirtualService host without a dot is `host.ns.svc.<suffix>`."""
+    name = host.lower()
+    if "." in name or name == "*" or name.startswith("*"):
+        return name
+    return f"{name}.{namespace}.svc.{domain_suffix}"
+
+
+def _vs_order(vs: VirtualService) -> tuple[str, str, str]:
+    return (vs.created or "", vs.name, vs.namespace)
+
+
 def _vs_index(snapshot: Snapshot) -> tuple[dict[str, list[VirtualService]], list[VirtualService]]:
-    """Mesh-bound VirtualServices by exact host, plus those with wildcard hosts (built once)."""
+    """Mesh-bound VirtualServices by exact (resolved) host, plus those with wildcard hosts (built once)."""
     cached = snapshot.cache.get("vs-index")
     if isinstance(cached, tuple):
         return cached
     exact: dict[str, list[VirtualService]] = {}
-    wild: list[VirtualService] = []
-    for vs in snapshot.virtual_services:
+    wild: dict[int, VirtualService] = {}
+    suffix = snapshot.mesh.domain_suffix
+    for vs in sorted(snapshot.virtual_services, key=_vs_order):
         if not vs.binds_mesh:
             continue
         for h in vs.hosts:
-            if h.startswith("*"):
-                wild.append(vs)
+            name = resolve_short_host(h, vs.namespace, suffix)
+            if name.startswith("*"):
+                wild[id(vs)] = vs
             else:
-                exact.setdefault(h.lower(), []).append(vs)
-    index = (exact, list({id(v): v for v in wild}.values()))
+                exact.setdefault(name, []).append(vs)
+    index = (exact, list(wild.values()))
     snapshot.cache["vs-index"] = index
     return index
 
 
+def vs_hosts(snapshot: Snapshot, vs: VirtualService) -> list[str]:
+    """The VirtualService's hosts, short names resolved in its namespace."""
+    return [resolve_short_host(h, vs.namespace, snapshot.mesh.domain_suffix) for h in vs.hosts]
+
+
+def _hosts_overlap(a: str, b: str) -> bool:
+    """host.Name.Matches, both directions (a VS host against an imported host)."""
+    return (
+        a == b
+        or host_matches(a, b)
+        or host_matches(b, a)
+        or (a.startswith("*") and b.startswith("*") and (a[1:].endswith(b[1:]) or b[1:].endswith(a[1:])))
+    )
+
+
+def _vs_imported(scope: ProxyScope, vs: VirtualService, hosts: list[str]) -> bool:
+    """`SelectVirtualServices`: the Sidecar must import the VS's namespace and one of its hosts."""
+    sidecar = scope.sidecar
+    if sidecar is None:
+        return True
+    listeners = sidecar.egress or ()
+    patterns = [h for eg in listeners for h in eg.hosts] if listeners else ["*/*"]
+    for pattern in patterns:
+        if pattern.count("/") != 1:
+            continue
+        ns, name = pattern.split("/", 1)
+        if ns.startswith("~"):
+            continue
+        ns = scope.source.namespace if ns == "." else ns
+        if ns in ("*", vs.namespace) and any(name == "*" or _hosts_overlap(h, name.lower()) for h in hosts):
+            return True
+    return False
+
+
 def mesh_virtual_services(scope: ProxyScope, host: str) -> list[VirtualService]:
-    """Mesh-bound VirtualServices exported to the source whose hosts cover `host`."""
+    """Mesh-bound VirtualServices the source imports whose hosts cover `host`, in pilot's order:
+    exported privately/explicitly to the source namespace first, then public; each oldest first."""
     snapshot = scope.snapshot
     exact, wild = _vs_index(snapshot)
     if not exact and not wild:
         return []
     name = host.lower()
-    found = list(exact.get(name, ())) + [v for v in wild if any(host_matches(h, name) for h in v.hosts)]
-    out = [
-        vs
-        for vs in {id(v): v for v in found}.values()
-        if config_exported(snapshot, vs.export_to, vs.namespace, scope.source.namespace, "VirtualService")
+    found = list(exact.get(name, ())) + [
+        v for v in wild if any(host_matches(h, name) for h in vs_hosts(snapshot, v))
     ]
-    out.sort(key=lambda v: (v.namespace != scope.source.namespace, v.created or "", v.name))
-    return out
+    ns = scope.source.namespace
+    private: list[VirtualService] = []
+    public: list[VirtualService] = []
+    for vs in sorted({id(v): v for v in found}.values(), key=_vs_order):
+        if not config_exported(snapshot, vs.export_to, vs.namespace, ns, "VirtualService"):
+            continue
+        if not _vs_imported(scope, vs, vs_hosts(snapshot, vs)):
+            continue
+        export = vs.export_to or snapshot.mesh.default_virtual_service_export_to
+        (public if "*" in export else private).append(vs)
+    return private + public
