@@ -72,7 +72,12 @@ _T = TypeVar("_T")
 
 
 class AdminError(Exception):
-    """An admin/agent call failed (unreachable, non-200, oversized, not JSON); one-line message."""
+    """An admin/agent call failed (unreachable, non-200, oversized, not JSON); one-line message.
+    ``refused``: nothing listens there (the connection itself failed)."""
+
+    def __init__(self, message: str, *, refused: bool = False) -> None:
+        super().__init__(message)
+        self.refused = refused
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,11 +108,13 @@ class _Endpoint:
     """One loopback HTTP endpoint with a deadline and a response-size cap (proxies ignored)."""
 
     def __init__(self, address: str, *, timeout: float, max_bytes: int = MAX_RESPONSE_BYTES) -> None:
+        self.address = address
         self.base = base_url(address)
         self.deadline = time.monotonic() + timeout
         self.timeout = timeout
         self.max_bytes = max_bytes
-        self.client = httpx.Client(trust_env=False, timeout=timeout)
+        # Plain HTTP on loopback: no TLS, so no CA bundle to load (that alone costs ~0.1 s per client).
+        self.client = httpx.Client(trust_env=False, timeout=timeout, verify=False)
 
     def __enter__(self) -> _Endpoint:
         return self
@@ -130,7 +137,8 @@ class _Endpoint:
                         raise AdminError(f"{path}: out of time ({self.timeout:g}s budget)")
                 return resp.status_code, bytes(body)
         except httpx.HTTPError as exc:
-            raise AdminError(f"{path}: {type(exc).__name__}: {exc}".rstrip(": ")) from exc
+            message = f"{path}: {type(exc).__name__}: {exc}".rstrip(": ")
+            raise AdminError(message, refused=isinstance(exc, httpx.ConnectError)) from exc
 
     def get_json(self, path: str, params: Mapping[str, str] | None = None) -> Any:
         status, body = self.request("GET", path, params)
@@ -163,10 +171,34 @@ def detect(admin: str = DEFAULT_ADMIN, timeout: float = 1.0, *, agent: str = DEF
     return find_admin(admin, timeout) is not None or _answers(agent, "/healthz/ready", timeout)
 
 
+def admin_candidates(admin: str) -> list[str]:
+    """``admin``, then the same port on ``[::1]`` when ``admin`` is on 127.0.0.1 (IPv6-only pods)."""
+    host, _, port = admin.rpartition(":")
+    return [admin, f"[::1]:{port}"] if host == "127.0.0.1" else [admin]
+
+
 def find_admin(admin: str = DEFAULT_ADMIN, timeout: float = 1.0) -> str | None:
-    """The admin address that answers: ``admin``, else ``[::1]:15000`` when ``admin`` is the default."""
-    candidates = [admin, DEFAULT_ADMIN_V6] if admin == DEFAULT_ADMIN else [admin]
-    return next((a for a in candidates if _answers(a, "/ready", timeout)), None)
+    """The admin address that answers: ``admin``, else ``[::1]:PORT`` (see ``admin_candidates``)."""
+    return next((a for a in admin_candidates(admin) if _answers(a, "/ready", timeout)), None)
+
+
+def _open_admin(
+    admin: str, timeout: float, path: str, params: Mapping[str, str] | None = None
+) -> tuple[_Endpoint, Any]:
+    """An endpoint on the first candidate address that answers ``GET path`` with JSON, and that
+    JSON. Falls back to ``[::1]`` only when 127.0.0.1 refused (a slow admin is not retried)."""
+    last: AdminError | None = None
+    for candidate in admin_candidates(admin):
+        ep = _Endpoint(candidate, timeout=timeout)
+        try:
+            return ep, ep.get_json(path, params)
+        except AdminError as exc:
+            ep.client.close()
+            last = exc
+            if not exc.refused:
+                break
+    assert last is not None
+    raise last
 
 
 def wait_ready(timeout: float, *, agent: str = DEFAULT_AGENT, interval: float = 0.1) -> float | None:
@@ -389,7 +421,14 @@ def read_membership(ep: _Endpoint, name_regex: str) -> tuple[ClusterMembership, 
 
 def read_counters(ep: _Endpoint, filter_regex: str) -> dict[str, int]:
     """``/stats?filter=…&format=json&type=Counters`` as {name: value}."""
-    doc = ep.get_json("/stats", {"filter": filter_regex, "format": "json", "type": "Counters"})
+    return _counters_from(ep.get_json("/stats", _counter_params(filter_regex)))
+
+
+def _counter_params(filter_regex: str) -> dict[str, str]:
+    return {"filter": filter_regex, "format": "json", "type": "Counters"}
+
+
+def _counters_from(doc: Any) -> dict[str, int]:
     stats = doc.get("stats") or [] if isinstance(doc, Mapping) else []
     return {str(s["name"]): int(s["value"]) for s in stats if "name" in s and isinstance(s.get("value"), int)}
 
@@ -403,8 +442,9 @@ def snapshot_counters(
 ) -> CounterSnapshot:
     """Read the attribution counters before probing (cheap: one filtered ``/stats`` call)."""
     try:
-        with _Endpoint(admin, timeout=timeout) as ep:
-            counters = read_counters(ep, counter_filter(targets))
+        ep, doc = _open_admin(admin, timeout, "/stats", _counter_params(counter_filter(targets)))
+        ep.client.close()
+        counters = _counters_from(doc)
     except (AdminError, ValueError) as exc:
         return CounterSnapshot(counters={}, opted_in=False, error=str(exc))
     return CounterSnapshot(counters=counters, opted_in=_opted_in(counters))
@@ -477,14 +517,12 @@ def collect(
     targets = _unique_targets(r.target for r in results)
     notes: list[str] = []
     try:
-        ep = _Endpoint(admin, timeout=timeout)
+        ep, info = _open_admin(admin, timeout, "/server_info")
     except ValueError as exc:
         return SidecarEvidence(present=False, notes=(str(exc),))
+    except AdminError as exc:
+        return SidecarEvidence(present=False, native=native, notes=(f"no Envoy admin at {admin}: {exc}",))
     with ep:
-        try:
-            info = ep.get_json("/server_info")
-        except AdminError as exc:
-            return SidecarEvidence(present=False, native=native, notes=(f"no Envoy admin at {admin}: {exc}",))
         config, cluster_regex = _read_path_config(ep, targets, notes)
         no_members: tuple[ClusterMembership, ...] = ()
         no_counters: dict[str, int] = {}
@@ -499,7 +537,7 @@ def collect(
         notes.append("counter deltas not attributed: probes ran concurrently")
     return SidecarEvidence(
         present=True,
-        admin=admin,
+        admin=ep.address,
         ready=None if ready_after_s is None else True,
         ready_after_s=ready_after_s,
         native=native,

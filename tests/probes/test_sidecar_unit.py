@@ -3,8 +3,11 @@ and what a missing sidecar looks like."""
 
 from __future__ import annotations
 
+import http.server
+import json
 import re
 import socket
+import threading
 import time
 from typing import Any
 
@@ -202,3 +205,48 @@ def test_a_hanging_admin_costs_at_most_the_budget() -> None:
     assert evidence.present is False and "Timeout" in evidence.notes[0]
     assert snap.error is not None
     assert elapsed < 1.2
+
+
+class _V6Server(http.server.ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
+class _StubAdmin(http.server.BaseHTTPRequestHandler):
+    """Just enough of Envoy admin for collect(): server_info, empty dumps, one counter."""
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        path = self.path.split("?")[0]
+        answers: dict[str, dict[str, Any]] = {
+            "/server_info": {"version": "stub/1.40.0", "state": "LIVE", "node": {"metadata": {}}},
+            "/stats": {"stats": [{"name": "cluster.BlackHoleCluster;.upstream_cx_total", "value": 3}]},
+        }
+        body = answers.get(path, {})
+        data = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def test_admin_on_ipv6_loopback_only_is_found_from_the_ipv4_address() -> None:
+    server = _V6Server(("::1", 0), _StubAdmin)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        port = server.server_address[1]
+        admin = f"127.0.0.1:{port}"  # nothing there: an IPv6-only pod
+        assert sidecar.admin_candidates(admin) == [admin, f"[::1]:{port}"]
+        assert sidecar.find_admin(admin, 1.0) == f"[::1]:{port}"
+        snap = sidecar.snapshot_counters([], admin=admin, timeout=1.0)
+        evidence = sidecar.collect([], ran_alone=True, before=snap, admin=admin, timeout=2.0)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(2)
+    assert snap.opted_in is True and snap.counters == {"cluster.BlackHoleCluster;.upstream_cx_total": 3}
+    assert evidence.present is True and evidence.admin == f"[::1]:{port}"
+    assert evidence.proxy_version == "stub/1.40.0"
+    assert evidence.counter_deltas == {}
