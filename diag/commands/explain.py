@@ -98,14 +98,18 @@ def run(
     _check_flags(config, mesh_config, mode, output, expect)
     objects, mesh = _load(config, mesh_config)
     snapshot = Snapshot.build(objects, mesh)
+    probe = _read_results(results) if results else None
+    live = probe.sidecar if probe is not None else None
+    live_dns = live.dns_capture if live is not None and live.present else None
     source = Source(
         namespace=namespace,
         labels=_labels(labels),
-        dns_capture=True if dns_capture else None,
+        dns_capture=True if dns_capture else live_dns,
         mode_override=mode.upper() if mode else None,
+        istio_version=live.istio_version if live is not None else None,
     )
+    dataplane = "none" if live is not None and not live.present else "sidecar"
     specs = _targets(raw_targets, snapshot)
-    probe = _read_results(results) if results else None
     invalid_refs = {getattr(m, "ref", "") for m in snapshot.invalid}
     invalid = tuple(o for o in objects if o.ref in invalid_refs)
     rows = []
@@ -120,17 +124,30 @@ def run(
                 source=source,
                 expect=(observed.expect if observed and observed.expect else expect),
                 observed=observed,
-                sidecar=probe.sidecar if probe else None,
+                sidecar=live,
+                dataplane=dataplane,
                 address=_address(observed),
                 invalid_objects=invalid,
             )
         )
     decided = effective_mode(snapshot, namespace, source.labels, source.mode_override)
+    mesh_info = MeshInfo(decided.mode, decided.decided_by, snapshot.istio_version)
+    if live is not None and live.config:
+        from diag.livepath import effective_mode as live_mode
+
+        observed_mode = live_mode(live.config)
+        if observed_mode != "UNKNOWN":  # SPEC §6: the live catch-all decides, the config explains
+            explained = (
+                f"; declared: {decided.mode} from {decided.decided_by}"
+                if decided.mode != observed_mode
+                else ""
+            )
+            mesh_info = MeshInfo(observed_mode, f"sidecar catch-all{explained}", live.istio_version)
     return Report(
         source=SourceInfo(
-            kind="offline", namespace=namespace, dataplane="sidecar", sidecar=_sidecar_json(probe)
+            kind="offline", namespace=namespace, dataplane=dataplane, sidecar=_sidecar_json(probe)
         ),
-        mesh=MeshInfo(decided.mode, decided.decided_by, snapshot.istio_version),
+        mesh=mesh_info,
         targets=tuple(rows),
         findings=tuple(_findings(snapshot, objects)),
     )
@@ -256,5 +273,6 @@ def _sidecar_json(probe: ProbeReport | None) -> dict[str, Any] | None:
 
 def _findings(snapshot: Any, objects: list[Any]) -> list[Any]:
     """Objects Istio's validation rejects are left out of predictions: say so (SPEC §3)."""
-    del objects
-    return []
+    from diag.lint import invalid_entries
+
+    return invalid_entries(snapshot, objects)

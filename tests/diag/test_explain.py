@@ -197,7 +197,8 @@ def test_results_are_correlated_with_the_live_path(config: Path, tmp_path: Path)
     assert pkg.actual is not None and pkg.actual.cluster == "outbound|443||pkgindex.example"
     assert api.actual is not None and api.actual.cluster == "BlackHoleCluster"
     assert api.outcome == "fail"
-    assert report.mesh.outbound_policy == "ALLOW_ANY"  # declared (mesh default); the live catch-all disagrees
+    assert report.mesh.outbound_policy == "REGISTRY_ONLY"  # the live catch-all decides (SPEC §6)
+    assert report.mesh.source == "sidecar catch-all; declared: ALLOW_ANY from default MeshConfig"
     assert [d.code for d in api.diagnoses] == ["MP0104", "MP0120"]  # declared ALLOW_ANY, live REGISTRY_ONLY
     assert "live catch-all says REGISTRY_ONLY" in api.diagnoses[1].message
     assert api.predicted is not None and api.predicted.mode == "REGISTRY_ONLY"
@@ -253,3 +254,46 @@ def test_text_report_golden(config: Path) -> None:
     assert text == GOLDEN
     assert "\x1b[" not in text
     assert "\x1b[" in report_text(report, title="meshprobe explain", width=100, color=True)
+
+
+def test_invalid_objects_are_reported_and_left_out(tmp_path: Path) -> None:
+    path = tmp_path / "mesh.yaml"
+    path.write_text(
+        CONFIG
+        + """---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: wild, namespace: apps}
+spec:
+  hosts: ["*.example.com"]
+  ports: [{number: 443, name: tls, protocol: TLS}]
+  resolution: DNS
+"""
+    )
+    report = run(["api.example.com"], [path], namespace="apps", mode="REGISTRY_ONLY")
+    assert [(f.code, f.resources) for f in report.findings] == [("MP0403", ("ServiceEntry apps/wild",))]
+    (target,) = report.targets
+    assert target.predicted is not None and "ServiceEntry apps/wild" not in target.predicted.matched
+    assert "MP0111" in [d.code for d in target.diagnoses]
+
+
+def test_results_without_a_sidecar_mean_no_sidecar(config: Path, tmp_path: Path) -> None:
+    spec = TargetSpec(
+        "api.example.com",
+        Protocol.HTTPS,
+        "api.example.com",
+        443,
+        url="https://api.example.com:443/",
+        sni="api.example.com",
+    )
+    report = ProbeReport(
+        PROBE_SCHEMA,
+        "0.1.0",
+        (ProbeResult(spec, Signature.OK, Origin.DIRECT),),
+        SidecarEvidence(present=False),
+    )
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(to_json(report)))
+    out = run(["api.example.com"], [config], namespace="apps", mode="REGISTRY_ONLY", results=path)
+    assert out.source.dataplane == "none"
+    assert [d.code for d in out.targets[0].diagnoses] == ["MP0302"]

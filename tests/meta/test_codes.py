@@ -81,3 +81,23 @@ def test_root_cause_order() -> None:
         assert order.index(first) < order.index("MP0101")
     for first in ("MP0107", "MP0112", "MP0114", "MP0118"):
         assert order.index(first) < order.index("MP0202")
+
+
+def test_lint_codes_are_mp04xx_unique_and_documented() -> None:
+    from diag.lint import CODES
+
+    assert all(re.fullmatch(r"MP04\d\d", c) for c in CODES)
+    assert not set(CODES) & set(RULES_BY_CODE)
+    assert len({c.name for c in CODES.values()}) == len(CODES)
+    for code, spec in CODES.items():
+        text = (DOCS / f"{code}.md").read_text()
+        assert text.startswith(f"# {code} {spec.name}\n")
+        for section in ("## Symptom", "## Istio behaviour relied on", "## Fix", "## Example"):
+            assert section in text
+
+
+def test_every_page_belongs_to_a_code() -> None:
+    from diag.lint import CODES
+
+    pages = {p.stem for p in DOCS.glob("*.md")}
+    assert pages == set(RULES_BY_CODE) | set(CODES)
