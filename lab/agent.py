@@ -1,4 +1,5 @@
-"""pilot-agent's status endpoints for a lab pod: ``:15021/healthz/ready`` and ``:15020/quitquitquit``.
+"""pilot-agent's status server for a lab pod on ``:15020`` (``/healthz/ready``, ``/quitquitquit``);
+``:15021/healthz/ready`` is Envoy's bootstrap listener routing to it (``lab.bootstrap``).
 
 From istio/istio ``pilot/cmd/pilot-agent/status/server.go`` and ``pkg/istio-agent/agent.go``:
 
@@ -90,7 +91,7 @@ class PilotAgent:
         self._quit_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        for port in (READY_PORT, STATUS_PORT):
+        for port in (STATUS_PORT,):
             sock = self.thread.socket()
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind(("0.0.0.0", port))

@@ -103,6 +103,18 @@ ACCESS_LOG_JSON_FORMAT: Mapping[str, str] = {
 
 _HCM = "envoy.filters.network.http_connection_manager"
 _TCP_PROXY = "envoy.filters.network.tcp_proxy"
+_HCM_TYPE = (
+    "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+)
+_ROUTER = {
+    "name": "envoy.filters.http.router",
+    "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
+}
+LISTENER_TYPE = "type.googleapis.com/envoy.config.listener.v3.Listener"
+CLUSTER_TYPE = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
+ENVOY_STATUS_PORT = 15021
+ENVOY_PROMETHEUS_PORT = 15090
+AGENT_STATUS_PORT = 15020
 
 
 @dataclass(frozen=True)
@@ -226,6 +238,47 @@ def with_access_logs(listeners: Sequence[Mapping[str, Any]], path: str) -> list[
     return out
 
 
+def _static_cluster(name: str, port: int) -> dict[str, Any]:
+    endpoint = {
+        "address": {"socket_address": {"protocol": "TCP", "address": "127.0.0.1", "port_value": port}}
+    }
+    return {
+        "name": name, "type": "STATIC", "connect_timeout": "0.250s", "lb_policy": "ROUND_ROBIN",
+        "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": [{"endpoint": endpoint}]}]},
+    }  # fmt: skip
+
+
+def _status_listener(port: int, stat_prefix: str, prefix: str, cluster: str) -> dict[str, Any]:
+    route = {"match": {"prefix": prefix}, "route": {"cluster": cluster}}
+    hcm = {
+        "@type": _HCM_TYPE, "codec_type": "AUTO", "stat_prefix": stat_prefix,
+        "route_config": {"virtual_hosts": [{"name": "backend", "domains": ["*"], "routes": [route]}]},
+        "http_filters": [_ROUTER],
+    }  # fmt: skip
+    return {
+        "address": {"socket_address": {"protocol": "TCP", "address": "0.0.0.0", "port_value": port}},
+        "filter_chains": [{"filters": [{"name": _HCM, "typed_config": hcm}]}],
+    }
+
+
+def istio_status_resources(admin_port: int = 15000) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The bootstrap's own listeners and clusters (``envoy_bootstrap.json``): ``:15090``
+    ``/stats/prometheus`` → ``prometheus_stats`` (admin) and ``:15021`` ``/healthz/ready`` →
+    ``agent`` (pilot-agent's status port 15020). So readiness goes *through Envoy*: with Envoy
+    down, ``:15021`` refuses connections, as on a real pod."""
+    listeners = [
+        _status_listener(ENVOY_PROMETHEUS_PORT, "stats", "/stats/prometheus", "prometheus_stats"),
+        _status_listener(ENVOY_STATUS_PORT, "agent", "/healthz/ready", "agent"),
+    ]
+    clusters = [_static_cluster("prometheus_stats", admin_port), _static_cluster("agent", AGENT_STATUS_PORT)]
+    return listeners, clusters
+
+
+def xds_file(type_url: str, resources: Sequence[Mapping[str, Any]], version: str) -> dict[str, Any]:
+    """A DiscoveryResponse for Envoy's filesystem subscription (``path_config_source``)."""
+    return {"version_info": version, "resources": [{"@type": type_url, **dict(r)} for r in resources]}
+
+
 def cares_resolver(resolvers: Sequence[tuple[str, int]]) -> dict[str, Any]:
     """A ``typed_dns_resolver_config`` for c-ares with explicit resolvers (no ``/etc/resolv.conf``)."""
     return {
@@ -253,16 +306,31 @@ def build_bootstrap(
     stats_annotations: StatsAnnotations | None = None,
     pod_ips: Sequence[str] = (),
     cluster: str = "istio-proxy.default",
+    xds_dir: str | None = None,
+    status_listeners: bool = False,
 ) -> dict[str, Any]:
-    """A complete static bootstrap (JSON-ready dict) for a lab sidecar.
+    """A complete bootstrap (JSON-ready dict) for a lab sidecar.
 
     ``stats_inclusions`` is the pod's ``proxyStatsMatcher`` opt-in (None: the stock sidecar, which
     hides e.g. ``cluster.BlackHoleCluster.*`` and ``tcp.*``). ``dns_resolvers`` (ip, port) become the
     bootstrap-wide c-ares resolvers used by every DNS cluster that does not set its own.
+
+    With ``xds_dir``, ``listeners``/``clusters`` are *not* inlined: LDS and CDS come from
+    ``xds_dir/lds.json`` and ``xds_dir/cds.json`` (Envoy's filesystem subscription, written with
+    ``xds_file`` and replaced atomically), so they show up as ``dynamic_listeners`` /
+    ``dynamic_active_clusters`` with xDS update counters, as pushed config does on a real sidecar.
+    ``status_listeners`` adds Istio's ``:15021``/``:15090`` bootstrap listeners.
     """
-    static_listeners = (
-        with_access_logs(listeners, access_log_path) if access_log_path else [dict(x) for x in listeners]
-    )
+    static_listeners: list[dict[str, Any]] = []
+    static_clusters: list[dict[str, Any]] = []
+    if status_listeners:
+        static_listeners, static_clusters = istio_status_resources(admin_port)
+    if xds_dir is None:
+        logged = (
+            with_access_logs(listeners, access_log_path) if access_log_path else [dict(x) for x in listeners]
+        )
+        static_listeners += logged
+        static_clusters += [dict(c) for c in clusters]
     bootstrap: dict[str, Any] = {
         "node": {"id": node_id, "cluster": cluster, "metadata": {"ISTIO_VERSION": "lab"}},
         "layered_runtime": {
@@ -284,8 +352,19 @@ def build_bootstrap(
             ],
             "address": {"socket_address": {"address": admin_address, "port_value": admin_port}},
         },
-        "static_resources": {"listeners": static_listeners, "clusters": [dict(c) for c in clusters]},
+        "static_resources": {"listeners": static_listeners, "clusters": static_clusters},
     }
+    if xds_dir is not None:
+        bootstrap["dynamic_resources"] = {
+            "lds_config": {
+                "path_config_source": {"path": f"{xds_dir}/lds.json"},
+                "resource_api_version": "V3",
+            },
+            "cds_config": {
+                "path_config_source": {"path": f"{xds_dir}/cds.json"},
+                "resource_api_version": "V3",
+            },
+        }
     if dns_resolvers:
         bootstrap["typed_dns_resolver_config"] = cares_resolver(dns_resolvers)
     return bootstrap

@@ -22,6 +22,7 @@ from lab import admin, iptables
 from lab.bootstrap import StatsMatcher, build_bootstrap
 from lab.envoy import PROXY_GID, PROXY_UID, EnvoyProcess
 from lab.netns import NetnsThread, ip_batch, nsenter_argv, run
+from lab.xds import COUNTERS_PATH, FileXds, PushResult, parse_counters
 
 APP_UID = 1000
 APP_GID = 1000
@@ -92,6 +93,7 @@ class Pod:
         self.envoy = EnvoyProcess(net.netns, workdir)
         self.access_log_path: Path | None = workdir / "access.log" if access_log else None
         self.resolv_conf = workdir / "resolv.conf"
+        self.xds = FileXds(workdir / "xds", self.access_log_path)
         self.dns_agent: Any = None
         self.agent: Any = None
 
@@ -133,27 +135,40 @@ class Pod:
             self.access_log_path.touch()
             os.chown(self.access_log_path, PROXY_UID, PROXY_GID)
 
-    def bootstrap(
-        self, listeners: Sequence[Mapping[str, Any]], clusters: Sequence[Mapping[str, Any]]
-    ) -> dict[str, Any]:
-        """The Envoy bootstrap this pod's pilot-agent would write (static resources inlined)."""
+    def bootstrap(self) -> dict[str, Any]:
+        """The bootstrap this pod's pilot-agent would write; LDS/CDS come from ``self.xds``."""
         return build_bootstrap(
-            listeners,
-            clusters,
+            [], [],
             stats_inclusions=self.spec.stats_matcher,
             node_id=f"sidecar~{self.address}~{self.spec.name}.{self.namespace}~{self.namespace}.svc.cluster.local",
             cluster=f"{self.spec.name}.{self.namespace}",
-            access_log_path=str(self.access_log_path) if self.access_log_path else None,
             dns_resolvers=[(self.net.dns_server, 53)],
             pod_ips=[self.address],
-        )
+            xds_dir=str(self.xds.directory),
+            status_listeners=True,
+        )  # fmt: skip
 
     def restart_envoy(
         self, listeners: Sequence[Mapping[str, Any]], clusters: Sequence[Mapping[str, Any]]
     ) -> None:
         """Stop the running Envoy (if any) and spawn one with this config (does not wait)."""
         self.envoy.stop()
-        self.envoy.spawn(self.bootstrap(listeners, clusters))
+        self.xds.write_initial(listeners, clusters)
+        self.envoy.spawn(self.bootstrap())
+
+    def push(
+        self,
+        listeners: Sequence[Mapping[str, Any]],
+        clusters: Sequence[Mapping[str, Any]],
+        timeout: float = 5.0,
+    ) -> PushResult:
+        """Hand Envoy new LDS/CDS like an xDS push (no restart); says whether it was accepted."""
+        return self.xds.push(listeners, clusters, self.update_counters, timeout)
+
+    def update_counters(self) -> dict[str, int]:
+        """``cluster_manager.cds.update_*``, ``listener_manager.lds.update_*`` and the warming
+        gauges right now (OSError when admin does not answer)."""
+        return parse_counters(self.admin_get(COUNTERS_PATH, timeout=3.0))
 
     def wait_live(self, timeout: float = 10.0) -> float:
         return self.envoy.wait_live(self.admin_request, timeout)

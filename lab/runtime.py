@@ -43,6 +43,7 @@ from lab.internet import Internet, ServedHost, plan_hosts
 from lab.iptables import internet_firewall
 from lab.names import RunNames, new_run_id
 from lab.pod import Pod, PodNetwork, PodSpec
+from lab.xds import PushResult
 
 T = TypeVar("T")
 ConfigOut = tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, tuple[str, ...]]]
@@ -117,6 +118,8 @@ class Lab:
         self._lock = threading.RLock()
         self._old_sigterm: Any = None
         self._spawner: ThreadPoolExecutor | None = None
+        self.last_push: dict[tuple[str, str], PushResult] = {}
+        self.push_errors: list[str] = []
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -354,30 +357,90 @@ class Lab:
             pod.wait_live()
         except RuntimeError as exc:
             raise LabStartError(f"pod {pod.namespace}/{pod.spec.name}: {exc}") from exc
+        try:
+            counters = pod.update_counters()
+        except OSError as exc:
+            raise LabStartError(f"pod {pod.namespace}/{pod.spec.name}: Envoy admin: {exc}") from exc
+        rejected = [
+            k for k in counters if k.endswith(("update_rejected", "update_failure")) and counters[k] > 0
+        ]
+        if rejected:
+            raise LabStartError(
+                f"pod {pod.namespace}/{pod.spec.name}: Envoy rejected the generated config "
+                f"({', '.join(sorted(rejected))}; see {pod.envoy.log_path})"
+            )
 
     # ---- config --------------------------------------------------------------------------------
 
-    def apply(self, objects: Sequence[Mapping[str, Any]] | None = None, *, mode: str | None = None) -> float:
-        """Replace the config, regenerate every pod's sidecar config and restart its Envoy;
-        returns the seconds until all are LIVE again."""
-        started = time.monotonic()
+    def apply(
+        self,
+        objects: Sequence[Mapping[str, Any]] | None = None,
+        *,
+        mode: str | None = None,
+        allow_rejected: bool = False,
+        push_delay: float = 0.0,
+    ) -> float:
+        """Replace the config and push every pod's regenerated sidecar config (CDS then LDS, as
+        files Envoy watches — no restart); returns the seconds until every Envoy acknowledged.
+        A rejected (NACKed) push raises LabStartError unless ``allow_rejected``; either way
+        ``last_push`` records each pod's ``PushResult``. A stopped Envoy (after quitquitquit)
+        is restarted instead, with its agent. ``push_delay`` > 0 models istiod's debounce and
+        push latency: the objects are stored now, the push happens that many seconds later in
+        the background (``apply`` returns 0.0; errors land in ``push_errors``)."""
         with self._lock:
             if objects is not None:
                 self.objects = list(objects)
             if mode is not None:
                 self.mode = mode
+        if push_delay > 0:
+            timer = threading.Timer(push_delay, self._delayed_push, kwargs={"allow_rejected": allow_rejected})
+            timer.daemon = True
+            self._stack.callback(timer.cancel)
+            timer.start()
+            return 0.0
+        started = time.monotonic()
+        self._push_all(allow_rejected)
+        self.timings["apply"] = time.monotonic() - started
+        return self.timings["apply"]
+
+    def _delayed_push(self, allow_rejected: bool) -> None:
+        try:
+            self._push_all(allow_rejected)
+        except Exception as exc:
+            self.push_errors.append(str(exc))
+
+    def _push_all(self, allow_rejected: bool) -> None:
+        with self._lock:
             self._refresh_internet()
+            restarted = []
             for pod in self.pods.values():
                 listeners, clusters, table = self._generate(pod.spec)
                 if pod.dns_agent is not None:
                     pod.dns_agent.load(table)
                 if pod.agent is not None and pod.agent.quitting:
                     self._call(pod.agent.restart())
-                self._restart_envoy(pod, listeners, clusters)
-            for pod in self.pods.values():
+                if not pod.envoy.running():
+                    self._restart_envoy(pod, listeners, clusters)
+                    restarted.append(pod)
+                    continue
+                self._push_pod(pod, listeners, clusters, allow_rejected)
+            for pod in restarted:
                 self._wait_pod(pod)
-        self.timings["apply"] = time.monotonic() - started
-        return self.timings["apply"]
+
+    def _push_pod(
+        self, pod: Pod, listeners: list[dict[str, Any]], clusters: list[dict[str, Any]], allow_rejected: bool
+    ) -> None:
+        where = f"pod {pod.namespace}/{pod.spec.name}"
+        try:
+            result = pod.push(listeners, clusters)
+        except OSError as exc:
+            raise LabStartError(f"{where}: Envoy admin: {exc}") from exc
+        self.last_push[(pod.namespace, pod.spec.name)] = result
+        if not result.accepted and not allow_rejected:
+            raise LabStartError(
+                f"{where}: Envoy did not accept the config (cds {result.cds}, lds {result.lds}; "
+                f"see {pod.envoy.log_path})"
+            )
 
     def access_log(self, namespace: str = "default", name: str = "probe") -> list[dict[str, Any]]:
         """The pod's Envoy access log as dicts (Istio's JSON keys); only with ``access_log=True``."""
@@ -385,7 +448,10 @@ class Lab:
 
     def ready(self, namespace: str = "default", name: str = "probe") -> bool:
         """What ``:15021/healthz/ready`` says for that pod."""
-        status, _ = self.pod(namespace, name).http(15021, "/healthz/ready")
+        try:
+            status, _ = self.pod(namespace, name).http(15021, "/healthz/ready")
+        except OSError:
+            return False
         return status == 200
 
     def status(self) -> dict[str, Any]:

@@ -3,6 +3,7 @@ stats filtering (SPEC §10, istio-review §7)."""
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -109,7 +110,9 @@ def test_readiness_false_while_envoy_is_down_and_back_after_apply(runtime_lab: A
     pod = runtime_lab.pod("ready")
     assert pod.http(15021, "/healthz/ready")[0] == 200
     pod.envoy.stop()
-    assert pod.http(15021, "/healthz/ready")[0] == 503
+    with pytest.raises(ConnectionRefusedError):  # :15021 is Envoy's own listener, as in Istio
+        pod.http(15021, "/healthz/ready")
+    assert pod.http(15020, "/healthz/ready")[0] == 503  # pilot-agent's answer behind it
     runtime_lab.apply()
     assert pod.http(15021, "/healthz/ready")[0] == 200
 
@@ -121,7 +124,7 @@ def test_quitquitquit_is_post_only_localhost_only_and_stops_envoy(runtime_lab: A
     assert pod.http(15020, "/quitquitquit", method="POST", source=pod.address)[0] == 403
     assert pod.envoy.running()
     assert pod.http(15020, "/quitquitquit", method="POST")[0] == 200
-    assert pod.http(15021, "/healthz/ready")[0] == 503
+    assert pod.http(15021, "/healthz/ready")[0] == 503  # draining: Envoy up, agent says not ready
     deadline = time.monotonic() + 5
     while pod.envoy.running() and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -143,6 +146,42 @@ def test_blackhole_stats_hidden_without_opt_in_and_present_with_it(runtime_lab: 
     assert "tcp.BlackHoleCluster.downstream_cx_total" in opted
     for body in (runtime_lab.pod().admin_get("/stats?filter=^cluster_manager"),):
         assert "cluster_manager.active_clusters" in body
+
+
+def test_apply_is_an_xds_push_without_restart_and_a_nack_keeps_the_old_config(runtime_lab: Any) -> None:
+    from lab.handwritten import blackhole_config
+
+    pod = runtime_lab.pod("push")
+    pid = pod.envoy.pid
+    listeners, clusters = blackhole_config("ALLOW_ANY")
+    ok = pod.push(listeners, clusters)
+    assert ok.accepted and pod.envoy.pid == pid
+    assert _catchall_cluster(pod) == "PassthroughCluster"
+    broken = [{**listeners[0], "address": {"socket_address": {"address": "not-an-ip", "port_value": 1}}}]
+    nack = pod.push(broken, blackhole_config("REGISTRY_ONLY")[1])
+    assert (nack.cds, nack.lds) == ("accepted", "rejected")
+    assert pod.update_counters()["listener_manager.lds.update_rejected"] >= 1
+    assert _catchall_cluster(pod) == "PassthroughCluster"  # the NACKed listeners never replaced it
+
+
+def test_push_delay_models_istiod_propagation(runtime_lab: Any) -> None:
+    pod = runtime_lab.pod("push")
+    before = _catchall_cluster(pod)
+    target = "PassthroughCluster" if before == "BlackHoleCluster" else "BlackHoleCluster"
+    runtime_lab.apply(mode="ALLOW_ANY" if target == "PassthroughCluster" else "REGISTRY_ONLY", push_delay=0.4)
+    assert _catchall_cluster(pod) == before  # not pushed yet
+    deadline = time.monotonic() + 5
+    while _catchall_cluster(pod) != target and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _catchall_cluster(pod) == target and runtime_lab.push_errors == []
+    runtime_lab.apply(mode="REGISTRY_ONLY")
+
+
+def _catchall_cluster(pod: Any) -> str:
+    dump = json.loads(pod.admin_get("/config_dump?resource=dynamic_listeners"))
+    [entry] = [c for c in dump["configs"] if c.get("name") == "virtualOutbound"]
+    chain = entry["active_state"]["listener"]["filter_chains"][-1]
+    return str(chain["filters"][0]["typed_config"]["cluster"])
 
 
 def test_exec_runs_as_app_uid_with_lab_ca(runtime_lab: Any) -> None:
