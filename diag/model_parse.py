@@ -61,6 +61,8 @@ class ParseError(ValueError):
 
 
 def _map(value: Any, where: str) -> Mapping[str, Any]:
+    if type(value) is dict:
+        return value
     if value is None:
         return {}
     if not isinstance(value, Mapping):
@@ -69,6 +71,8 @@ def _map(value: Any, where: str) -> Mapping[str, Any]:
 
 
 def _list(value: Any, where: str) -> list[Any]:
+    if type(value) is list:
+        return value
     if value is None:
         return []
     if not isinstance(value, list):
@@ -76,16 +80,24 @@ def _list(value: Any, where: str) -> list[Any]:
     return value
 
 
+_SCALARS = (str, int, float)
+
+
 def _str(value: Any, where: str, default: str = "") -> str:
+    if type(value) is str:
+        return value
     if value is None:
         return default
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
+    if isinstance(value, bool) or not isinstance(value, _SCALARS):
         raise ParseError(f"{where}: expected a string, got {type(value).__name__}")
     return str(value)
 
 
 def _strs(value: Any, where: str) -> tuple[str, ...]:
-    return tuple(_str(v, f"{where}[{i}]") for i, v in enumerate(_list(value, where)))
+    items = _list(value, where)
+    if all(type(v) is str for v in items):
+        return tuple(items)
+    return tuple(_str(v, f"{where}[{i}]") for i, v in enumerate(items))
 
 
 def _int(value: Any, where: str) -> int | None:
