@@ -8,7 +8,9 @@
 
 IPv4/IPv6 literals are accepted (IPv6 bracketed inside URLs and with a port); an IP-literal
 HTTPS/TLS target sends no SNI and says so in ``warnings``. Host letter case is lowered (Envoy
-lower-cases Host and SNI); a trailing dot is kept (it changes what Envoy matches).
+lower-cases Host and SNI); a trailing dot is kept in ``host`` and the Host header (it changes
+what Envoy's virtual hosts match), while the SNI drops it like curl and browsers do (a
+certificate never names the absolute form), with a warning.
 
 Everything else (empty, whitespace, control characters, non-ASCII, credentials, bad port, bad
 scheme, over-long names or labels, wildcards) raises `TargetError`, whose message names the target.
@@ -40,6 +42,9 @@ _ISTIO_PROTOCOLS = {
 }
 
 NO_SNI_WARNING = "IP-literal target: no SNI is sent, so only an address-bound or match-all chain can match it"
+TRAILING_DOT_WARNING = (
+    "trailing dot: SNI and the certificate check use {name!r} (as curl and browsers do); Host keeps the dot"
+)
 TCP_GUESS_WARNING = (
     "port {port} has no known protocol: probing as tcp (a server-first protocol sends a banner; "
     "a client-first one stays silent, which is not a failure)"
@@ -217,6 +222,11 @@ def _spec(
     tls = protocol in (Protocol.HTTPS, Protocol.TLS)
     if tls and ip_literal:
         warnings = (*warnings, NO_SNI_WARNING)
+    sni = None
+    if tls and not ip_literal:
+        sni = host.rstrip(".")
+        if sni != host:
+            warnings = (*warnings, TRAILING_DOT_WARNING.format(name=sni))
     hostport = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     url = f"{protocol.value}://{hostport}{path if protocol in (Protocol.HTTP, Protocol.HTTPS) else ''}"
     return TargetSpec(
@@ -227,6 +237,6 @@ def _spec(
         path=path,
         url=url,
         ip_literal=ip_literal,
-        sni=host if tls and not ip_literal else None,
+        sni=sni,
         warnings=warnings,
     )

@@ -63,6 +63,9 @@ class _HttpServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients that fail the handshake on purpose are expected here: stay quiet."""
+
 
 @contextlib.contextmanager
 def serve_http(

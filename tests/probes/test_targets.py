@@ -13,7 +13,7 @@ ACCEPTED = [
     # raw, protocol, host, port, path, sni, ip_literal, url
     ("example.com", "https", "example.com", 443, "/", "example.com", False, "https://example.com:443/"),
     ("Example.COM", "https", "example.com", 443, "/", "example.com", False, "https://example.com:443/"),
-    ("example.com.", "https", "example.com.", 443, "/", "example.com.", False, "https://example.com.:443/"),
+    ("example.com.", "https", "example.com.", 443, "/", "example.com", False, "https://example.com.:443/"),
     ("example.com:80", "http", "example.com", 80, "/", None, False, "http://example.com:80/"),
     ("example.com:443", "https", "example.com", 443, "/", "example.com", False, "https://example.com:443/"),
     ("example.com:22", "tcp", "example.com", 22, "/", None, False, "tcp://example.com:22"),
@@ -205,3 +205,9 @@ def test_fuzz_gives_a_spec_or_a_target_error(raw: str) -> None:
     assert isinstance(spec, TargetSpec)
     assert 1 <= spec.port <= 65535
     assert spec.host == spec.host.lower() and spec.host
+
+
+def test_trailing_dot_keeps_host_but_not_sni() -> None:
+    spec = parse_target("tls://A.lab.example.:8443")
+    assert (spec.host, spec.sni) == ("a.lab.example.", "a.lab.example")
+    assert any("trailing dot" in w for w in spec.warnings)

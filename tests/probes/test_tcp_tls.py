@@ -207,3 +207,10 @@ def test_tls_silent_peer_is_read_timeout(ctx: ProbeContext) -> None:
         result = tls.probe(parse_target(f"tls://peer.lab.example:{port}"), quick)
     assert result.signature is Signature.READ_TIMEOUT
     assert result.phases.connect is not None
+
+
+def test_trailing_dot_verifies_against_the_name_without_it(tls_ctx: ProbeContext, tls_port: int) -> None:
+    result = tls.probe(parse_target(f"tls://a.lab.example.:{tls_port}"), tls_ctx)
+    assert result.signature is Signature.OK, result.error
+    assert result.tls is not None and result.tls.sni == "a.lab.example"
+    assert any("trailing dot" in n for n in result.notes)
