@@ -274,6 +274,8 @@ def trace(config: Any, call: Any) -> LivePath:
     if listener is None:
         return LivePath("no_listener", notes=tuple(notes))
     name = str(listener.get("name", ""))
+    if listener.get("filter_chain_matcher"):
+        notes.append("listener uses filter_chain_matcher (unified matcher): not evaluated, filter_chain_match used")
     sni, alpn, transport = _detected(listener, live)
     chain = _select_chain(listener, live, sni, alpn, transport)
     if chain is None:

@@ -297,3 +297,25 @@ def test_results_without_a_sidecar_mean_no_sidecar(config: Path, tmp_path: Path)
     out = run(["api.example.com"], [config], namespace="apps", mode="REGISTRY_ONLY", results=path)
     assert out.source.dataplane == "none"
     assert [d.code for d in out.targets[0].diagnoses] == ["MP0302"]
+
+
+def test_no_color_and_non_tty(
+    config: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import io
+
+    from rich.console import Console
+
+    from diag.render.report import print_report
+
+    report = run(["api.example.com"], [config], namespace="apps", mode="REGISTRY_ONLY")
+    monkeypatch.setenv("NO_COLOR", "1")
+    buffer = io.StringIO()
+    print_report(report, console=Console(file=buffer, force_terminal=True, width=100))
+    assert "\x1b[31m" not in buffer.getvalue() and "\x1b[91m" not in buffer.getvalue()
+    monkeypatch.delenv("NO_COLOR")
+    code = main(
+        ["explain", "api.example.com", "--config", str(config), "-n", "apps", "--mode", "REGISTRY_ONLY"]
+    )
+    out = capsys.readouterr().out
+    assert code == 1 and "✗ https://api.example.com:443/" in out and "\x1b[" not in out
