@@ -88,8 +88,10 @@ def predict(snapshot: Snapshot, source: Source, call: Call) -> Prediction:
     scope = scope_for(snapshot, source)
     dns = dns_answer_for(scope, call.host)
     address, assumption = dialled_address(scope, call, dns)
-    assumptions = (assumption,) if assumption else ()
     listeners = listeners_for_port(scope, call.port)
+    if address is None and all(b == WILDCARD and not li.index().cidr for b, li in listeners.items()):
+        assumption = ""  # no listener on this port depends on the address
+    assumptions = (assumption,) if assumption else ()
     listener = listeners.get(address) if address else None
     listener = listener or listeners.get(WILDCARD)
     if listener is None:

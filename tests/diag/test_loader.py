@@ -276,7 +276,7 @@ def _objects(draw: st.DrawFn) -> object:
     return doc
 
 
-@settings(max_examples=70, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(_objects(), max_size=4))
 def test_fuzz_random_objects_never_raise(docs: list[object]) -> None:
     result = load_documents(docs, origin="fuzz")
@@ -286,7 +286,7 @@ def test_fuzz_random_objects_never_raise(docs: list[object]) -> None:
     assert all(p.path == "fuzz.yaml" for p in again.problems)
 
 
-@settings(max_examples=70, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(st.binary(max_size=300))
 def test_fuzz_random_bytes_never_raise(tmp_path_factory: pytest.TempPathFactory, data: bytes) -> None:
     path = tmp_path_factory.mktemp("fuzz") / "input.yaml"
@@ -295,7 +295,7 @@ def test_fuzz_random_bytes_never_raise(tmp_path_factory: pytest.TempPathFactory,
     assert all(p.path == str(path) for p in result.problems)
 
 
-@settings(max_examples=70, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(st.text(alphabet="-:{}[]&*!|>'\"%@` \n\tabc123#.,?", max_size=200))
 def test_fuzz_yamlish_text_never_raises(text: str) -> None:
     result = load_text(text, origin="t.yaml")
