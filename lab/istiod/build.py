@@ -56,7 +56,8 @@ def build_config(objects: Sequence[Mapping[str, Any]], pod: PodView) -> Generate
         egress_cluster = cluster_name(scope.egress_proxy[1] or 0, scope.egress_proxy[0])
     allow_any = scope.mode in ("ALLOW_ANY", "ALLOW_ANY_DYNAMIC_DNS")
 
-    builder = OutboundListenerBuilder(uses_auto_allocation=uses_auto, http10=pod.http10)
+    builder = OutboundListenerBuilder(uses_auto_allocation=uses_auto, http10=pod.http10,
+                                      proxy_namespace=pod.namespace)
     for svc in scope.listener_services:
         builder.add_service(svc)
     notes += builder.notes

@@ -1,5 +1,6 @@
-"""Host-name matching as Istio does it (``pkg/config/host/name.go`` ``Matches``/``SubsetOf``) and label
-selectors for ``discoverySelectors`` (Kubernetes ``LabelSelector``: matchLabels + matchExpressions)."""
+"""Host-name matching as Istio does it (``pkg/config/host/name.go`` ``Matches``/``SubsetOf``), label
+selectors for ``discoverySelectors`` (Kubernetes ``LabelSelector``: matchLabels + matchExpressions)
+and the Kubernetes short forms of a host (``httproute.go`` ``GenerateAltVirtualHosts``)."""
 
 from __future__ import annotations
 
@@ -53,3 +54,17 @@ def selector_matches(selector: Mapping[str, Any], labels: Mapping[str, str]) -> 
         if op == "DoesNotExist" and present:
             return False
     return True
+
+
+def alt_hosts(hostname: str, proxy_ns: str, domain: str = "cluster.local") -> list[str]:
+    """``GenerateAltVirtualHosts`` for a proxy in ``proxy_ns`` (port suffixes omitted)."""
+    suffix = f".svc.{domain}"
+    if not hostname.endswith(suffix) or ".svc." not in hostname:
+        return []
+    head = hostname[: hostname.index(".svc.")]
+    if "." not in head:
+        return []
+    name, ns = head.split(".", 1)
+    if ns == proxy_ns:
+        return [name, f"{head}.svc", head]
+    return [head, f"{head}.svc"]

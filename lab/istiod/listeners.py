@@ -11,12 +11,14 @@ Pilot sources (``pilot/pkg/networking/core``):
   with ``PILOT_HTTP10``); auto ports get a TCP chain plus an HTTP chain; conflicts on one
   (bind, port): HTTP+TCP and auto+TCP merge into a sniffed listener, TCP+TCP merges chains with
   distinct matches (``mergeTCPFilterChains``/``conflictsWith``: the first identical match wins),
-  HTTP after HTTP/auto and auto after auto add nothing, auto over HTTP replaces it, Mongo/MySQL
+  HTTP after HTTP/auto adds nothing, auto after auto merges only its TCP chains, auto over HTTP
+  replaces it, Mongo/MySQL
   mismatches drop the newcomer (``isConflictWithWellKnownPort``).
 - ``buildSidecarOutboundHTTPListenerOpts``: route ``"<port>"``, or ``"host:port"`` for an auto port
   bound to a VIP.
 - ``tls.go`` ``buildSidecarOutboundTLSFilterChainOpts``/``…TCPFilterChainOpts``: cluster
-  ``outbound|PORT||HOST``; TLS chains match ``server_names`` (host + aliases) only for a CIDR, an empty
+  ``outbound|PORT||HOST``; TLS chains match ``server_names`` (host, aliases and their short forms) only
+  for a CIDR, an empty
   address, or a wildcard address on a wildcard bind.
 """
 
@@ -26,6 +28,7 @@ from dataclasses import dataclass, field
 
 from lab.istiod import protocol
 from lab.istiod.envoy import cluster_name
+from lab.istiod.hosts import alt_hosts
 from lab.istiod.model import ALIAS, KUBERNETES, PASSTHROUGH, UNSPECIFIED_IP, MeshPort, MeshService
 
 WILDCARD = UNSPECIFIED_IP
@@ -51,7 +54,7 @@ class ChainOpts:
     def conflicts_with(self, other: ChainOpts) -> bool:
         return (self.transport == other.transport and self.alpns == other.alpns
                 and {s for s in self.sni_hosts if s != "*"} == {s for s in other.sni_hosts if s != "*"}
-                and set(self.cidrs) == set(other.cidrs))
+                and _cidr_set(self.cidrs) == _cidr_set(other.cidrs))
 
 
 @dataclass
@@ -70,6 +73,7 @@ class OutboundListenerBuilder:
 
     uses_auto_allocation: bool
     http10: bool = False
+    proxy_namespace: str = "default"
     entries: dict[tuple[str, int], ListenerEntry] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -123,8 +127,10 @@ class OutboundListenerBuilder:
                 elif protocol.is_tcp(current.protocol):
                     conflict = "auto_over_tcp"
                 else:
-                    return
-            opts = [*self._tcp_chains(svc, port, bind, cidr), self._http_chain(svc, port, bind, auto=True)]
+                    conflict = "tcp_over_auto"  # auto after auto: only the TCP (e.g. CIDR) chains merge
+            opts = self._tcp_chains(svc, port, bind, cidr)
+            if conflict != "tcp_over_auto":
+                opts.append(self._http_chain(svc, port, bind, auto=True))
         if current is not None and _well_known_conflict(port.protocol, current.protocol):
             self.notes.append(f"listener {bind}_{port.number}: {svc.ref} ({port.protocol}) dropped: "
                               f"conflicts with {current.protocol} on a well-known port")
@@ -164,8 +170,25 @@ class OutboundListenerBuilder:
             listen = ""
         sni: list[str] = []
         if cidrs or not listen or (listen == WILDCARD and bind == WILDCARD):
-            sni = [svc.hostname, *svc.aliases]
+            sni = [svc.hostname]
+            for alias in svc.aliases:
+                sni.extend([alias, *alt_hosts(alias, self.proxy_namespace)])
         return [ChainOpts(sni_hosts=sni, cidrs=cidrs, cluster=cluster)]
+
+
+def _cidr_set(cidrs: list[str]) -> set[str]:
+    """``conflictsWith``'s CIDR set: masked prefixes, the unspecified address left out."""
+    import ipaddress
+
+    out = set()
+    for cidr in cidrs:
+        try:
+            net = ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            continue
+        if not net.network_address.is_unspecified:
+            out.add(str(net))
+    return out
 
 
 def _is_ip(value: str) -> bool:

@@ -1,13 +1,12 @@
 """Listener entries → Envoy v3 Listener JSON.
 
 Pilot source: ``pilot/pkg/networking/core/listener.go`` ``buildListenerFromEntry``: name
-``<bind>_<port>``, ``bind_to_port: false``, ``continue_on_listener_filters_timeout``; a TLS inspector
-when any chain matches SNI **or** needs the HTTP inspector (pilot adds it in both cases), the HTTP
-inspector when any chain matches ALPN; ``listener_filters_timeout`` = mesh
-``protocolDetectionTimeout`` only with the HTTP inspector, else 0; a match-all chain becomes the
-``default_filter_chain`` (or the only chain when alone); otherwise the default chain is
-``PassthroughFilterChain`` with the catch-all filters; ``toFilterChainMatch`` sorts server names and
-prefix ranges.
+``<bind>_<port>``, ``bind_to_port: false``, ``continue_on_listener_filters_timeout``; a TLS
+inspector when any chain matches SNI, the HTTP inspector when any chain matches ALPN;
+``listener_filters_timeout`` = mesh ``protocolDetectionTimeout`` only with the HTTP inspector,
+else 0; a match-all chain becomes the ``default_filter_chain`` (or the only chain when alone);
+otherwise the default chain is ``PassthroughFilterChain`` with the catch-all filters;
+``toFilterChainMatch`` sorts server names and prefix ranges.
 """
 
 from __future__ import annotations
@@ -63,7 +62,7 @@ def render_listener(entry: ListenerEntry, route_for: RouteFor, catchall: list[di
     need_tls = any(opt.sni_hosts for opt in entry.chains)
     need_http = any(opt.alpns for opt in entry.chains)
     filters = []
-    if need_tls or need_http:
+    if need_tls:
         filters.append({"name": "envoy.filters.listener.tls_inspector",
                         "typed_config": {"@type": TLS_INSPECTOR}})
     if need_http:

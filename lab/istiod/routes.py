@@ -37,6 +37,7 @@ from lab.istiod.envoy import (
     ROUTER,
     cluster_name,
 )
+from lab.istiod.hosts import alt_hosts
 from lab.istiod.model import ALIAS, KUBERNETES, PASSTHROUGH, UNSPECIFIED_IP, MeshService
 
 RETRY_ON = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes"
@@ -76,20 +77,6 @@ def catch_all_vhost(allow_any: bool, egress_cluster: str | None) -> dict[str, An
     return {"name": BLOCK_ALL, "domains": ["*"], "routes": [block], "include_request_attempt_count": True}
 
 
-def alt_hosts(hostname: str, proxy_ns: str, domain: str = "cluster.local") -> list[str]:
-    """``GenerateAltVirtualHosts`` for a proxy in ``proxy_ns`` (port suffixes omitted)."""
-    suffix = f".svc.{domain}"
-    if not hostname.endswith(suffix) or ".svc." not in hostname:
-        return []
-    head = hostname[: hostname.index(".svc.")]
-    if "." not in head:
-        return []
-    name, ns = head.split(".", 1)
-    if ns == proxy_ns:
-        return [name, f"{head}.svc", head]
-    return [head, f"{head}.svc"]
-
-
 def vhost_domains(svc: MeshService, proxy_ns: str, uses_auto: bool) -> tuple[list[str], list[str]]:
     domains: list[str] = []
     expanded: list[str] = []
@@ -100,7 +87,7 @@ def vhost_domains(svc: MeshService, proxy_ns: str, uses_auto: bool) -> tuple[lis
     if svc.resolution == PASSTHROUGH and svc.registry == KUBERNETES:
         domains.extend([f"*.{d}" for d in list(domains)])
     for address in svc.all_addresses_for_proxy(uses_auto):
-        if address and address != UNSPECIFIED_IP and "/" not in address:
+        if address and address != UNSPECIFIED_IP:
             domains.append(address)
     return domains, expanded
 

@@ -216,3 +216,10 @@ def test_dns_capture_adds_the_vip_to_vhost_domains_but_http_stays_on_wildcard() 
     assert vhosts(cfg, "80")[0] == ("a.example:80", ["a.example", "240.240.0.1"])
     assert sorted(lst["name"] for lst in cfg.listeners) == ["0.0.0.0_80", "virtualOutbound"]
     assert vhosts(generate(objects, PodView("default")), "80")[0] == ("a.example:80", ["a.example"])
+
+
+def test_cidr_address_is_a_vhost_domain_as_in_pilot() -> None:
+    objects = [
+        service_entry("c", ["c.example"], [(80, "HTTP")], addresses=["10.9.0.0/24"], resolution="NONE")
+    ]
+    assert vhosts(generate(objects, REG), "80")[0] == ("c.example:80", ["c.example", "10.9.0.0/24"])
