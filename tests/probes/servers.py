@@ -190,6 +190,24 @@ def refused_port(address: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+@contextlib.contextmanager
+def syn_dropping_port(address: str = "127.0.0.1") -> Iterator[int]:
+    """A port whose SYNs are dropped: a listener with a full accept queue (backlog 0, one queued
+    connection, never accepted) — Linux drops further SYNs, so a connect times out, as behind a
+    firewall that drops packets."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    filler = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        listener.bind((address, 0))
+        listener.listen(0)
+        port = int(listener.getsockname()[1])
+        filler.connect((address, port))
+        yield port
+    finally:
+        filler.close()
+        listener.close()
+
+
 # --- DNS ---------------------------------------------------------------------------------------
 
 

@@ -214,3 +214,22 @@ def test_trailing_dot_verifies_against_the_name_without_it(tls_ctx: ProbeContext
     assert result.signature is Signature.OK, result.error
     assert result.tls is not None and result.tls.sni == "a.lab.example"
     assert any("trailing dot" in n for n in result.notes)
+
+
+def test_tcp_dropped_syn_is_tcp_timeout() -> None:
+    with ProbeContext(ProbeOptions(timeout=0.3)) as quick, servers.syn_dropping_port() as port:
+        result = tcp.probe(parse_target(f"tcp://127.0.0.1:{port}"), quick)
+    assert result.signature is Signature.TCP_TIMEOUT, result.error
+    assert result.phases.connect is not None and result.phases.connect >= 0.25
+    assert result.tcp is not None and result.tcp.banner is None and not result.tcp.closed_by_peer
+
+
+def test_no_shared_cipher_is_tls_alert(pki: Pki) -> None:
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    pki.leaves["a.lab.example"].configure_cert(server)
+    server.maximum_version = ssl.TLSVersion.TLSv1_2
+    server.set_ciphers("ECDHE-ECDSA-NULL-SHA:@SECLEVEL=0")  # nothing a default client offers
+    with servers.serve_http({}, tls=server) as port, ProbeContext(ProbeOptions(timeout=2.0)) as c:
+        result = tls.probe(parse_target(f"tls://127.0.0.1:{port}"), c)
+    assert result.signature is Signature.TLS_ALERT, result.error
+    assert result.tls is not None and result.tls.openssl_reason == "SSLV3_ALERT_HANDSHAKE_FAILURE"
