@@ -54,6 +54,7 @@ DEFAULT_AGENT = "127.0.0.1:15021"  # pilot-agent readiness
 DEFAULT_STATUS = "127.0.0.1:15020"  # pilot-agent status: /quitquitquit
 MAX_RESPONSE_BYTES = 4 * 1024 * 1024
 MAX_CLUSTERS = 64
+BROAD_LISTENER_BYTES = 1024 * 1024  # every listener on a target port: best effort
 
 CATCH_ALL_CLUSTERS = ("BlackHoleCluster", "PassthroughCluster")
 ATTRIBUTION_PREFIXES = (
@@ -122,7 +123,10 @@ class _Endpoint:
     def __exit__(self, *exc: object) -> None:
         self.client.close()
 
-    def request(self, method: str, path: str, params: Mapping[str, str] | None = None) -> tuple[int, bytes]:
+    def request(
+        self, method: str, path: str, params: Mapping[str, str] | None = None, max_bytes: int | None = None
+    ) -> tuple[int, bytes]:
+        cap = self.max_bytes if max_bytes is None else max_bytes
         left = self.deadline - time.monotonic()
         if left <= 0:
             raise AdminError(f"{path}: out of time ({self.timeout:g}s budget)")
@@ -131,8 +135,8 @@ class _Endpoint:
             with self.client.stream(method, self.base + path, params=params, timeout=left) as resp:
                 for chunk in resp.iter_bytes():
                     body += chunk
-                    if len(body) > self.max_bytes:
-                        raise AdminError(f"{path}: response larger than {self.max_bytes} bytes")
+                    if len(body) > cap:
+                        raise AdminError(f"{path}: response larger than {cap} bytes")
                     if time.monotonic() > self.deadline:
                         raise AdminError(f"{path}: out of time ({self.timeout:g}s budget)")
                 return resp.status_code, bytes(body)
@@ -140,8 +144,10 @@ class _Endpoint:
             message = f"{path}: {type(exc).__name__}: {exc}".rstrip(": ")
             raise AdminError(message, refused=isinstance(exc, httpx.ConnectError)) from exc
 
-    def get_json(self, path: str, params: Mapping[str, str] | None = None) -> Any:
-        status, body = self.request("GET", path, params)
+    def get_json(
+        self, path: str, params: Mapping[str, str] | None = None, max_bytes: int | None = None
+    ) -> Any:
+        status, body = self.request("GET", path, params, max_bytes)
         if status != 200:
             raise AdminError(f"{path}: HTTP {status}: {body[:120].decode('utf-8', 'replace').strip()}")
         try:
@@ -260,6 +266,30 @@ def regex_literal(text: str) -> str:
 
 def _host(target: TargetSpec) -> str:
     return target.host.rstrip(".") or target.host
+
+
+def dialed_addresses(results: Iterable[ProbeResult]) -> dict[int, set[str]]:
+    """Per target port, the IPs the client dialled or was told (IP literal, DNS answers, connect)."""
+    out: dict[int, set[str]] = {}
+    for r in results:
+        ips = out.setdefault(r.target.port, set())
+        if r.target.ip_literal:
+            ips.add(r.target.host.strip("[]"))
+        if r.dns is not None:
+            ips.update(r.dns.a)
+            ips.update(r.dns.aaaa)
+        if r.tcp is not None and r.tcp.address:
+            ips.add(r.tcp.address.rpartition(":")[0].strip("[]"))
+    return out
+
+
+def exact_listener_regex(addresses: Mapping[int, Iterable[str]]) -> str:
+    """``virtualOutbound``, the wildcard listeners (``0.0.0.0_P``, ``::_P``) and ``<ip>_P`` for each
+    dialled IP — the listeners Envoy can pick for these connections (pilot ``getListenerName``)."""
+    names = ["virtualOutbound"]
+    for port, ips in sorted(addresses.items()):
+        names += [f"{ip}_{port}" for ip in ("0.0.0.0", "::", "[::]", *sorted(ips))]
+    return "^(" + "|".join(regex_literal(n) for n in _unique(names)) + ")$"
 
 
 def listener_name_regex(targets: Iterable[TargetSpec]) -> str:
@@ -381,14 +411,20 @@ def _unwrap(kind: str, entry: Mapping[str, Any], notes: list[str]) -> Mapping[st
 
 
 def read_config(
-    ep: _Endpoint, kind: str, resources: Sequence[str], name_regex: str, notes: list[str]
+    ep: _Endpoint,
+    kind: str,
+    resources: Sequence[str],
+    name_regex: str,
+    notes: list[str],
+    max_bytes: int | None = None,
 ) -> tuple[list[Mapping[str, Any]], dict[str, list[Any]]]:
     """``/config_dump?resource=R&name_regex=…`` for each R: (the plain objects, {R: raw entries})."""
     objects: list[Mapping[str, Any]] = []
     raw: dict[str, list[Any]] = {}
     for resource in resources:
         try:
-            doc = ep.get_json("/config_dump", {"resource": resource, "name_regex": name_regex})
+            params = {"resource": resource, "name_regex": name_regex}
+            doc = ep.get_json("/config_dump", params, max_bytes)
         except AdminError as exc:
             notes.append(f"config_dump {resource}: {exc}")
             continue
@@ -481,12 +517,39 @@ def _wanted_clusters(referenced: Sequence[str], targets: Sequence[TargetSpec], n
     return "^(" + "|".join(_unique(parts)) + ")$"
 
 
+def _entry_name(entry: Any) -> str:
+    if isinstance(entry, Mapping):
+        inner = entry.get("listener")
+        return str(entry.get("name") or (inner.get("name") if isinstance(inner, Mapping) else ""))
+    return ""
+
+
+def _read_listeners(
+    ep: _Endpoint, results: Sequence[ProbeResult], targets: Sequence[TargetSpec], notes: list[str]
+) -> tuple[list[Mapping[str, Any]], dict[str, list[Any]]]:
+    """The listeners for the dialled addresses first; then, best effort and size-capped, every
+    other listener on the target ports (``<VIP>_443`` etc.: evidence for an address mismatch)."""
+    exact = exact_listener_regex(dialed_addresses(results))
+    listeners, raw = read_config(ep, "listeners", _LISTENER_RESOURCES, exact, notes)
+    more_notes: list[str] = []
+    broad = listener_name_regex(targets)
+    others, more_raw = read_config(
+        ep, "listeners", _LISTENER_RESOURCES, broad, more_notes, BROAD_LISTENER_BYTES
+    )
+    notes += [f"other listeners on the target ports not read: {n}" for n in more_notes]
+    seen = {str(li.get("name")) for li in listeners}
+    listeners += [li for li in others if str(li.get("name")) not in seen]
+    for resource, entries in more_raw.items():
+        have = {_entry_name(e) for e in raw.get(resource, [])}
+        raw.setdefault(resource, []).extend(e for e in entries if _entry_name(e) not in have)
+    return listeners, raw
+
+
 def _read_path_config(
-    ep: _Endpoint, targets: Sequence[TargetSpec], notes: list[str]
+    ep: _Endpoint, results: Sequence[ProbeResult], targets: Sequence[TargetSpec], notes: list[str]
 ) -> tuple[dict[str, list[Any]], str]:
     """The raw config_dump sections on the targets' paths, and the regex naming their clusters."""
-    listener_regex = listener_name_regex(targets)
-    listeners, sources = read_config(ep, "listeners", _LISTENER_RESOURCES, listener_regex, notes)
+    listeners, sources = _read_listeners(ep, results, targets, notes)
     rds_names, referenced = listener_references(listeners, targets)
     route_names = _unique([*rds_names, *(str(t.port) for t in targets)])
     route_regex = "^(" + "|".join(regex_literal(n) for n in route_names) + ")$"
@@ -523,7 +586,7 @@ def collect(
     except AdminError as exc:
         return SidecarEvidence(present=False, native=native, notes=(f"no Envoy admin at {admin}: {exc}",))
     with ep:
-        config, cluster_regex = _read_path_config(ep, targets, notes)
+        config, cluster_regex = _read_path_config(ep, results, targets, notes)
         no_members: tuple[ClusterMembership, ...] = ()
         no_counters: dict[str, int] = {}
         membership = _safe(lambda: read_membership(ep, cluster_regex), no_members, notes)

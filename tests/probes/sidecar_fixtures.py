@@ -33,6 +33,7 @@ from lab.bootstrap import StatsMatcher, build_bootstrap
 
 API_HOST = "api.lab.example"
 NX_HOST = "nx.lab.example"  # a STRICT_DNS cluster Envoy cannot resolve
+VIP, VIP_HOST = "240.240.0.5", "vip.lab.example"  # a TCP entry bound to its auto-allocated VIP
 OPT_IN = StatsMatcher(
     inclusion_prefixes=(
         "cluster.BlackHoleCluster",
@@ -111,6 +112,7 @@ class Ports:
     virtual_outbound: int
     tls_443: int
     http_80: int
+    vip_443: int  # a listener named like one bound to an auto-allocated VIP (240.240.0.5_443)
 
 
 def sidecar_config(ports: Ports, upstream: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -154,6 +156,11 @@ def sidecar_config(ports: Ports, upstream: int) -> tuple[list[dict[str, Any]], l
             ],
         },
         {
+            "name": f"{VIP}_443",
+            "address": _addr(ports.vip_443),
+            "filter_chains": [{"filters": [_tcp_proxy(f"outbound|443||{VIP_HOST}")]}],
+        },
+        {
             "name": "0.0.0.0_80",
             "address": _addr(ports.http_80),
             "filter_chains": [
@@ -167,6 +174,7 @@ def sidecar_config(ports: Ports, upstream: int) -> tuple[list[dict[str, Any]], l
         _static_cluster(api443, upstream),
         _static_cluster(f"outbound|80||{API_HOST}", upstream),
         _dns_cluster(nx443, NX_HOST, 443),
+        _static_cluster(f"outbound|443||{VIP_HOST}", upstream),
     ]
     return listeners, clusters
 
@@ -232,8 +240,9 @@ def push_xds(directory: Path, name: str, document: dict[str, Any]) -> None:
     staged.rename(directory / name)
 
 
-def _dynamic(bootstrap: dict[str, Any], tmp: Path, listeners: list[dict[str, Any]],
-             clusters: list[dict[str, Any]]) -> None:
+def _dynamic(
+    bootstrap: dict[str, Any], tmp: Path, listeners: list[dict[str, Any]], clusters: list[dict[str, Any]]
+) -> None:
     """Move listeners and clusters from static_resources to file-based LDS/CDS, as on a sidecar
     (whose LDS/CDS come over ADS): they show up as ``dynamic_*`` and get ``update_rejected``."""
     xds = tmp / "xds"
@@ -252,7 +261,7 @@ def envoy_sidecar(tmp: Path, *, opted_in: bool, dynamic: bool = False) -> Iterat
     """Start Envoy with Istio's stats_config (± the opt-in); killed by PID on exit. ``dynamic``:
     listeners and clusters come from file-based LDS/CDS in ``tmp/xds`` instead of the bootstrap."""
     with closing_upstream() as upstream:
-        ports = Ports(free_port(), free_port(), free_port(), free_port())
+        ports = Ports(free_port(), free_port(), free_port(), free_port(), free_port())
         listeners, clusters = sidecar_config(ports, upstream)
         bootstrap = build_bootstrap(
             listeners,
@@ -266,8 +275,18 @@ def envoy_sidecar(tmp: Path, *, opted_in: bool, dynamic: bool = False) -> Iterat
         config = tmp / f"envoy-{ports.admin}.json"
         config.write_text(json.dumps(bootstrap))
         log = tmp / f"envoy-{ports.admin}.log"
-        argv = [envoy_binary(), "-c", str(config), "--disable-hot-restart", "--concurrency", "1",
-                "--base-id", str(os.getpid() * 10 + ports.admin % 10), "-l", "error"]
+        argv = [
+            envoy_binary(),
+            "-c",
+            str(config),
+            "--disable-hot-restart",
+            "--concurrency",
+            "1",
+            "--base-id",
+            str(os.getpid() * 10 + ports.admin % 10),
+            "-l",
+            "error",
+        ]
         with log.open("wb") as out:
             proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
         try:

@@ -14,10 +14,12 @@ import pytest
 
 from diag import livepath
 from probes import sidecar
-from probes.model import ProbeResult, Protocol, Signature, TargetSpec
+from probes.model import DnsEvidence, ProbeResult, Protocol, Signature, TargetSpec
 from tests.probes.sidecar_fixtures import (
     API_HOST,
     NX_HOST,
+    VIP,
+    VIP_HOST,
     RunningEnvoy,
     agent_emulator,
     envoy_sidecar,
@@ -117,7 +119,7 @@ def test_concurrent_probes_get_no_deltas(opted: RunningEnvoy) -> None:
 def test_collect_reads_the_targets_path_and_membership(stock: RunningEnvoy) -> None:
     evidence = sidecar.collect(_results(API, NX), ran_alone=True, admin=stock.admin)
     listeners = evidence.config["static_listeners"]
-    assert _names(listeners, "listener") == {"virtualOutbound", "0.0.0.0_443"}  # not 0.0.0.0_80
+    assert _names(listeners, "listener") == {"virtualOutbound", "0.0.0.0_443", f"{VIP}_443"}  # not _80
     assert evidence.config["dynamic_listeners"] == []
     clusters = _names(evidence.config["static_clusters"], "cluster")
     assert clusters == {
@@ -125,6 +127,7 @@ def test_collect_reads_the_targets_path_and_membership(stock: RunningEnvoy) -> N
         "PassthroughCluster",
         f"outbound|443||{API_HOST}",
         f"outbound|443||{NX_HOST}",
+        f"outbound|443||{VIP_HOST}",
     }
     members = {m.cluster: m for m in evidence.clusters}
     assert members[f"outbound|443||{API_HOST}"].hosts and members[f"outbound|443||{API_HOST}"].health
@@ -184,7 +187,11 @@ def test_dynamic_config_and_a_rejected_update_are_reported(dynamic: tuple[Runnin
     envoy, xds = dynamic
     evidence = sidecar.collect(_results(API), ran_alone=True, admin=envoy.admin)
     assert evidence.config["static_listeners"] == []
-    assert {e["name"] for e in evidence.config["dynamic_listeners"]} == {"virtualOutbound", "0.0.0.0_443"}
+    assert {e["name"] for e in evidence.config["dynamic_listeners"]} == {
+        "virtualOutbound",
+        "0.0.0.0_443",
+        f"{VIP}_443",
+    }
     assert f"outbound|443||{API_HOST}" in _names(evidence.config["dynamic_active_clusters"], "cluster")
     assert evidence.update_rejected == {
         "listener_manager.lds.update_rejected": 0,
@@ -210,3 +217,22 @@ def test_dynamic_config_and_a_rejected_update_are_reported(dynamic: tuple[Runnin
     assert livepath.rejected_updates(evidence.config, evidence.update_rejected)
     assert any(n.startswith("listener 0.0.0.0_443: xDS update rejected") for n in evidence.notes)
     assert all("\n" not in n for n in evidence.notes)
+
+
+def test_listeners_beyond_the_dialled_addresses_are_best_effort(
+    stock: RunningEnvoy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sidecar, "BROAD_LISTENER_BYTES", 512)
+    evidence = sidecar.collect(_results(API), ran_alone=True, admin=stock.admin)
+    assert _names(evidence.config["static_listeners"], "listener") == {"virtualOutbound", "0.0.0.0_443"}
+    assert any(n.startswith("other listeners on the target ports not read") for n in evidence.notes)
+    assert f"outbound|443||{API_HOST}" in {m.cluster for m in evidence.clusters}
+
+
+def test_a_dialled_vip_listener_is_always_read(stock: RunningEnvoy, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sidecar, "BROAD_LISTENER_BYTES", 512)
+    vip = TargetSpec(raw=f"tcp://{VIP_HOST}:443", protocol=Protocol.TCP, host=VIP_HOST, port=443)
+    dialled = ProbeResult(target=vip, signature=Signature.OK, dns=DnsEvidence(query=VIP_HOST, a=(VIP,)))
+    evidence = sidecar.collect([dialled], ran_alone=True, admin=stock.admin)
+    assert f"{VIP}_443" in _names(evidence.config["static_listeners"], "listener")
+    assert f"outbound|443||{VIP_HOST}" in _names(evidence.config["static_clusters"], "cluster")

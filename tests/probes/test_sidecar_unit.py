@@ -3,6 +3,7 @@ and what a missing sidecar looks like."""
 
 from __future__ import annotations
 
+import dataclasses
 import http.server
 import json
 import re
@@ -14,7 +15,15 @@ from typing import Any
 import pytest
 
 from probes import sidecar
-from probes.model import Protocol, SidecarEvidence, TargetSpec
+from probes.model import (
+    DnsEvidence,
+    ProbeResult,
+    Protocol,
+    SidecarEvidence,
+    Signature,
+    TargetSpec,
+    TcpEvidence,
+)
 
 
 def _target(host: str, port: int, protocol: Protocol = Protocol.HTTPS) -> TargetSpec:
@@ -250,3 +259,23 @@ def test_admin_on_ipv6_loopback_only_is_found_from_the_ipv4_address() -> None:
     assert evidence.present is True and evidence.admin == f"[::1]:{port}"
     assert evidence.proxy_version == "stub/1.40.0"
     assert evidence.counter_deltas == {}
+
+
+def test_dialed_addresses_and_the_exact_listener_names() -> None:
+    api = _target("api.lab.example", 443)
+    literal = TargetSpec(raw="10.0.0.9:443", protocol=Protocol.TLS, host="10.0.0.9", port=443)
+    literal = dataclasses.replace(literal, ip_literal=True)
+    http_target = _target("x.lab.example", 80, Protocol.HTTP)
+    results = [
+        ProbeResult(target=api, signature=Signature.OK, dns=DnsEvidence(query="api", a=("240.240.0.5",))),
+        ProbeResult(target=literal, signature=Signature.OK, tcp=TcpEvidence(address="10.0.0.9:443")),
+        ProbeResult(target=http_target, signature=Signature.OK, tcp=TcpEvidence(address="[2001:db8::1]:80")),
+    ]
+    addresses = sidecar.dialed_addresses(results)
+    assert addresses == {443: {"240.240.0.5", "10.0.0.9"}, 80: {"2001:db8::1"}}
+    regex = sidecar.exact_listener_regex(addresses)
+    wanted = ("virtualOutbound", "0.0.0.0_443", "240.240.0.5_443", "10.0.0.9_443", "::_80", "2001:db8::1_80")
+    for name in wanted:
+        assert re.fullmatch(regex, name), name
+    for name in ("10.0.0.9_80", "240.240.0.6_443", "0.0.0.0_4443", "virtualInbound"):
+        assert not re.fullmatch(regex, name), name
