@@ -6,9 +6,10 @@
 diagnoses in root-cause order (the order of `diag.rules.ALL_RULES`) and de-duplicated, findings
 sorted by level, code, resources and message and de-duplicated, `by_code` sorted.
 
-Exit codes (SPEC §4): 0 every target met its expectation; 1 at least one failed target has an
-error/warning diagnosis attributable to the mesh; 3 failures, none attributable to the mesh (DNS,
-upstream: codes in `NOT_MESH_CODES`, or no diagnosis at all).
+Exit codes (SPEC §4): 0 every target met its expectation; 1 at least one failed target is the
+mesh's doing (`failure_is_mesh`: a mesh code at level error, or at level warning when no DNS/upstream
+error explains it); 3 failures, none attributable to the mesh (DNS, upstream: codes in
+`NOT_MESH_CODES`, or no diagnosis at all).
 """
 
 from __future__ import annotations
@@ -142,10 +143,17 @@ class Report:
         failed = [t for t in self.targets if t.outcome != "pass"]
         if not failed:
             return EXIT_OK
-        for t in failed:
-            if any(mesh_attributable(d) for d in t.diagnoses):
-                return EXIT_MESH_FAILURE
-        return EXIT_NOT_MESH
+        return EXIT_MESH_FAILURE if any(failure_is_mesh(t.diagnoses) for t in failed) else EXIT_NOT_MESH
+
+
+def failure_is_mesh(diagnoses: Sequence[Diagnosis]) -> bool:
+    """A failed target is the mesh's doing when a mesh code says so at level error, or at level
+    warning when no DNS/upstream code explains the failure at level error."""
+    if any(d.level == "error" and mesh_attributable(d) for d in diagnoses):
+        return True
+    if any(d.level == "error" and d.code in NOT_MESH_CODES for d in diagnoses):
+        return False
+    return any(mesh_attributable(d) for d in diagnoses)
 
 
 def mesh_attributable(diagnosis: Diagnosis) -> bool:

@@ -38,6 +38,8 @@ def evaluate(ctx: RuleContext) -> list[Diagnosis]:
     owner = _owner(ctx)
     if ctx.snapshot is not None and owner is None:
         return []
+    if ctx.snapshot is None and not _live_match_all(ctx):
+        return []
     if owner is not None and owner.cluster and owner.cluster != cluster:
         return []
     owner_host = facts.cluster_host(cluster)
@@ -67,6 +69,16 @@ def evaluate(ctx: RuleContext) -> list[Diagnosis]:
             supersedes=("MP0101", "MP0202"),
         )
     ]
+
+
+def _live_match_all(ctx: RuleContext) -> bool:
+    """Without declared config: the live path is a match-all chain on a wildcard-bound listener."""
+    actual = ctx.actual
+    return (
+        actual is not None
+        and actual.filter_chain == "{}"
+        and str(actual.listener).startswith(("0.0.0.0_", "[::]_"))
+    )
 
 
 def _owner(ctx: RuleContext) -> PortOwner | None:

@@ -36,7 +36,11 @@ def evaluate(ctx: RuleContext) -> list[Diagnosis]:
     message = f"{ctx.call.host}:{ctx.call.port} bypasses the sidecar: " + "; ".join(reasons)
     return [
         RULE.diagnose(
-            message, level=level, resources=(pod.ref,) if pod else (), evidence=observed_evidence(ctx)
+            message,
+            level=level,
+            resources=(pod.ref,) if pod else (),
+            evidence=observed_evidence(ctx),
+            supersedes=("MP0305",),  # not captured: a refusal is the upstream's, not a missing listener
         )
     ]
 

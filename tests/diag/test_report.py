@@ -207,6 +207,8 @@ def test_deterministic_sorted_and_deduplicated() -> None:
         ((_target((_diag("MP0201"), _diag("MP0301", "info"))),), 3),
         ((_target((_diag("MP0202"),)), _target((_diag("MP0104", "warning"),))), 1),
         ((_target(()),), 3),
+        ((_target((_diag("MP0103", "warning"), _diag("MP0202"))),), 3),
+        ((_target((_diag("MP0120", "warning"),)),), 1),
     ],
 )
 def test_exit_codes(targets: tuple[TargetResult, ...], code: int) -> None:
