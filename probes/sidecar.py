@@ -28,12 +28,18 @@ were read with — ``static_listeners``/``dynamic_listeners``, ``static_route_co
 (each a list exactly as admin returned it: ``{"listener": {...}}``, ``{"name", "active_state",
 "warming_state", "error_state"}``, ...). Static bootstrap configs (the lab) fill ``static_*``; a real
 sidecar ``dynamic_*``. ``diag.livepath.load_config`` reads this shape; failed xDS updates
-(``error_state``) are also summarised in ``notes``. Which listeners: ``virtualOutbound`` and every listener
-on a target port (``0.0.0.0_443``, ``<ip>_443``, … — pilot's names, ``listener.go``); routes named
-by those listeners (RDS) or the port (``"80"``); clusters ``BlackHoleCluster``,
-``PassthroughCluster``, ``outbound|PORT|SUBSET|HOST`` for each target and those referenced by the
-chains/virtual hosts that could match the target (``pilot/pkg/networking/core/cluster_builder.go``
-names; ``alt_stat_name`` adds Istio's ``;`` stats delimiter, ``util.DelimitedStatsPrefix``).
+(``error_state``) are also summarised in ``notes``.
+
+What is read: listeners ``virtualOutbound``, ``0.0.0.0_P``/``::_P`` and ``<ip>_P`` for every address
+the client dialled (pilot's names, ``listener.go``), then — best effort, 1 MB cap — every other
+listener on a target port (``<VIP>_443``…, evidence for an address mismatch); routes named by those
+listeners (RDS) or the port (``"80"``); clusters ``BlackHoleCluster``, ``PassthroughCluster``,
+``outbound|PORT|SUBSET|HOST`` for each target and those referenced by the chains/virtual hosts that
+could match the target (``pilot/pkg/networking/core/cluster_builder.go`` names; ``alt_stat_name``
+adds Istio's ``;`` stats delimiter, ``util.DelimitedStatsPrefix``), at most 64.
+
+The module is longer than most: the API, its bounded HTTP plumbing and the name selection only
+make sense together, and ``probes/`` modules other than this one belong to the probe engine.
 """
 
 from __future__ import annotations
