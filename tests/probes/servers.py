@@ -217,10 +217,13 @@ class Zone:
 
     records: Mapping[str, Mapping[str, tuple[str, ...]]]
     rcodes: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    unanswered_aaaa: frozenset[str] = frozenset()  # names whose AAAA queries are never answered
 
-    def answer(self, query: dns.message.Message) -> dns.message.Message:
+    def answer(self, query: dns.message.Message) -> dns.message.Message | None:
         response = dns.message.make_response(query)
         question = query.question[0]
+        if question.rdtype == dns.rdatatype.AAAA and question.name.to_text().lower() in self.unanswered_aaaa:
+            return None
         name = question.name.to_text().lower()
         if name in self.rcodes:
             response.set_rcode(dns.rcode.from_text(self.rcodes[name]))
@@ -268,7 +271,9 @@ def serve_dns(zone: Zone | None, *, port: int = 53) -> Iterator[str]:
             if zone is None:
                 continue
             with contextlib.suppress(Exception):
-                sock.sendto(zone.answer(dns.message.from_wire(data)).to_wire(), peer)
+                reply = zone.answer(dns.message.from_wire(data))
+                if reply is not None:
+                    sock.sendto(reply.to_wire(), peer)
 
     with _running(loop, stopping.set, sock.close):
         yield address

@@ -29,6 +29,7 @@ ZONE = servers.Zone(
         "a.b.c.d.e.lab.cluster.local.": {"A": ("127.0.0.11",)},
     },
     rcodes={"broken.lab.example.": "SERVFAIL"},
+    unanswered_aaaa=frozenset({"v4only.lab.example."}),
 )
 
 
@@ -42,7 +43,8 @@ def resolv_conf(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path
 
 @pytest.fixture(scope="module")
 def ctx(resolv_conf: tuple[Path, str]) -> Iterator[ProbeContext]:
-    with ProbeContext(ProbeOptions(timeout=2.0, resolv_conf=str(resolv_conf[0]))) as c:
+    # timeout 0.6: v4only's AAAA is never answered; beside a good A that costs at most the budget
+    with ProbeContext(ProbeOptions(timeout=0.6, resolv_conf=str(resolv_conf[0]))) as c:
         yield c
 
 
@@ -115,6 +117,13 @@ def test_resolution_through_resolv_conf(
     assert result.phases.resolve is not None
     if signature is Signature.OK:
         assert evidence.answered_name == tried[-1]
+
+
+def test_unanswered_aaaa_beside_a_good_a_is_ok_and_bounded(ctx: ProbeContext) -> None:
+    result = dns_probe.probe(parse_target("v4only.lab.example."), ctx)
+    assert result.signature is Signature.OK and result.dns is not None
+    assert result.dns.a == ("127.0.0.2",) and result.dns.aaaa == ()
+    assert result.elapsed < 1.5
 
 
 def test_mesh_vip_is_flagged(ctx: ProbeContext) -> None:
