@@ -64,7 +64,7 @@ def build_config(objects: Sequence[Mapping[str, Any]], pod: PodView) -> Generate
 
     def route_for(name: str) -> dict[str, Any]:
         return route_config(name, scope.listener_services, pod.namespace, uses_auto, allow_any,
-                            egress_cluster)
+                            egress_cluster, pod.mesh.get("defaultHttpRetryPolicy"))
 
     catchall = catchall_filters(scope.mode, egress_cluster)
     listeners = [

@@ -13,7 +13,8 @@ Pilot sources (``pilot/pkg/networking/core``):
   keeps only that service's vhost; a single vhost gets domains ``["*"]``; no catch-all.
 - ``httproute.go`` ``buildCatchAllVirtualHost``: ``allow_any`` → PassthroughCluster (or the Sidecar
   ``egressProxy`` cluster), timeout 0, no retries; else ``block_all`` with a direct 502, no body.
-- ``route/route.go`` ``BuildDefaultHTTPOutboundRoute`` + ``route/retry/retry.go`` ``DefaultPolicy``:
+- ``route/route.go`` ``BuildDefaultHTTPOutboundRoute`` + ``route/retry/retry.go`` ``ConvertPolicy``
+  (MeshConfig ``defaultHttpRetryPolicy``; unset →) ``DefaultPolicy``:
   route ``default``, prefix ``/``, timeout 0, 2 retries on
   ``connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes`` with the
   ``previous_hosts`` predicate and 5 host-selection attempts.
@@ -24,7 +25,7 @@ Pilot sources (``pilot/pkg/networking/core``):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lab.istiod import protocol
@@ -46,26 +47,43 @@ FAULT = "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault"
 CORS = "type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors"
 
 
-def default_route(cluster: str, operation: str) -> dict[str, Any]:
-    return {
-        "name": "default",
-        "match": {"prefix": "/"},
-        "decorator": {"operation": operation},
-        "route": {
-            "cluster": cluster,
-            "timeout": "0s",
-            "max_grpc_timeout": "0s",
-            "retry_policy": {
-                "retry_on": RETRY_ON,
-                "num_retries": 2,
-                "retry_host_predicate": [
-                    {"name": "envoy.retry_host_predicates.previous_hosts",
-                     "typed_config": {"@type": PREVIOUS_HOSTS}}
-                ],
-                "host_selection_retry_max_attempts": 5,
-            },
-        },
+def retry_policy(mesh_policy: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """``retry.ConvertPolicy`` of MeshConfig ``defaultHttpRetryPolicy``: unset → the default policy;
+    ``attempts`` ≤ 0 → none; else its attempts and ``retryOn`` (numbers become retriable status
+    codes)."""
+    policy: dict[str, Any] = {
+        "retry_on": RETRY_ON,
+        "num_retries": 2,
+        "retry_host_predicate": [
+            {"name": "envoy.retry_host_predicates.previous_hosts", "typed_config": {"@type": PREVIOUS_HOSTS}}
+        ],
+        "host_selection_retry_max_attempts": 5,
     }
+    if mesh_policy is None:
+        return policy
+    attempts = int(mesh_policy.get("attempts") or 0)
+    if attempts <= 0:
+        return None
+    policy["num_retries"] = attempts
+    retry_on = str(mesh_policy.get("retryOn") or "")
+    if retry_on:
+        parts = [p.strip() for p in retry_on.split(",") if p.strip()]
+        codes = [int(p) for p in parts if p.isdigit()]
+        words = [p for p in parts if not p.isdigit()]
+        if codes and "retriable-status-codes" not in words:
+            words.append("retriable-status-codes")
+        policy["retry_on"] = ",".join(words)
+        if codes:
+            policy["retriable_status_codes"] = codes
+    return policy
+
+
+def default_route(cluster: str, operation: str, retry: dict[str, Any] | None) -> dict[str, Any]:
+    action: dict[str, Any] = {"cluster": cluster, "timeout": "0s", "max_grpc_timeout": "0s"}
+    if retry is not None:
+        action["retry_policy"] = retry
+    return {"name": "default", "match": {"prefix": "/"}, "decorator": {"operation": operation},
+            "route": action}
 
 
 def catch_all_vhost(allow_any: bool, egress_cluster: str | None) -> dict[str, Any]:
@@ -93,7 +111,8 @@ def vhost_domains(svc: MeshService, proxy_ns: str, uses_auto: bool) -> tuple[lis
 
 
 def route_config(name: str, services: Sequence[MeshService], proxy_ns: str, uses_auto: bool,
-                 allow_any: bool, egress_cluster: str | None) -> dict[str, Any]:
+                 allow_any: bool, egress_cluster: str | None,
+                 mesh_retry: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The route configuration ``name`` (``"80"`` or ``"host:80"``) for this proxy."""
     sniffed = ":" in name
     port = int(name.rsplit(":", 1)[-1])
@@ -120,7 +139,7 @@ def route_config(name: str, services: Sequence[MeshService], proxy_ns: str, uses
             continue
         cluster = cluster_name(port, host)
         vhosts.append({"name": f"{host}:{port}", "domains": kept,
-                       "routes": [default_route(cluster, f"{host}:{port}/*")],
+                       "routes": [default_route(cluster, f"{host}:{port}/*", retry_policy(mesh_retry))],
                        "include_request_attempt_count": True})
     if sniffed:
         host_only = name.rsplit(":", 1)[0]

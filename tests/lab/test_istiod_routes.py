@@ -223,3 +223,38 @@ def test_cidr_address_is_a_vhost_domain_as_in_pilot() -> None:
         service_entry("c", ["c.example"], [(80, "HTTP")], addresses=["10.9.0.0/24"], resolution="NONE")
     ]
     assert vhosts(generate(objects, REG), "80")[0] == ("c.example:80", ["c.example", "10.9.0.0/24"])
+
+
+RETRY_CASES = [
+    (
+        "unset: default policy",
+        None,
+        2,
+        RETRY_ON_DEFAULT := ("connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes"),
+    ),
+    ("attempts 0 disables retries", {"attempts": 0}, None, None),
+    (
+        "attempts and retryOn with status codes",
+        {"attempts": 5, "retryOn": "gateway-error,503"},
+        5,
+        "gateway-error,retriable-status-codes",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("policy", "retries", "retry_on"), [c[1:] for c in RETRY_CASES], ids=[c[0] for c in RETRY_CASES]
+)
+def test_mesh_default_http_retry_policy(
+    policy: dict[str, Any] | None, retries: int | None, retry_on: str | None
+) -> None:
+    mesh = {} if policy is None else {"defaultHttpRetryPolicy": policy}
+    cfg = generate([service_entry("a", ["a.example"], [(80, "HTTP")])], PodView("default", mesh=mesh))
+    action = routes(cfg)["80"]["virtual_hosts"][0]["routes"][0]["route"]
+    if retries is None:
+        assert "retry_policy" not in action
+    else:
+        assert (action["retry_policy"]["num_retries"], action["retry_policy"]["retry_on"]) == (
+            retries,
+            retry_on,
+        )
