@@ -319,3 +319,40 @@ def test_no_color_and_non_tty(
     )
     out = capsys.readouterr().out
     assert code == 1 and "✗ https://api.example.com:443/" in out and "\x1b[" not in out
+
+
+SSH = """\
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: github-ssh, namespace: apps}
+spec:
+  hosts: [github.com]
+  ports: [{number: 22, name: ssh, protocol: TCP}]
+  resolution: DNS
+"""
+
+
+@pytest.mark.parametrize(("flags", "codes"), [([], ["MP0107"]), (["--dns-capture"], ["MP0101"])])
+def test_dns_capture_flag_changes_the_proxy(
+    flags: list[str], codes: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "ssh.yaml"
+    path.write_text(SSH)
+    code = main(
+        [
+            "explain",
+            "tcp://gitlab.example.com:22",
+            "--config",
+            str(path),
+            "-n",
+            "apps",
+            "--mode",
+            "REGISTRY_ONLY",
+            "-o",
+            "json",
+            *flags,
+        ]
+    )
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 1
+    assert [d["code"] for d in doc["targets"][0]["diagnoses"]] == codes
