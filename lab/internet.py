@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import ipaddress
 import socket
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,8 +23,9 @@ import dns.message
 
 from lab import dnswire, origin
 from lab.certs import LabCA
+from lab.iptables import internet_firewall
 from lab.names import RunNames
-from lab.netns import NetnsThread
+from lab.netns import NetnsThread, delete_netns, ip_batch, nsenter_argv, run
 
 STANDARD_PORTS: Mapping[int, str] = {80: "http", 443: "https", 22: "tcp"}
 DROP_HOST = "drop.lab.example"
@@ -186,3 +187,38 @@ class Internet:
                 await asyncio.wait_for(server.wait_closed(), 1.0)
         self._servers.clear()
         self._udp.clear()
+
+
+Call = Callable[[Coroutine[Any, Any, Any]], Any]
+
+
+def start_internet(
+    names: RunNames, ca: LabCA, hosts: Sequence[ServedHost], stack: contextlib.ExitStack, call: Call
+) -> Internet:
+    """Create the internet netns (addresses on ``lo``, the SYN-drop rule) and start serving;
+    every step's undo is registered on ``stack``. ``call`` runs a coroutine on the lab's loop."""
+    name = names.internet_netns
+    run(["ip", "netns", "add", name])
+    stack.callback(delete_netns, name)
+    thread = NetnsThread(name)
+    stack.callback(thread.close)
+    internet = Internet(names, thread, ca, hosts)
+    ip_batch(["link set lo up", *(f"addr add {a}/32 dev lo" for a in internet.addresses())], name)
+    run([*nsenter_argv(name), "iptables-restore", "--noflush"], stdin=internet_firewall([names.drop_address]))
+    call(internet.start())
+    stack.callback(lambda: call(internet.stop()))
+    return internet
+
+
+def refresh_internet(internet: Internet, hosts: Sequence[ServedHost], call: Call) -> None:
+    """Serve a new host list (after ``apply``): add missing addresses, restart the servers."""
+    if list(hosts) == internet.hosts:
+        return
+    missing = set(Internet(internet.names, internet.thread, internet.ca, hosts).addresses()) - set(
+        internet.addresses()
+    )
+    if missing:
+        ip_batch([f"addr add {a}/32 dev lo" for a in sorted(missing)], internet.names.internet_netns)
+    call(internet.stop())
+    internet.set_hosts(hosts)
+    call(internet.start())

@@ -10,6 +10,7 @@ The command keeps ``CAP_DAC_READ_SEARCH`` (ambient) only so it can run interpret
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -21,7 +22,8 @@ from typing import Any
 from lab import admin, iptables
 from lab.bootstrap import StatsMatcher, build_bootstrap
 from lab.envoy import PROXY_GID, PROXY_UID, EnvoyProcess
-from lab.netns import NetnsThread, ip_batch, nsenter_argv, run
+from lab.names import RunNames
+from lab.netns import NetnsThread, delete_netns, ip_batch, nsenter_argv, run
 from lab.xds import COUNTERS_PATH, FileXds, PushResult, parse_counters
 
 APP_UID = 1000
@@ -52,6 +54,34 @@ class PodNetwork:
     pod_address: str
     gateway: str
     dns_server: str
+
+
+def create_pod_network(names: RunNames, index: int, stack: contextlib.ExitStack) -> PodNetwork:
+    """Pod ``index``'s netns and its veth to the internet netns (cleanup registered on ``stack``)."""
+    ns = names.pod_netns(index)
+    gateway, address = names.link_addresses(index)
+    vi, vp = names.veth_internet_side(index), names.veth_pod_side(index)
+    run(["ip", "netns", "add", ns])
+    stack.callback(delete_netns, ns)
+    run(
+        [
+            "ip",
+            "link",
+            "add",
+            vi,
+            "netns",
+            names.internet_netns,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            vp,
+            "netns",
+            ns,
+        ]
+    )
+    ip_batch([f"addr add {gateway}/30 dev {vi}", f"link set {vi} up"], names.internet_netns)
+    return PodNetwork(ns, vp, vi, address, gateway, names.dns_address)
 
 
 def app_exec_argv(

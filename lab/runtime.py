@@ -3,7 +3,7 @@
     with Lab(objects, mode="REGISTRY_ONLY", internet=["pkg.lab.example"]) as lab:
         pod = lab.pod("default")                    # created on first use (one pod per name)
         done = pod.exec(["curl", "-sS", "https://pkg.lab.example/"])   # behind the sidecar
-        lab.apply(new_objects)                      # regenerate, restart Envoy (≈0.2 s)
+        lab.apply(new_objects)                      # regenerate + xDS push, no restart (≈20 ms)
         pod.admin_get("/config_dump?resource=dynamic_listeners")
         lab.access_log("default")                   # oracle only, with access_log=True
 
@@ -28,56 +28,24 @@ import signal
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any, TypeVar
 
-from lab import netns
 from lab.agent import PilotAgent
 from lab.certs import LabCA
 from lab.dnsagent import DnsAgent
-from lab.handwritten import blackhole_config
-from lab.internet import Internet, ServedHost, plan_hosts
-from lab.iptables import internet_firewall
+from lab.internet import Internet, ServedHost, plan_hosts, refresh_internet, start_internet
 from lab.names import RunNames, new_run_id
-from lab.pod import Pod, PodNetwork, PodSpec
+from lab.pod import Pod, PodSpec, create_pod_network
+from lab.sources import ConfigOut, ConfigSource, LabStartError, handwritten_source, istiod_source
 from lab.xds import PushResult
 
 T = TypeVar("T")
-ConfigOut = tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, tuple[str, ...]]]
-ConfigSource = Callable[[Sequence[Mapping[str, Any]], PodSpec, Mapping[str, Any], "str | None"], ConfigOut]
 
-
-class LabStartError(RuntimeError):
-    """The lab could not be built (the CLI turns it into diag.errors.LabError)."""
-
-
-def istiod_source(
-    objects: Sequence[Mapping[str, Any]], spec: PodSpec, mesh: Mapping[str, Any], mode: str | None
-) -> ConfigOut:
-    """The default: L2's generator (``lab.istiod.generate``)."""
-    from lab.istiod import PodView, generate
-
-    view = PodView(
-        namespace=spec.namespace,
-        labels=dict(spec.labels),
-        dns_capture=spec.dns_capture,
-        mesh=dict(mesh),
-        mode_override=mode,
-    )
-    out = generate(objects, view)
-    return out.listeners, out.clusters, dict(out.dns)
-
-
-def handwritten_source(
-    objects: Sequence[Mapping[str, Any]], spec: PodSpec, mesh: Mapping[str, Any], mode: str | None
-) -> ConfigOut:
-    """Catch-all only (no generator): REGISTRY_ONLY unless ``mode``/mesh say ALLOW_ANY."""
-    effective = mode or (mesh.get("outboundTrafficPolicy") or {}).get("mode") or "ALLOW_ANY"
-    listeners, clusters = blackhole_config(effective)
-    return listeners, clusters, {}
+__all__ = ["ConfigOut", "ConfigSource", "Lab", "LabStartError", "handwritten_source", "istiod_source"]
 
 
 class Lab:
@@ -112,7 +80,6 @@ class Lab:
         self._stack = contextlib.ExitStack()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._internet: Internet | None = None
-        self._inet_thread: netns.NetnsThread | None = None
         self._workdir: Path | None = None
         self._ca: LabCA | None = None
         self._lock = threading.RLock()
@@ -217,24 +184,9 @@ class Lab:
     # ---- internet ------------------------------------------------------------------------------
 
     def _start_internet(self) -> None:
-        name = self.names.internet_netns
-        netns.run(["ip", "netns", "add", name])
-        self._stack.callback(netns.delete_netns, name)
-        thread = netns.NetnsThread(name)
-        self._stack.callback(thread.close)
-        self._inet_thread = thread
         assert self._ca is not None
-        internet = Internet(
-            self.names, thread, self._ca, plan_hosts(self.names, self.objects, self.extra_hosts)
-        )
-        netns.ip_batch(["link set lo up", *(f"addr add {a}/32 dev lo" for a in internet.addresses())], name)
-        netns.run(
-            [*netns.nsenter_argv(name), "iptables-restore", "--noflush"],
-            stdin=internet_firewall([self.names.drop_address]),
-        )
-        self._call(internet.start())
-        self._stack.callback(lambda: self._call(internet.stop(), timeout=5))
-        self._internet = internet
+        hosts = plan_hosts(self.names, self.objects, self.extra_hosts)
+        self._internet = start_internet(self.names, self._ca, hosts, self._stack, self._call)
 
     @property
     def hosts(self) -> list[ServedHost]:
@@ -261,17 +213,9 @@ class Lab:
         internet = self._internet
         assert internet is not None
         previous = {h.name: h.addresses for h in internet.hosts}
-        hosts = plan_hosts(self.names, self.objects, self.extra_hosts, previous)
-        if hosts == internet.hosts:
-            return
-        missing = set(Internet(self.names, internet.thread, internet.ca, hosts).addresses()) - set(
-            internet.addresses()
+        refresh_internet(
+            internet, plan_hosts(self.names, self.objects, self.extra_hosts, previous), self._call
         )
-        if missing:
-            netns.ip_batch([f"addr add {a}/32 dev lo" for a in sorted(missing)], self.names.internet_netns)
-        self._call(internet.stop())
-        internet.set_hosts(hosts)
-        self._call(internet.start())
 
     # ---- pods ----------------------------------------------------------------------------------
 
@@ -285,31 +229,7 @@ class Lab:
 
     def _add_pod(self, spec: PodSpec, *, wait: bool) -> Pod:
         index = len(self.pods)
-        names = self.names
-        ns = names.pod_netns(index)
-        gateway, address = names.link_addresses(index)
-        vi, vp = names.veth_internet_side(index), names.veth_pod_side(index)
-        netns.run(["ip", "netns", "add", ns])
-        self._stack.callback(netns.delete_netns, ns)
-        netns.run(
-            [
-                "ip",
-                "link",
-                "add",
-                vi,
-                "netns",
-                names.internet_netns,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                vp,
-                "netns",
-                ns,
-            ]
-        )
-        netns.ip_batch([f"addr add {gateway}/30 dev {vi}", f"link set {vi} up"], names.internet_netns)
-        net = PodNetwork(ns, vp, vi, address, gateway, names.dns_address)
+        net = create_pod_network(self.names, index, self._stack)
         pod = Pod(spec, net, self.workdir / f"pod{index}", self.ca_file, self.access_log_enabled)
         self._stack.callback(pod.close)
         pod.setup_network()

@@ -1,0 +1,44 @@
+"""Where a lab pod's sidecar config comes from: a ``ConfigSource`` maps (objects, pod, mesh, mode)
+to (listeners, clusters, DNS table). The default is L2's generator; the hand-written catch-all
+keeps the runtime's own tests independent of it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from lab.handwritten import blackhole_config
+from lab.pod import PodSpec
+
+ConfigOut = tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, tuple[str, ...]]]
+ConfigSource = Callable[[Sequence[Mapping[str, Any]], PodSpec, Mapping[str, Any], "str | None"], ConfigOut]
+
+
+class LabStartError(RuntimeError):
+    """The lab could not be built (the CLI turns it into diag.errors.LabError)."""
+
+
+def istiod_source(
+    objects: Sequence[Mapping[str, Any]], spec: PodSpec, mesh: Mapping[str, Any], mode: str | None
+) -> ConfigOut:
+    """The default: L2's generator (``lab.istiod.generate``)."""
+    from lab.istiod import PodView, generate
+
+    view = PodView(
+        namespace=spec.namespace,
+        labels=dict(spec.labels),
+        dns_capture=spec.dns_capture,
+        mesh=dict(mesh),
+        mode_override=mode,
+    )
+    out = generate(objects, view)
+    return out.listeners, out.clusters, dict(out.dns)
+
+
+def handwritten_source(
+    objects: Sequence[Mapping[str, Any]], spec: PodSpec, mesh: Mapping[str, Any], mode: str | None
+) -> ConfigOut:
+    """Catch-all only (no generator): REGISTRY_ONLY unless ``mode``/mesh say ALLOW_ANY."""
+    effective = mode or (mesh.get("outboundTrafficPolicy") or {}).get("mode") or "ALLOW_ANY"
+    listeners, clusters = blackhole_config(effective)
+    return listeners, clusters, {}
