@@ -191,7 +191,12 @@ def probe_hop(spec: TargetSpec, ctx: ProbeContext) -> tuple[ProbeResult, str | N
         tls_end_to_end=spec.protocol is Protocol.HTTPS,
         captured=tcp.captured,
     )
-    notes = base.notes + tuple(n for n in (verdict.note, body_note) if n)
+    proxy_note = (
+        f"sent through the proxy {ctx.options.proxy}: connect/TLS evidence is the proxy's"
+        if ctx.options.proxy
+        else None
+    )
+    notes = base.notes + tuple(n for n in (verdict.note, body_note, proxy_note) if n)
     location = response.headers.get("location") if 300 <= response.status_code < 400 else None
     result = dataclasses.replace(
         base,

@@ -65,8 +65,14 @@ def run_probes(specs: Sequence[TargetSpec], ctx: ProbeContext, concurrency: int)
     workers = max(1, min(concurrency, MAX_CONCURRENCY, len(specs)))
     if workers == 1:
         return [probe_one(spec, ctx) for spec in specs]
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="probe") as pool:
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="probe")
+    try:
         return list(pool.map(lambda spec: probe_one(spec, ctx), specs))
+    except BaseException:  # Ctrl-C: drop the queued probes, wait only for the running ones
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    finally:
+        pool.shutdown(wait=True)
 
 
 def met_expectation(result: ProbeResult) -> bool:

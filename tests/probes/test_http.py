@@ -289,3 +289,20 @@ def test_ipv6_literal_and_ipv6_answer(ctx: ProbeContext) -> None:
         assert result.tcp is not None and result.tcp.address == f"[::1]:{port}"
         assert result.http is not None and result.http.body_excerpt == "six"
     assert named.dns is not None and named.dns.aaaa == ("::1",) and named.dns.a == ()
+
+
+def test_proxy_only_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    with servers.serve_http({("*", "/"): Reply(200, b"direct")}) as origin:
+        url = f"http://web.lab.example:{origin}/"
+        with servers.serve_http({("*", url): Reply(200, b"via proxy")}) as proxy_port:
+            proxy = f"http://127.0.0.1:{proxy_port}"
+            monkeypatch.setenv("HTTP_PROXY", proxy)  # never used implicitly (trust_env is off)
+            monkeypatch.setenv("http_proxy", proxy)
+            resolve = {"web.lab.example": "127.0.0.1"}
+            with ProbeContext(ProbeOptions(timeout=2.0, resolve=resolve)) as direct_ctx:
+                direct = http.probe(parse_target(url), direct_ctx)
+            with ProbeContext(ProbeOptions(timeout=2.0, resolve=resolve, proxy=proxy)) as proxied_ctx:
+                proxied = http.probe(parse_target(url), proxied_ctx)
+    assert direct.http is not None and direct.http.body_excerpt == "direct"
+    assert proxied.http is not None and proxied.http.body_excerpt == "via proxy"
+    assert any("proxy" in n for n in proxied.notes) and not any("proxy" in n for n in direct.notes)
