@@ -16,6 +16,8 @@ give) are parsed with the json module, which is much faster than YAML for large 
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -136,28 +138,47 @@ class _Collector:
             self.problems.append(Problem(path=path, object=name, message=exc.message))
 
 
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building many small objects.
+
+    The objects built here form no reference cycles; without the pause, generation-2 collections
+    rescan the growing heap over and over and loading 50k entries costs twice as much.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def load_paths(paths: Sequence[str | Path]) -> LoadResult:
     """Load every YAML/JSON file under `paths` (files or directories, sorted, recursive)."""
     out = _Collector()
-    for path in _expand(paths, out):
-        text = _read(path, out)
-        if text is not None:
-            _load_into(out, text, str(path))
+    with paused_gc():
+        for path in _expand(paths, out):
+            text = _read(path, out)
+            if text is not None:
+                _load_into(out, text, str(path))
     return out.result()
 
 
 def load_text(text: str, origin: str = "<input>") -> LoadResult:
     """Load a YAML (or JSON) string, multi-document."""
     out = _Collector()
-    _load_into(out, text, origin)
+    with paused_gc():
+        _load_into(out, text, origin)
     return out.result()
 
 
 def load_documents(docs: Iterable[Any], origin: str = "<input>") -> LoadResult:
     """Load already-parsed documents (mappings; `kind: List` expanded)."""
     out = _Collector()
-    for i, doc in enumerate(docs):
-        out.add_document(doc, origin, f"document {i + 1}")
+    with paused_gc():
+        for i, doc in enumerate(docs):
+            out.add_document(doc, origin, f"document {i + 1}")
     return out.result()
 
 

@@ -25,6 +25,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from diag.loader import paused_gc
 from diag.predict_scope import WILDCARD, ProxyScope, mesh_virtual_services
 from diag.resources import TLS_FAMILY, Port, ServiceEntry
 from diag.snapshot import MeshService, host_matches
@@ -164,10 +165,11 @@ def listeners_for_port(scope: ProxyScope, port: int) -> dict[str, ListenerModel]
     if isinstance(cached, dict):
         return cached
     built: dict[str, ListenerModel] = {}
-    for svc in scope.by_port.get(port, ()):
-        svc_port = svc.port(port)
-        if svc_port is not None:
-            _add_service(scope, built, svc, svc_port)
+    with paused_gc():
+        for svc in scope.by_port.get(port, ()):
+            svc_port = svc.port(port)
+            if svc_port is not None:
+                _add_service(scope, built, svc, svc_port)
     scope.cache[key] = built
     return built
 

@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from diag.loader import paused_gc
 from diag.predict_model import ModeDecision, Source
 from diag.resources import EnvoyFilter, ServiceEntry, Sidecar, VirtualService, WasmPlugin
 from diag.snapshot import MeshService, Snapshot, host_matches
@@ -158,7 +159,8 @@ def scope_for(snapshot: Snapshot, source: Source) -> ProxyScope:
     cached = snapshot.cache.get(key)
     if isinstance(cached, ProxyScope):
         return cached
-    scope = _build_scope(snapshot, source)
+    with paused_gc():
+        scope = _build_scope(snapshot, source)
     snapshot.cache[key] = scope
     return scope
 

@@ -156,6 +156,20 @@ class Snapshot:
         validate: bool = True,
     ) -> Snapshot:
         """Validate, drop invalid objects, convert services and build the indexes."""
+        from diag.loader import paused_gc
+
+        with paused_gc():
+            return cls._build(objects, mesh, istio_version=istio_version, validate=validate)
+
+    @classmethod
+    def _build(
+        cls,
+        objects: Iterable[Resource],
+        mesh: MeshConfig | None,
+        *,
+        istio_version: str | None,
+        validate: bool,
+    ) -> Snapshot:
         from diag.validation import validate_all
 
         objs = list(objects)
