@@ -6,7 +6,8 @@ CA, chosen by SNI among the hosts at that address), an SSH-style banner on 22, a
 ServiceEntry names with that port's protocol (``lab.istiod.internet_hosts``). Hosts named
 ``server-first.*`` speak first on every port (for sniffed-port tests). ``RunNames.drop_address``
 silently drops SYNs (``iptables -j DROP`` in this netns). An authoritative DNS server on
-``RunNames.dns_address`` answers the lab names and NXDOMAIN for everything else.
+``RunNames.dns_address`` answers the lab names and NXDOMAIN for everything else; a UDP echo on
+port 7 of that address answers ``udp-echo ADDR:7 <payload>``.
 """
 
 from __future__ import annotations
@@ -31,6 +32,22 @@ STANDARD_PORTS: Mapping[int, str] = {80: "http", 443: "https", 22: "tcp"}
 DROP_HOST = "drop.lab.example"
 SERVER_FIRST_HOST = "server-first.lab.example"
 SERVER_FIRST_PORTS: tuple[int, ...] = (80, 3306)
+UDP_ECHO_PORT = 7
+
+
+class _UdpEcho(asyncio.DatagramProtocol):
+    """UDP echo beside the DNS server (shows UDP is never captured, except DNS with capture)."""
+
+    def __init__(self, label: bytes) -> None:
+        self.label = label
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        if self.transport is not None:
+            self.transport.sendto(self.label + data, addr)
 
 
 @dataclass(frozen=True)
@@ -146,6 +163,14 @@ class Internet:
         transport, server = await dnswire.serve(udp, tcp, self.answer)
         self._udp.append(transport)
         self._servers.append(server)
+        echo = self.thread.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        echo.bind((self.names.dns_address, UDP_ECHO_PORT))
+        echo.setblocking(False)
+        label = f"udp-echo {self.names.dns_address}:{UDP_ECHO_PORT} ".encode()
+        echo_transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(
+            lambda: _UdpEcho(label), sock=echo
+        )
+        self._udp.append(echo_transport)
 
     def _tcp_socket(self, address: str, port: int) -> socket.socket:
         sock = self.thread.socket()

@@ -75,6 +75,19 @@ def test_udp_dns_is_not_redirected_without_capture(runtime_lab: Any) -> None:
     assert done.stdout.split() == ["NOERROR", "AA", addr], done.stderr  # the authoritative server answered
 
 
+UDP_ECHO = """
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2)
+s.sendto(b"ping", (sys.argv[1], 7)); print(s.recv(200).decode())
+"""
+
+
+@pytest.mark.parametrize("namespace", ["default", "dns"])
+def test_udp_other_than_dns_is_never_redirected(runtime_lab: Any, namespace: str) -> None:
+    done = runtime_lab.pod(namespace).exec(["python3", "-c", UDP_ECHO, runtime_lab.dns_address])
+    assert done.stdout.strip() == f"udp-echo {runtime_lab.dns_address}:7 ping", done.stderr
+
+
 def test_dns_capture_answers_from_the_table_and_forwards_the_rest(runtime_lab: Any) -> None:
     pod = runtime_lab.pod("dns")
     table = pod.exec(["python3", "-c", DNS_QUERY, "vip.lab.example", runtime_lab.dns_address])

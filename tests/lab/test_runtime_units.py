@@ -1,0 +1,108 @@
+"""Unit tests of the lab runtime's pure parts: names/addresses, object loading, origin answers,
+DNS responses, xDS files and counters (no root needed)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import dns.message
+import dns.rcode
+import pytest
+
+from lab.bootstrap import CLUSTER_TYPE, istio_status_resources, xds_file
+from lab.dnswire import make_response
+from lab.names import RunNames
+from lab.objects import ObjectsError, load_objects, namespaces_of
+from lab.origin import Origin, _answer, files_host
+from lab.xds import PushResult, parse_counters
+
+
+def test_run_names_are_per_run_and_fit_kernel_limits() -> None:
+    a, b = RunNames("0a0b0c"), RunNames("ffffff")
+    assert a.pod_netns(3) == "mplab-0a0b0c-p3" and a.internet_netns == "mplab-0a0b0c-inet"
+    assert len(a.veth_pod_side(62)) <= 15 and len(a.veth_internet_side(62)) <= 15  # IFNAMSIZ
+    assert a.link_addresses(0) == (f"10.{a.second_octet}.0.1", f"10.{a.second_octet}.0.2")
+    assert a.link_addresses(1)[0].endswith(".0.5")
+    assert (
+        64 <= b.second_octet < 128 and a.owns_netns("mplab-0a0b0c-p1") and not b.owns_netns("mplab-0a0b0c-p1")
+    )
+    with pytest.raises(ValueError):
+        RunNames("../etc")
+    with pytest.raises(ValueError):
+        a.link_addresses(63)
+
+
+def test_load_objects_flattens_lists_and_names_bad_files(tmp_path: Path) -> None:
+    good = tmp_path / "a.yaml"
+    good.write_text(
+        "kind: List\nitems:\n- {kind: Namespace, metadata: {name: team}}\n---\n"
+        "kind: ServiceEntry\nmetadata: {name: x}\n"
+    )
+    objects = load_objects([tmp_path])
+    assert [o["kind"] for o in objects] == ["Namespace", "ServiceEntry"]
+    assert namespaces_of(objects) == ["team"]
+    bad = tmp_path / "b.yaml"
+    bad.write_text("kind: [unclosed\n")
+    with pytest.raises(ObjectsError, match=r"b\.yaml"):
+        load_objects([bad])
+    (tmp_path / "c.yml").write_text("- just a list\n")
+    with pytest.raises(ObjectsError, match="not a Kubernetes object"):
+        load_objects([tmp_path / "c.yml"])
+    with pytest.raises(ObjectsError, match="no such file"):
+        load_objects([tmp_path / "missing.yaml"])
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "check"),
+    [
+        ("/redirect?to=https://files.lab.example/x&code=301", 301, "location"),
+        ("/status/503", 503, None),
+        ("/simple/", 200, "html"),
+        ("/anything", 200, "json"),
+    ],
+)
+def test_origin_answers(path: str, status: int, check: str | None) -> None:
+    origin = Origin(("pkg.lab.example",), "10.70.2.1", 443, "https")
+    code, headers, body = _answer(
+        origin, "GET", path, {"host": "pkg.lab.example"}, "pkg.lab.example", "https"
+    )
+    assert code == status
+    if check == "location":
+        assert headers["location"] == "https://files.lab.example/x"
+    elif check == "html":
+        assert b"https://files.lab.example/packages/" in body
+    else:
+        info = json.loads(body)
+        assert (info["address"], info["port"], info["sni"]) == ("10.70.2.1", 443, "pkg.lab.example")
+
+
+def test_files_host() -> None:
+    assert files_host("pkg.lab.example") == "files.lab.example"
+    assert files_host("localhost") == "files.localhost"
+
+
+def test_dns_responses() -> None:
+    query = dns.message.make_query("pkg.lab.example", "A")
+    assert make_response(query, None).rcode() == dns.rcode.NXDOMAIN
+    answer = make_response(query, ("10.1.2.3", "fd00::1"), authoritative=True)
+    assert [r.address for rr in answer.answer for r in rr] == ["10.1.2.3"]
+    aaaa = make_response(dns.message.make_query("pkg.lab.example", "AAAA"), ("10.1.2.3",))
+    assert aaaa.rcode() == dns.rcode.NOERROR and aaaa.answer == []
+
+
+def test_xds_file_and_counters() -> None:
+    doc = xds_file(CLUSTER_TYPE, [{"name": "BlackHoleCluster", "type": "STATIC"}], "7")
+    assert doc["version_info"] == "7" and doc["resources"][0]["@type"] == CLUSTER_TYPE
+    assert parse_counters("a.b: 3\nc: No recorded values\nd: 0\n") == {"a.b": 3, "d": 0}
+    assert PushResult("1", "accepted", "accepted").accepted
+    assert not PushResult("1", "accepted", "rejected").accepted
+
+
+def test_status_listeners_route_readiness_to_the_agent() -> None:
+    listeners, clusters = istio_status_resources()
+    ports = [ln["address"]["socket_address"]["port_value"] for ln in listeners]
+    assert ports == [15090, 15021]
+    agent = next(c for c in clusters if c["name"] == "agent")
+    endpoint = agent["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
+    assert endpoint["address"]["socket_address"]["port_value"] == 15020
