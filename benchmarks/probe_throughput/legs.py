@@ -86,6 +86,10 @@ def run_measured(
         timer.start()
         try:
             _, status, usage = os.wait4(proc.pid, 0)
+        except BaseException:  # Ctrl-C: leave no child behind
+            proc.kill()
+            proc.wait()
+            raise
         finally:
             timer.cancel()
         wall = time.perf_counter() - start

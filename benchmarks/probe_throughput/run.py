@@ -134,7 +134,14 @@ def main(argv: Sequence[str]) -> int:
     args = parse_args(argv)
     os.chdir(REPO)  # python -m probes runs from the repository
     started = time.time()
-    results = run(args)
+    try:
+        results = run(args)
+    except KeyboardInterrupt:
+        print("interrupted: every server and child process was stopped", file=sys.stderr)
+        return 130
+    except (OSError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 4
     rat = ratios(results)
     print(markdown(results, rat, args))
     if args.json:
