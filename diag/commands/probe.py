@@ -66,6 +66,9 @@ def probe(
     quit_sidecar: Annotated[
         bool, typer.Option("--quit-sidecar", help="POST /quitquitquit when done.")
     ] = False,
+    sidecar_native: Annotated[
+        str | None, typer.Option("--sidecar-native", help="yes or no: is the sidecar a native one?")
+    ] = None,
     output: Annotated[str, typer.Option("-o", "--output", help="text or json.")] = "text",
 ) -> None:
     """Probe targets from here: DNS, TCP, TLS, HTTP, with the sidecar's evidence when there is one."""
@@ -78,6 +81,8 @@ def probe(
         raise UsageError(f"invalid --output {output!r}: use text or json")
     if sidecar is not None and sidecar not in ("auto", "off"):
         raise UsageError(f"invalid --sidecar {sidecar!r}: use auto or off")
+    if sidecar_native is not None and sidecar_native not in ("yes", "no"):
+        raise UsageError(f"invalid --sidecar-native {sidecar_native!r}: use yes or no")
     if expect is not None and expect not in ("allowed", "blocked", "via-gateway"):
         raise UsageError(f"invalid --expect {expect!r}: use allowed, blocked or via-gateway")
     flags = ProbeFlags(
@@ -93,6 +98,7 @@ def probe(
         sidecar=sidecar,
         admin=admin,
         quit_sidecar=quit_sidecar,
+        sidecar_native=None if sidecar_native is None else sidecar_native == "yes",
     )
     try:
         probe_plan, specs = build_plan(flags)

@@ -158,6 +158,7 @@ def test_meshprobe_probe_json_output(web: int, capsys: pytest.CaptureFixture[str
         (["probe", "-o", "yaml", "x.lab.example"], "invalid --output"),
         (["probe", "--sidecar", "on", "x.lab.example"], "invalid --sidecar"),
         (["probe", "--resolve", "x", "x.lab.example"], "invalid --resolve"),
+        (["probe", "--sidecar-native", "maybe", "x.lab.example"], "invalid --sidecar-native"),
     ],
 )
 def test_meshprobe_probe_usage_errors_exit_2(
