@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -64,3 +65,20 @@ def test_up_status_exec_apply_down_round_trip(tmp_path: Path) -> None:
     assert down.returncode == 0 and run_id in down.stdout
     assert leftovers(run_id) == []
     assert _cli(state, "lab", "status").returncode == 4
+
+
+def test_down_cleans_up_after_a_killed_supervisor(tmp_path: Path) -> None:
+    from lab.envoy import alive
+    from lab.leftovers import leftovers
+
+    state = tmp_path / "state"
+    assert _cli(state, "lab", "up").returncode == 0
+    info = json.loads((state / "state.json").read_text())
+    os.kill(info["pid"], 9)
+    deadline = time.monotonic() + 5
+    while alive(info["pid"]) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    down = _cli(state, "lab", "down")
+    assert down.returncode == 0 and "no lab was up" in down.stdout
+    assert leftovers(info["run_id"]) == []
+    assert not (state / "state.json").exists()
