@@ -20,7 +20,7 @@ from lab.istiod.listeners import OutboundListenerBuilder
 from lab.istiod.model import MeshService
 from lab.istiod.render import render_listener
 from lab.istiod.resources import DestinationRule, KubeService, ServiceEntry, Sidecar, parse_objects
-from lab.istiod.routes import route_config
+from lab.istiod.routes import RouteBuilder
 from lab.istiod.scope import compute_scope, mesh_settings, namespace_selected
 
 
@@ -62,13 +62,12 @@ def build_config(objects: Sequence[Mapping[str, Any]], pod: PodView) -> Generate
         builder.add_service(svc)
     notes += builder.notes
 
-    def route_for(name: str) -> dict[str, Any]:
-        return route_config(name, scope.listener_services, pod.namespace, uses_auto, allow_any,
-                            egress_cluster, pod.mesh.get("defaultHttpRetryPolicy"))
+    routes = RouteBuilder(scope.listener_services, pod.namespace, uses_auto, allow_any, egress_cluster,
+                          pod.mesh.get("defaultHttpRetryPolicy"))
 
     catchall = catchall_filters(scope.mode, egress_cluster)
     listeners = [
-        render_listener(entry, route_for, catchall, mesh.protocol_detection_timeout, pod.http10)
+        render_listener(entry, routes.route_config, catchall, mesh.protocol_detection_timeout, pod.http10)
         for entry in sorted(builder.entries.values(), key=lambda e: (e.port, e.bind))
     ]
     listeners.append(virtual_outbound_listener(scope.mode, egress_cluster))

@@ -51,10 +51,13 @@ class ChainOpts:
         return ((not self.sni_hosts or "*" in self.sni_hosts) and not self.alpns and not self.transport
                 and not self.cidrs)
 
+    def match_key(self) -> tuple[str, tuple[str, ...], frozenset[str], frozenset[str]]:
+        """Two chains conflict (``conflictsWith``) exactly when their keys are equal."""
+        return (self.transport, tuple(self.alpns), frozenset(s for s in self.sni_hosts if s != "*"),
+                frozenset(_cidr_set(self.cidrs)))
+
     def conflicts_with(self, other: ChainOpts) -> bool:
-        return (self.transport == other.transport and self.alpns == other.alpns
-                and {s for s in self.sni_hosts if s != "*"} == {s for s in other.sni_hosts if s != "*"}
-                and _cidr_set(self.cidrs) == _cidr_set(other.cidrs))
+        return self.match_key() == other.match_key()
 
 
 @dataclass
@@ -65,6 +68,10 @@ class ListenerEntry:
     port: int
     protocol: str
     chains: list[ChainOpts]
+    keys: set[tuple[str, tuple[str, ...], frozenset[str], frozenset[str]]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.keys = {chain.match_key() for chain in self.chains}
 
 
 @dataclass
@@ -145,11 +152,12 @@ class OutboundListenerBuilder:
 
     def _merge(self, current: ListenerEntry, incoming: list[ChainOpts], svc: MeshService) -> None:
         for opt in incoming:
-            if any(existing.conflicts_with(opt) for existing in current.chains):
+            if opt.match_key() in current.keys:
                 self.notes.append(f"listener {current.bind}_{current.port}: a chain of {svc.ref} "
                                   f"({svc.hostname}) dropped: same match as an earlier one")
                 continue
             current.chains.append(opt)
+            current.keys.add(opt.match_key())
 
     def _http_chain(self, svc: MeshService, port: MeshPort, bind: str, *, auto: bool) -> ChainOpts:
         route = f"{svc.hostname}:{port.number}" if auto and bind != WILDCARD else str(port.number)

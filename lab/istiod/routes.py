@@ -25,7 +25,9 @@ Pilot sources (``pilot/pkg/networking/core``):
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from lab.istiod import protocol
@@ -110,51 +112,79 @@ def vhost_domains(svc: MeshService, proxy_ns: str, uses_auto: bool) -> tuple[lis
     return domains, expanded
 
 
-def route_config(name: str, services: Sequence[MeshService], proxy_ns: str, uses_auto: bool,
-                 allow_any: bool, egress_cluster: str | None,
-                 mesh_retry: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The route configuration ``name`` (``"80"`` or ``"host:80"``) for this proxy."""
-    sniffed = ":" in name
-    port = int(name.rsplit(":", 1)[-1])
-    by_host: dict[str, MeshService] = {}
-    for svc in services:
-        if svc.port(port) is not None:
+@dataclass
+class RouteBuilder:
+    """Builds route configurations for one proxy; the vhosts of a port are computed once and shared
+    by ``"<port>"`` and every ``"host:<port>"`` route (as pilot's per-port vhost cache does)."""
+
+    services: Sequence[MeshService]
+    proxy_ns: str
+    uses_auto: bool
+    allow_any: bool
+    egress_cluster: str | None
+    mesh_retry: Mapping[str, Any] | None = None
+    _by_port: dict[int, list[MeshService]] | None = None
+    _vhosts: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def _services_on(self, port: int) -> list[MeshService]:
+        if self._by_port is None:
+            self._by_port = {}
+            for svc in self.services:
+                for number in {p.number for p in svc.ports}:
+                    self._by_port.setdefault(number, []).append(svc)
+        return self._by_port.get(port, [])
+
+    def port_vhosts(self, port: int) -> list[dict[str, Any]]:
+        if port in self._vhosts:
+            return self._vhosts[port]
+        by_host: dict[str, MeshService] = {}
+        for svc in self._services_on(port):
             by_host[svc.hostname] = svc
-    known_fqdn = {h for h in by_host} | {f"{h}:{port}" for h in by_host}
-    seen_domains: set[str] = set()
-    vhosts: list[dict[str, Any]] = []
-    for host in sorted(by_host):
-        svc = by_host[host]
-        svc_port = svc.port(port)
-        if svc.resolution == ALIAS or svc_port is None or not protocol.is_http_or_sniffed(svc_port.protocol):
-            continue
-        domains, expanded = vhost_domains(svc, proxy_ns, uses_auto)
-        kept = []
-        for d in domains:
-            if d.lower() in seen_domains or (d in expanded and d in known_fqdn):
+        known_fqdn = set(by_host) | {f"{h}:{port}" for h in by_host}
+        seen_domains: set[str] = set()
+        vhosts: list[dict[str, Any]] = []
+        for host in sorted(by_host):
+            svc = by_host[host]
+            svc_port = svc.port(port)
+            if svc.resolution == ALIAS or svc_port is None:
                 continue
-            kept.append(d)
-            seen_domains.add(d.lower())
-        if not kept:
-            continue
-        cluster = cluster_name(port, host)
-        vhosts.append({"name": f"{host}:{port}", "domains": kept,
-                       "routes": [default_route(cluster, f"{host}:{port}/*", retry_policy(mesh_retry))],
-                       "include_request_attempt_count": True})
-    if sniffed:
-        host_only = name.rsplit(":", 1)[0]
-        vhosts = [v for v in vhosts if name in v["domains"] or host_only in v["domains"]]
-        if len(vhosts) == 1:
-            vhosts[0]["domains"] = ["*"]
-    else:
-        vhosts.append(catch_all_vhost(allow_any, egress_cluster))
-    return {
-        "name": name,
-        "virtual_hosts": vhosts,
-        "validate_clusters": False,
-        "max_direct_response_body_size_bytes": MAX_DIRECT_RESPONSE_BODY,
-        "ignore_port_in_host_matching": True,
-    }
+            if not protocol.is_http_or_sniffed(svc_port.protocol):
+                continue
+            domains, expanded = vhost_domains(svc, self.proxy_ns, self.uses_auto)
+            kept = []
+            for d in domains:
+                if d.lower() in seen_domains or (d in expanded and d in known_fqdn):
+                    continue
+                kept.append(d)
+                seen_domains.add(d.lower())
+            if kept:
+                retry = retry_policy(self.mesh_retry)
+                route = default_route(cluster_name(port, host), f"{host}:{port}/*", retry)
+                vhosts.append({"name": f"{host}:{port}", "domains": kept, "routes": [route],
+                               "include_request_attempt_count": True})
+        self._vhosts[port] = vhosts
+        return vhosts
+
+    def route_config(self, name: str) -> dict[str, Any]:
+        """The route configuration ``name`` (``"80"`` or ``"host:80"``) for this proxy."""
+        port = int(name.rsplit(":", 1)[-1])
+        vhosts = self.port_vhosts(port)
+        if ":" in name:
+            host_only = name.rsplit(":", 1)[0]
+            vhosts = [v for v in vhosts if name in v["domains"] or host_only in v["domains"]]
+        vhosts = copy.deepcopy(vhosts)
+        if ":" in name:
+            if len(vhosts) == 1:
+                vhosts[0]["domains"] = ["*"]
+        else:
+            vhosts.append(catch_all_vhost(self.allow_any, self.egress_cluster))
+        return {
+            "name": name,
+            "virtual_hosts": vhosts,
+            "validate_clusters": False,
+            "max_direct_response_body_size_bytes": MAX_DIRECT_RESPONSE_BODY,
+            "ignore_port_in_host_matching": True,
+        }
 
 
 def http_connection_manager(listener_name: str, route: dict[str, Any], http10: bool) -> dict[str, Any]:
