@@ -14,6 +14,8 @@ import pytest
 
 from diag import livepath
 from probes import sidecar
+from probes.plan import plan_from_json
+from probes.runner import run_plan
 from probes.model import DnsEvidence, ProbeResult, Protocol, Signature, TargetSpec
 from tests.probes.sidecar_fixtures import (
     API_HOST,
@@ -236,3 +238,25 @@ def test_a_dialled_vip_listener_is_always_read(stock: RunningEnvoy, monkeypatch:
     evidence = sidecar.collect([dialled], ran_alone=True, admin=stock.admin)
     assert f"{VIP}_443" in _names(evidence.config["static_listeners"], "listener")
     assert f"outbound|443||{VIP_HOST}" in _names(evidence.config["static_clusters"], "cluster")
+
+
+def test_the_runner_collects_sidecar_evidence_and_quits_a_regular_sidecar(opted: RunningEnvoy) -> None:
+    """End to end through ``probes.runner.run_plan`` (P1's runner) with this module's API: detect,
+    wait ready, snapshot, probe one blackholed TCP target alone, collect, quit."""
+    with agent_emulator(ready_after=0.2) as (agent, state):
+        plan = plan_from_json({
+            "schema": "meshprobe.plan/v1",
+            "targets": [f"tcp://127.0.0.1:{opted.ports.virtual_outbound}"],
+            "options": {"concurrency": 1, "timeout": 2, "read_window": 0.3},
+            "sidecar": {"mode": "auto", "admin": opted.admin, "agent": agent, "status": agent,
+                        "ready_timeout": 5, "collect_timeout": 5, "quit": True, "native": False},
+        })
+        report = run_plan(plan)
+        assert state.quit_posts == ["127.0.0.1"]
+    evidence = report.sidecar
+    assert evidence is not None and evidence.present
+    assert evidence.ready_after_s is not None and evidence.ready_after_s >= 0.15
+    assert evidence.quit_requested is True and evidence.quit_refused_reason is None
+    assert evidence.counter_deltas is not None
+    assert evidence.counter_deltas["tcp.BlackHoleCluster.downstream_cx_total"] == 1
+    assert "virtualOutbound" in _names(evidence.config["static_listeners"], "listener")
