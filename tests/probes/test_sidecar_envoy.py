@@ -14,9 +14,9 @@ import pytest
 
 from diag import livepath
 from probes import sidecar
+from probes.model import DnsEvidence, ProbeResult, Protocol, Signature, TargetSpec
 from probes.plan import plan_from_json
 from probes.runner import run_plan
-from probes.model import DnsEvidence, ProbeResult, Protocol, Signature, TargetSpec
 from tests.probes.sidecar_fixtures import (
     API_HOST,
     NX_HOST,
