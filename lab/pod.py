@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from lab import admin, iptables
-from lab.bootstrap import StatsMatcher, build_bootstrap
+from lab.bootstrap import StatsAnnotations, StatsMatcher, build_bootstrap
 from lab.envoy import PROXY_GID, PROXY_UID, EnvoyProcess
 from lab.names import RunNames
 from lab.netns import NetnsThread, delete_netns, ip_batch, nsenter_argv, run
@@ -32,7 +32,14 @@ APP_GID = 1000
 
 @dataclass(frozen=True)
 class PodSpec:
-    """What a lab pod looks like to istiod and to the injector."""
+    """What a lab pod looks like to istiod and to the injector.
+
+    ``proxy_config`` is ProxyConfig as a dict; the ``proxy.istio.io/config`` annotation (YAML) is
+    merged over it like the injector does. DNS capture is on with ``dns_capture`` or
+    ``proxyMetadata.ISTIO_META_DNS_CAPTURE: "true"``. Stats: ``proxyStatsMatcher`` plus the
+    ``sidecar.istio.io/statsInclusion{Prefixes,Suffixes,Regexps}`` annotations (which win).
+    ``sidecar.istio.io/interceptionMode: NONE`` installs no capture rules at all.
+    """
 
     namespace: str = "default"
     name: str = "probe"
@@ -42,8 +49,41 @@ class PodSpec:
     proxy_config: Mapping[str, Any] = field(default_factory=dict)
 
     @property
+    def effective_proxy_config(self) -> dict[str, Any]:
+        merged = dict(self.proxy_config)
+        raw = self.annotations.get("proxy.istio.io/config")
+        if raw:
+            import yaml
+
+            try:
+                loaded = yaml.safe_load(raw)
+            except yaml.YAMLError:
+                loaded = None
+            if isinstance(loaded, Mapping):
+                merged.update(loaded)
+        return merged
+
+    @property
+    def captures_dns(self) -> bool:
+        meta = self.effective_proxy_config.get("proxyMetadata") or {}
+        return self.dns_capture or str(meta.get("ISTIO_META_DNS_CAPTURE", "")).lower() == "true"
+
+    @property
+    def intercepts(self) -> bool:
+        return self.annotations.get("sidecar.istio.io/interceptionMode", "REDIRECT").upper() != "NONE"
+
+    @property
     def stats_matcher(self) -> StatsMatcher | None:
-        return StatsMatcher.from_proxy_config(self.proxy_config)
+        return StatsMatcher.from_proxy_config(self.effective_proxy_config)
+
+    @property
+    def stats_annotations(self) -> StatsAnnotations:
+        prefix = "sidecar.istio.io/statsInclusion"
+        return StatsAnnotations(
+            prefixes=self.annotations.get(prefix + "Prefixes", ""),
+            suffixes=self.annotations.get(prefix + "Suffixes", ""),
+            regexps=self.annotations.get(prefix + "Regexps", ""),
+        )
 
 
 @dataclass(frozen=True)
@@ -138,7 +178,7 @@ class Pod:
     def capture_config(self) -> iptables.CaptureConfig:
         return iptables.CaptureConfig.from_annotations(
             dict(self.spec.annotations),
-            redirect_dns=self.spec.dns_capture,
+            redirect_dns=self.spec.captures_dns,
             dns_servers=(self.net.dns_server,),
         )
 
@@ -157,10 +197,11 @@ class Pod:
         )
         self.resolv_conf.write_text(f"nameserver {self.net.dns_server}\noptions timeout:1 attempts:2\n")
         self.resolv_conf.chmod(0o644)
-        run(
-            [*nsenter_argv(self.net.netns), "iptables-restore", "--noflush"],
-            stdin=iptables.restore_input(self.capture_config()),
-        )
+        if self.spec.intercepts:
+            run(
+                [*nsenter_argv(self.net.netns), "iptables-restore", "--noflush"],
+                stdin=iptables.restore_input(self.capture_config()),
+            )
         if self.access_log_path is not None:
             self.access_log_path.touch()
             os.chown(self.access_log_path, PROXY_UID, PROXY_GID)
@@ -170,6 +211,7 @@ class Pod:
         return build_bootstrap(
             [], [],
             stats_inclusions=self.spec.stats_matcher,
+            stats_annotations=self.spec.stats_annotations,
             node_id=f"sidecar~{self.address}~{self.spec.name}.{self.namespace}~{self.namespace}.svc.cluster.local",
             cluster=f"{self.spec.name}.{self.namespace}",
             dns_resolvers=[(self.net.dns_server, 53)],

@@ -258,7 +258,7 @@ class Lab:
     def _start_agents(self, pod: Pod) -> None:
         internet = self._internet
         assert internet is not None
-        dns_agent = DnsAgent(pod.thread, internet.resolve) if pod.spec.dns_capture else None
+        dns_agent = DnsAgent(pod.thread, internet.resolve) if pod.spec.captures_dns else None
         if dns_agent is not None:
             self._call(dns_agent.start())
             self._stack.callback(lambda: self._call(dns_agent.stop(), timeout=5))
@@ -389,7 +389,7 @@ class Lab:
                     "address": p.address,
                     "envoy_pid": p.envoy.pid,
                     "envoy_running": p.envoy.running(),
-                    "dns_capture": p.spec.dns_capture,
+                    "dns_capture": p.spec.captures_dns,
                 }
                 for p in self.pods.values()
             ],

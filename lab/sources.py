@@ -27,7 +27,7 @@ def istiod_source(
     view = PodView(
         namespace=spec.namespace,
         labels=dict(spec.labels),
-        dns_capture=spec.dns_capture,
+        dns_capture=spec.captures_dns,
         mesh=dict(mesh),
         mode_override=mode,
     )

@@ -202,3 +202,27 @@ def test_exec_runs_as_app_uid_with_lab_ca(runtime_lab: Any) -> None:
     uid, gid, ca, resolv = done.stdout.split("\n", 3)
     assert (uid, gid, ca) == ("1000", "1000", str(runtime_lab.ca_file))
     assert f"nameserver {runtime_lab.dns_address}" in resolv
+
+
+@pytest.mark.parametrize(
+    ("annotations", "port", "expected"),
+    [
+        ({"traffic.sidecar.istio.io/excludeOutboundPorts": "4461"}, 4461, "refused"),
+        ({"traffic.sidecar.istio.io/excludeOutboundPorts": "4461"}, 4462, "connected"),
+        ({"traffic.sidecar.istio.io/includeOutboundIPRanges": ""}, 4463, "refused"),
+        ({"sidecar.istio.io/interceptionMode": "NONE"}, 4464, "refused"),
+    ],
+)
+def test_bypass_annotations_change_capture(
+    runtime_lab: Any, annotations: dict[str, str], port: int, expected: str
+) -> None:
+    pod = runtime_lab.pod("bypass", f"port-{port}", annotations=annotations)
+    assert _connect(pod, runtime_lab.address_of("other.lab.example"), port) == expected
+
+
+def test_dns_capture_from_proxy_config_annotation(runtime_lab: Any) -> None:
+    ann = {"proxy.istio.io/config": 'proxyMetadata:\n  ISTIO_META_DNS_CAPTURE: "true"\n'}
+    pod = runtime_lab.pod("dnsann", annotations=ann)
+    assert pod.dns_agent is not None
+    done = pod.exec(["python3", "-c", DNS_QUERY, "vip.lab.example", runtime_lab.dns_address])
+    assert done.stdout.split() == ["NOERROR", "-", "240.240.0.7"], done.stderr

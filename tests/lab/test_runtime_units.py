@@ -106,3 +106,21 @@ def test_status_listeners_route_readiness_to_the_agent() -> None:
     agent = next(c for c in clusters if c["name"] == "agent")
     endpoint = agent["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
     assert endpoint["address"]["socket_address"]["port_value"] == 15020
+
+
+def test_pod_spec_reads_injector_annotations() -> None:
+    from lab.pod import PodSpec
+
+    spec = PodSpec(
+        proxy_config={"proxyStatsMatcher": {"inclusionPrefixes": ["tcp."]}},
+        annotations={
+            "proxy.istio.io/config": "proxyMetadata: {ISTIO_META_DNS_CAPTURE: 'true'}",
+            "sidecar.istio.io/statsInclusionSuffixes": "upstream_rq_503",
+            "sidecar.istio.io/interceptionMode": "NONE",
+        },
+    )
+    assert spec.captures_dns and not spec.intercepts
+    assert spec.stats_matcher is not None and spec.stats_matcher.inclusion_prefixes == ("tcp.",)
+    assert spec.stats_annotations.suffixes == "upstream_rq_503"
+    assert not PodSpec().captures_dns and PodSpec().intercepts
+    assert not PodSpec(annotations={"proxy.istio.io/config": ": bad: yaml: ["}).captures_dns
