@@ -19,7 +19,7 @@ import ipaddress
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from diag.resources import (
     ControlPlane,
@@ -39,6 +39,9 @@ from diag.resources import (
     WasmPlugin,
     WorkloadEndpoint,
 )
+
+if TYPE_CHECKING:
+    from diag.validation import ValidationMessage
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -134,8 +137,8 @@ class Snapshot:
     envoy_filters: tuple[EnvoyFilter, ...] = ()
     wasm_plugins: tuple[WasmPlugin, ...] = ()
     control_planes: tuple[ControlPlane, ...] = ()
-    invalid: tuple[Any, ...] = ()  # diag.validation.ValidationMessage for rejected objects
-    warnings: tuple[Any, ...] = ()  # validation warnings on kept objects
+    invalid: tuple[ValidationMessage, ...] = ()  # errors of the objects left out
+    warnings: tuple[ValidationMessage, ...] = ()  # validation warnings on kept objects
     istio_version: str | None = None
     mesh_services: tuple[MeshService, ...] = ()
     exact_host: Mapping[str, tuple[MeshService, ...]] = field(default_factory=dict)
@@ -174,8 +177,8 @@ class Snapshot:
 
         objs = list(objects)
         mesh = mesh or MeshConfig()
-        invalid: tuple[Any, ...] = ()
-        warnings: tuple[Any, ...] = ()
+        invalid: tuple[ValidationMessage, ...] = ()
+        warnings: tuple[ValidationMessage, ...] = ()
         if validate:
             objs, invalid, warnings = validate_all(objs)
         grouped: dict[type, list[Any]] = defaultdict(list)
