@@ -146,7 +146,7 @@ def probe_hop(spec: TargetSpec, ctx: ProbeContext) -> tuple[ProbeResult, str | N
     started = time.perf_counter()
     res = resolve(spec.host, spec.ip_literal, ctx)
     if res.address is None:
-        return ProbeResult(
+        failed = ProbeResult(
             target=spec,
             signature=res.signature or Signature.PROBE_ERROR,
             dns=res.evidence,
@@ -155,18 +155,22 @@ def probe_hop(spec: TargetSpec, ctx: ProbeContext) -> tuple[ProbeResult, str | N
             error_class=res.error_class,
             elapsed=time.perf_counter() - started,
             notes=spec.warnings,
-        ), None
-    tcp = tcp_evidence(res.address, spec.port, ctx, spec.host)
+        )
+        return failed, None
     tracer = Tracer()
     base = ProbeResult(
-        target=spec, signature=Signature.PROBE_ERROR, dns=res.evidence, tcp=tcp, notes=spec.warnings
+        target=spec,
+        signature=Signature.PROBE_ERROR,
+        dns=res.evidence,
+        notes=spec.warnings,
+        tcp=tcp_evidence(res.address, spec.port, ctx, spec.host),
     )
     try:
         response = ctx.http_transport.handle_request(_request(spec, res.address, ctx, tracer))
     except Exception as exc:
         failure = classify(exc, tracer.phase)
         tls = failure_evidence(res.address, spec, ctx, failure) if tracer.phase is Phase.TLS else None
-        return dataclasses.replace(
+        failed = dataclasses.replace(
             base,
             signature=failure.signature,
             phases=tracer.phases(res.elapsed),
@@ -174,13 +178,24 @@ def probe_hop(spec: TargetSpec, ctx: ProbeContext) -> tuple[ProbeResult, str | N
             error=failure.error,
             error_class=failure.error_class,
             elapsed=time.perf_counter() - started,
-        ), None
+        )
+        return failed, None
+    result = _answered(base, response, tracer, ctx)
+    result = dataclasses.replace(
+        result, phases=tracer.phases(res.elapsed), elapsed=time.perf_counter() - started
+    )
+    location = response.headers.get("location") if 300 <= response.status_code < 400 else None
+    return result, location
+
+
+def _answered(base: ProbeResult, response: httpx.Response, tracer: Tracer, ctx: ProbeContext) -> ProbeResult:
+    """The result for a response: TLS evidence, the body excerpt, and who answered (`classify_reply`)."""
+    spec = base.target
     try:
         tls_evidence = None
         if tracer.tls_stream is not None:
-            tls_evidence = evidence_from_socket(
-                tracer.tls_stream.get_extra_info("ssl_object"), spec.sni, True, HTTP_ALPN
-            )
+            ssl_object = tracer.tls_stream.get_extra_info("ssl_object")
+            tls_evidence = evidence_from_socket(ssl_object, spec.sni, True, HTTP_ALPN)
         body, body_note = _read_body(response)
     finally:
         response.close()
@@ -189,26 +204,19 @@ def probe_hop(spec: TargetSpec, ctx: ProbeContext) -> tuple[ProbeResult, str | N
         response.headers,
         body.decode("utf-8", "replace"),
         tls_end_to_end=spec.protocol is Protocol.HTTPS,
-        captured=tcp.captured,
+        captured=base.tcp.captured if base.tcp else None,
     )
-    proxy_note = (
-        f"sent through the proxy {ctx.options.proxy}: connect/TLS evidence is the proxy's"
-        if ctx.options.proxy
-        else None
-    )
+    proxy = ctx.options.proxy
+    proxy_note = f"sent through the proxy {proxy}: connect/TLS evidence is the proxy's" if proxy else None
     notes = base.notes + tuple(n for n in (verdict.note, body_note, proxy_note) if n)
-    location = response.headers.get("location") if 300 <= response.status_code < 400 else None
-    result = dataclasses.replace(
+    return dataclasses.replace(
         base,
         signature=verdict.signature,
         origin=verdict.origin,
         tls=tls_evidence,
         http=_evidence(response, body, verdict.envoy_reason),
-        phases=tracer.phases(res.elapsed),
-        elapsed=time.perf_counter() - started,
         notes=notes,
     )
-    return result, location
 
 
 def probe(spec: TargetSpec, ctx: ProbeContext) -> ProbeResult:
