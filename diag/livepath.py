@@ -275,7 +275,9 @@ def trace(config: Any, call: Any) -> LivePath:
         return LivePath("no_listener", notes=tuple(notes))
     name = str(listener.get("name", ""))
     if listener.get("filter_chain_matcher"):
-        notes.append("listener uses filter_chain_matcher (unified matcher): not evaluated, filter_chain_match used")
+        notes.append(
+            "listener uses filter_chain_matcher (unified matcher): not evaluated, filter_chain_match used"
+        )
     sni, alpn, transport = _detected(listener, live)
     chain = _select_chain(listener, live, sni, alpn, transport)
     if chain is None:
@@ -510,6 +512,23 @@ def _network_filter(chain: Json, kind: str) -> Json | None:
 def _run_filters(cfg: EnvoyConfig, listener: Json, chain: Json, call: LiveCall, base: LivePath) -> LivePath:
     tcp = _network_filter(chain, TCP_PROXY)
     hcm = _network_filter(chain, HCM)
+    if chain.get("transport_socket"):  # the chain terminates TLS (inbound, gateways; never sidecar outbound)
+        if call.transport != "tls":
+            return _replace(
+                base,
+                outcome="protocol_error",
+                notes=(*base.notes, "plaintext into a TLS-terminating filter chain"),
+            )
+        call = LiveCall(
+            call.port,
+            call.address,
+            "raw_buffer",
+            None,
+            (),
+            call.host or call.sni,
+            "2" if "h2" in call.alpn[:1] else "1.1",
+            call.path,
+        )
     if hcm is not None:
         return _through_hcm(cfg, hcm, call, base)
     if tcp is not None:
