@@ -8,6 +8,7 @@ are sorted by name for determinism (pilot's order comes from a Go map).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from lab.istiod import GeneratedConfig, PodView
@@ -15,20 +16,28 @@ from lab.istiod.catchall import catchall_clusters, catchall_filters, virtual_out
 from lab.istiod.clusters import TrustFiles, build_clusters
 from lab.istiod.convert import build_registry, invalid_reason
 from lab.istiod.destination_rules import destination_rule_for
+from lab.istiod.dns import name_table
 from lab.istiod.envoy import cluster_name
 from lab.istiod.listeners import OutboundListenerBuilder
 from lab.istiod.model import MeshService
 from lab.istiod.render import render_listener
-from lab.istiod.resources import DestinationRule, KubeService, ServiceEntry, Sidecar, parse_objects
+from lab.istiod.resources import DestinationRule, KubeService, Objects, ServiceEntry, Sidecar, parse_objects
 from lab.istiod.routes import RouteBuilder
-from lab.istiod.scope import compute_scope, mesh_settings, namespace_selected
+from lab.istiod.scope import MeshSettings, ProxyScope, compute_scope, mesh_settings, namespace_selected
 
 
-def build_config(objects: Sequence[Mapping[str, Any]], pod: PodView) -> GeneratedConfig:
-    parsed = parse_objects(objects)
-    mesh = mesh_settings(pod.mesh, pod.mode_override, pod.connect_timeout_s)
-    notes = [f"{p.ref}: {p.message}" for p in parsed.problems]
-    notes += [f"{kind}: not modelled by the lab generator" for kind in parsed.ignored_kinds]
+@dataclass(frozen=True)
+class Inputs:
+    """The objects istiod would use: valid, inside ``discoverySelectors``."""
+
+    entries: list[ServiceEntry]
+    services: list[KubeService]
+    sidecars: list[Sidecar]
+    rules: list[DestinationRule]
+
+
+def select_inputs(parsed: Objects, mesh: MeshSettings, notes: list[str]) -> Inputs:
+    """Leave out what admission rejects and what ``discoverySelectors`` exclude (with notes)."""
 
     def selected(ns: str) -> bool:
         return namespace_selected(mesh, parsed.namespaces, ns)
@@ -40,54 +49,61 @@ def build_config(objects: Sequence[Mapping[str, Any]], pod: PodView) -> Generate
             notes.append(f"{se.meta.ref}: invalid, left out: {reason}")
         elif selected(se.meta.namespace):
             entries.append(se)
-    kube = [svc for svc in parsed.services if selected(svc.meta.namespace)]
-    sidecars = [sc for sc in parsed.sidecars if selected(sc.meta.namespace)]
-    rules = [dr for dr in parsed.destination_rules if selected(dr.meta.namespace)]
     all_objects: list[ServiceEntry | KubeService | Sidecar | DestinationRule] = [
         *parsed.service_entries, *parsed.services, *parsed.sidecars, *parsed.destination_rules]
     notes += [f"{o.meta.ref}: outside discoverySelectors, ignored"
               for o in all_objects if not selected(o.meta.namespace)]
+    return Inputs(
+        entries=entries,
+        services=[svc for svc in parsed.services if selected(svc.meta.namespace)],
+        sidecars=[sc for sc in parsed.sidecars if selected(sc.meta.namespace)],
+        rules=[dr for dr in parsed.destination_rules if selected(dr.meta.namespace)],
+    )
 
-    scope = compute_scope(build_registry(entries, kube), sidecars, mesh, pod.namespace, pod.labels)
-    notes += scope.notes
+
+def build_listeners(scope: ProxyScope, pod: PodView, mesh: MeshSettings, egress_cluster: str | None,
+                    notes: list[str]) -> list[dict[str, Any]]:
+    """Port listeners (sorted by port, then bind) followed by ``virtualOutbound``."""
     uses_auto = pod.dns_capture and pod.auto_allocate
-    egress_cluster = None
-    if scope.egress_proxy is not None:
-        egress_cluster = cluster_name(scope.egress_proxy[1] or 0, scope.egress_proxy[0])
-    allow_any = scope.mode in ("ALLOW_ANY", "ALLOW_ANY_DYNAMIC_DNS")
-
     builder = OutboundListenerBuilder(uses_auto_allocation=uses_auto, http10=pod.http10,
                                       proxy_namespace=pod.namespace)
     for svc in scope.listener_services:
         builder.add_service(svc)
     notes += builder.notes
-
+    allow_any = scope.mode in ("ALLOW_ANY", "ALLOW_ANY_DYNAMIC_DNS")
     routes = RouteBuilder(scope.listener_services, pod.namespace, uses_auto, allow_any, egress_cluster,
                           pod.mesh.get("defaultHttpRetryPolicy"))
-
     catchall = catchall_filters(scope.mode, egress_cluster)
     listeners = [
         render_listener(entry, routes.route_config, catchall, mesh.protocol_detection_timeout, pod.http10)
         for entry in sorted(builder.entries.values(), key=lambda e: (e.port, e.bind))
     ]
     listeners.append(virtual_outbound_listener(scope.mode, egress_cluster))
+    return listeners
 
-    def rule_for(svc: MeshService) -> Any:
-        return destination_rule_for(rules, mesh, pod.namespace, svc)
+
+def build_config(objects: Sequence[Mapping[str, Any]], pod: PodView) -> GeneratedConfig:
+    parsed = parse_objects(objects)
+    mesh = mesh_settings(pod.mesh, pod.mode_override, pod.connect_timeout_s)
+    notes = [f"{p.ref}: {p.message}" for p in parsed.problems]
+    notes += [f"{kind}: not modelled by the lab generator" for kind in parsed.ignored_kinds]
+    inputs = select_inputs(parsed, mesh, notes)
+    scope = compute_scope(build_registry(inputs.entries, inputs.services), inputs.sidecars, mesh,
+                          pod.namespace, pod.labels)
+    notes += scope.notes
+    egress_cluster = None
+    if scope.egress_proxy is not None:
+        egress_cluster = cluster_name(scope.egress_proxy[1] or 0, scope.egress_proxy[0])
+    listeners = build_listeners(scope, pod, mesh, egress_cluster, notes)
+
+    def rule_for(svc: MeshService) -> DestinationRule | None:
+        return destination_rule_for(inputs.rules, mesh, pod.namespace, svc)
 
     trust = TrustFiles(system_ca=pod.ca_file, mesh_ca=pod.mesh_ca_file)
     clusters = build_clusters(scope.cluster_services, rule_for, mesh.connect_timeout_s, trust, notes)
     clusters += catchall_clusters(mesh.connect_timeout_s)
     dns: dict[str, tuple[str, ...]] = {}
     if pod.dns_capture:
-        from lab.istiod.dns import name_table
-
-        dns = name_table(scope.listener_services, pod.namespace, uses_auto)
-    return GeneratedConfig(
-        listeners=listeners,
-        clusters=clusters,
-        dns=dns,
-        notes=tuple(notes),
-        mode=scope.mode,
-        mode_from=scope.mode_from,
-    )
+        dns = name_table(scope.listener_services, pod.namespace, pod.auto_allocate)
+    return GeneratedConfig(listeners=listeners, clusters=clusters, dns=dns, notes=tuple(notes),
+                           mode=scope.mode, mode_from=scope.mode_from)
