@@ -5,7 +5,10 @@ Measures two things, each repeated N times (median, min, max):
 
 - the CLI end to end (a fresh `meshprobe` process each time: Python start-up + detached supervisor +
   netns + iptables + internet + Envoy LIVE), in a private state directory;
-- the in-process `lab.Lab` API that tests use (start, apply, close).
+- the in-process `lab.Lab` API that tests use (start, apply, close);
+
+with a side-by-side baseline: a Python process importing what the CLI imports and doing nothing
+(`cli baseline`), so the CLI rows can be read as "baseline + lab work" on a loaded machine.
 
 The config is `config.yaml` here (ServiceEntries for HTTP, HTTPS, TLS and TCP hosts), run through
 the real generator (`lab.istiod.generate`). Usage (root):
@@ -50,11 +53,19 @@ def _cli(state: Path, *args: str) -> None:
         raise SystemExit(f"meshprobe lab {' '.join(args)} failed: {done.stderr.strip()}")
 
 
+def _baseline() -> None:
+    """A `meshprobe`-sized Python start: interpreter + `diag.cli` imports, no work."""
+    subprocess.run(
+        [sys.executable, "-c", "import diag.cli, lab.control, lab.objects"], check=True, timeout=60
+    )
+
+
 def bench_cli(repeat: int) -> dict[str, list[float]]:
-    out: dict[str, list[float]] = {"cli up": [], "cli apply": [], "cli down": []}
+    out: dict[str, list[float]] = {"cli baseline": [], "cli up": [], "cli apply": [], "cli down": []}
     with tempfile.TemporaryDirectory(prefix="mp-bench-") as tmp:
         state = Path(tmp) / "state"
         for _ in range(repeat):
+            out["cli baseline"].append(_timed(_baseline))
             out["cli up"].append(
                 _timed(lambda: _cli(state, "up", "--config", str(CONFIG), "--mode", "REGISTRY_ONLY"))
             )
@@ -82,14 +93,18 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
+    load_before = os.getloadavg()
     results = {**bench_cli(args.repeat), **bench_api(args.repeat)}
     rows = {
         k: {"median": statistics.median(v), "min": min(v), "max": max(v), "n": len(v)}
         for k, v in results.items()
     }
-    print(f"{'step':<10} {'median s':>9} {'min s':>7} {'max s':>7}")
+    base = rows["cli baseline"]["median"]
+    print(f"load average before/after: {load_before} / {os.getloadavg()}")
+    print(f"{'step':<12} {'median s':>9} {'min s':>7} {'max s':>7} {'median - baseline':>18}")
     for name, r in rows.items():
-        print(f"{name:<10} {r['median']:>9.3f} {r['min']:>7.3f} {r['max']:>7.3f}")
+        extra = f"{r['median'] - base:>18.3f}" if name.startswith("cli ") and name != "cli baseline" else ""
+        print(f"{name:<12} {r['median']:>9.3f} {r['min']:>7.3f} {r['max']:>7.3f} {extra}")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
     return 0
