@@ -116,6 +116,36 @@ def upstream_tls(tls: TlsSettings, svc: MeshService, name: str, http2: bool,
     return context, auto, note
 
 
+def _apply_tls(cluster: dict[str, Any], http_options: dict[str, Any], svc: MeshService, port: MeshPort,
+               tls: TlsSettings | None, trust: TrustFiles, notes: list[str]) -> None:
+    """The DR's TLS as the transport socket (+ auto SNI/SAN), else auto-mTLS for ``tlsMode: istio``
+    endpoints (never ORIGINAL_DST) — ``applyUpstreamTLSSettings``."""
+    name = cluster["name"]
+    if tls is not None:
+        context, auto, note = upstream_tls(tls, svc, name, protocol.is_http2(port.protocol), trust)
+        if note:
+            notes.append(note)
+        if context is not None:
+            cluster["transport_socket"] = {"name": "envoy.transport_sockets.tls", "typed_config": context}
+            if auto:
+                validates = "validation_context" in context["common_tls_context"]
+                options = {"auto_sni": True, "auto_san_validation": validates}
+                http_options["upstream_http_protocol_options"] = options
+        return
+    if cluster["type"] == "ORIGINAL_DST" or not any(ep.tls_mode == "istio" for ep in svc.endpoints):
+        return
+    mtls, _, note = upstream_tls(TlsSettings(mode="ISTIO_MUTUAL"), svc, name, False, trust)
+    if note:
+        notes.append(note)
+    raw = {"@type": "type.googleapis.com/envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer"}
+    cluster["transport_socket_matches"] = [
+        {"name": "tlsMode-istio", "match": {"tlsMode": "istio"},
+         "transport_socket": {"name": "envoy.transport_sockets.tls", "typed_config": mtls}},
+        {"name": "tlsMode-disabled", "match": {},
+         "transport_socket": {"name": "envoy.transport_sockets.raw_buffer", "typed_config": raw}},
+    ]
+
+
 def build_cluster(svc: MeshService, port: MeshPort, rule: DestinationRule | None, timeout_s: float,
                   trust: TrustFiles, notes: list[str]) -> dict[str, Any] | None:
     name = cluster_name(port.number, svc.hostname)
@@ -146,28 +176,7 @@ def build_cluster(svc: MeshService, port: MeshPort, rule: DestinationRule | None
     elif protocol.is_unsupported(port.protocol):
         http_options["use_downstream_protocol_config"] = {
             "http_protocol_options": {}, "http2_protocol_options": {}}
-    tls = tls_for_port(rule, port.number)
-    if tls is not None:
-        context, auto, note = upstream_tls(tls, svc, name, protocol.is_http2(port.protocol), trust)
-        if note:
-            notes.append(note)
-        if context is not None:
-            cluster["transport_socket"] = {"name": "envoy.transport_sockets.tls", "typed_config": context}
-            if auto:
-                sni_opts = {"auto_sni": True, "auto_san_validation": "validation_context" in
-                            context["common_tls_context"]}
-                http_options["upstream_http_protocol_options"] = sni_opts
-    elif kind != "ORIGINAL_DST" and any(ep.tls_mode == "istio" for ep in svc.endpoints):
-        mtls, _, note = upstream_tls(TlsSettings(mode="ISTIO_MUTUAL"), svc, name, False, trust)
-        if note:
-            notes.append(note)
-        cluster["transport_socket_matches"] = [
-            {"name": "tlsMode-istio", "match": {"tlsMode": "istio"},
-             "transport_socket": {"name": "envoy.transport_sockets.tls", "typed_config": mtls}},
-            {"name": "tlsMode-disabled", "match": {},
-             "transport_socket": {"name": "envoy.transport_sockets.raw_buffer", "typed_config": {
-                 "@type": "type.googleapis.com/envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer"}}},
-        ]
+    _apply_tls(cluster, http_options, svc, port, tls_for_port(rule, port.number), trust, notes)
     if http_options:
         if not {"explicit_http_config", "use_downstream_protocol_config"} & set(http_options):
             http_options["explicit_http_config"] = {"http_protocol_options": {}}
