@@ -574,13 +574,15 @@ def collect(
     admin: str = DEFAULT_ADMIN,
     timeout: float = 5.0,
     ready_after_s: float | None = None,
+    ready: bool | None = None,
     native: bool | None = None,
 ) -> SidecarEvidence:
     """Read the sidecar's evidence for ``results``' targets (one ``timeout`` budget for all calls).
 
-    ``counter_deltas`` is set only when ``before`` shows the stats were opted in **and** the
-    probes ran alone (serially, nothing else through this proxy that we know of): a delta cannot
-    be attributed to one target otherwise (SPEC §6). A sidecar that does not answer gives
+    ``ready``: pass ``False`` when ``wait_ready`` gave up (default: ready when ``ready_after_s`` is
+    set, unknown otherwise). ``counter_deltas`` is set only when ``before`` shows the stats were
+    opted in **and** the probes ran alone (serially, nothing else through this proxy that we know
+    of): a delta cannot be attributed to one target otherwise (SPEC §6). A sidecar that does not answer gives
     ``present=False``; a failing single call becomes a note, never an exception.
     """
     targets = _unique_targets(r.target for r in results)
@@ -607,7 +609,7 @@ def collect(
     return SidecarEvidence(
         present=True,
         admin=ep.address,
-        ready=None if ready_after_s is None else True,
+        ready=ready if ready is not None else (None if ready_after_s is None else True),
         ready_after_s=ready_after_s,
         native=native,
         config=config,
