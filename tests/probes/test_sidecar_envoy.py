@@ -260,3 +260,16 @@ def test_the_runner_collects_sidecar_evidence_and_quits_a_regular_sidecar(opted:
     assert evidence.counter_deltas is not None
     assert evidence.counter_deltas["tcp.BlackHoleCluster.downstream_cx_total"] == 1
     assert "virtualOutbound" in _names(evidence.config["static_listeners"], "listener")
+
+
+@pytest.mark.parametrize(
+    ("ready_after_s", "ready", "expected"), [(0.5, None, True), (None, None, None), (None, False, False)]
+)
+def test_readiness_is_recorded(
+    stock: RunningEnvoy, ready_after_s: float | None, ready: bool | None, expected: bool | None
+) -> None:
+    evidence = sidecar.collect(
+        [], ran_alone=True, admin=stock.admin, ready_after_s=ready_after_s, ready=ready
+    )
+    assert evidence.present is True
+    assert (evidence.ready, evidence.ready_after_s) == (expected, ready_after_s)
