@@ -129,10 +129,13 @@ class Internet:
         self.records: dict[str, tuple[str, ...]] = {}
         self._servers: list[asyncio.AbstractServer] = []
         self._udp: list[asyncio.DatagramTransport] = []
+        self.history: dict[str, tuple[str, ...]] = {}  # every host ever served → its addresses
+        self.lo_addresses: set[str] = set()  # addresses already on the netns' lo
         self.set_hosts(hosts)
 
     def set_hosts(self, hosts: Sequence[ServedHost]) -> None:
         self.hosts = list(hosts)
+        self.history.update({h.name: h.addresses for h in hosts})
         records = {h.name: h.addresses for h in hosts}
         records[DROP_HOST] = (self.names.drop_address,)
         self.records = records
@@ -229,6 +232,7 @@ def start_internet(
     stack.callback(thread.close)
     internet = Internet(names, thread, ca, hosts)
     ip_batch(["link set lo up", *(f"addr add {a}/32 dev lo" for a in internet.addresses())], name)
+    internet.lo_addresses.update(internet.addresses())
     run([*nsenter_argv(name), "iptables-restore", "--noflush"], stdin=internet_firewall([names.drop_address]))
     call(internet.start())
     stack.callback(lambda: call(internet.stop()))
@@ -236,14 +240,15 @@ def start_internet(
 
 
 def refresh_internet(internet: Internet, hosts: Sequence[ServedHost], call: Call) -> None:
-    """Serve a new host list (after ``apply``): add missing addresses, restart the servers."""
+    """Serve a new host list (after ``apply``): add addresses not yet on ``lo``, restart the
+    servers. Addresses are never removed, so a host dropped and re-added keeps its address."""
     if list(hosts) == internet.hosts:
         return
-    missing = set(Internet(internet.names, internet.thread, internet.ca, hosts).addresses()) - set(
-        internet.addresses()
-    )
+    wanted = set(Internet(internet.names, internet.thread, internet.ca, hosts).addresses())
+    missing = sorted(wanted - internet.lo_addresses)
     if missing:
-        ip_batch([f"addr add {a}/32 dev lo" for a in sorted(missing)], internet.names.internet_netns)
+        ip_batch([f"addr add {a}/32 dev lo" for a in missing], internet.names.internet_netns)
+        internet.lo_addresses.update(missing)
     call(internet.stop())
     internet.set_hosts(hosts)
     call(internet.start())

@@ -212,7 +212,7 @@ class Lab:
     def _refresh_internet(self) -> None:
         internet = self._internet
         assert internet is not None
-        previous = {h.name: h.addresses for h in internet.hosts}
+        previous = dict(internet.history)
         refresh_internet(
             internet, plan_hosts(self.names, self.objects, self.extra_hosts, previous), self._call
         )

@@ -162,3 +162,29 @@ def test_drop_address_swallows_syns_while_closed_ports_refuse(runtime_lab: Any) 
 def test_dns_nxdomain_for_names_the_lab_does_not_serve(runtime_lab: Any) -> None:
     done = runtime_lab.pod().exec(["curl", "-sS", "http://not-served.lab.example/"], **BYPASS)
     assert done.returncode == 6  # could not resolve host
+
+
+@pytest.mark.lab
+def test_hosts_come_and_go_with_apply_and_keep_their_address(runtime_lab: Any) -> None:
+    se = {
+        "apiVersion": "networking.istio.io/v1", "kind": "ServiceEntry",
+        "metadata": {"name": "late", "namespace": "default"},
+        "spec": {"hosts": ["late.lab.example"], "resolution": "DNS",
+                 "ports": [{"number": 8080, "name": "http", "protocol": "HTTP"}]},
+    }  # fmt: skip
+    try:
+        runtime_lab.apply([se])
+        first = runtime_lab.address_of("late.lab.example")
+        assert (
+            runtime_lab.hosts[[h.name for h in runtime_lab.hosts].index("late.lab.example")].ports[8080]
+            == "http"
+        )
+        runtime_lab.apply([])
+        with pytest.raises(KeyError):
+            runtime_lab.address_of("late.lab.example")
+        runtime_lab.apply([se])
+        assert runtime_lab.address_of("late.lab.example") == first
+        done = runtime_lab.pod().exec(["curl", "-sS", "http://late.lab.example:8080/"], uid=1337, gid=1337)
+        assert json.loads(done.stdout)["address"] == first, done.stderr
+    finally:
+        runtime_lab.apply([])
