@@ -170,16 +170,34 @@ def main() -> int:
 
 
 def print_table(rows: list[dict[str, object]]) -> None:
-    print(
-        "\n| SEs | input | run | load s | snapshot s | predict s (targets) | total s (CPU s) | peak RSS MB |"
+    """The Markdown table of docs/benchmarks.md, then ratios and growth."""
+    head = (
+        "| SEs | input | run | sources | load s | snapshot s | predict s (targets) "
+        "| total s (CPU s) | RSS MB |"
     )
+    print("\n" + head)
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(
             f"| {r['size']} | {r['format']} | {r['mode']} | {r['sources']} | {r['load_s']} | "
-            f"{r['snapshot_s']} | "
-            f"{r['predict_s']} ({r['targets']}) | {r['total_s']} ({r['total_cpu_s']}) | {r['peak_rss_mb']} |"
+            f"{r['snapshot_s']} | {r['predict_s']} ({r['targets']}) | "
+            f"{r['total_s']} ({r['total_cpu_s']}) | {r['peak_rss_mb']} |"
         )
+    by_key = {(r["size"], r["format"], r["mode"]): r for r in rows}
+    previous: dict[str, object] | None = None
+    for (size, fmt, mode), r in sorted(by_key.items(), key=lambda kv: (str(kv[0][1]), int(kv[0][0]))):  # type: ignore[call-overload]
+        if mode != "indexed":
+            continue
+        naive_row = by_key.get((size, fmt, "naive"))
+        if naive_row is not None:
+            ratio = float(naive_row["predict_s"]) / max(float(r["predict_s"]), 1e-9)  # type: ignore[arg-type]
+            total = float(naive_row["total_cpu_s"]) / max(float(r["total_cpu_s"]), 1e-9)  # type: ignore[arg-type]
+            print(f"{size} {fmt}: predict phase {ratio:.1f}x faster than naive, total CPU {total:.1f}x")
+        if previous is not None:
+            growth = float(r["total_cpu_s"]) / max(float(previous["total_cpu_s"]), 1e-9)  # type: ignore[arg-type]
+            scale = int(size) / int(previous["size"])  # type: ignore[call-overload]
+            print(f"{previous['size']} -> {size} {fmt}: total CPU x{growth:.1f} for x{scale:.0f} entries")
+        previous = r
 
 
 if __name__ == "__main__":
