@@ -234,43 +234,17 @@ def assess_target(
 ) -> TargetResult:
     """Predict, read the live path (when sidecar evidence carries config), run the rules, and
     judge one target (``spec`` is a ``probes.model.TargetSpec``)."""
-    from diag import livepath
-    from diag.predict import Call, predict
+    from diag.predict import Call
     from diag.rules import diagnose
     from diag.rules.base import RuleContext
 
     call = Call(host=spec.host, port=spec.port, protocol=spec.protocol.value, sni=spec.sni, address=address)
-    prediction = predict(snapshot, source, call) if snapshot is not None else None
-    actual = None
-    live_mode = None
-    declared_mode = None
     config = getattr(sidecar, "config", None)
-    if config:
-        actual = livepath.match(config, call)
-        live_mode = livepath.effective_mode(config)
-        if (
-            prediction is not None
-            and live_mode in ("REGISTRY_ONLY", "ALLOW_ANY")
-            and live_mode != prediction.mode
-        ):
-            # The live catch-all is the ground truth for the mode (SPEC §6): predict under it, and
-            # let MP0120 report that the declared config disagrees.
-            declared_mode = prediction.mode
-            prediction = predict(snapshot, replace(source, mode_override=live_mode), call)
+    prediction, actual, live_mode, declared_mode = _paths(snapshot, source, call, config)
     ctx = RuleContext(
-        source=source,
-        call=call,
-        snapshot=snapshot,
-        prediction=prediction,
-        actual=actual,
-        observed=observed,
-        expect=expect,
-        dataplane=dataplane,
-        sidecar=sidecar,
-        live_mode=live_mode,
-        declared_mode=declared_mode,
-        invalid_objects=invalid_objects,
-        bypass=bypass,
+        source=source, call=call, snapshot=snapshot, prediction=prediction, actual=actual, observed=observed,
+        expect=expect, dataplane=dataplane, sidecar=sidecar, live_mode=live_mode, declared_mode=declared_mode,
+        invalid_objects=invalid_objects, bypass=bypass,
     )
     cluster = actual.cluster if actual is not None else (prediction.path.cluster if prediction else None)
     verdict = prediction.verdict if prediction is not None else None
@@ -279,15 +253,27 @@ def assess_target(
     if expect != "blocked" and any(d.level == "error" and mesh_attributable(d) for d in diagnoses):
         result = "fail"  # e.g. MP0107: something answered, but not the host asked for
     return TargetResult(
-        target=spec.raw,
-        host=spec.host,
-        port=spec.port,
-        protocol=spec.protocol.value,
-        url=spec.url,
-        expect=expect,
-        outcome=result,
-        observed=observed,
-        actual=actual,
-        predicted=prediction,
+        target=spec.raw, host=spec.host, port=spec.port, protocol=spec.protocol.value, url=spec.url,
+        expect=expect, outcome=result, observed=observed, actual=actual, predicted=prediction,
         diagnoses=diagnoses,
     )
+
+
+def _paths(snapshot: Any, source: Any, call: Any, config: Any) -> tuple[Any, Any, str | None, str | None]:
+    """(prediction, live path, live mode, declared mode when it differs from the live one)."""
+    from diag import livepath
+    from diag.predict import predict
+
+    prediction = predict(snapshot, source, call) if snapshot is not None else None
+    if not config:
+        return prediction, None, None, None
+    actual = livepath.match(config, call)
+    live_mode = livepath.effective_mode(config)
+    declared_mode = None
+    known = live_mode in ("REGISTRY_ONLY", "ALLOW_ANY")
+    if prediction is not None and known and live_mode != prediction.mode:
+        # The live catch-all is the ground truth for the mode (SPEC §6): predict under it, and let
+        # MP0120 report that the declared config disagrees.
+        declared_mode = prediction.mode
+        prediction = predict(snapshot, replace(source, mode_override=live_mode), call)
+    return prediction, actual, live_mode, declared_mode

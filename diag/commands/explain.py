@@ -89,68 +89,69 @@ def run(
     output: str = "text",
 ) -> Report:
     """The whole explain pipeline (no printing): validate flags, load, predict, diagnose."""
-    from diag.errors import UsageError
     from diag.predict import Source
-    from diag.report import MeshInfo, Report, SourceInfo, assess_target
+    from diag.report import Report, SourceInfo
     from diag.snapshot import Snapshot
-    from diag.visibility import effective_mode
 
     _check_flags(config, mesh_config, mode, output, expect)
     objects, mesh = _load(config, mesh_config)
     snapshot = Snapshot.build(objects, mesh)
     probe = _read_results(results) if results else None
     live = probe.sidecar if probe is not None else None
-    live_dns = live.dns_capture if live is not None and live.present else None
     source = Source(
         namespace=namespace,
         labels=_labels(labels),
-        dns_capture=True if dns_capture else live_dns,
+        dns_capture=True if dns_capture else _live_dns(live),
         mode_override=mode.upper() if mode else None,
         istio_version=live.istio_version if live is not None else None,
     )
     dataplane = "none" if live is not None and not live.present else "sidecar"
-    specs = _targets(raw_targets, snapshot)
-    invalid_refs = {getattr(m, "ref", "") for m in snapshot.invalid}
-    invalid = tuple(o for o in objects if o.ref in invalid_refs)
-    rows = []
-    for spec in specs:
-        observed = _find_result(probe, spec) if probe else None
-        if probe is not None and observed is None:
-            raise UsageError(f"--results {results}: no result for target {spec.raw!r}")
-        rows.append(
-            assess_target(
-                spec,
-                snapshot=snapshot,
-                source=source,
-                expect=(observed.expect if observed and observed.expect else expect),
-                observed=observed,
-                sidecar=live,
-                dataplane=dataplane,
-                address=_address(observed),
-                invalid_objects=invalid,
-            )
-        )
-    decided = effective_mode(snapshot, namespace, source.labels, source.mode_override)
-    mesh_info = MeshInfo(decided.mode, decided.decided_by, snapshot.istio_version)
-    if live is not None and live.config:
-        from diag.livepath import effective_mode as live_mode
-
-        observed_mode = live_mode(live.config)
-        if observed_mode != "UNKNOWN":  # SPEC §6: the live catch-all decides, the config explains
-            explained = (
-                f"; declared: {decided.mode} from {decided.decided_by}"
-                if decided.mode != observed_mode
-                else ""
-            )
-            mesh_info = MeshInfo(observed_mode, f"sidecar catch-all{explained}", live.istio_version)
+    rows = _assess(raw_targets, snapshot, source, objects, probe, results, expect, dataplane)
     return Report(
-        source=SourceInfo(
-            kind="offline", namespace=namespace, dataplane=dataplane, sidecar=_sidecar_json(probe)
-        ),
-        mesh=mesh_info,
+        source=SourceInfo("offline", namespace, dataplane=dataplane, sidecar=_sidecar_json(probe)),
+        mesh=_mesh_info(snapshot, source, live),
         targets=tuple(rows),
         findings=tuple(_findings(snapshot, objects)),
     )
+
+
+def _assess(raw_targets: list[str], snapshot: Any, source: Any, objects: list[Any], probe: ProbeReport | None,
+            results: Path | None, expect: str, dataplane: str) -> list[Any]:
+    from diag.errors import UsageError
+    from diag.report import assess_target
+
+    invalid_refs = {getattr(m, "ref", "") for m in snapshot.invalid}
+    invalid = tuple(o for o in objects if o.ref in invalid_refs)
+    rows = []
+    for spec in _targets(raw_targets, snapshot):
+        observed = _find_result(probe, spec) if probe else None
+        if probe is not None and observed is None:
+            raise UsageError(f"--results {results}: no result for target {spec.raw!r}")
+        wanted = observed.expect if observed is not None and observed.expect else expect
+        rows.append(assess_target(
+            spec, snapshot=snapshot, source=source, expect=wanted,
+            observed=observed, sidecar=probe.sidecar if probe else None, dataplane=dataplane,
+            address=_address(observed), invalid_objects=invalid,
+        ))
+    return rows
+
+
+def _live_dns(live: Any) -> bool | None:
+    return live.dns_capture if live is not None and live.present else None
+
+
+def _mesh_info(snapshot: Any, source: Any, live: Any) -> Any:
+    """The declared mode and its source; the live catch-all wins when known (SPEC §6)."""
+    from diag.livepath import effective_mode as live_mode
+    from diag.report import MeshInfo
+    from diag.visibility import effective_mode
+
+    decided = effective_mode(snapshot, source.namespace, source.labels, source.mode_override)
+    if live is not None and live.config and (observed := live_mode(live.config)) != "UNKNOWN":
+        differs = decided.mode != observed
+        explained = f"; declared: {decided.mode} from {decided.decided_by}" if differs else ""
+        return MeshInfo(observed, f"sidecar catch-all{explained}", live.istio_version)
+    return MeshInfo(decided.mode, decided.decided_by, snapshot.istio_version)
 
 
 def _check_flags(

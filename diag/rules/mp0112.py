@@ -15,6 +15,7 @@ Versions: all of 1.22–1.30. Source: istio/istio ``pilot/pkg/networking/core/ga
 from __future__ import annotations
 
 from diag import predict
+from diag.rules import facts
 from diag.rules.base import Diagnosis, Rule, RuleContext, observed_evidence
 from probes.model import Signature
 
@@ -31,61 +32,56 @@ def _via_gateway(cluster: str | None) -> bool:
 
 
 def evaluate(ctx: RuleContext) -> list[Diagnosis]:
-    cluster = ctx.cluster
     vs = predict.virtual_services_for(ctx.snapshot, ctx.source, ctx.call.host) if ctx.snapshot else ()
     gateway_vs = [v for v in vs if any(g != "mesh" for g in v.gateways)]
     refs = tuple(v.ref for v in gateway_vs)
-    evidence = observed_evidence(ctx)
-    out: list[Diagnosis] = []
-    if ctx.expect == "via-gateway" and not _via_gateway(cluster):
+    found: list[Diagnosis | None] = []
+    if ctx.expect == "via-gateway" and not _via_gateway(ctx.cluster):
         why = (
             "its mesh route does not match this call"
             if gateway_vs
             else "no VirtualService bound to mesh routes it to an egress gateway"
         )
-        out.append(
-            RULE.diagnose(
-                f"{ctx.call.host} does not go through an egress gateway: {why}",
-                resources=refs,
-                evidence=evidence,
-                supersedes=("MP0202",),
-            )
-        )
-    if not _via_gateway(cluster):
-        return out
+        found.append(_diagnose(ctx, f"{ctx.call.host} does not go through an egress gateway: {why}", refs))
+    if _via_gateway(ctx.cluster):
+        found.append(_relayed(ctx, refs))
+        found.append(_none_behind_gateway(ctx, refs))
+    return [d for d in found if d is not None]
+
+
+def _diagnose(ctx: RuleContext, message: str, refs: tuple[str, ...], *extra: str) -> Diagnosis:
+    return RULE.diagnose(
+        message, resources=refs, evidence=observed_evidence(ctx), supersedes=("MP0202", *extra)
+    )
+
+
+def _relayed(ctx: RuleContext, refs: tuple[str, ...]) -> Diagnosis | None:
+    """What the gateway answered, relayed by the sidecar (inferred hop)."""
     obs = ctx.observed
-    if obs is not None and obs.signature in RELAYED:
-        out.append(
-            RULE.diagnose(
-                f"via {cluster}: {RELAYED[obs.signature]}",
-                resources=refs,
-                evidence=evidence,
-                supersedes=("MP0202", "MP0119"),
-            )
-        )
-    elif obs is not None and obs.signature is Signature.ENVOY_503_UPSTREAM and obs.http is not None:
-        reason = obs.http.envoy_reason or ""
-        if "termination" in reason or "TLS" in reason or "tls" in reason:
-            out.append(
-                RULE.diagnose(
-                    f"via {cluster}: sidecar↔gateway mTLS mismatch (503 UC: {reason})",
-                    resources=refs,
-                    evidence=evidence,
-                    supersedes=("MP0202",),
-                )
-            )
-    svc = ctx.prediction.service if ctx.prediction else None
-    if svc is not None and svc.resolution == "NONE" and svc.host.lower() == ctx.call.host.lower():
-        out.append(
-            RULE.diagnose(
-                f"{svc.ref} has resolution NONE but is routed through {cluster}: a gateway "
-                "cannot use ORIGINAL_DST (no endpoints, 503 UH); use resolution DNS",
-                resources=(svc.ref, *refs),
-                evidence=evidence,
-                supersedes=("MP0202",),
-            )
-        )
-    return out
+    if obs is None:
+        return None
+    if obs.signature in RELAYED:
+        return _diagnose(ctx, f"via {ctx.cluster}: {RELAYED[obs.signature]}", refs, "MP0119")
+    reason = (obs.http.envoy_reason or "") if obs.http is not None else ""
+    if obs.signature is Signature.ENVOY_503_UPSTREAM and ("termination" in reason or "tls" in reason.lower()):
+        return _diagnose(ctx, f"via {ctx.cluster}: sidecar↔gateway mTLS mismatch (503 UC: {reason})", refs)
+    return None
+
+
+def _none_behind_gateway(ctx: RuleContext, refs: tuple[str, ...]) -> Diagnosis | None:
+    none = [
+        c.service
+        for c in facts.visible(ctx)
+        if c.service.resolution == "NONE" and c.service.kind == "ServiceEntry"
+    ]
+    if not none:
+        return None
+    svc = none[0]
+    message = (
+        f"{svc.ref} has resolution NONE but {ctx.call.host} is routed through {ctx.cluster}: "
+        "a gateway cannot use ORIGINAL_DST (no endpoints, 503 UH); use resolution DNS"
+    )
+    return _diagnose(ctx, message, (svc.ref, *refs))
 
 
 RULE = Rule("MP0112", "EgressGatewayMisrouted", "error", evaluate, sidecar_only=True)

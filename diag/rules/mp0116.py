@@ -25,61 +25,71 @@ def evaluate(ctx: RuleContext) -> list[Diagnosis]:
         return []
     svc = pred.service
     port = svc.port(ctx.call.port)
-    mode = pred.upstream_tls.mode if pred.upstream_tls else "NONE"
-    cluster = ctx.cluster or ""
-    if port is None or "egressgateway" in cluster:
+    if port is None or "egressgateway" in (ctx.cluster or ""):
         return []
-    obs = ctx.observed
-    reason = (obs.http.envoy_reason or "") if obs is not None and obs.http is not None else ""
-    failed_tls = (
-        obs is not None
-        and obs.signature is Signature.ENVOY_503_UPSTREAM
-        and any(r in reason for r in TLS_REASONS)
+    mode = pred.upstream_tls.mode if pred.upstream_tls else "NONE"
+    reason = _tls_failure(ctx)
+    found = (
+        _origination_to_plain_port(ctx, svc.ref, mode, port.target_port, reason)
+        or _no_origination(ctx, svc.ref, mode, port.protocol, reason)
+        or _verification(ctx, mode, reason, pred.upstream_tls.decided_by if pred.upstream_tls else None)
     )
-    evidence = observed_evidence(ctx)
-    if mode == "SIMPLE" and ctx.call.port == 80 and port.target_port in (None, 80):
-        message = (
-            f"TLS origination for {ctx.call.host}:80 without targetPort 443 on {svc.ref}: the sidecar "
-            "speaks TLS to the origin's plaintext port"
-        )
-        return [
-            RULE.diagnose(
-                message,
-                level="error" if failed_tls or ctx.failed else "warning",
-                resources=(svc.ref,),
-                evidence=evidence,
-                supersedes=("MP0202",),
-            )
-        ]
-    no_origination = mode in ("NONE", "DISABLE")
-    if no_origination and (failed_tls or (ctx.call.port == 443 and port.protocol in ("HTTP", "HTTP2"))):
-        message = (
-            f"plain HTTP to {ctx.call.host}:{ctx.call.port} is sent to the origin unencrypted, but the "
-            "origin expects TLS and no DestinationRule originates it"
-        )
-        return [
-            RULE.diagnose(
-                message,
-                level="error" if failed_tls else "warning",
-                resources=(svc.ref,),
-                evidence=evidence,
-                fix=_origination(ctx),
-                supersedes=("MP0202",),
-            )
-        ]
-    if failed_tls and mode in ("SIMPLE", "MUTUAL"):
-        message = (
-            f"TLS origination to {ctx.call.host} fails: {reason} (check caCertificates/subjectAltNames/sni)"
-        )
-        return [
-            RULE.diagnose(
-                message,
-                resources=(pred.upstream_tls.decided_by or "",) if pred.upstream_tls else (),
-                evidence=evidence,
-                supersedes=("MP0202",),
-            )
-        ]
-    return []
+    return [found] if found else []
+
+
+def _tls_failure(ctx: RuleContext) -> str | None:
+    """Envoy's 503 reason when it names a TLS/termination failure, else None."""
+    obs = ctx.observed
+    if obs is None or obs.signature is not Signature.ENVOY_503_UPSTREAM or obs.http is None:
+        return None
+    reason = obs.http.envoy_reason or ""
+    return reason if any(r in reason for r in TLS_REASONS) else None
+
+
+def _origination_to_plain_port(
+    ctx: RuleContext, ref: str, mode: str, target: int | None, reason: str | None
+) -> Diagnosis | None:
+    if not (mode == "SIMPLE" and ctx.call.port == 80 and target in (None, 80)):
+        return None
+    message = (
+        f"TLS origination for {ctx.call.host}:80 without targetPort 443 on {ref}: the sidecar speaks TLS "
+        "to the origin's plaintext port"
+    )
+    level = "error" if reason or ctx.failed else "warning"
+    return RULE.diagnose(
+        message, level=level, resources=(ref,), evidence=observed_evidence(ctx), supersedes=("MP0202",)
+    )
+
+
+def _no_origination(
+    ctx: RuleContext, ref: str, mode: str, declared: str, reason: str | None
+) -> Diagnosis | None:
+    https_port = ctx.call.port == 443 and declared in ("HTTP", "HTTP2")
+    if mode not in ("NONE", "DISABLE") or not (reason or https_port):
+        return None
+    message = (
+        f"plain HTTP to {ctx.call.host}:{ctx.call.port} is sent to the origin unencrypted, but the origin "
+        "expects TLS and no DestinationRule originates it"
+    )
+    return RULE.diagnose(
+        message,
+        level="error" if reason else "warning",
+        resources=(ref,),
+        evidence=observed_evidence(ctx),
+        fix=_origination(ctx),
+        supersedes=("MP0202",),
+    )
+
+
+def _verification(
+    ctx: RuleContext, mode: str, reason: str | None, decided_by: str | None
+) -> Diagnosis | None:
+    if not reason or mode not in ("SIMPLE", "MUTUAL"):
+        return None
+    message = f"TLS origination to {ctx.call.host} fails: {reason} (check caCertificates/subjectAltNames/sni)"
+    return RULE.diagnose(
+        message, resources=(decided_by or "",), evidence=observed_evidence(ctx), supersedes=("MP0202",)
+    )
 
 
 def _origination(ctx: RuleContext) -> Fix:
