@@ -1,14 +1,15 @@
-"""The HTTP(S) prober (httpx): GET the target, follow redirects hop by hop, classify the answer.
+"""The HTTP(S) prober: GET the target, follow redirects hop by hop, classify the answer.
 
-Each hop resolves its host with `probes.dns` and dials that address itself (the URL carries the
-IP; ``Host`` and, for HTTPS, the SNI via httpx's ``sni_hostname`` extension carry the name), so
-no second name resolution happens in httpx or OpenSSL. httpx's transport runs with ``trust_env=False``
-(proxies only when the options name one), without the client layer (no cookies, auth or
-redirect handling: the probe follows redirects itself). Connections are never reused.
+Each hop resolves its host with `probes.dns`, dials that address itself and, for HTTPS, does the
+TLS handshake with the TLS prober's code (SNI = the host, verification, certificate evidence),
+so no second name resolution happens anywhere; httpcore's HTTP/1.1 layer (httpx's own) then
+speaks HTTP over that socket (`probes.http_exchange`). With a proxy configured the request goes
+through httpx's transport instead (``trust_env`` off: proxies only when the options name one).
+Connections are never reused.
 
-Phases come from httpcore's ``trace`` extension: connect (TCP), tls (handshake), request
-(headers and body sent), first_byte (waiting for the response headers). A timeout is TCP_TIMEOUT
-while connecting and READ_TIMEOUT afterwards.
+Phases: connect and tls are timed here; request (headers sent) and first_byte (waiting for the
+response headers) come from httpcore's ``trace`` extension. A timeout is TCP_TIMEOUT while
+connecting and READ_TIMEOUT afterwards.
 
 Redirects: every 3xx with a Location is recorded as a `RedirectHop` and the next URL is probed
 as its own target (DNS, connect, TLS); a URL seen before is a loop, and at most
@@ -26,10 +27,10 @@ from typing import Any
 
 import httpx
 
-from probes import __version__
-from probes.classify import classify
+from probes.classify import Classified, classify
 from probes.dns import resolve
 from probes.envoy import UPSTREAM_TIME, classify_reply
+from probes.http_exchange import Answer, answer_from_httpx, exchange, request_headers
 from probes.model import (
     HttpEvidence,
     Phase,
@@ -39,13 +40,13 @@ from probes.model import (
     RedirectHop,
     Signature,
     TargetSpec,
+    TlsEvidence,
 )
 from probes.options import HTTP_ALPN, ProbeContext
 from probes.targets import TargetError, parse_target
-from probes.tcp import tcp_evidence
-from probes.tls import evidence_from_socket, failure_evidence
+from probes.tcp import open_connection, tcp_evidence
+from probes.tls import evidence_from_socket, failure_evidence, server_hostname
 
-BODY_BYTES = 4096
 EXCERPT_CHARS = 200
 KEPT_HEADERS = (UPSTREAM_TIME, "server", "content-length", "location", "content-type")
 _PHASE_OF_EVENT = {
@@ -58,12 +59,15 @@ _PHASE_OF_EVENT = {
 
 
 class Tracer:
-    """httpcore trace callback: timestamps per event, the phase in progress, the TLS stream."""
+    """httpcore trace callback: timestamps per event, the phase in progress, the TLS stream; the
+    direct path sets ``connect_seconds``/``tls_seconds`` itself."""
 
     def __init__(self) -> None:
         self.marks: dict[str, float] = {}
         self.phase: Phase | None = Phase.CONNECT
         self.tls_stream: Any = None
+        self.connect_seconds: float | None = None
+        self.tls_seconds: float | None = None
 
     def __call__(self, event: str, info: dict[str, Any]) -> None:
         self.marks[event] = time.perf_counter()
@@ -79,10 +83,12 @@ class Tracer:
         return None
 
     def phases(self, resolve_seconds: float) -> Phases:
+        connect = self.span("connection.connect_tcp.started", "connection.connect_tcp.complete")
+        tls = self.span("connection.start_tls.started", "connection.start_tls.complete")
         return Phases(
             resolve=resolve_seconds,
-            connect=self.span("connection.connect_tcp.started", "connection.connect_tcp.complete"),
-            tls=self.span("connection.start_tls.started", "connection.start_tls.complete"),
+            connect=self.connect_seconds if self.connect_seconds is not None else connect,
+            tls=self.tls_seconds if self.tls_seconds is not None else tls,
             request=self.span("http11.send_request_headers.started", "http11.send_request_body.complete"),
             first_byte=self.span(
                 "http11.receive_response_headers.started", "http11.receive_response_headers.complete"
@@ -90,55 +96,79 @@ class Tracer:
         )
 
 
-def _bracket(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
-
-
-def _host_header(spec: TargetSpec) -> str:
-    default = 443 if spec.protocol is Protocol.HTTPS else 80
-    return _bracket(spec.host) if spec.port == default else f"{_bracket(spec.host)}:{spec.port}"
-
-
-def _request(spec: TargetSpec, address: str, ctx: ProbeContext, tracer: Tracer) -> httpx.Request:
-    proxied = ctx.options.proxy is not None
-    url = spec.url if proxied else f"{spec.protocol.value}://{_bracket(address)}:{spec.port}{spec.path}"
-    extensions: dict[str, Any] = {"trace": tracer}
-    if spec.protocol is Protocol.HTTPS and spec.sni and not proxied:
-        extensions["sni_hostname"] = spec.sni
-    extensions["timeout"] = ctx.http_timeouts
-    headers = {
-        "Host": _host_header(spec),
-        "User-Agent": f"meshprobe/{__version__}",
-        "Accept": "*/*",
-        "Connection": "close",
-    }
-    return httpx.Request("GET", url, headers=headers, extensions=extensions)
-
-
-def _read_body(response: httpx.Response) -> tuple[bytes, str | None]:
-    body = b""
-    try:
-        for chunk in response.iter_raw():
-            body += chunk
-            if len(body) >= BODY_BYTES:
-                break
-    except httpx.HTTPError as exc:
-        return body, f"body cut short: {classify(exc, Phase.FIRST_BYTE).error}"
-    return body[:BODY_BYTES], None
-
-
-def _evidence(response: httpx.Response, body: bytes, envoy_reason: str | None) -> HttpEvidence:
-    kept = {k: response.headers[k] for k in KEPT_HEADERS if k in response.headers}
-    length = response.headers.get("content-length")
+def _evidence(answer: Answer, envoy_reason: str | None) -> HttpEvidence:
+    length = answer.headers.get("content-length")
     return HttpEvidence(
-        status=response.status_code,
-        http_version=response.http_version,
-        headers=kept,
+        status=answer.status,
+        http_version=answer.http_version,
+        headers={k: answer.headers[k] for k in KEPT_HEADERS if k in answer.headers},
         content_length=int(length) if length and length.isdigit() else None,
-        body_excerpt=body[:EXCERPT_CHARS].decode("utf-8", "replace") if body else "",
+        body_excerpt=answer.body[:EXCERPT_CHARS].decode("utf-8", "replace"),
         envoy_reason=envoy_reason,
-        upstream_service_time=response.headers.get(UPSTREAM_TIME),
+        upstream_service_time=answer.headers.get(UPSTREAM_TIME),
     )
+
+
+def _failed(base: ProbeResult, failure: Classified, tls: TlsEvidence | None = None) -> ProbeResult:
+    return dataclasses.replace(
+        base, signature=failure.signature, tls=tls, error=failure.error, error_class=failure.error_class
+    )
+
+
+Attempt = tuple[ProbeResult, Answer | None]  # (the result so far, the answer if there was one)
+
+
+def _direct(base: ProbeResult, address: str, ctx: ProbeContext, tracer: Tracer) -> Attempt:
+    """Connect, TLS (HTTPS), then one HTTP/1.1 exchange over our own socket."""
+    spec = base.target
+    conn = open_connection(address, spec.port, ctx.options.timeout)
+    tracer.connect_seconds = conn.seconds
+    if conn.sock is None:
+        assert conn.failure is not None
+        return _failed(base, conn.failure), None
+    sock = conn.sock
+    tls = None
+    if spec.protocol is Protocol.HTTPS:
+        tracer.phase = Phase.TLS
+        started = time.perf_counter()
+        try:
+            sock = ctx.http_context.wrap_socket(conn.sock, server_hostname=server_hostname(spec))
+        except Exception as exc:
+            tracer.tls_seconds = time.perf_counter() - started
+            conn.sock.close()
+            failure = classify(exc, Phase.TLS)
+            return _failed(base, failure, failure_evidence(address, spec, ctx, failure)), None
+        tracer.tls_seconds = time.perf_counter() - started
+        tls = evidence_from_socket(sock, spec.sni, True, HTTP_ALPN)
+    tracer.phase = Phase.REQUEST
+    try:
+        answer = exchange(sock, spec, address, {"trace": tracer, "timeout": ctx.http_timeouts})
+    except Exception as exc:
+        sock.close()
+        return _failed(base, classify(exc, tracer.phase), tls), None
+    return dataclasses.replace(base, tls=tls), answer
+
+
+def _via_proxy(base: ProbeResult, address: str, ctx: ProbeContext, tracer: Tracer) -> Attempt:
+    """Through httpx's transport and the configured proxy (the proxy resolves and connects)."""
+    spec = base.target
+    request = httpx.Request(
+        "GET",
+        spec.url,
+        headers=request_headers(spec),
+        extensions={"trace": tracer, "timeout": ctx.http_timeouts},
+    )
+    try:
+        response = ctx.http_transport.handle_request(request)
+    except Exception as exc:
+        failure = classify(exc, tracer.phase)
+        tls = failure_evidence(address, spec, ctx, failure) if tracer.phase is Phase.TLS else None
+        return _failed(base, failure, tls), None
+    tls = None
+    if tracer.tls_stream is not None:
+        tls = evidence_from_socket(tracer.tls_stream.get_extra_info("ssl_object"), spec.sni, True, HTTP_ALPN)
+    note = f"sent through the proxy {ctx.options.proxy}: connect/TLS evidence is the proxy's"
+    return dataclasses.replace(base, tls=tls, notes=(*base.notes, note)), answer_from_httpx(response)
 
 
 def probe_hop(spec: TargetSpec, ctx: ProbeContext) -> tuple[ProbeResult, str | None]:
@@ -165,56 +195,32 @@ def probe_hop(spec: TargetSpec, ctx: ProbeContext) -> tuple[ProbeResult, str | N
         notes=spec.warnings,
         tcp=tcp_evidence(res.address, spec.port, ctx, spec.host),
     )
-    try:
-        response = ctx.http_transport.handle_request(_request(spec, res.address, ctx, tracer))
-    except Exception as exc:
-        failure = classify(exc, tracer.phase)
-        tls = failure_evidence(res.address, spec, ctx, failure) if tracer.phase is Phase.TLS else None
-        failed = dataclasses.replace(
-            base,
-            signature=failure.signature,
-            phases=tracer.phases(res.elapsed),
-            tls=tls,
-            error=failure.error,
-            error_class=failure.error_class,
-            elapsed=time.perf_counter() - started,
-        )
-        return failed, None
-    result = _answered(base, response, tracer, ctx)
+    attempt = _via_proxy if ctx.options.proxy else _direct
+    result, answer = attempt(base, res.address, ctx, tracer)
+    if answer is not None:
+        result = _answered(result, answer)
     result = dataclasses.replace(
         result, phases=tracer.phases(res.elapsed), elapsed=time.perf_counter() - started
     )
-    location = response.headers.get("location") if 300 <= response.status_code < 400 else None
-    return result, location
+    return result, answer.location if answer is not None else None
 
 
-def _answered(base: ProbeResult, response: httpx.Response, tracer: Tracer, ctx: ProbeContext) -> ProbeResult:
-    """The result for a response: TLS evidence, the body excerpt, and who answered (`classify_reply`)."""
+def _answered(base: ProbeResult, answer: Answer) -> ProbeResult:
+    """Who answered (`classify_reply`) and the HTTP evidence."""
     spec = base.target
-    try:
-        tls_evidence = None
-        if tracer.tls_stream is not None:
-            ssl_object = tracer.tls_stream.get_extra_info("ssl_object")
-            tls_evidence = evidence_from_socket(ssl_object, spec.sni, True, HTTP_ALPN)
-        body, body_note = _read_body(response)
-    finally:
-        response.close()
     verdict = classify_reply(
-        response.status_code,
-        response.headers,
-        body.decode("utf-8", "replace"),
+        answer.status,
+        answer.headers,
+        answer.body.decode("utf-8", "replace"),
         tls_end_to_end=spec.protocol is Protocol.HTTPS,
         captured=base.tcp.captured if base.tcp else None,
     )
-    proxy = ctx.options.proxy
-    proxy_note = f"sent through the proxy {proxy}: connect/TLS evidence is the proxy's" if proxy else None
-    notes = base.notes + tuple(n for n in (verdict.note, body_note, proxy_note) if n)
+    notes = base.notes + tuple(n for n in (verdict.note, answer.body_note) if n)
     return dataclasses.replace(
         base,
         signature=verdict.signature,
         origin=verdict.origin,
-        tls=tls_evidence,
-        http=_evidence(response, body, verdict.envoy_reason),
+        http=_evidence(answer, verdict.envoy_reason),
         notes=notes,
     )
 

@@ -86,12 +86,17 @@ class ProbeContext:
         return self._context(False, TLS_ALPN)
 
     @property
+    def http_context(self) -> ssl.SSLContext:
+        """Verifying context for HTTPS probes (ALPN http/1.1 only: the probe speaks HTTP/1.1)."""
+        return self._context(True, HTTP_ALPN)
+
+    @property
     def http_transport(self) -> httpx.HTTPTransport:
         """One httpx transport (no client: no cookies, auth or redirects) that never reuses connections."""
         with self._lock:
             if self._http_transport is None:
                 self._http_transport = httpx.HTTPTransport(
-                    verify=self._ssl_context(verify=True, alpn=HTTP_ALPN),
+                    verify=self._ssl_context(verify=True, alpn=HTTP_ALPN),  # its own: httpcore resets ALPN
                     trust_env=False,
                     proxy=self.options.proxy,
                     limits=httpx.Limits(max_connections=None, max_keepalive_connections=0),

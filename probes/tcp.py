@@ -38,6 +38,7 @@ def open_connection(address: str, port: int, timeout: float) -> Connection:
     started = time.perf_counter()
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no Nagle wait on the first request
     sock.settimeout(timeout)
     try:
         sock.connect((address, port))
