@@ -1,11 +1,16 @@
 """Make vector calls from inside a lab pod, one after another, and report each call's client port.
 
-Run behind the pod's sidecar (``pod.exec([sys.executable, this file, JSON])``); stdlib only. The
-argument is a JSON list of ``{name, address, port, protocol, tls, host, sni, alpn, path}``; the
+Run behind the pod's sidecar (``pod.exec([sys.executable, "-c", this source, JSON, FIRST_PORT])``);
+stdlib only. JSON is a list of ``{name, address, port, protocol, tls, host, sni, alpn, path}``; the
 output (stdout) is a JSON list of ``{name, local, status, error}`` where ``local`` is the client's
 ``ip:port`` — the key that finds the call's line (``downstream_remote_address``) in Envoy's access
-log, the oracle for which route and cluster Envoy chose. What the server answers does not matter:
-every call ends after a short read, so blackholed and passed-through calls cost the same.
+log, the oracle for which route and cluster Envoy chose.
+
+Each call binds its own source port, counting up from FIRST_PORT (ports in use are skipped), and
+the caller never hands out a port twice in one pod. Left to the kernel, two calls to different
+destinations may share a source port; after iptables' REDIRECT both would map to the same tuple
+towards Envoy, so conntrack rewrites the second one's port and its log line no longer carries the
+client's port. What the server answers does not matter: every call ends after a short read.
 """
 
 from __future__ import annotations
@@ -46,11 +51,25 @@ def _tls_wrap(sock: socket.socket, call: dict[str, Any]) -> socket.socket:
     return context.wrap_socket(sock, server_hostname=call.get("sni") or None)
 
 
-def make_call(call: dict[str, Any]) -> dict[str, Any]:
-    """One connection; never raises."""
+def _bound_socket(family: int, port: int) -> tuple[socket.socket, int]:
+    """A socket bound to the first free source port from ``port`` on."""
+    while True:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", port))
+        except OSError:
+            sock.close()
+            port += 1
+            continue
+        return sock, port
+
+
+def make_call(call: dict[str, Any], port: int) -> tuple[dict[str, Any], int]:
+    """One connection from source port ``port`` or the next free one; never raises. Returns the
+    result and the port used."""
     family = socket.AF_INET6 if ":" in call["address"] else socket.AF_INET
     result: dict[str, Any] = {"name": call["name"], "local": None, "status": None, "error": None}
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock, port = _bound_socket(family, port)
     try:
         sock.settimeout(CONNECT_TIMEOUT_S)
         sock.connect((call["address"], int(call["port"])))
@@ -69,12 +88,18 @@ def make_call(call: dict[str, Any]) -> dict[str, Any]:
         result["error"] = f"{type(exc).__name__}: {exc}"
     finally:
         sock.close()
-    return result
+    return result, port
 
 
 def main(argv: list[str]) -> int:
     calls = json.loads(argv[1])
-    print(json.dumps([make_call(c) for c in calls]))
+    port = int(argv[2])
+    results = []
+    for call in calls:
+        result, used = make_call(call, port)
+        results.append(result)
+        port = used + 1
+    print(json.dumps({"results": results, "next_port": port}))
     return 0
 
 

@@ -51,52 +51,21 @@ _NO_VIRTUAL_INBOUND = (
     " (listener_inbound.go) takes a direct call to port 15006 and blackholes it, the lab passes it"
     " through"
 )
-
-_PREDICT_IPV6_SLASH32 = (
-    "diag.predict_scope.address_for turns any address ending in /32 into a single IP, also an IPv6"
-    " /32 (a wide prefix); pilot does so only for full-length masks"
-    " (serviceentry/conversion.go: cidr.Bits() == cidr.Addr().BitLen())"
+_PREDICT_NO_VIRTUAL_INBOUND = (
+    "diag.predict models no virtualInbound listener (0.0.0.0:15006), so a direct call to port"
+    " 15006 is predicted to pass through; pilot's virtualInbound blackholes it (listener_inbound.go)"
 )
 _PREDICT_NO_ALIAS = (
     "diag.predict does not treat an ExternalName Service naming an in-mesh Service as an alias of"
     " it (pilot push_context.go builds Service aliases; the alias host joins the concrete"
     " Service's virtual host)"
 )
-_PREDICT_VS_ORDER = (
-    "diag.predict picks a different VirtualService than pilot for a sidecar: pilot imports a VS"
-    " only from namespaces the Sidecar imports (model/virtualservice.go SelectVirtualServices),"
-    " an exact host beats a wildcard, and among VSs for one host the oldest wins"
-    " (route/route.go BuildSidecarVirtualHostWrapper); Istio's TestSidecarRoutes asserts this"
-)
 
 DISAGREEMENTS: dict[str, dict[str, str]] = {
     "predict": {
-        "outbound_loop/empty-mesh/to-inbound-capture-port": "diag.predict models no virtualInbound"
-        " listener (0.0.0.0:15006), so a direct call to port 15006 is predicted to pass through;"
-        " pilot's virtualInbound blackholes it (listener_inbound.go)",
-        "service_entry_overlaps/same-cidr-after-masking-keeps-first/inside-shared-prefix": (
-            _PREDICT_IPV6_SLASH32
-        ),
-        "service_entry_overlaps/nested-cidrs-tcp/in-both-prefers-longest": _PREDICT_IPV6_SLASH32,
-        "service_entry_overlaps/nested-cidrs-tls-with-sni-route/longest-prefix-and-its-sni": (
-            _PREDICT_IPV6_SLASH32
-        ),
-        "service_entry_overlaps/nested-cidrs-tls-with-sni-route/mismatch-longer-prefix": (
-            _PREDICT_IPV6_SLASH32
-        ),
+        "outbound_loop/empty-mesh/to-inbound-capture-port": _PREDICT_NO_VIRTUAL_INBOUND,
         "external_name_services/alias-all-ports/alias-fqdn-h1-80": _PREDICT_NO_ALIAS,
-        "external_name_services/alias-http-virtualservice/vs-on-http-port-alias-short": (_PREDICT_NO_ALIAS),
-        **{
-            f"sidecar_routes/{case}": _PREDICT_VS_ORDER
-            for case in (
-                "three-namespaces-oldest-wins-port-80/host-known.default.svc.cluster.local",
-                "three-namespaces-oldest-wins-port-8080/host-known.default.svc.cluster.local",
-                "older-wildcard-newer-exact/host-known.default.svc.cluster.local",
-                "wildcard-and-exact-with-sidecar-importing-services/host-known.default.svc.cluster.local",
-                "wildcard-in-unimported-namespace-with-sidecar/host-alt-known.default.svc.cluster.local",
-                "cross-namespace-conflict-oldest-wins/host-known.default.svc.cluster.local",
-            )
-        },
+        "external_name_services/alias-http-virtualservice/vs-on-http-port-alias-short": _PREDICT_NO_ALIAS,
     },
     "generated": {
         "outbound_loop/empty-mesh/to-inbound-capture-port": _NO_VIRTUAL_INBOUND,

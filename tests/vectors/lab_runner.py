@@ -1,0 +1,159 @@
+"""Run vector cases in the real lab (``lab.Lab``, helper L1) and read what Envoy chose from its
+access log (``lab/bootstrap.py`` ``ACCESS_LOG_JSON_FORMAT``, Istio's JSON keys).
+
+One lab serves every case: ``lab.apply(config, mode=…)`` regenerates the sidecar config and
+restarts Envoy (≈0.2 s) instead of building a new lab. The lab's mesh config shortens
+``connectTimeout`` to ``LAB_CONNECT_TIMEOUT``: passed-through calls go to addresses the lab
+internet silently drops (the simulator's ``1.3.3.7``), and Envoy logs such a connection only when
+its upstream connect gives up (10 s by default). The timeout changes no routing decision.
+
+A case's calls run in one ``pod.exec`` of ``lab_client.py``, each from its own source port; the
+(client ``ip:port``, original destination) pair finds the call's access-log line
+(``downstream_remote_address``, ``downstream_local_address``).
+
+What the access log shows, and so what the lab path can check (``OBSERVABLE``):
+
+- ``cluster``: ``upstream_cluster`` (``%UPSTREAM_CLUSTER_RAW%``);
+- ``route``: ``route_name`` (the route's own name);
+- ``vhost``: only ``block_all``, read from ``route_name`` — pilot names the one route of the
+  ``block_all`` virtual host ``block_all`` too (``httproute.go`` ``buildCatchAllVirtualHost``);
+- ``error``: ``none`` when Envoy logged the connection (a filter chain with a TCP proxy or an HTTP
+  connection manager took it). Listener and filter-chain names are not in the log.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from tests.vectors.outcome import Observed
+from tests.vectors.vector_format import VectorCall, VectorCase
+
+OBSERVABLE = frozenset({"cluster", "route", "vhost", "error"})
+LAB_CONNECT_TIMEOUT = "0.2s"
+CLIENT_SOURCE = (Path(__file__).parent / "lab_client.py").read_text()
+LOG_WAIT_S = 3.0
+BLOCK_ALL = "block_all"
+
+
+FIRST_SOURCE_PORT = 20000
+
+
+class VectorLab:
+    """One lab for a set of cases (a context manager). Its internet serves every host any case
+    names from the start, so ``apply`` never has to add a host again (re-adding a host an
+    earlier ``apply`` dropped fails in ``Lab._refresh_internet``: "Address already assigned")."""
+
+    def __init__(self, cases: Sequence[VectorCase]) -> None:
+        from lab.istiod import internet_hosts
+        from lab.runtime import Lab
+
+        hosts = {h.host for case in cases for h in internet_hosts([dict(o) for o in case.config])}
+        self.lab = Lab(
+            access_log=True,
+            drain_seconds=0.1,
+            mesh={"connectTimeout": LAB_CONNECT_TIMEOUT},
+            internet=sorted(hosts),
+        )
+        self.next_port: dict[str, int] = {}
+
+    def __enter__(self) -> VectorLab:
+        self.lab.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.lab.close()
+
+    def run_case(self, case: VectorCase, calls: Sequence[VectorCall]) -> dict[str, Observed]:
+        """Apply the case's config, make its calls, and read each call's access-log line."""
+        extra = set(case.mesh) - {"outboundTrafficPolicy"}
+        if extra:
+            raise AssertionError(f"{case.id}: mesh settings {sorted(extra)} are not passed to the lab")
+        pod = pod_for(self.lab, case)
+        self.lab.apply([dict(o) for o in case.config], mode=case.mode)
+        first = self.next_port.get(pod.namespace + "/" + pod.spec.name, FIRST_SOURCE_PORT)
+        argv = [sys.executable, "-c", CLIENT_SOURCE, json.dumps([call_json(c) for c in calls]), str(first)]
+        done = pod.exec(argv, timeout=60)
+        if done.returncode != 0:
+            raise AssertionError(f"lab client failed: {done.stderr.strip()[-500:]}")
+        out = json.loads(done.stdout)
+        self.next_port[pod.namespace + "/" + pod.spec.name] = int(out["next_port"])
+        results = {r["name"]: r for r in out["results"]}
+        keys = {c.name: log_key(results[c.name]["local"], c) for c in calls}
+        lines = _wait_for_lines(pod, {k for k in keys.values() if k})
+        return {c.name: observe(results[c.name], lines.get(keys[c.name])) for c in calls}
+
+
+def call_json(call: VectorCall) -> dict[str, Any]:
+    """The call as ``lab_client.py`` takes it."""
+    return {
+        "name": call.name,
+        "address": call.address,
+        "port": call.port,
+        "protocol": call.protocol,
+        "tls": call.tls,
+        "host": call.host,
+        "sni": call.sni,
+        "alpn": call.alpn,
+        "path": call.path,
+    }
+
+
+def pod_for(lab: Any, case: VectorCase) -> Any:
+    """The lab pod standing for the case's proxy (one per namespace/labels/DNS-capture shape)."""
+    labels = dict(case.proxy.labels)
+    parts = [*(f"{k}-{v}" for k, v in sorted(labels.items())), "dns" if case.proxy.dns_capture else "plain"]
+    name = re.sub(r"[^a-z0-9-]+", "-", "vec-" + "-".join(parts).lower())
+    return lab.pod(case.proxy.namespace, name, labels=labels, dns_capture=case.proxy.dns_capture)
+
+
+def log_key(local: str | None, call: VectorCall) -> tuple[str, str] | None:
+    """(client ``ip:port``, original destination ``ip:port``) — how a call's access-log line is
+    found (``downstream_remote_address``, ``downstream_local_address``)."""
+    if local is None:
+        return None
+    return local, f"{call.address}:{call.port}"
+
+
+def _wait_for_lines(
+    pod: Any, wanted: set[tuple[str, str]]
+) -> dict[tuple[str, str] | None, Mapping[str, Any]]:
+    """The latest access-log line per key (a client port the kernel reused for an earlier call
+    to the same destination has an older line, which the newer one replaces)."""
+    deadline = time.monotonic() + LOG_WAIT_S
+    while True:
+        lines: dict[tuple[str, str] | None, Mapping[str, Any]] = {
+            (str(e.get("downstream_remote_address")), str(e.get("downstream_local_address"))): e
+            for e in pod.access_log()
+        }
+        if wanted <= set(lines) or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.05)
+
+
+def _field(entry: Mapping[str, Any], key: str) -> str | None:
+    value = entry.get(key)
+    return None if value in (None, "", "-") else str(value)
+
+
+def observe(result: Mapping[str, Any], entry: Mapping[str, Any] | None) -> Observed:
+    """One call's client result and access-log line as an observation."""
+    client = f"(client: status {result.get('status')}, error {result.get('error')})"
+    if result.get("local") is None:
+        return Observed(error="connect_failed", detail=client)
+    if entry is None:
+        return Observed(error="no_access_log_line", detail=client)
+    route = _field(entry, "route_name")
+    flags = _field(entry, "response_flags") or ""
+    return Observed(
+        cluster=_field(entry, "upstream_cluster"),
+        route=route,
+        vhost=BLOCK_ALL if route == BLOCK_ALL else None,
+        error="protocol_error" if "DPE" in flags else "none",
+        detail=f"(log: {dict(entry)}) {client}",
+    )
