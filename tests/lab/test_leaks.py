@@ -97,3 +97,14 @@ def test_sigkilled_lab_leaves_no_sidecar_and_sweep_removes_the_rest() -> None:
     assert any(item.startswith("netns ") for item in leftovers(run_id))
     sweep(run_id)
     assert leftovers(run_id) == []
+
+
+def test_lab_never_closed_is_cleaned_up_at_interpreter_exit() -> None:
+    script = (
+        "from lab.runtime import Lab, handwritten_source\n"
+        "lab = Lab(config_source=handwritten_source).start()\n"
+        "print(lab.run_id, flush=True)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30, check=False)
+    assert done.returncode == 0, done.stderr
+    assert _wait_clean(done.stdout.strip()) == []
