@@ -105,6 +105,8 @@ def test_lab_never_closed_is_cleaned_up_at_interpreter_exit() -> None:
         "lab = Lab(config_source=handwritten_source).start()\n"
         "print(lab.run_id, flush=True)\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=30, check=False
+    )
     assert done.returncode == 0, done.stderr
     assert _wait_clean(done.stdout.strip()) == []
