@@ -143,7 +143,7 @@ def dialled_address(scope: ProxyScope, call: Call, dns: tuple[str, ...] | None) 
         return call.host.strip("[]"), ""
     if dns:
         return dns[0], ""
-    svc = scope.primary.get(call.host.lower())
+    svc = scope.primary.get(scope.resolve_alias(call.host.lower()))
     if svc is not None and svc.kind == "Service":
         addr = scope.address_for(svc)
         return (addr if addr != WILDCARD else None), ""
@@ -168,6 +168,14 @@ def _virtual_outbound(
     dns: tuple[str, ...] | None,
     assumptions: tuple[str, ...],
 ) -> Prediction:
+    """`listener_builder.go`: 15001 itself hits `virtualOutbound-blackhole`; 15006 is handed to the
+    `virtualInbound` listener, whose `virtualInbound-blackhole` chain drops it (loop guards)."""
+    if call.port == 15006:
+        path = EnvoyPath(
+            listener="virtualInbound", filter_chain="virtualInbound-blackhole", cluster="BlackHoleCluster"
+        )
+        notes = ["port 15006 is the inbound capture port: the virtualInbound listener blackholes it"]
+        return _finish(scope, call, path, None, None, None, address, dns, assumptions, notes, catch=True)
     chain = BLACKHOLE_CHAIN if call.port == 15001 else CATCHALL_CHAIN
     cluster = "BlackHoleCluster" if call.port == 15001 else _catchall_cluster(scope)
     path = EnvoyPath(listener=VIRTUAL_OUTBOUND, filter_chain=chain, cluster=cluster)

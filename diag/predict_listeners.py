@@ -192,8 +192,8 @@ def _bind_for(scope: ProxyScope, svc: MeshService, family: str) -> tuple[str, tu
 
 def _add_service(scope: ProxyScope, built: dict[str, ListenerModel], svc: MeshService, port: Port) -> None:
     family = port.family
-    if family == "udp" or port.protocol == "HTTP_PROXY":
-        return
+    if family == "udp" or port.protocol == "HTTP_PROXY" or svc.resolution == "ALIAS":
+        return  # buildSidecarOutboundListener: Alias services build nothing themselves
     bound = _bind_for(scope, svc, family)
     if bound is None:
         return
@@ -283,11 +283,8 @@ def _tcp_chains(
         listen = scope.address_for(svc)
         listen = "" if "/" in listen else listen
         dynamic = svc.is_wildcard and svc.resolution == "DYNAMIC_DNS"
-        sni = (
-            (svc.host,)
-            if (cidrs or not listen or (listen == WILDCARD and bind == WILDCARD) or dynamic)
-            else ()
-        )
+        use_sni = cidrs or not listen or (listen == WILDCARD and bind == WILDCARD) or dynamic
+        sni = (svc.host, *scope.aliases_of(svc.host)) if use_sni else ()
         return [ChainModel(sni=sni, cidrs=cidrs, cluster=cluster, service=svc)]
     return [ChainModel(cidrs=cidrs, cluster=cluster, service=svc)]
 

@@ -165,7 +165,7 @@ class PortOwner:
 
     service: MeshService
     port: int
-    reason: str  # "tcp-no-address" | "auto-no-address" | "external-name" | "cidr-all"
+    reason: str  # "tcp-no-address" | "auto-no-address" | "cidr-all" (ExternalName: an alias since 1.21)
     cluster: str = ""
 
     @property

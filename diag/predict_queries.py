@@ -97,9 +97,7 @@ def port_owner(snapshot: Snapshot, source: Source, port: int) -> PortOwner | Non
             continue
         svc = chain.service
         declared = svc.port(port)
-        if svc.kind == "Service" and svc.external_name:
-            reason = "external-name"
-        elif chain.cidrs:
+        if chain.cidrs:
             reason = "cidr-all"
         elif declared is not None and declared.family == "auto":
             reason = "auto-no-address"

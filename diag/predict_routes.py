@@ -103,6 +103,9 @@ def _domain_index(scope: ProxyScope, port: int) -> tuple[dict[str, MeshService],
             continue
         for domain in _domains(scope, svc, suffix):
             exact[domain] = svc
+        for alias in scope.aliases.get(svc.host, ()):
+            for domain in _domains(scope, alias, suffix):
+                exact.setdefault(domain, svc)
     index = (exact, list(wild.values()))
     scope.cache[key] = index
     return index

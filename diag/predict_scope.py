@@ -61,6 +61,7 @@ class ProxyScope:
     primary_ports: dict[str, set[int]] = field(default_factory=dict)
     wildcard_primary: dict[str, list[MeshService]] = field(default_factory=dict)  # suffix → services
     unmodelled: tuple[str, ...] = ()
+    aliases: dict[str, list[MeshService]] = field(default_factory=dict)  # concrete host → alias services
     notes: list[str] = field(default_factory=list)
     cache: dict[Any, Any] = field(default_factory=dict)
 
@@ -81,6 +82,22 @@ class ProxyScope:
             if ":" not in addr:
                 return addr
         return synthetic_vip(svc)
+
+    def aliases_of(self, host: str) -> tuple[str, ...]:
+        """Hostnames of ExternalName Services that alias `host` (`resolveServiceAliases`)."""
+        return tuple(a.host for a in self.aliases.get(host, ()))
+
+    def resolve_alias(self, host: str) -> str:
+        """The concrete host an alias chain ends at (the host itself when it is no alias)."""
+        seen = {host}
+        svc = self.primary.get(host)
+        while svc is not None and svc.resolution == "ALIAS" and svc.external_name:
+            host = svc.external_name.lower().rstrip(".")
+            if host in seen:
+                break
+            seen.add(host)
+            svc = self.primary.get(host)
+        return host
 
     def primary_for(self, host: str) -> MeshService | None:
         """The winning service for an exact host, else the most specific wildcard covering it."""
@@ -193,6 +210,10 @@ def _build_scope(snapshot: Snapshot, source: Source) -> ProxyScope:
     scope.by_port = dict(by_port)
     scope.by_host = dict(by_host)
     for svc in scope.primary.values():
+        if svc.resolution == "ALIAS":
+            target = scope.resolve_alias(svc.host)
+            if target != svc.host and target in scope.primary:
+                scope.aliases.setdefault(target, []).append(svc)
         if svc.is_wildcard:
             suffix = svc.host[2:] if svc.host.startswith("*.") else ""
             scope.wildcard_primary.setdefault(suffix, []).append(svc)

@@ -51,7 +51,8 @@ class MeshService:
     `addresses` are the user's (SE `addresses`, Service ClusterIPs; may hold CIDRs);
     `auto_addresses` the allocator's (`status.addresses`). `resolution` uses the SE names; a
     ClusterIP Service is "STATIC" (EDS), a headless one "NONE" (passthrough), an ExternalName one
-    "DNS" (STRICT_DNS on `external_name`).
+    "ALIAS": since 1.21 (`ENABLE_EXTERNAL_NAME_ALIAS`, default on, flag removed in 1.24) it is an
+    alias of the Service it names and builds no listener or cluster of its own.
     """
 
     host: str
@@ -278,10 +279,10 @@ def _convert(
 
 
 def _convert_service(svc: Service, domain_suffix: str) -> MeshService:
-    """kube/conversion.go ConvertService: ExternalName → DNS, headless → passthrough, else EDS."""
+    """kube/conversion.go ConvertService: ExternalName → Alias, headless → passthrough, else EDS."""
     addresses: tuple[str, ...] = ()
     if svc.type == "ExternalName" and svc.external_name:
-        resolution = "DNS"
+        resolution = "ALIAS"
     elif svc.headless:
         resolution = "NONE"
     else:

@@ -69,7 +69,10 @@ def test_dns_capture_gives_dns_entries_a_vip_and_ends_capture() -> None:
 
 def test_status_addresses_used_only_with_capture_and_not_for_none() -> None:
     status = "status:\n  addresses: [{value: 240.240.0.7, host: db.example.com}]\n"
-    text = se("db", "[db.example.com]", "[{number: 5432, name: pg, protocol: TCP}]").removesuffix("---\n") + status  # noqa: E501
+    text = (
+        se("db", "[db.example.com]", "[{number: 5432, name: pg, protocol: TCP}]").removesuffix("---\n")
+        + status
+    )
     s = snap(text)
     assert bound_addresses(s, CAPTURE, "db.example.com", 5432) == ("240.240.0.7",)
     assert bound_addresses(
@@ -239,12 +242,32 @@ def test_kubernetes_services() -> None:
         "outbound|5432||web.shop.svc.cluster.local",
     )
     assert db.upstream_tls is not None and db.upstream_tls.mode == "AUTO_ISTIO_MUTUAL"
-    owner = port_owner(s, SRC, 3306)
-    assert owner is not None and owner.reason == "external-name"
+    # ExternalName Services are aliases since 1.21 (ENABLE_EXTERNAL_NAME_ALIAS): no listener, no capture.
+    assert port_owner(s, SRC, 3306) is None
+    assert (
+        predict(s, SRC, Call(host="x", port=3306, protocol="tcp", address="10.0.0.9")).path.listener
+        == "virtualOutbound"
+    )
     assert (
         predict(s, SRC, Call(host="x", port=7000, protocol="tcp", address="10.0.0.9")).path.listener
         == "virtualOutbound"
     )
+
+
+def test_external_name_alias_of_an_in_mesh_service() -> None:
+    alias = (
+        "apiVersion: v1\nkind: Service\nmetadata: {name: alias, namespace: shop}\n"
+        "spec: {type: ExternalName, externalName: web.shop.svc.cluster.local}\n---\n"
+    )
+    s = snap(KUBE + alias)
+    for host in ("alias.shop.svc.cluster.local", "alias.shop"):
+        p = predict(s, SRC, Call(host=host, port=80, protocol="http"))
+        assert (p.envoy, p.path.vhost) == (
+            "outbound|80||web.shop.svc.cluster.local",
+            "web.shop.svc.cluster.local:80",
+        )
+    tcp = predict(s, SRC, Call(host="alias.shop.svc.cluster.local", port=5432, protocol="tcp"))
+    assert (tcp.dialled_address, tcp.envoy) == ("10.96.0.10", "outbound|5432||web.shop.svc.cluster.local")
 
 
 def test_kubernetes_service_beats_entry_with_same_host() -> None:
@@ -343,3 +366,21 @@ def test_egress_proxy_and_unmodelled_filters() -> None:
         "Sidecar default/proxy",
     )
     assert p.unmodelled == ("EnvoyFilter istio-system/lua",)
+
+
+@pytest.mark.parametrize(
+    ("port", "listener", "chain"),
+    [
+        (15001, "virtualOutbound", "virtualOutbound-blackhole"),
+        (15006, "virtualInbound", "virtualInbound-blackhole"),
+    ],
+)
+def test_capture_ports_are_loop_guarded(port: int, listener: str, chain: str) -> None:
+    s = snap("", {"outboundTrafficPolicy": {"mode": "ALLOW_ANY"}})
+    p = predict(s, SRC, Call(host="x", port=port, protocol="tcp", address="1.3.3.7"))
+    assert (p.path.listener, p.path.filter_chain, p.envoy, p.verdict) == (
+        listener,
+        chain,
+        "BlackHoleCluster",
+        "blocked",
+    )
