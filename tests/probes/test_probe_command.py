@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -167,3 +168,19 @@ def test_meshprobe_probe_usage_errors_exit_2(
     assert main(args) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(("no_color", "escapes"), [(False, True), (True, False)])
+def test_no_color_is_honoured_even_on_a_terminal(
+    no_color: bool, escapes: bool, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from diag.render.probe import print_probe_report
+
+    monkeypatch.setenv("FORCE_COLOR", "1")  # pretend stdout is a terminal
+    if no_color:
+        monkeypatch.setenv("NO_COLOR", "1")
+    else:
+        monkeypatch.delenv("NO_COLOR", raising=False)
+    print_probe_report(_report())
+    colour = re.compile(r"\x1b\[(?:\d+;)*3\d(?:;\d+)*m")  # a foreground colour (bold/dim are not colours)
+    assert bool(colour.search(capsys.readouterr().out)) is escapes
