@@ -5,6 +5,7 @@ they bypass capture and talk to the internet directly."""
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 import pytest
@@ -82,7 +83,7 @@ def test_https_answers_with_the_sni_certificate_and_says_who_answered(runtime_la
 def test_wrong_sni_at_an_address_gets_that_address_own_certificate(runtime_lab: Any) -> None:
     pod = runtime_lab.pod()
     addr = runtime_lab.address_of("pkg.lab.example")
-    done = pod.exec(["python3", "-c", TLS_PEER, addr, "other.lab.example"], **BYPASS)
+    done = pod.exec([sys.executable, "-c", TLS_PEER, addr, "other.lab.example"], **BYPASS)
     assert done.stdout.strip() == "pkg.lab.example", done.stderr
     verified = pod.exec(
         ["curl", "-sS", "--resolve", f"other.lab.example:443:{addr}", "https://other.lab.example/"], **BYPASS
@@ -121,7 +122,7 @@ def test_ssh_banner_names_host_and_address(runtime_lab: Any) -> None:
     addr = runtime_lab.address_of("other.lab.example")
     done = pod.exec(
         [
-            "python3",
+            sys.executable,
             "-c",
             "import socket,sys;s=socket.create_connection((sys.argv[1],22),3);"
             "print(s.recv(200).decode().strip())",
@@ -137,7 +138,7 @@ def test_server_first_host_speaks_first_on_port_80(runtime_lab: Any) -> None:
     addr = runtime_lab.address_of(SERVER_FIRST_HOST)
     done = runtime_lab.pod().exec(
         [
-            "python3",
+            sys.executable,
             "-c",
             "import socket,sys;s=socket.create_connection((sys.argv[1],80),3);"
             "print(s.recv(200).decode().strip())",
@@ -151,9 +152,9 @@ def test_server_first_host_speaks_first_on_port_80(runtime_lab: Any) -> None:
 @pytest.mark.lab
 def test_drop_address_swallows_syns_while_closed_ports_refuse(runtime_lab: Any) -> None:
     pod = runtime_lab.pod()
-    dropped = pod.exec(["python3", "-c", CONNECT, runtime_lab.drop_address, "443", "0.5"], **BYPASS)
+    dropped = pod.exec([sys.executable, "-c", CONNECT, runtime_lab.drop_address, "443", "0.5"], **BYPASS)
     refused = pod.exec(
-        ["python3", "-c", CONNECT, runtime_lab.address_of("pkg.lab.example"), "9", "0.5"], **BYPASS
+        [sys.executable, "-c", CONNECT, runtime_lab.address_of("pkg.lab.example"), "9", "0.5"], **BYPASS
     )
     assert (dropped.stdout.strip(), refused.stdout.strip()) == ("timeout", "refused")
 

@@ -4,6 +4,7 @@ stats filtering (SPEC §10, istio-review §7)."""
 from __future__ import annotations
 
 import json
+import sys
 import time
 from typing import Any
 
@@ -36,7 +37,7 @@ print(dns.rcode.to_text(r.rcode()), "AA" if r.flags & dns.flags.AA else "-",
 def _connect(
     pod: Any, host: str, port: int, *, uid: int = 1000, gid: int = 1000, timeout: float = 2.0
 ) -> str:
-    done = pod.exec(["python3", "-c", CONNECT, host, str(port), str(timeout)], uid=uid, gid=gid)
+    done = pod.exec([sys.executable, "-c", CONNECT, host, str(port), str(timeout)], uid=uid, gid=gid)
     assert done.returncode == 0, done.stderr
     return str(done.stdout.strip())
 
@@ -70,7 +71,7 @@ def test_proxy_uid_or_gid_bypasses_capture(runtime_lab: Any, uid: int, gid: int)
 
 def test_udp_dns_is_not_redirected_without_capture(runtime_lab: Any) -> None:
     pod = runtime_lab.pod()
-    done = pod.exec(["python3", "-c", DNS_QUERY, "pkg.lab.example", runtime_lab.dns_address])
+    done = pod.exec([sys.executable, "-c", DNS_QUERY, "pkg.lab.example", runtime_lab.dns_address])
     addr = runtime_lab.address_of("pkg.lab.example")
     assert done.stdout.split() == ["NOERROR", "AA", addr], done.stderr  # the authoritative server answered
 
@@ -84,17 +85,17 @@ s.sendto(b"ping", (sys.argv[1], 7)); print(s.recv(200).decode())
 
 @pytest.mark.parametrize("namespace", ["default", "dns"])
 def test_udp_other_than_dns_is_never_redirected(runtime_lab: Any, namespace: str) -> None:
-    done = runtime_lab.pod(namespace).exec(["python3", "-c", UDP_ECHO, runtime_lab.dns_address])
+    done = runtime_lab.pod(namespace).exec([sys.executable, "-c", UDP_ECHO, runtime_lab.dns_address])
     assert done.stdout.strip() == f"udp-echo {runtime_lab.dns_address}:7 ping", done.stderr
 
 
 def test_dns_capture_answers_from_the_table_and_forwards_the_rest(runtime_lab: Any) -> None:
     pod = runtime_lab.pod("dns")
-    table = pod.exec(["python3", "-c", DNS_QUERY, "vip.lab.example", runtime_lab.dns_address])
+    table = pod.exec([sys.executable, "-c", DNS_QUERY, "vip.lab.example", runtime_lab.dns_address])
     assert table.stdout.split() == ["NOERROR", "-", "240.240.0.7"], table.stderr
-    forwarded = pod.exec(["python3", "-c", DNS_QUERY, "pkg.lab.example", runtime_lab.dns_address])
+    forwarded = pod.exec([sys.executable, "-c", DNS_QUERY, "pkg.lab.example", runtime_lab.dns_address])
     assert forwarded.stdout.split() == ["NOERROR", "AA", runtime_lab.address_of("pkg.lab.example")]
-    missing = pod.exec(["python3", "-c", DNS_QUERY, "nope.invalid", runtime_lab.dns_address])
+    missing = pod.exec([sys.executable, "-c", DNS_QUERY, "nope.invalid", runtime_lab.dns_address])
     assert missing.stdout.split()[0] == "NXDOMAIN"
     assert {"vip.lab.example", "pkg.lab.example", "nope.invalid"} <= set(pod.dns_agent.queries)
 
@@ -102,7 +103,7 @@ def test_dns_capture_answers_from_the_table_and_forwards_the_rest(runtime_lab: A
 def test_dns_capture_does_not_capture_the_proxy_uid(runtime_lab: Any) -> None:
     pod = runtime_lab.pod("dns")
     done = pod.exec(
-        ["python3", "-c", DNS_QUERY, "vip.lab.example", runtime_lab.dns_address], uid=1337, gid=1337
+        [sys.executable, "-c", DNS_QUERY, "vip.lab.example", runtime_lab.dns_address], uid=1337, gid=1337
     )
     assert done.stdout.split()[0] == "NXDOMAIN"  # went straight to the upstream, which does not know VIPs
 
@@ -224,5 +225,5 @@ def test_dns_capture_from_proxy_config_annotation(runtime_lab: Any) -> None:
     ann = {"proxy.istio.io/config": 'proxyMetadata:\n  ISTIO_META_DNS_CAPTURE: "true"\n'}
     pod = runtime_lab.pod("dnsann", annotations=ann)
     assert pod.dns_agent is not None
-    done = pod.exec(["python3", "-c", DNS_QUERY, "vip.lab.example", runtime_lab.dns_address])
+    done = pod.exec([sys.executable, "-c", DNS_QUERY, "vip.lab.example", runtime_lab.dns_address])
     assert done.stdout.split() == ["NOERROR", "-", "240.240.0.7"], done.stderr
