@@ -12,11 +12,23 @@ the mesh's outboundTrafficPolicy), ``mesh`` (a MeshConfig dict), ``internet`` (e
 the internet serves), ``access_log`` (JSON access logs, a test oracle; off by default like
 Istio), ``pods`` (PodSpecs to start with; default one pod in ``default``), ``drain_seconds``
 (quitquitquit's termination drain, 5 s in Istio), ``config_source`` (replaces ``lab.istiod.generate``,
-e.g. ``handwritten_source``). ``kubeconfig`` is None until the API-server stand-in exists.
+e.g. ``handwritten_source``), ``run_id`` (normally random).
+
+Methods and attributes: ``pod(namespace, name, **PodSpec fields)``, ``apply(objects, mode=,
+allow_rejected=, push_delay=)`` (see its docstring; ``last_push`` and ``push_errors`` record the
+outcome), ``access_log(ns, name)``, ``ready(ns, name)`` (``:15021/healthz/ready``), ``status()``,
+``hosts`` / ``address_of(host)`` / ``drop_address`` / ``dns_address`` (the internet), ``ca_file``
+(the run's CA), ``timings``, ``run_id``, ``close()``. A ``Pod`` has ``exec(argv, uid=, gid=, env=,
+timeout=, input=)``, ``admin_get(path)``, ``http(port, path, method=, source=)``, ``push(listeners,
+clusters)``, ``update_counters()``, ``access_log()``, ``envoy`` (pid, running(), stop()),
+``dns_agent``, ``agent``, ``address``, ``net``. ``kubeconfig`` is None until the API-server
+stand-in exists. Create pods and call ``apply`` from any thread (a lock serialises them).
 
 Everything is created under the run id and registered for cleanup right after creation (an
 ExitStack, undone in reverse) — on success, exceptions, KeyboardInterrupt and SIGTERM (turned into
-SystemExit while the lab is open in the main thread).
+SystemExit while the lab is open in the main thread), and at interpreter exit for a Lab never
+closed. Envoy gets ``--pdeathsig KILL``, so even SIGKILL leaves no sidecar running
+(``lab.leftovers.sweep(run_id)`` removes the namespaces then).
 """
 
 from __future__ import annotations
