@@ -193,6 +193,8 @@ def print_table(rows: list[dict[str, object]]) -> None:
             ratio = float(naive_row["predict_s"]) / max(float(r["predict_s"]), 1e-9)  # type: ignore[arg-type]
             total = float(naive_row["total_cpu_s"]) / max(float(r["total_cpu_s"]), 1e-9)  # type: ignore[arg-type]
             print(f"{size} {fmt}: predict phase {ratio:.1f}x faster than naive, total CPU {total:.1f}x")
+        if previous is not None and previous["format"] != fmt:
+            previous = None
         if previous is not None:
             growth = float(r["total_cpu_s"]) / max(float(previous["total_cpu_s"]), 1e-9)  # type: ignore[arg-type]
             scale = int(size) / int(previous["size"])  # type: ignore[call-overload]
