@@ -51,22 +51,8 @@ _NO_VIRTUAL_INBOUND = (
     " (listener_inbound.go) takes a direct call to port 15006 and blackholes it, the lab passes it"
     " through"
 )
-_PREDICT_NO_VIRTUAL_INBOUND = (
-    "diag.predict models no virtualInbound listener (0.0.0.0:15006), so a direct call to port"
-    " 15006 is predicted to pass through; pilot's virtualInbound blackholes it (listener_inbound.go)"
-)
-_PREDICT_NO_ALIAS = (
-    "diag.predict does not treat an ExternalName Service naming an in-mesh Service as an alias of"
-    " it (pilot push_context.go builds Service aliases; the alias host joins the concrete"
-    " Service's virtual host)"
-)
-
 DISAGREEMENTS: dict[str, dict[str, str]] = {
-    "predict": {
-        "outbound_loop/empty-mesh/to-inbound-capture-port": _PREDICT_NO_VIRTUAL_INBOUND,
-        "external_name_services/alias-all-ports/alias-fqdn-h1-80": _PREDICT_NO_ALIAS,
-        "external_name_services/alias-http-virtualservice/vs-on-http-port-alias-short": _PREDICT_NO_ALIAS,
-    },
+    "predict": {},
     "generated": {
         "outbound_loop/empty-mesh/to-inbound-capture-port": _NO_VIRTUAL_INBOUND,
     },
