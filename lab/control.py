@@ -73,7 +73,12 @@ def up(objects: Sequence[Mapping[str, Any]], *, mode: str | None, internet: Sequ
     )  # fmt: skip
     log.close()
     assert proc.stdout is not None
-    line = _read_line(proc, UP_TIMEOUT_S)
+    try:
+        line = _read_line(proc, UP_TIMEOUT_S)
+    except BaseException:  # Ctrl-C while waiting: the half-started lab must not outlive `up`
+        proc.terminate()
+        proc.wait(timeout=DOWN_TIMEOUT_S)
+        raise
     try:
         reply = json.loads(line)
     except ValueError:
