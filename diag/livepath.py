@@ -111,8 +111,9 @@ class LivePath:
     """What Envoy chose. ``outcome`` is one of: ``cluster``, ``direct_response``, ``redirect``,
     ``no_listener``, ``no_filter_chain``, ``no_route_config``, ``no_vhost``, ``no_route``,
     ``protocol_error`` (non-HTTP bytes into an HTTP connection manager), ``http10_rejected``
-    (426), ``unknown_filter``. ``route`` is the route configuration's name (pilot's ``"80"``),
-    ``route_entry`` the route's own name inside the virtual host."""
+    (426), ``unknown_filter``, ``invalid_config`` (the config is not shaped like Envoy's).
+    ``route`` is the route configuration's name (pilot's ``"80"``), ``route_entry`` the route's
+    own name inside the virtual host."""
 
     outcome: str
     listener: str | None = None
@@ -216,22 +217,22 @@ class _Accumulator:
         self.rejected: list[str] = []
 
     def add(self, doc: Json) -> None:
-        for section in doc.get("configs", []) or []:
+        for section in _items(doc.get("configs")):
             if isinstance(section, Mapping):
                 self.add(section)
         for key in ("static_resources", "bootstrap"):
             if isinstance(doc.get(key), Mapping):
                 self.add(doc[key])
         for key in ("listeners", "static_listeners", "dynamic_listeners"):
-            for item in doc.get(key, []) or []:
+            for item in _items(doc.get(key)):
                 self._listener(item)
         for key in ("clusters", "static_clusters", "dynamic_active_clusters"):
-            for item in doc.get(key, []) or []:
+            for item in _items(doc.get(key)):
                 self._put(self.clusters, _unwrap(item, "cluster"))
                 if isinstance(item, Mapping) and item.get("error_state"):
                     self.rejected.append(f"cluster {item.get('name') or _name(item.get('cluster'))}")
         for key in ("routes", "route_configs", "static_route_configs", "dynamic_route_configs"):
-            for item in doc.get(key, []) or []:
+            for item in _items(doc.get(key)):
                 self._put(self.routes, _unwrap(item, "route_config"))
 
     def _listener(self, item: Any) -> None:
@@ -251,6 +252,11 @@ class _Accumulator:
             target.setdefault(str(resource["name"]), resource)
 
 
+def _items(value: Any) -> list[Any]:
+    """A list from a dump section that should be one (anything else: nothing)."""
+    return list(value) if isinstance(value, list | tuple) else []
+
+
 def _unwrap(item: Any, key: str) -> Any:
     if isinstance(item, Mapping) and isinstance(item.get(key), Mapping):
         return item[key]
@@ -266,8 +272,19 @@ def _name(resource: Any) -> str:
 # ------------------------------------------------------------------------------------------
 
 
+_MALFORMED = (TypeError, ValueError, AttributeError, KeyError, IndexError)
+
+
 def trace(config: Any, call: Any) -> LivePath:
-    """The full decision for one call (see the module docstring for Envoy's order)."""
+    """The full decision for one call (see the module docstring for Envoy's order). Config that
+    is not shaped like Envoy's (a truncated or hand-edited dump) gives outcome ``invalid_config``."""
+    try:
+        return _trace(config, call)
+    except _MALFORMED as exc:
+        return LivePath("invalid_config", notes=(f"malformed Envoy config: {type(exc).__name__}: {exc}",))
+
+
+def _trace(config: Any, call: Any) -> LivePath:
     cfg = load_config(config)
     live = LiveCall.from_call(call)
     listener, via_original_dst, notes = _select_listener(cfg.listeners, live)
@@ -723,7 +740,10 @@ def effective_mode(config: Any) -> str:
     ``REGISTRY_ONLY`` (BlackHoleCluster), ``ALLOW_ANY`` (PassthroughCluster), ``EGRESS_PROXY``
     (a Sidecar ``outboundTrafficPolicy.egressProxy`` cluster) or ``UNKNOWN`` (no virtualOutbound,
     e.g. interception NONE, or a filtered dump without it)."""
-    cluster = catchall_cluster(config)
+    try:
+        cluster = catchall_cluster(config)
+    except _MALFORMED:
+        cluster = None
     if cluster is None:
         return "UNKNOWN"
     if cluster == BLACKHOLE:
@@ -740,7 +760,10 @@ def empty_clusters(config: Any, memberships: Iterable[Any]) -> tuple[str, ...]:
     """Clusters that ``/clusters`` lists without hosts and that should have some (DNS or EDS
     clusters; ORIGINAL_DST and the BlackHole/Passthrough clusters never list hosts). A cluster
     missing from ``config`` counts when its name is an ``outbound|...`` service cluster."""
-    cfg = load_config(config)
+    try:
+        cfg = load_config(config)
+    except _MALFORMED:
+        cfg = EnvoyConfig()
     empty: list[str] = []
     for member in memberships:
         name = str(getattr(member, "cluster", "") or "")
@@ -762,5 +785,8 @@ def rejected_updates(config: Any = None, counters: Mapping[str, int] | None = No
     error state (SPEC MP0120; the counters are in Istio's default stats inclusion list)."""
     found = [f"{k}={v}" for k, v in sorted((counters or {}).items()) if "update_rejected" in k and int(v) > 0]
     if config is not None:
-        found.extend(f"{r} in error state" for r in load_config(config).rejected)
+        try:
+            found.extend(f"{r} in error state" for r in load_config(config).rejected)
+        except _MALFORMED:
+            found.append("sidecar config unreadable")
     return tuple(found)
