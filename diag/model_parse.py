@@ -127,10 +127,12 @@ def _enum(value: Any, where: str, default: str) -> str:
 # ---- shared pieces ----------------------------------------------------------------------------
 
 
-def _selector(value: Any, where: str) -> dict[str, str] | None:
+def _selector(value: Any, where: str, key: str = "labels") -> dict[str, str] | None:
+    """A workload selector: `labels` (networking WorkloadSelector: SE, Sidecar, EnvoyFilter) or
+    `matchLabels` (type.v1beta1.WorkloadSelector: DestinationRule, ProxyConfig, WasmPlugin)."""
     if value is None:
         return None
-    return _labels(_map(value, where).get("labels"), f"{where}.labels")
+    return _labels(_map(value, where).get(key), f"{where}.{key}")
 
 
 def _port(item: Any, where: str) -> Port:
@@ -287,7 +289,7 @@ def _destination_rule(base: dict[str, Any], spec: Mapping[str, Any]) -> Destinat
         export_to=_strs(spec.get("exportTo"), "spec.exportTo"),
         traffic_policy=_traffic_policy(spec.get("trafficPolicy"), "spec.trafficPolicy"),
         subsets=tuple(subsets),
-        workload_selector=_selector(spec.get("workloadSelector"), "spec.workloadSelector"),
+        workload_selector=_selector(spec.get("workloadSelector"), "spec.workloadSelector", "matchLabels"),
     )
 
 
@@ -476,13 +478,13 @@ def parse_object(doc: Mapping[str, Any], origin: str) -> Resource | None:
     if kind in ("EnvoyFilter", "WasmPlugin"):
         selector = _selector(spec.get("workloadSelector"), "spec.workloadSelector")
         if kind == "WasmPlugin":
-            selector = _selector(spec.get("selector"), "spec.selector")
+            selector = _selector(spec.get("selector"), "spec.selector", "matchLabels")
             return WasmPlugin(**base, workload_selector=selector)
         return EnvoyFilter(**base, workload_selector=selector)
     if kind == "ProxyConfig":
         env = _labels(spec.get("environmentVariables"), "spec.environmentVariables")
         return ProxyConfigResource(
-            **base, selector=_selector(spec.get("selector"), "spec.selector"), environment=env
+            **base, selector=_selector(spec.get("selector"), "spec.selector", "matchLabels"), environment=env
         )
     return None
 

@@ -132,8 +132,30 @@ def synthetic_vip(svc: MeshService) -> str:
     return f"240.240.{digest[0]}.{max(1, digest[1])}"
 
 
+def _proxy_config_capture(snapshot: Snapshot, source: Source) -> bool | None:
+    """ISTIO_META_DNS_CAPTURE from ProxyConfig resources (`pilot/pkg/model/proxy_config.go`
+    `EffectiveProxyConfig`: workload-selected in the namespace > namespace-wide > root namespace)."""
+    root = snapshot.mesh.root_namespace
+    ranked: list[tuple[int, str]] = []
+    for pc in snapshot.proxy_configs:
+        value = pc.environment.get("ISTIO_META_DNS_CAPTURE")
+        if value is None:
+            continue
+        if pc.namespace == source.namespace and pc.selector:
+            if all(source.labels.get(k) == v for k, v in pc.selector.items()):
+                ranked.append((3, value))
+        elif pc.namespace == source.namespace:
+            ranked.append((2, value))
+        elif pc.namespace == root and not pc.selector:
+            ranked.append((1, value))
+    if not ranked:
+        return None
+    return max(ranked)[1].strip().lower() in ("true", "1")
+
+
 def dns_capture_for(snapshot: Snapshot, source: Source) -> bool:
-    """Source flag, else a matching Pod's `proxy.istio.io/config`, else mesh defaultConfig (default off)."""
+    """Source flag, else a matching Pod's `proxy.istio.io/config`, else ProxyConfig resources, else
+    mesh defaultConfig.proxyMetadata (default off: pilot-agent options.go)."""
     if source.dns_capture is not None:
         return source.dns_capture
     for pod in snapshot.pods:
@@ -143,6 +165,9 @@ def dns_capture_for(snapshot: Snapshot, source: Source) -> bool:
             value = pod.proxy_config.dns_capture
             if value is not None:
                 return value
+    from_cr = _proxy_config_capture(snapshot, source)
+    if from_cr is not None:
+        return from_cr
     return bool(snapshot.mesh.default_config.dns_capture)
 
 

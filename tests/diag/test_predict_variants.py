@@ -384,3 +384,34 @@ def test_capture_ports_are_loop_guarded(port: int, listener: str, chain: str) ->
         "BlackHoleCluster",
         "blocked",
     )
+
+
+@pytest.mark.parametrize(
+    ("mesh_capture", "proxy_configs", "labels", "captures"),
+    [
+        ("false", [], {}, False),
+        ("true", [], {}, True),
+        ("false", [("istio-system", None, "true")], {}, True),
+        ("true", [("default", None, "false")], {}, False),
+        ("false", [("default", {"app": "a"}, "true"), ("default", None, "false")], {"app": "a"}, True),
+        ("false", [("default", {"app": "a"}, "true")], {"app": "b"}, False),
+    ],
+)
+def test_dns_capture_layers(
+    mesh_capture: str,
+    proxy_configs: list[tuple[str, dict[str, str] | None, str]],
+    labels: dict[str, str],
+    captures: bool,
+) -> None:
+    text = se("gh", "[github.com]", "[{number: 22, name: ssh, protocol: TCP}]")
+    for i, (ns, selector, value) in enumerate(proxy_configs):
+        sel = f"  selector: {{matchLabels: {selector}}}\n" if selector else ""
+        text += (
+            "apiVersion: networking.istio.io/v1beta1\nkind: ProxyConfig\n"
+            f"metadata: {{name: pc{i}, namespace: {ns}}}\n"
+            f"spec:\n{sel}  environmentVariables: {{ISTIO_META_DNS_CAPTURE: '{value}'}}\n---\n"
+        )
+    mesh = {"defaultConfig": {"proxyMetadata": {"ISTIO_META_DNS_CAPTURE": mesh_capture}}}
+    s = snap(text, mesh)
+    source = Source(namespace="default", labels=labels)
+    assert (dns_answer(s, source, "github.com") is not None) is captures
