@@ -1,8 +1,8 @@
 """Print the coverage table of ``docs/vectors.md``: per vector file, how many calls each path runs,
 passes, fails, marks xfail, and does not run (and why). ``python -m tests.vectors.coverage``.
 
-It reuses the harness adapters, so its numbers are the tests' numbers (the lab column is filled in
-from a ``pytest -m lab tests/vectors`` run, which needs root).
+It reuses the harness adapters, so its numbers are the tests' numbers. ``lab`` (root only) runs the
+lab path with the same runner as ``test_vectors_lab.py``: ``python -m tests.vectors.coverage lab``.
 """
 
 from __future__ import annotations
@@ -42,19 +42,36 @@ RUNNERS: dict[str, Callable[[VectorCase], Callable[[VectorCall], Observed]]] = {
 }
 
 
-def tally(path: str, case: VectorCase) -> Counter[str]:
+def _observable(path: str) -> frozenset[str]:
+    if path == "lab":
+        from tests.vectors.lab_runner import OBSERVABLE
+
+        return OBSERVABLE
+    return adapters.OBSERVABLE[path]
+
+
+def _lab_runner(vector_lab: Any) -> Callable[[VectorCase], Callable[[VectorCall], Observed]]:
+    def for_case(case: VectorCase) -> Callable[[VectorCall], Observed]:
+        calls = [c for c in case.calls if not c.simulation_only and restrict(c.expect, _observable("lab"))]
+        observed = vector_lab.run_case(case, calls) if calls else {}
+        return lambda call: observed[call.name]
+
+    return for_case
+
+
+def tally(path: str, case: VectorCase, runner: Any = None) -> Counter[str]:
     """Outcome counts of one case's calls on one path."""
     counts: Counter[str] = Counter()
     if unsupported_reason(path, case):
         counts["not run (unsupported)"] += len(case.calls)
         return counts
     try:
-        run = RUNNERS[path](case)
+        run = (runner or RUNNERS[path])(case)
     except Exception as exc:
         counts[f"error {type(exc).__name__}"] += len(case.calls)
         return counts
     for call in case.calls:
-        wanted = restrict(call.expect, adapters.OBSERVABLE[path])
+        wanted = restrict(call.expect, _observable(path))
         if call.simulation_only:
             counts["not run (simulation only)"] += 1
         elif not wanted:
@@ -75,16 +92,30 @@ def _verdict(path: str, case: VectorCase, call: VectorCall, wanted: dict[str, st
     return "pass" if ok else "fail"
 
 
+def print_table(path: str, runner: Any = None) -> None:
+    """One markdown row per vector file."""
+    print(f"\n## {path}\n")
+    grand: Counter[str] = Counter()
+    for vectors in load_all():
+        total: Counter[str] = Counter()
+        for case in vectors.cases:
+            total += tally(path, case, runner)
+        grand += total
+        summary = ", ".join(f"{k} {v}" for k, v in sorted(total.items()))
+        print(f"| {vectors.path.stem} | {sum(total.values())} | {summary} |")
+    print(f"| total | {sum(grand.values())} | {', '.join(f'{k} {v}' for k, v in sorted(grand.items()))} |")
+
+
 def main(argv: list[str]) -> int:
-    paths = argv or list(RUNNERS)
-    for path in paths:
-        print(f"\n## {path}\n")
-        for vectors in load_all():
-            total: Counter[str] = Counter()
-            for case in vectors.cases:
-                total += tally(path, case)
-            summary = ", ".join(f"{k} {v}" for k, v in sorted(total.items()))
-            print(f"| {vectors.path.stem} | {sum(total.values())} | {summary} |")
+    for path in argv or list(RUNNERS):
+        if path != "lab":
+            print_table(path)
+            continue
+        from tests.vectors.lab_runner import VectorLab
+        from tests.vectors.vector_format import all_cases
+
+        with VectorLab([c for c in all_cases() if not unsupported_reason("lab", c)]) as lab:
+            print_table(path, _lab_runner(lab))
     return 0
 
 

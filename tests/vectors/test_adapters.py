@@ -87,3 +87,40 @@ def test_restrict_and_mismatches() -> None:
         "cluster: want 'C', got 'D'",
         "error: want 'none', got 'no_route'",
     ]
+
+
+def test_lab_client_binds_fresh_source_ports_and_reads_the_status() -> None:
+    import socket
+    import threading
+
+    from tests.vectors import lab_client
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    port = server.getsockname()[1]
+
+    def answer() -> None:
+        for _ in range(2):
+            conn, _ = server.accept()
+            conn.recv(1024)
+            conn.sendall(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n")
+            conn.close()
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    call = {
+        "name": "c",
+        "address": "127.0.0.1",
+        "port": port,
+        "protocol": "http",
+        "tls": False,
+        "host": "foo",
+    }
+    first, used = lab_client.make_call(call, 41000)
+    second, used_next = lab_client.make_call(call, used + 1)
+    server.close()
+    thread.join(timeout=5)
+    assert first["status"] == 502 and first["error"] is None
+    assert used >= 41000 and used_next > used
+    assert first["local"] == f"127.0.0.1:{used}" and second["local"] == f"127.0.0.1:{used_next}"
