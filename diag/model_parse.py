@@ -7,7 +7,7 @@
 Defaults follow the Istio protos (zero values): SE resolution NONE, location MESH_EXTERNAL;
 DR TLS mode DISABLE; Sidecar / mesh outbound mode enum zero = REGISTRY_ONLY when the
 `outboundTrafficPolicy` block is present without a mode (istio/api `sidecar.proto`,
-`mesh/v1alpha1/config.proto`).
+`mesh/v1alpha1/config.proto`). One parser per kind lives here, hence the length.
 """
 
 from __future__ import annotations

@@ -15,7 +15,8 @@ v1beta1 and v1alpha3) and how istiod converts them:
   (`pkg/config/kube/conversion.go` `ConvertProtocol`).
 - `ServiceEntry.resolution` defaults to NONE and `location` to MESH_EXTERNAL (proto zero values).
 
-Parsing lives in `diag.loader`; this module only defines shapes and small pure helpers.
+Parsing lives in `diag.loader`; this module only defines shapes and small pure helpers. It is
+longer than most modules because it holds one dataclass per kind (and their parts) in one place.
 """
 
 from __future__ import annotations
