@@ -156,25 +156,43 @@ def _mesh_allocates(snapshot: Snapshot) -> bool:
 
 
 def conflicting_protocols(snapshot: Snapshot) -> list[Diagnosis]:
-    """MP0402 (IST0177). Entries declaring the same host and port with different protocols conflict;
-    pilot keeps one listener shape (``listener.go`` conflict handling), istioctl's
-    ``ConflictingServiceEntryProtocolAnalyzer`` reports it per exportTo scope."""
-    by_key: dict[tuple[str, int], dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    """MP0402 (IST0177). Entries visible in one namespace that declare the same host and port with
+    different protocols conflict; pilot keeps one listener shape (``listener.go`` conflict
+    handling). Like istioctl's ``ConflictingServiceEntryProtocolAnalyzer``, scopes come from
+    ``exportTo`` (``*`` overlaps every namespace)."""
+    by_key: dict[tuple[str, int], list[tuple[str, ServiceEntry]]] = defaultdict(list)
     for se in snapshot.service_entries:
         for host in se.hosts:
             for port in se.ports:
-                by_key[(host.lower(), port.number)][port.protocol or "(unset)"].add(se.ref)
+                by_key[(host.lower(), port.number)].append((port.protocol or "(unset)", se))
     out = []
-    for (host, number), protocols in sorted(by_key.items()):
-        if len(protocols) > 1:
-            refs = sorted({r for rs in protocols.values() for r in rs})
-            shown = ", ".join(f"{p} ({', '.join(sorted(r))})" for p, r in sorted(protocols.items()))
+    for (host, number), declared in sorted(by_key.items()):
+        clashing = {
+            (pa, a.ref)
+            for pa, a in declared
+            for pb, b in declared
+            if pa != pb and _scopes_overlap(_scope(snapshot, a), _scope(snapshot, b))
+        }
+        if clashing:
+            shown = ", ".join(f"{p} ({r})" for p, r in sorted(clashing))
             out.append(
                 finding(
-                    "MP0402", f"{host}:{number} is declared with several protocols: {shown}", refs, istio=True
+                    "MP0402",
+                    f"{host}:{number} is declared with several protocols: {shown}",
+                    sorted({r for _, r in clashing}),
+                    istio=True,
                 )
             )
     return out
+
+
+def _scope(snapshot: Snapshot, se: ServiceEntry) -> frozenset[str]:
+    export = se.export_to or snapshot.mesh.default_service_export_to
+    return frozenset(se.namespace if item == "." else item for item in export if item != "~")
+
+
+def _scopes_overlap(a: frozenset[str], b: frozenset[str]) -> bool:
+    return bool(a and b) and ("*" in a or "*" in b or bool(a & b))
 
 
 def invalid_entries(snapshot: Snapshot, objects: Sequence[Resource]) -> list[Diagnosis]:
