@@ -405,6 +405,8 @@ class Lab:
                     "envoy_pid": p.envoy.pid,
                     "envoy_running": p.envoy.running(),
                     "dns_capture": p.spec.captures_dns,
+                    "ready": self.ready(p.namespace, p.spec.name),
+                    "config_version": p.xds.version,
                 }
                 for p in self.pods.values()
             ],

@@ -16,12 +16,14 @@ def render_status(info: Mapping[str, Any], console: Console | None = None) -> No
         f"lab [bold]{info['run_id']}[/bold]  mode={info.get('mode') or 'mesh default'}  "
         f"dns={info['dns']}  drop={info['drop_address']}"
     )
-    pods = Table("namespace", "pod", "address", "sidecar", "dns capture", title="pods")
+    pods = Table("namespace", "pod", "address", "sidecar", "ready", "config", "dns capture", title="pods")
     for pod in info["pods"]:
         sidecar = f"envoy pid {pod['envoy_pid']}" if pod["envoy_running"] else "[red]stopped[/red]"
+        ready = "[green]yes[/green]" if pod.get("ready") else "[red]no[/red]"
         pods.add_row(
-            pod["namespace"], pod["name"], pod["address"], sidecar, "yes" if pod["dns_capture"] else "no"
-        )
+            pod["namespace"], pod["name"], pod["address"], sidecar, ready,
+            f"v{pod.get('config_version', '?')}", "yes" if pod["dns_capture"] else "no",
+        )  # fmt: skip
     out.print(pods)
     hosts = Table("host", "addresses", "ports", title="internet")
     for host in info["hosts"]:

@@ -48,7 +48,7 @@ def test_up_status_exec_apply_down_round_trip(tmp_path: Path) -> None:
         assert again.returncode == 4 and "already up" in again.stderr
         status = _cli(state, "lab", "status", "-o", "json")
         info = json.loads(status.stdout)
-        assert info["run_id"] == run_id and info["pods"][0]["envoy_running"]
+        assert info["run_id"] == run_id and info["pods"][0]["envoy_running"] and info["pods"][0]["ready"]
         assert "pkg.lab.example" in _cli(state, "lab", "status").stdout
         ok = _cli(state, "lab", "exec", "--", "curl", "-sS", "-m", "5", "https://pkg.lab.example/")
         assert ok.returncode == 0 and json.loads(ok.stdout)["host"] == "pkg.lab.example", ok.stderr
