@@ -134,3 +134,9 @@ def test_cli_bad_input(
     code = main([a.format(bad=bad) for a in argv])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: ") and needle in err.splitlines()[0]
+
+
+def test_conflicts_only_within_overlapping_export_scopes() -> None:
+    found = _findings((DATA / "MP0402" / "separate-scopes-do-not-conflict.yaml").read_text())
+    (conflict,) = [f for f in found if f.code == "MP0402"]
+    assert "ServiceEntry tools/api-tls" not in conflict.resources
