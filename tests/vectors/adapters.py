@@ -20,8 +20,9 @@ from tests.vectors.vector_format import VectorCall, VectorCase
 
 OBSERVABLE = {
     # diag.predict.EnvoyPath has listener/filter_chain/route (the route config)/vhost/cluster;
-    # the route entry's own name and Istio's error kinds are not part of a prediction.
-    "predict": frozenset({"listener", "filter_chain", "route_config", "vhost", "cluster"}),
+    # the route entry's own name is not part of a prediction, and of Istio's errors only "none"
+    # can be read from one (a path ending in a cluster or a virtual host).
+    "predict": frozenset({"listener", "filter_chain", "route_config", "vhost", "cluster", "error"}),
     # diag.livepath.LivePath has all of them (route_entry is the route's name).
     "generated": frozenset(
         {"listener", "filter_chain", "route_config", "vhost", "route", "cluster", "error"}
@@ -95,6 +96,7 @@ def observed_from_prediction(prediction: Any) -> Observed:
         route_config=path.route,
         vhost=path.vhost,
         cluster=path.cluster,
+        error="none" if (path.cluster or path.vhost) else "no_path_predicted",
         detail=f"(verdict {prediction.verdict}; notes {list(prediction.notes)})",
     )
 

@@ -76,7 +76,7 @@ def test_live_call_keeps_host_and_tls_hello_as_written() -> None:
 
 def test_restrict_and_mismatches() -> None:
     expect = Expect(route="route1", cluster="C")
-    assert restrict(expect, adapters.OBSERVABLE["predict"]) == {"cluster": "C"}
+    assert restrict(expect, adapters.OBSERVABLE["predict"]) == {"cluster": "C", "error": "none"}
     assert restrict(expect, adapters.OBSERVABLE["generated"]) == {
         "route": "route1",
         "cluster": "C",
