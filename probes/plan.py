@@ -114,13 +114,18 @@ def _options(data: Any) -> tuple[ProbeOptions, str | None]:
         for address in fields["resolve"].values():
             ipaddress.ip_address(address)
         fields["capture_excluded_cidrs"] = tuple(str(c) for c in fields.get("capture_excluded_cidrs", ()))
+        for cidr in fields["capture_excluded_cidrs"]:
+            ipaddress.ip_network(cidr, strict=False)
         fields["capture_excluded_ports"] = tuple(int(p) for p in fields.get("capture_excluded_ports", ()))
         if fields.get("resolver"):
             parse_host_port(fields["resolver"], 53)
     except ValueError as exc:
         raise PlanError(f"plan: bad option value: {exc}") from None
-    if fields.get("timeout", 1) <= 0 or fields.get("concurrency", 1) < 1:
-        raise PlanError("plan: options.timeout must be > 0 and options.concurrency >= 1")
+    for key in ("timeout", "read_window"):
+        if fields.get(key, 1) <= 0:
+            raise PlanError(f"plan: options.{key} must be > 0")
+    if fields.get("concurrency", 1) < 1 or fields.get("max_redirects", 0) < 0:
+        raise PlanError("plan: options.concurrency must be >= 1 and options.max_redirects >= 0")
     return ProbeOptions(**fields), _expectation(expect, "options.expect")
 
 
@@ -165,6 +170,11 @@ def plan_from_json(data: Any) -> Plan:
     sidecar = SidecarPlan(**_checked("sidecar", data.get("sidecar", {}), _SIDECAR_TYPES))
     if sidecar.mode not in ("auto", "off"):
         raise PlanError("plan: sidecar.mode must be auto or off")
+    for key in ("admin", "agent", "status"):
+        try:
+            parse_host_port(getattr(sidecar, key), 0)
+        except ValueError:
+            raise PlanError(f"plan: sidecar.{key} must be IP:PORT") from None
     return Plan(targets=_targets(data.get("targets", [])), options=options, sidecar=sidecar, expect=expect)
 
 

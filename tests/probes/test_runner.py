@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from probes import runner
 from probes.cli import main
@@ -106,6 +108,9 @@ def test_plan_round_trip() -> None:
         ('{"targets": [{"target": "a", "expect": "never"}]}', "targets[0].expect"),
         ('{"targets": [], "sidecar": {"mode": "on"}}', "sidecar.mode must be auto or off"),
         ('{"targets": [], "sidecar": {"quit": "yes"}}', "sidecar.quit has the wrong type"),
+        ('{"targets": [], "sidecar": {"admin": "localhost"}}', "sidecar.admin must be IP:PORT"),
+        ('{"targets": [], "options": {"capture_excluded_cidrs": ["10.0.0.0/33"]}}', "bad option value"),
+        ('{"targets": [], "options": {"read_window": -1}}', "read_window must be > 0"),
     ],
 )
 def test_bad_plans_are_named(document: str, message: str) -> None:
@@ -230,3 +235,41 @@ def test_auto_sidecar_lifecycle_with_a_real_envoy(tmp_path: Path, web: int) -> N
     assert evidence.config  # filtered config_dump sections for the targets
     assert report.results[0].signature is Signature.OK
     assert report.results[0].tcp is not None and report.results[0].tcp.captured is False  # loopback
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=10),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+PLAN_KEYS = st.sampled_from(
+    ["targets", "options", "sidecar", "schema", "timeout", "resolve", "mode", "expect"]
+)
+PLANISH = st.fixed_dictionaries(
+    {},
+    optional={
+        "targets": st.lists(st.text(max_size=12) | JSON, max_size=3),
+        "options": st.dictionaries(
+            st.sampled_from([*ProbeOptions.__dataclass_fields__, "expect", "x"]), JSON, max_size=4
+        ),
+        "sidecar": st.dictionaries(
+            st.sampled_from([*SidecarPlan.__dataclass_fields__, "x"]), JSON, max_size=3
+        ),
+        "schema": st.text(max_size=20) | st.just("meshprobe.plan/v1"),
+    },
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(JSON, PLANISH, st.dictionaries(PLAN_KEYS, JSON, max_size=4)))
+def test_fuzzed_plans_give_a_plan_or_a_plan_error(document: object) -> None:
+    try:
+        plan = load_plan(json.dumps(document))
+    except PlanError as exc:
+        assert str(exc).startswith("plan: ") and "\n" not in str(exc)
+        return
+    assert isinstance(plan, Plan)
+    with ProbeContext(plan.options) as ctx:  # a loaded plan always builds a context
+        assert ctx.captured("10.0.0.1", 80) in (True, False, None)
