@@ -146,7 +146,8 @@ def dialled_address(scope: ProxyScope, call: Call, dns: tuple[str, ...] | None) 
     svc = scope.primary.get(scope.resolve_alias(call.host.lower()))
     if svc is not None and svc.kind == "Service":
         addr = scope.address_for(svc)
-        return (addr if addr != WILDCARD else None), ""
+        note = f"{svc.ref} has no clusterIP in the input: assumed {addr}" if svc.assumed_address else ""
+        return (addr if addr != WILDCARD else None), note
     for candidate in scope.by_host.get(call.host.lower(), ()):
         ips = candidate.ip_addresses
         if ips:

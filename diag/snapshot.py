@@ -15,6 +15,7 @@ Per-source caches (`cache`) hold the proxy scopes built by `diag.predict`.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -68,6 +69,7 @@ class MeshService:
     external_name: str = ""
     headless: bool = False
     index: int = 0  # position among the resource's hosts
+    assumed_address: bool = False  # a stand-in ClusterIP: the input had none
 
     @property
     def ref(self) -> str:
@@ -281,6 +283,7 @@ def _convert(
 def _convert_service(svc: Service, domain_suffix: str) -> MeshService:
     """kube/conversion.go ConvertService: ExternalName → Alias, headless → passthrough, else EDS."""
     addresses: tuple[str, ...] = ()
+    assumed = False
     if svc.type == "ExternalName" and svc.external_name:
         resolution = "ALIAS"
     elif svc.headless:
@@ -288,6 +291,8 @@ def _convert_service(svc: Service, domain_suffix: str) -> MeshService:
     else:
         ips = svc.cluster_ips or ((svc.cluster_ip,) if svc.cluster_ip else ())
         resolution, addresses = "STATIC", tuple(ip for ip in ips if ip and ip.lower() != "none")
+        if not addresses:  # a manifest without clusterIP: the API server assigns one on creation
+            addresses, assumed = (_stand_in_cluster_ip(svc),), True
     return MeshService(
         host=svc.hostname(domain_suffix),
         namespace=svc.namespace,
@@ -299,7 +304,14 @@ def _convert_service(svc: Service, domain_suffix: str) -> MeshService:
         export_to=svc.export_to,
         external_name=svc.external_name if svc.type == "ExternalName" else "",
         headless=svc.headless,
+        assumed_address=assumed,
     )
+
+
+def _stand_in_cluster_ip(svc: Service) -> str:
+    """A stable stand-in ClusterIP (198.18.0.0/15, the benchmarking range) for a Service given without one."""
+    digest = hashlib.sha256(f"{svc.namespace}/{svc.name}".encode()).digest()
+    return f"198.{18 + digest[0] % 2}.{digest[1]}.{max(1, digest[2])}"
 
 
 def _indexes(services: Sequence[MeshService]) -> dict[str, Any]:

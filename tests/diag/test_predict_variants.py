@@ -415,3 +415,13 @@ def test_dns_capture_layers(
     s = snap(text, mesh)
     source = Source(namespace="default", labels=labels)
     assert (dns_answer(s, source, "github.com") is not None) is captures
+
+
+def test_service_without_cluster_ip_gets_a_stand_in_not_a_wildcard_bind() -> None:
+    text = "apiVersion: v1\nkind: Service\nmetadata: {name: db, namespace: data}\n"
+    text += "spec: {ports: [{port: 5432, name: tcp}]}\n"
+    s = snap(text)
+    assert port_owner(s, SRC, 5432) is None  # a ClusterIP Service never captures the port
+    p = predict(s, SRC, Call(host="db.data.svc.cluster.local", port=5432, protocol="tcp"))
+    assert p.verdict == "allowed" and p.path.listener == f"{p.dialled_address}_5432"
+    assert p.assumptions and "no clusterIP" in p.assumptions[0]
