@@ -14,9 +14,12 @@ Versions: all of 1.22–1.30 (egressProxy since 1.8). Source: istio/istio
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from diag import fixes
 from diag.rules import facts
-from diag.rules.base import Diagnosis, Rule, RuleContext, observed_evidence
+from diag.rules.base import Diagnosis, Fix, Rule, RuleContext, observed_evidence
 
 
 def evaluate(ctx: RuleContext) -> list[Diagnosis]:
@@ -30,8 +33,7 @@ def evaluate(ctx: RuleContext) -> list[Diagnosis]:
         if item.reason != "sidecar":
             continue
         svc = item.service
-        obj = fixes.sidecar_import(scope.raw, svc.namespace, svc.host)
-        fix = fixes.make_fix(f"import {svc.namespace}/{svc.host} in {scope.ref}", [obj])
+        fix = _import_fix(scope.raw, scope.namespace, ctx.source.namespace, svc.namespace, svc.host)
         message = (
             f"{scope.ref} applies to this workload and does not import {svc.ref} "
             f"(egress hosts miss {svc.namespace}/{svc.host})"
@@ -64,6 +66,21 @@ def evaluate(ctx: RuleContext) -> list[Diagnosis]:
             RULE.diagnose(message, level="warning", resources=(scope.ref,), evidence=observed_evidence(ctx))
         )
     return out
+
+
+def _import_fix(raw: Mapping[str, Any], sidecar_ns: str, source_ns: str, entry_ns: str, host: str) -> Fix:
+    """Import the entry; a root-namespace Sidecar applies mesh-wide, so the fix is then a copy of it
+    in the source namespace (which takes precedence there) rather than an edit of the root one."""
+    obj = fixes.sidecar_import(raw, entry_ns, host)
+    if sidecar_ns == source_ns:
+        return fixes.make_fix(
+            f"import {entry_ns}/{host} in Sidecar {sidecar_ns}/{obj['metadata'].get('name')}", [obj]
+        )
+    obj["metadata"] = {"name": "default", "namespace": source_ns}
+    obj["spec"].pop("workloadSelector", None)
+    return fixes.make_fix(
+        f"a Sidecar for namespace {source_ns} (a copy of {sidecar_ns}'s) importing {entry_ns}/{host}", [obj]
+    )
 
 
 RULE = Rule("MP0105", "HiddenBySidecar", "error", evaluate, sidecar_only=True)
