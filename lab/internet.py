@@ -59,26 +59,55 @@ class ServedHost:
     ports: Mapping[int, str] = field(default_factory=dict)
 
 
+def _single_ipv4(raw: object) -> str | None:
+    try:
+        net = ipaddress.ip_network(str(raw), strict=False)
+    except ValueError:
+        return None
+    return str(net.network_address) if net.version == 4 and net.num_addresses == 1 else None
+
+
 def _se_single_addresses(objects: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:
-    """host → single IPv4 addresses its ServiceEntries list in ``addresses`` (CIDRs are skipped)."""
+    """host → the single IPv4 addresses its ServiceEntries list in ``addresses`` (CIDRs are
+    skipped) and, for entries with IP ``endpoints`` (resolution STATIC), those endpoint IPs: the
+    origin must own every address the sidecar may dial for it."""
     out: dict[str, list[str]] = {}
     for obj in objects:
         if not isinstance(obj, Mapping) or obj.get("kind") != "ServiceEntry":
             continue
         spec = obj.get("spec") or {}
-        addrs = []
-        for raw in spec.get("addresses") or []:
-            try:
-                net = ipaddress.ip_network(str(raw), strict=False)
-            except ValueError:
-                continue
-            if net.version == 4 and net.num_addresses == 1:
-                addrs.append(str(net.network_address))
+        addrs = [a for a in map(_single_ipv4, spec.get("addresses") or []) if a]
+        for endpoint in spec.get("endpoints") or []:
+            ip = _single_ipv4(endpoint.get("address")) if isinstance(endpoint, Mapping) else None
+            if ip and ip not in addrs:
+                addrs.append(ip)
         for host in spec.get("hosts") or []:
             if isinstance(host, str) and addrs and not host.startswith("*"):
-                out.setdefault(host.lower(), []).extend(
-                    a for a in addrs if a not in out.get(host.lower(), [])
-                )
+                known = out.setdefault(host.lower(), [])
+                known.extend(a for a in addrs if a not in known)
+    return out
+
+
+def _endpoint_hosts(objects: Sequence[Mapping[str, Any]]) -> dict[str, dict[int, str]]:
+    """Hostname ``endpoints`` of ServiceEntries (resolution DNS) → the ports they must serve
+    (the endpoint's ``ports`` by port name, else ``targetPort``, else the port number)."""
+    from lab.istiod.internet import internet_protocol
+
+    out: dict[str, dict[int, str]] = {}
+    for obj in objects:
+        if not isinstance(obj, Mapping) or obj.get("kind") != "ServiceEntry":
+            continue
+        spec = obj.get("spec") or {}
+        ports = [p for p in spec.get("ports") or [] if isinstance(p, Mapping) and p.get("number")]
+        for endpoint in spec.get("endpoints") or []:
+            address = endpoint.get("address") if isinstance(endpoint, Mapping) else None
+            if not isinstance(address, str) or not address or _single_ipv4(address) or "/" in address:
+                continue
+            mapped = endpoint.get("ports") or {}
+            served = out.setdefault(address.lower().rstrip("."), {})
+            for port in ports:
+                number = mapped.get(port.get("name")) or port.get("targetPort") or port["number"]
+                served.setdefault(int(number), internet_protocol(str(port.get("protocol") or "TCP")))
     return out
 
 
@@ -95,6 +124,8 @@ def plan_hosts(
     ports_by_host: dict[str, dict[int, str]] = {}
     for ih in internet_hosts(objects):
         ports_by_host.setdefault(ih.host.lower(), {}).update({p.number: p.protocol for p in ih.ports})
+    for host, ports in _endpoint_hosts(objects).items():
+        ports_by_host.setdefault(host, {}).update(ports)
     for host in [*extra_hosts, SERVER_FIRST_HOST]:
         ports_by_host.setdefault(host.lower().rstrip("."), {})
     ports_by_host[SERVER_FIRST_HOST].update({p: "tcp" for p in SERVER_FIRST_PORTS})

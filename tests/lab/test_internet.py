@@ -60,6 +60,29 @@ def test_plan_gives_each_host_the_standard_ports_and_declared_ones() -> None:
     assert set(hosts[SERVER_FIRST_HOST].ports.values()) == {"tcp"}
 
 
+def test_plan_serves_static_endpoint_ips_and_dns_endpoint_hosts() -> None:
+    static = {
+        "apiVersion": "networking.istio.io/v1", "kind": "ServiceEntry",
+        "metadata": {"name": "st", "namespace": "default"},
+        "spec": {"hosts": ["static.lab.example"], "resolution": "STATIC",
+                 "ports": [{"number": 443, "name": "tls", "protocol": "TLS"}],
+                 "endpoints": [{"address": "10.251.0.7"}, {"address": "unix:///sock"}]},
+    }  # fmt: skip
+    behind = {
+        "apiVersion": "networking.istio.io/v1", "kind": "ServiceEntry",
+        "metadata": {"name": "dns", "namespace": "default"},
+        "spec": {"hosts": ["front.lab.example"], "resolution": "DNS",
+                 "ports": [{"number": 80, "name": "http", "protocol": "HTTP", "targetPort": 8081},
+                           {"number": 9000, "name": "tcp", "protocol": "TCP"}],
+                 "endpoints": [{"address": "origin.lab.example", "ports": {"tcp": 9001}}]},
+    }  # fmt: skip
+    hosts = {h.name: h for h in plan_hosts(RunNames("00ab12"), [static, behind])}
+    assert hosts["static.lab.example"].addresses == ("10.251.0.7",)
+    assert (
+        hosts["origin.lab.example"].ports[8081] == "http" and hosts["origin.lab.example"].ports[9001] == "tcp"
+    )
+
+
 def test_plan_keeps_addresses_across_apply() -> None:
     names = RunNames("00ab12")
     first = {h.name: h.addresses for h in plan_hosts(names, [], ["b.lab.example"])}
