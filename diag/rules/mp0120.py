@@ -5,14 +5,17 @@ Istio behaviour relied on: istiod debounces and pushes config over xDS; a proxy 
 config until the push arrives, and keeps it for good when it NACKs an update (e.g. duplicate vhost
 domains that differ only in case, istio/istio#49638). ``listener_manager.lds.update_rejected`` and
 ``cluster_manager.cds.update_rejected`` are in Istio's default stats inclusion list.
+With DNS capture, a lookup that fails for a host the agent's name table should hold is the same
+staleness seen through DNS (the agent answers SERVFAIL until the table arrives,
+``pkg/dns/client/dns.go``).
 Versions: all of 1.22–1.30. Source: istio/istio ``tools/packaging/common/envoy_bootstrap.json``
 (stats inclusion), ``pilot/pkg/xds`` (debounce/push); ``reference/istio-review.md`` §5.3.
 """
 
 from __future__ import annotations
 
-from diag import livepath
-from diag.rules.base import Diagnosis, Rule, RuleContext, observed_evidence
+from diag import livepath, predict
+from diag.rules.base import DNS_SIGNATURES, Diagnosis, Rule, RuleContext, observed_evidence
 
 
 def evaluate(ctx: RuleContext) -> list[Diagnosis]:
@@ -34,6 +37,15 @@ def evaluate(ctx: RuleContext) -> list[Diagnosis]:
             "effect for this proxy (revision, Sidecar, or a stale push); predicting with the live mode"
         )
         out.append(RULE.diagnose(message, evidence=observed_evidence(ctx)))
+    if ctx.signature in DNS_SIGNATURES and ctx.snapshot is not None:
+        answer = predict.dns_answer(ctx.snapshot, ctx.source, ctx.call.host)
+        if answer:
+            message = (
+                f"with DNS capture the agent should answer {ctx.call.host} with {', '.join(answer)}, "
+                "but the pod's lookup failed: the proxy was not ready (SERVFAIL before its name table "
+                "arrives) or its name table is older than the config"
+            )
+            out.append(RULE.diagnose(message, evidence=observed_evidence(ctx)))
     pred, actual = ctx.prediction, ctx.actual
     if pred is None or actual is None or actual.outcome == "no_listener":
         return out
