@@ -90,12 +90,17 @@ _SIDECAR_TYPES: Mapping[str, type | tuple[type, ...]] = {
 }
 
 
+def _shown(key: str) -> str:
+    """A key as it may appear in a one-line message (anything unusual is quoted and escaped)."""
+    return key if key.isidentifier() else repr(key)[:60]
+
+
 def _checked(section: str, data: Any, types: Mapping[str, type | tuple[type, ...]]) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise PlanError(f"plan: {section!r} must be an object")
     for key, value in data.items():
         if key not in types:
-            raise PlanError(f"plan: unknown key {section}.{key}")
+            raise PlanError(f"plan: unknown key {section}.{_shown(key)}")
         expected = types[key]
         if isinstance(value, bool) and expected in (int, (int, float)):
             raise PlanError(f"plan: {section}.{key} must be a number")
@@ -163,7 +168,7 @@ def plan_from_json(data: Any) -> Plan:
         raise PlanError("plan: the document must be a JSON object")
     unknown = set(data) - {"schema", "targets", "options", "sidecar"}
     if unknown:
-        raise PlanError(f"plan: unknown key {sorted(unknown)[0]}")
+        raise PlanError(f"plan: unknown key {_shown(sorted(unknown)[0])}")
     if data.get("schema", PLAN_SCHEMA) != PLAN_SCHEMA:
         raise PlanError(f"plan: schema must be {PLAN_SCHEMA}")
     options, expect = _options(data.get("options", {}))
