@@ -24,6 +24,8 @@ from lab.istiod.render import render_listener
 from lab.istiod.resources import DestinationRule, KubeService, Objects, ServiceEntry, Sidecar, parse_objects
 from lab.istiod.routes import RouteBuilder
 from lab.istiod.scope import MeshSettings, ProxyScope, compute_scope, mesh_settings, namespace_selected
+from lab.istiod.virtualservices import select_virtual_services
+from lab.istiod.vsparse import VirtualService
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,7 @@ class Inputs:
     services: list[KubeService]
     sidecars: list[Sidecar]
     rules: list[DestinationRule]
+    virtual_services: list[VirtualService]
 
 
 def select_inputs(parsed: Objects, mesh: MeshSettings, notes: list[str]) -> Inputs:
@@ -58,11 +61,12 @@ def select_inputs(parsed: Objects, mesh: MeshSettings, notes: list[str]) -> Inpu
         services=[svc for svc in parsed.services if selected(svc.meta.namespace)],
         sidecars=[sc for sc in parsed.sidecars if selected(sc.meta.namespace)],
         rules=[dr for dr in parsed.destination_rules if selected(dr.meta.namespace)],
+        virtual_services=[vs for vs in parsed.virtual_services if selected(vs.meta.namespace)],
     )
 
 
 def build_listeners(scope: ProxyScope, pod: PodView, mesh: MeshSettings, egress_cluster: str | None,
-                    notes: list[str]) -> list[dict[str, Any]]:
+                    virtual_services: list[VirtualService], notes: list[str]) -> list[dict[str, Any]]:
     """Port listeners (sorted by port, then bind) followed by ``virtualOutbound``."""
     uses_auto = pod.dns_capture and pod.auto_allocate
     builder = OutboundListenerBuilder(uses_auto_allocation=uses_auto, http10=pod.http10,
@@ -71,8 +75,10 @@ def build_listeners(scope: ProxyScope, pod: PodView, mesh: MeshSettings, egress_
         builder.add_service(svc)
     notes += builder.notes
     allow_any = scope.mode in ("ALLOW_ANY", "ALLOW_ANY_DYNAMIC_DNS")
+    selected_vs = select_virtual_services(virtual_services, mesh, pod.namespace, scope.imports)
+    notes += [f"{vs.meta.ref}: tls/tcp rules not modelled" for vs in selected_vs if vs.tls_or_tcp_rules]
     routes = RouteBuilder(scope.listener_services, pod.namespace, uses_auto, allow_any, egress_cluster,
-                          pod.mesh.get("defaultHttpRetryPolicy"))
+                          pod.mesh.get("defaultHttpRetryPolicy"), selected_vs, dict(pod.labels))
     catchall = catchall_filters(scope.mode, egress_cluster)
     listeners = [
         render_listener(entry, routes.route_config, catchall, mesh.protocol_detection_timeout, pod.http10)
@@ -94,7 +100,7 @@ def build_config(objects: Sequence[Mapping[str, Any]], pod: PodView) -> Generate
     egress_cluster = None
     if scope.egress_proxy is not None:
         egress_cluster = cluster_name(scope.egress_proxy[1] or 0, scope.egress_proxy[0])
-    listeners = build_listeners(scope, pod, mesh, egress_cluster, notes)
+    listeners = build_listeners(scope, pod, mesh, egress_cluster, inputs.virtual_services, notes)
 
     def rule_for(svc: MeshService) -> DestinationRule | None:
         return destination_rule_for(inputs.rules, mesh, pod.namespace, svc)

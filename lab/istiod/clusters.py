@@ -19,6 +19,7 @@ Pilot sources (``pilot/pkg/networking/core``):
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -199,7 +200,27 @@ def build_clusters(services: Sequence[MeshService], rule_for: Any, timeout_s: fl
             if port.protocol == protocol.UDP:
                 continue
             cluster = build_cluster(svc, port, rule, timeout_s, trust, notes)
-            if cluster is not None and cluster["name"] not in seen:
-                seen.add(cluster["name"])
-                out.append(cluster)
+            if cluster is None or cluster["name"] in seen:
+                continue
+            seen.add(cluster["name"])
+            out.append(cluster)
+            out.extend(subset_clusters(cluster, svc, port, rule))
+    return out
+
+
+def subset_clusters(cluster: dict[str, Any], svc: MeshService, port: MeshPort,
+                    rule: DestinationRule | None) -> list[dict[str, Any]]:
+    """``buildSubsetCluster``: one ``outbound|PORT|SUBSET|HOST`` per DR subset, a copy of the default
+    cluster (the lab does not filter endpoints by subset labels)."""
+    if rule is None:
+        return []
+    out = []
+    for name, _labels in rule.subsets:
+        if not name:
+            continue
+        copy_ = json.loads(json.dumps(cluster))
+        copy_["name"] = cluster_name(port.number, svc.hostname, name)
+        if "load_assignment" in copy_:
+            copy_["load_assignment"]["cluster_name"] = copy_["name"]
+        out.append(copy_)
     return out

@@ -123,6 +123,7 @@ class DestinationRule:
     port_tls: Mapping[int, TlsSettings]
     connect_timeout_s: float | None
     workload_selector: bool = False
+    subsets: tuple[tuple[str, Mapping[str, str]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,7 @@ class Objects:
     services: tuple[KubeService, ...] = ()
     sidecars: tuple[Sidecar, ...] = ()
     destination_rules: tuple[DestinationRule, ...] = ()
+    virtual_services: tuple[Any, ...] = ()  # lab.istiod.vsparse.VirtualService
     namespaces: tuple[Namespace, ...] = ()
     problems: tuple[ParseProblem, ...] = ()
     ignored_kinds: tuple[str, ...] = ()
@@ -308,6 +310,10 @@ def parse_destination_rule(obj: Mapping[str, Any]) -> DestinationRule:
         port_tls=port_tls,
         connect_timeout_s=parse_duration_s(tcp_pool.get("connectTimeout")),
         workload_selector=bool(spec.get("workloadSelector")),
+        subsets=tuple(
+            (str(s.get("name") or ""), {str(k): str(v) for k, v in (s.get("labels") or {}).items()})
+            for s in spec.get("subsets") or ()
+        ),
     )
 
 
@@ -321,7 +327,10 @@ _PARSERS: dict[str, Any] = {
 
 def parse_objects(raw: Sequence[Mapping[str, Any]]) -> Objects:
     """Parse every object; ``kind: List`` is flattened. Unknown kinds are recorded, not parsed."""
-    buckets: dict[str, list[Any]] = {k: [] for k in (*_PARSERS, "Namespace")}
+    from lab.istiod.vsparse import parse_virtual_service
+
+    parsers = {**_PARSERS, "VirtualService": parse_virtual_service}
+    buckets: dict[str, list[Any]] = {k: [] for k in (*parsers, "Namespace")}
     problems: list[ParseProblem] = []
     ignored: set[str] = set()
     for obj in _flatten(raw):
@@ -330,7 +339,7 @@ def parse_objects(raw: Sequence[Mapping[str, Any]]) -> Objects:
         if kind == "Namespace":
             buckets["Namespace"].append(Namespace(meta=_meta(obj, "Namespace")))
             continue
-        if kind not in _PARSERS or (kind != "Service" and api.split("/")[0] not in ISTIO_GROUPS):
+        if kind not in parsers or (kind != "Service" and api.split("/")[0] not in ISTIO_GROUPS):
             if kind:
                 ignored.add(kind)
             continue
@@ -338,7 +347,7 @@ def parse_objects(raw: Sequence[Mapping[str, Any]]) -> Objects:
             ignored.add(f"{kind} ({api})")
             continue
         try:
-            buckets[kind].append(_PARSERS[kind](obj))
+            buckets[kind].append(parsers[kind](obj))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             problems.append(ParseProblem(ref=f"{kind} {_meta(obj, kind).namespace}/{_meta(obj, kind).name}",
                                          message=f"unreadable: {exc!r}"))
@@ -347,6 +356,7 @@ def parse_objects(raw: Sequence[Mapping[str, Any]]) -> Objects:
         services=tuple(buckets["Service"]),
         sidecars=tuple(buckets["Sidecar"]),
         destination_rules=tuple(buckets["DestinationRule"]),
+        virtual_services=tuple(buckets["VirtualService"]),
         namespaces=tuple(buckets["Namespace"]),
         problems=tuple(problems),
         ignored_kinds=tuple(sorted(ignored)),

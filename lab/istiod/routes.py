@@ -42,6 +42,8 @@ from lab.istiod.envoy import (
 )
 from lab.istiod.hosts import alt_hosts
 from lab.istiod.model import ALIAS, KUBERNETES, PASSTHROUGH, UNSPECIFIED_IP, MeshService
+from lab.istiod.virtualservices import vs_wrappers
+from lab.istiod.vsparse import VirtualService
 
 RETRY_ON = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes"
 MAX_DIRECT_RESPONSE_BODY = 1024 * 1024
@@ -123,6 +125,8 @@ class RouteBuilder:
     allow_any: bool
     egress_cluster: str | None
     mesh_retry: Mapping[str, Any] | None = None
+    virtual_services: Sequence[VirtualService] = ()
+    labels: Mapping[str, str] = field(default_factory=dict)
     _by_port: dict[int, list[MeshService]] | None = None
     _vhosts: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
 
@@ -140,30 +144,48 @@ class RouteBuilder:
         by_host: dict[str, MeshService] = {}
         for svc in self._services_on(port):
             by_host[svc.hostname] = svc
+        wrappers = vs_wrappers(self.virtual_services, port, by_host, self.labels, self.proxy_ns,
+                               self.mesh_retry)
         known_fqdn = set(by_host) | {f"{h}:{port}" for h in by_host}
-        seen_domains: set[str] = set()
+        seen: set[str] = set()
         vhosts: list[dict[str, Any]] = []
+        with_vs: set[str] = set()
+        for plain, services, routes in wrappers:
+            for host in plain:
+                self._add_vhost(vhosts, seen, f"{host}:{port}", [host], [], known_fqdn, routes)
+            for svc in services:
+                with_vs.add(svc.hostname)
+                domains, expanded = vhost_domains(svc, self.proxy_ns, self.uses_auto)
+                self._add_vhost(vhosts, seen, f"{svc.hostname}:{port}", domains, expanded, known_fqdn, routes)
         for host in sorted(by_host):
             svc = by_host[host]
             svc_port = svc.port(port)
-            if svc.resolution == ALIAS or svc_port is None:
+            if host in with_vs or svc.resolution == ALIAS or svc_port is None:
                 continue
             if not protocol.is_http_or_sniffed(svc_port.protocol):
                 continue
             domains, expanded = vhost_domains(svc, self.proxy_ns, self.uses_auto)
-            kept = []
-            for d in domains:
-                if d.lower() in seen_domains or (d in expanded and d in known_fqdn):
-                    continue
-                kept.append(d)
-                seen_domains.add(d.lower())
-            if kept:
-                retry = retry_policy(self.mesh_retry)
-                route = default_route(cluster_name(port, host), f"{host}:{port}/*", retry)
-                vhosts.append({"name": f"{host}:{port}", "domains": kept, "routes": [route],
-                               "include_request_attempt_count": True})
+            route = default_route(cluster_name(port, host), f"{host}:{port}/*", retry_policy(self.mesh_retry))
+            self._add_vhost(vhosts, seen, f"{host}:{port}", domains, expanded, known_fqdn, [route])
+        vhosts.sort(key=lambda v: str(v["name"]))
         self._vhosts[port] = vhosts
         return vhosts
+
+    @staticmethod
+    def _add_vhost(vhosts: list[dict[str, Any]], seen: set[str], name: str, domains: list[str],
+                   expanded: list[str], known_fqdn: set[str], routes: list[dict[str, Any]]) -> None:
+        """``buildVirtualHost``: duplicate vhost names and already-used domains are dropped."""
+        if any(v["name"] == name for v in vhosts):
+            return
+        kept = []
+        for d in domains:
+            if d.lower() in seen or (d in expanded and d in known_fqdn):
+                continue
+            kept.append(d)
+            seen.add(d.lower())
+        if kept:
+            vhosts.append({"name": name, "domains": kept, "routes": routes,
+                           "include_request_attempt_count": True})
 
     def route_config(self, name: str) -> dict[str, Any]:
         """The route configuration ``name`` (``"80"`` or ``"host:80"``) for this proxy."""

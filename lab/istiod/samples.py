@@ -97,3 +97,24 @@ def destination_rule(name: str, host: str, *, tls_mode: str | None = None, names
 
 def namespace(name: str, labels: Mapping[str, str] | None = None) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": dict(labels or {})}}
+
+
+def virtual_service(name: str, hosts: Sequence[str], http: Sequence[Mapping[str, Any]], *,
+                    namespace: str = "default", gateways: Sequence[str] = (), export_to: Sequence[str] = (),
+                    created: str | None = None) -> dict[str, Any]:
+    spec: dict[str, Any] = {"hosts": list(hosts), "http": [dict(h) for h in http]}
+    if gateways:
+        spec["gateways"] = list(gateways)
+    if export_to:
+        spec["exportTo"] = list(export_to)
+    return {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+            "metadata": _meta(name, namespace, created, None), "spec": spec}
+
+
+def subsets_rule(name: str, host: str, subsets: Mapping[str, Mapping[str, str]], *,
+                 namespace: str = "default") -> dict[str, Any]:
+    """A DestinationRule with only ``subsets`` (name → labels)."""
+    return {"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
+            "metadata": _meta(name, namespace, None, None),
+            "spec": {"host": host,
+                     "subsets": [{"name": n, "labels": dict(lbl)} for n, lbl in subsets.items()]}}

@@ -39,6 +39,7 @@ class MeshSettings:
     root_namespace: str = "istio-system"
     default_service_export_to: frozenset[str] = frozenset({"*"})
     default_dr_export_to: frozenset[str] = frozenset({"*"})
+    default_vs_export_to: frozenset[str] = frozenset({"*"})
     discovery_selectors: tuple[Mapping[str, Any], ...] = ()
     connect_timeout_s: float = 10.0
     protocol_detection_timeout: str = "0s"
@@ -55,6 +56,7 @@ class ProxyScope:
     mode_from: str
     egress_proxy: tuple[str, int | None] | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    imports: Mapping[str, Any] = field(default_factory=dict)  # namespace -> imports.HostImports
 
 
 def namespace_labels(namespaces: Sequence[Namespace], name: str) -> dict[str, str]:
@@ -132,6 +134,7 @@ def mesh_settings(mesh: Mapping[str, Any], mode_override: str | None,
         root_namespace=str(mesh.get("rootNamespace") or "istio-system"),
         default_service_export_to=frozenset(mesh.get("defaultServiceExportTo") or ["*"]),
         default_dr_export_to=frozenset(mesh.get("defaultDestinationRuleExportTo") or ["*"]),
+        default_vs_export_to=frozenset(mesh.get("defaultVirtualServiceExportTo") or ["*"]),
         discovery_selectors=tuple(mesh.get("discoverySelectors") or ()),
         connect_timeout_s=timeout,
         protocol_detection_timeout=str(mesh.get("protocolDetectionTimeout") or "0s"),
@@ -170,4 +173,5 @@ def compute_scope(services: Sequence[MeshService], sidecars: Sequence[Sidecar], 
         mode_from=mode_from,
         egress_proxy=egress_proxy,
         notes=tuple(notes),
+        imports=imports,
     )

@@ -293,7 +293,7 @@ def test_unknown_kinds_and_bad_objects_are_notes_not_errors() -> None:
     objects: list[dict[str, Any]] = [
         {
             "apiVersion": "networking.istio.io/v1",
-            "kind": "VirtualService",
+            "kind": "Gateway",
             "metadata": {"name": "v"},
             "spec": {},
         },
@@ -307,5 +307,5 @@ def test_unknown_kinds_and_bad_objects_are_notes_not_errors() -> None:
     ]
     cfg = generate(objects, PodView("default"))
     assert clusters(cfg) == ["outbound|80||ok.example"]
-    assert any("VirtualService" in n for n in cfg.notes)
+    assert any("Gateway" in n for n in cfg.notes)
     assert any("ServiceEntry default/bad" in n for n in cfg.notes)

@@ -1,0 +1,42 @@
+"""VirtualService objects as the generator reads them (sidecar HTTP routes only).
+
+The HTTP rules are kept as the raw dicts of ``spec.http`` (they are translated straight to Envoy
+routes in ``lab/istiod/virtualservices.py``); TLS and TCP rules are only counted, because the
+generator does not model them (docs/lab-config.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from lab.istiod.resources import ObjectMeta, _meta, _strs
+
+
+@dataclass(frozen=True)
+class VirtualService:
+    meta: ObjectMeta
+    hosts: tuple[str, ...]
+    gateways: tuple[str, ...]  # empty: bound to the mesh
+    export_to: tuple[str, ...]
+    http: tuple[Mapping[str, Any], ...]
+    tls_or_tcp_rules: int = 0
+
+    @property
+    def mesh_bound(self) -> bool:
+        """``getGatewayNames``: no gateways means ``mesh``."""
+        return not self.gateways or "mesh" in self.gateways
+
+
+def parse_virtual_service(obj: Mapping[str, Any]) -> VirtualService:
+    spec = obj.get("spec") or {}
+    http = tuple(dict(rule) for rule in spec.get("http") or () if isinstance(rule, Mapping))
+    return VirtualService(
+        meta=_meta(obj, "VirtualService"),
+        hosts=tuple(h.lower() for h in _strs(spec.get("hosts"))),
+        gateways=_strs(spec.get("gateways")),
+        export_to=_strs(spec.get("exportTo")),
+        http=http,
+        tls_or_tcp_rules=len(spec.get("tls") or ()) + len(spec.get("tcp") or ()),
+    )
