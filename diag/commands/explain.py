@@ -123,7 +123,7 @@ def _assess(raw_targets: list[str], snapshot: Any, source: Any, objects: list[An
     invalid_refs = {getattr(m, "ref", "") for m in snapshot.invalid}
     invalid = tuple(o for o in objects if o.ref in invalid_refs)
     rows = []
-    for spec in _targets(raw_targets, snapshot):
+    for spec in _targets(raw_targets, snapshot, source):
         observed = _find_result(probe, spec) if probe else None
         if probe is not None and observed is None:
             raise UsageError(f"--results {results}: no result for target {spec.raw!r}")
@@ -200,8 +200,10 @@ def _labels(text: str) -> dict[str, str]:
     return out
 
 
-def _targets(raw: list[str], snapshot: Any) -> list[TargetSpec]:
+def _targets(raw: list[str], snapshot: Any, source: Any) -> list[TargetSpec]:
+    """Parse targets; ``HOST:PORT`` takes the protocol a visible entry declares on that port (SPEC §3)."""
     from diag.errors import UsageError
+    from diag.visibility import service_visible
     from probes.targets import TargetError, parse_target
 
     specs = []
@@ -211,6 +213,7 @@ def _targets(raw: list[str], snapshot: Any) -> list[TargetSpec]:
             hints = {
                 p.number: p.protocol
                 for s in snapshot.services_for_host(first.host)
+                if service_visible(snapshot, s, source.namespace, source.labels).allowed
                 for p in s.ports
                 if p.protocol
             }

@@ -356,3 +356,20 @@ def test_dns_capture_flag_changes_the_proxy(
     doc = json.loads(capsys.readouterr().out)
     assert code == 1
     assert [d["code"] for d in doc["targets"][0]["diagnoses"]] == codes
+
+
+@pytest.mark.parametrize(("namespace", "protocol"), [("tools", "tls"), ("apps", "tcp")])
+def test_host_port_takes_the_protocol_of_a_visible_entry(namespace: str, protocol: str, tmp_path: Path) -> None:
+    path = tmp_path / "mesh.yaml"
+    path.write_text("""\
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: api, namespace: tools}
+spec:
+  hosts: [api.example.com]
+  exportTo: ["."]
+  ports: [{number: 8443, name: tls, protocol: TLS}]
+  resolution: DNS
+""")
+    report = run(["api.example.com:8443"], [path], namespace=namespace, mode="REGISTRY_ONLY")
+    assert report.targets[0].protocol == protocol
