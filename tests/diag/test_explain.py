@@ -359,7 +359,9 @@ def test_dns_capture_flag_changes_the_proxy(
 
 
 @pytest.mark.parametrize(("namespace", "protocol"), [("tools", "tls"), ("apps", "tcp")])
-def test_host_port_takes_the_protocol_of_a_visible_entry(namespace: str, protocol: str, tmp_path: Path) -> None:
+def test_host_port_takes_the_protocol_of_a_visible_entry(
+    namespace: str, protocol: str, tmp_path: Path
+) -> None:
     path = tmp_path / "mesh.yaml"
     path.write_text("""\
 apiVersion: networking.istio.io/v1
