@@ -11,6 +11,7 @@ means the webhook rejects the object, "warning" that it is admitted with a warni
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Iterator
@@ -34,9 +35,22 @@ RESOLUTIONS = ("NONE", "STATIC", "DNS", "DNS_ROUND_ROBIN", "DYNAMIC_DNS")
 TLS_MODES = ("DISABLE", "SIMPLE", "MUTUAL", "ISTIO_MUTUAL")
 
 
+_DOMAIN = re.compile(
+    r"^(?:[a-zA-Z0-9](?:[-a-zA-Z0-9]{0,61}[a-zA-Z0-9])?\.)*[a-zA-Z0-9](?:[-a-zA-Z0-9]{0,61}[a-zA-Z0-9])?\.?$"
+)
+
+
+@functools.lru_cache(maxsize=4096)
 def is_label(text: str) -> bool:
     """labels.IsDNS1123Label."""
     return len(text) <= 63 and bool(_LABEL.match(text))
+
+
+def _domain_ok(name: str) -> bool:
+    """Fast path: every label DNS-1123 and the top-level label not all-numeric."""
+    if len(name) > 255 or not _DOMAIN.match(name):
+        return False
+    return not name.rsplit(".", 1)[-1].isdigit()
 
 
 def _labels_ok(domain: str) -> str | None:
@@ -53,6 +67,8 @@ def _labels_ok(domain: str) -> str | None:
 
 def fqdn_error(name: str) -> str | None:
     """ValidateFQDN."""
+    if _domain_ok(name):
+        return None
     if not name:
         return "empty domain name not allowed"
     if len(name) > 255:
@@ -62,6 +78,8 @@ def fqdn_error(name: str) -> str | None:
 
 def wildcard_domain_error(name: str) -> str | None:
     """ValidateWildcardDomain: a wildcard only in the first label."""
+    if _domain_ok(name[2:] if name.startswith("*.") else name):
+        return None
     if not name:
         return "empty domain name not allowed"
     if len(name) > 255:

@@ -5,7 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from diag import model_validation
 from diag.loader import load_paths
 from diag.resources import MeshConfig, Resource
 from diag.snapshot import Snapshot
@@ -39,3 +42,11 @@ def test_snapshot_leaves_invalid_objects_out() -> None:
     assert any(m.ref == "ServiceEntry t/star" for m in snapshot.invalid)
     assert any(m.ref == "ServiceEntry t/none-selector" for m in snapshot.warnings)
     assert not any(s.host == "*" for s in snapshot.mesh_services)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="abcXYZ019-.*_", max_size=40))
+def test_domain_fast_path_agrees_with_label_by_label_check(name: str) -> None:
+    """The whole-name regex accepts exactly what the label-by-label check (Istio's) accepts."""
+    slow_ok = bool(name) and len(name) <= 255 and model_validation._labels_ok(name) is None
+    assert model_validation._domain_ok(name) == slow_ok
