@@ -88,29 +88,6 @@ def _se_single_addresses(objects: Sequence[Mapping[str, Any]]) -> dict[str, list
     return out
 
 
-def _endpoint_hosts(objects: Sequence[Mapping[str, Any]]) -> dict[str, dict[int, str]]:
-    """Hostname ``endpoints`` of ServiceEntries (resolution DNS) → the ports they must serve
-    (the endpoint's ``ports`` by port name, else ``targetPort``, else the port number)."""
-    from lab.istiod.internet import internet_protocol
-
-    out: dict[str, dict[int, str]] = {}
-    for obj in objects:
-        if not isinstance(obj, Mapping) or obj.get("kind") != "ServiceEntry":
-            continue
-        spec = obj.get("spec") or {}
-        ports = [p for p in spec.get("ports") or [] if isinstance(p, Mapping) and p.get("number")]
-        for endpoint in spec.get("endpoints") or []:
-            address = endpoint.get("address") if isinstance(endpoint, Mapping) else None
-            if not isinstance(address, str) or not address or _single_ipv4(address) or "/" in address:
-                continue
-            mapped = endpoint.get("ports") or {}
-            served = out.setdefault(address.lower().rstrip("."), {})
-            for port in ports:
-                number = mapped.get(port.get("name")) or port.get("targetPort") or port["number"]
-                served.setdefault(int(number), internet_protocol(str(port.get("protocol") or "TCP")))
-    return out
-
-
 def plan_hosts(
     names: RunNames,
     objects: Sequence[Mapping[str, Any]],
@@ -124,8 +101,6 @@ def plan_hosts(
     ports_by_host: dict[str, dict[int, str]] = {}
     for ih in internet_hosts(objects):
         ports_by_host.setdefault(ih.host.lower(), {}).update({p.number: p.protocol for p in ih.ports})
-    for host, ports in _endpoint_hosts(objects).items():
-        ports_by_host.setdefault(host, {}).update(ports)
     for host in [*extra_hosts, SERVER_FIRST_HOST]:
         ports_by_host.setdefault(host.lower().rstrip("."), {})
     ports_by_host[SERVER_FIRST_HOST].update({p: "tcp" for p in SERVER_FIRST_PORTS})
