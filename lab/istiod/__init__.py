@@ -40,6 +40,7 @@ class PodView:
     VIPs are used only with ``dns_capture``). ``ca_file`` stands for the agent's "system" root
     bundle (DestinationRule SIMPLE/MUTUAL without ``caCertificates``) and ``mesh_ca_file`` for the
     mesh root (ISTIO_MUTUAL); without them the lab cannot verify upstream certificates.
+    ``pod_ips`` are the pod's own addresses (pilot builds no outbound listener to itself).
     """
 
     namespace: str
@@ -52,6 +53,7 @@ class PodView:
     auto_allocate: bool = True
     ca_file: str | None = None
     mesh_ca_file: str | None = None
+    pod_ips: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

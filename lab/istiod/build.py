@@ -70,7 +70,7 @@ def build_listeners(scope: ProxyScope, pod: PodView, mesh: MeshSettings, egress_
     """Port listeners (sorted by port, then bind) followed by ``virtualOutbound``."""
     uses_auto = pod.dns_capture and pod.auto_allocate
     builder = OutboundListenerBuilder(uses_auto_allocation=uses_auto, http10=pod.http10,
-                                      proxy_namespace=pod.namespace)
+                                      proxy_namespace=pod.namespace, pod_ips=tuple(pod.pod_ips))
     for svc in scope.listener_services:
         builder.add_service(svc)
     notes += builder.notes
@@ -94,8 +94,8 @@ def build_config(objects: Sequence[Mapping[str, Any]], pod: PodView) -> Generate
     notes = [f"{p.ref}: {p.message}" for p in parsed.problems]
     notes += [f"{kind}: not modelled by the lab generator" for kind in parsed.ignored_kinds]
     inputs = select_inputs(parsed, mesh, notes)
-    scope = compute_scope(build_registry(inputs.entries, inputs.services), inputs.sidecars, mesh,
-                          pod.namespace, pod.labels)
+    registry = build_registry(inputs.entries, inputs.services, parsed.endpoint_slices)
+    scope = compute_scope(registry, inputs.sidecars, mesh, pod.namespace, pod.labels)
     notes += scope.notes
     egress_cluster = None
     if scope.egress_proxy is not None:

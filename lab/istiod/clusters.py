@@ -63,6 +63,8 @@ def _endpoint_port(svc: MeshService, port: MeshPort, ep_ports: dict[str, int]) -
 def _load_assignment(name: str, svc: MeshService, port: MeshPort) -> dict[str, Any]:
     lb_endpoints = []
     for ep in svc.endpoints:
+        if svc.registry == "Kubernetes" and port.name not in ep.ports:
+            continue
         entry: dict[str, Any] = {
             "endpoint": {"address": socket_address(ep.address, _endpoint_port(svc, port, dict(ep.ports)))}
         }

@@ -18,11 +18,12 @@ Pilot sources:
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
 from lab.istiod import protocol
 from lab.istiod.allocation import allocate_vips
+from lab.istiod.endpoints import EndpointSlice, SliceEndpoint, endpoints_by_service
 from lab.istiod.model import (
     ALIAS,
     CLIENT_SIDE_LB,
@@ -108,7 +109,17 @@ def services_from_entry(se: ServiceEntry, auto_v4: dict[tuple[str, str, str], st
     return out
 
 
-def service_from_kube(svc: KubeService, domain: str = "cluster.local") -> MeshService:
+def _kube_endpoints(svc: KubeService, endpoints: Sequence[SliceEndpoint]) -> tuple[MeshEndpoint, ...]:
+    """Slice endpoints with their ports keyed by the Service port names they serve."""
+    names = {p.name for p in svc.ports}
+    return tuple(
+        MeshEndpoint(address=e.address, ports={n: port for n, port in e.ports.items() if n in names})
+        for e in endpoints
+    )
+
+
+def service_from_kube(svc: KubeService, domain: str = "cluster.local",
+                      endpoints: Sequence[SliceEndpoint] = ()) -> MeshService:
     external_name = svc.external_name if svc.type == "ExternalName" else ""
     resolution = CLIENT_SIDE_LB
     vips: tuple[str, ...] = ()
@@ -143,6 +154,7 @@ def service_from_kube(svc: KubeService, domain: str = "cluster.local") -> MeshSe
         export_to=export,
         created=svc.meta.created,
         external_name=external_name.lower(),
+        endpoints=_kube_endpoints(svc, endpoints),
     )
 
 
@@ -192,12 +204,16 @@ def invalid_reason(se: ServiceEntry) -> str | None:
     return None
 
 
-def build_registry(entries: Iterable[ServiceEntry], kube: Iterable[KubeService]) -> list[MeshService]:
+def build_registry(entries: Iterable[ServiceEntry], kube: Iterable[KubeService],
+                   slices: Sequence[EndpointSlice] = ()) -> list[MeshService]:
     """Every service of both registries, creation-ordered, VIPs allocated, aliases resolved."""
     entries = list(entries)
     auto = allocate_vips(entries)
     services: list[MeshService] = []
     for se in entries:
         services.extend(services_from_entry(se, auto))
-    services.extend(service_from_kube(k) for k in kube)
+    by_service = endpoints_by_service(tuple(slices))
+    services.extend(
+        service_from_kube(k, endpoints=by_service.get((k.meta.namespace, k.meta.name), ())) for k in kube
+    )
     return resolve_aliases(sort_by_creation(services))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 
-from lab.istiod.model import KUBERNETES, UNSPECIFIED_IP, MeshService
+from lab.istiod.model import KUBERNETES, PASSTHROUGH, UNSPECIFIED_IP, MeshService
 
 
 def _is_ip(value: str) -> bool:
@@ -31,7 +31,11 @@ def name_table(services: Sequence[MeshService], pod_ns: str, uses_auto: bool) ->
     short: dict[str, list[str]] = {}
     for svc in services:
         addresses = svc.all_addresses_for_proxy(uses_auto)
-        if not addresses or UNSPECIFIED_IP in addresses or svc.hostname.startswith("*"):
+        if svc.hostname.startswith("*"):
+            continue
+        if not addresses and svc.resolution == PASSTHROUGH and svc.registry == KUBERNETES:
+            addresses = tuple(dict.fromkeys(ep.address for ep in svc.endpoints))  # headless: the pods
+        if not addresses or UNSPECIFIED_IP in addresses:
             continue
         ips = [a for a in addresses if _is_ip(a)]
         if not ips:

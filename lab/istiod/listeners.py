@@ -81,6 +81,7 @@ class OutboundListenerBuilder:
     uses_auto_allocation: bool
     http10: bool = False
     proxy_namespace: str = "default"
+    pod_ips: tuple[str, ...] = ()
     entries: dict[tuple[str, int], ListenerEntry] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -94,11 +95,13 @@ class OutboundListenerBuilder:
             if not per_endpoint:
                 self.add_port(svc, port, None)
                 continue
-            ips = [ep.address for ep in svc.endpoints if _is_ip(ep.address)]
-            if svc.registry != KUBERNETES and not svc.endpoints and not svc.has_workload_selector:
+            instances = [ep for ep in svc.endpoints if svc.registry != KUBERNETES or port.name in ep.ports]
+            if svc.registry != KUBERNETES and not instances and not svc.has_workload_selector:
                 self.add_port(svc, port, None)
-            for ip in ips:
-                self.add_port(svc, port, ip)
+                continue
+            for ep in instances:
+                if _is_ip(ep.address) and ep.address not in self.pod_ips:
+                    self.add_port(svc, port, ep.address)
 
     def add_port(self, svc: MeshService, port: MeshPort, bind: str | None) -> None:
         kind = protocol.listener_protocol(port.protocol)

@@ -81,7 +81,7 @@ class KubeService:
 
     @property
     def headless(self) -> bool:
-        return self.type != "ExternalName" and (not self.cluster_ips or self.cluster_ips[0] == "None")
+        return self.type != "ExternalName" and bool(self.cluster_ips) and self.cluster_ips[0] == "None"
 
 
 @dataclass(frozen=True)
@@ -146,6 +146,7 @@ class Objects:
     sidecars: tuple[Sidecar, ...] = ()
     destination_rules: tuple[DestinationRule, ...] = ()
     virtual_services: tuple[Any, ...] = ()  # lab.istiod.vsparse.VirtualService
+    endpoint_slices: tuple[Any, ...] = ()  # lab.istiod.endpoints.EndpointSlice
     namespaces: tuple[Namespace, ...] = ()
     problems: tuple[ParseProblem, ...] = ()
     ignored_kinds: tuple[str, ...] = ()
@@ -327,9 +328,10 @@ _PARSERS: dict[str, Any] = {
 
 def parse_objects(raw: Sequence[Mapping[str, Any]]) -> Objects:
     """Parse every object; ``kind: List`` is flattened. Unknown kinds are recorded, not parsed."""
+    from lab.istiod.endpoints import parse_endpoint_slice
     from lab.istiod.vsparse import parse_virtual_service
 
-    parsers = {**_PARSERS, "VirtualService": parse_virtual_service}
+    parsers = {**_PARSERS, "VirtualService": parse_virtual_service, "EndpointSlice": parse_endpoint_slice}
     buckets: dict[str, list[Any]] = {k: [] for k in (*parsers, "Namespace")}
     problems: list[ParseProblem] = []
     ignored: set[str] = set()
@@ -339,7 +341,10 @@ def parse_objects(raw: Sequence[Mapping[str, Any]]) -> Objects:
         if kind == "Namespace":
             buckets["Namespace"].append(Namespace(meta=_meta(obj, "Namespace")))
             continue
-        if kind not in parsers or (kind != "Service" and api.split("/")[0] not in ISTIO_GROUPS):
+        group = api.split("/")[0]
+        if kind == "EndpointSlice" and group == "discovery.k8s.io":
+            pass
+        elif kind not in parsers or (kind != "Service" and group not in ISTIO_GROUPS):
             if kind:
                 ignored.add(kind)
             continue
@@ -357,6 +362,7 @@ def parse_objects(raw: Sequence[Mapping[str, Any]]) -> Objects:
         sidecars=tuple(buckets["Sidecar"]),
         destination_rules=tuple(buckets["DestinationRule"]),
         virtual_services=tuple(buckets["VirtualService"]),
+        endpoint_slices=tuple(buckets["EndpointSlice"]),
         namespaces=tuple(buckets["Namespace"]),
         problems=tuple(problems),
         ignored_kinds=tuple(sorted(ignored)),

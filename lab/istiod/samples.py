@@ -118,3 +118,13 @@ def subsets_rule(name: str, host: str, subsets: Mapping[str, Mapping[str, str]],
             "metadata": _meta(name, namespace, None, None),
             "spec": {"host": host,
                      "subsets": [{"name": n, "labels": dict(lbl)} for n, lbl in subsets.items()]}}
+
+
+def endpoint_slice(service: str, addresses: Sequence[str], ports: Mapping[str, int], *,
+                   namespace: str = "default", ready: bool = True) -> dict[str, Any]:
+    """An EndpointSlice for ``service`` (``ports``: port name → port)."""
+    return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {"name": f"{service}-abc", "namespace": namespace,
+                         "labels": {"kubernetes.io/service-name": service}},
+            "endpoints": [{"addresses": [a], "conditions": {"ready": ready}} for a in addresses],
+            "ports": [{"name": n, "port": p} for n, p in ports.items()]}

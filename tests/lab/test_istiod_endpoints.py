@@ -1,0 +1,73 @@
+"""Unit tests of EndpointSlice-backed Kubernetes Services (lab/istiod/endpoints.py): headless
+per-endpoint listeners, port-name matching, the pod's own address, EDS endpoints, DNS answers."""
+
+from __future__ import annotations
+
+from lab.istiod import PodView, generate
+from lab.istiod.samples import endpoint_slice, kube_service
+
+HL = "hl.default.svc.cluster.local"
+
+
+def headless() -> list[dict[str, object]]:
+    return [
+        kube_service(
+            "hl",
+            [{"port": 5432, "name": "tcp"}, {"port": 80, "name": "http"}, {"port": 81, "name": "auto"}],
+            cluster_ip="None",
+        ),
+        endpoint_slice("hl", ["10.1.0.1", "10.1.0.2", "10.1.0.3"], {"tcp": 5432, "http": 8080}),
+    ]
+
+
+def test_headless_tcp_port_gets_one_listener_per_ready_endpoint_and_skips_the_pod() -> None:
+    cfg = generate(headless(), PodView("default", pod_ips=("10.1.0.3",)))
+    names = sorted(lst["name"] for lst in cfg.listeners)
+    # 81 ("auto") has no slice port of that name: no endpoints, so no listener for it.
+    assert names == ["0.0.0.0_80", "10.1.0.1_5432", "10.1.0.2_5432", "virtualOutbound"]
+
+
+def test_not_ready_endpoints_are_left_out() -> None:
+    objects = [
+        kube_service("hl", [{"port": 5432, "name": "tcp"}], cluster_ip="None"),
+        endpoint_slice("hl", ["10.1.0.1"], {"tcp": 5432}),
+        {
+            **endpoint_slice("hl", ["10.1.0.9"], {"tcp": 5432}, ready=False),
+            "metadata": {
+                "name": "hl-xyz",
+                "namespace": "default",
+                "labels": {"kubernetes.io/service-name": "hl"},
+            },
+        },
+    ]
+    names = sorted(lst["name"] for lst in generate(objects, PodView("default")).listeners)
+    assert names == ["10.1.0.1_5432", "virtualOutbound"]
+
+
+def test_cluster_ip_service_eds_endpoints_use_the_slice_port() -> None:
+    objects = [
+        kube_service("web", [{"port": 80, "name": "http", "targetPort": 8080}], cluster_ip="10.96.0.6"),
+        endpoint_slice("web", ["10.1.0.1"], {"http": 8080}),
+    ]
+    c = next(
+        c
+        for c in generate(objects, PodView("default")).clusters
+        if c["name"] == "outbound|80||web.default.svc.cluster.local"
+    )
+    addr = c["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["socket_address"]
+    assert (c["type"], addr) == ("STATIC", {"address": "10.1.0.1", "port_value": 8080})
+
+
+def test_headless_service_dns_answers_the_endpoints() -> None:
+    cfg = generate(headless(), PodView("default", dns_capture=True))
+    assert cfg.dns[HL] == ("10.1.0.1", "10.1.0.2", "10.1.0.3")
+    assert cfg.dns["hl"] == cfg.dns[HL]
+
+
+def test_slices_of_other_services_and_namespaces_do_not_leak() -> None:
+    objects = [
+        kube_service("hl", [{"port": 5432, "name": "tcp"}], cluster_ip="None"),
+        endpoint_slice("other", ["10.1.0.1"], {"tcp": 5432}),
+        endpoint_slice("hl", ["10.1.0.2"], {"tcp": 5432}, namespace="shop"),
+    ]
+    assert [lst["name"] for lst in generate(objects, PodView("default")).listeners] == ["virtualOutbound"]
