@@ -81,6 +81,12 @@ def test_fix_allows_the_target_and_opens_nothing_else(case: Case, code: str) -> 
         after_p = predict.predict(after, source, other)
         # the decision may change shape (a reset becomes block_all's 502), never its verdict
         assert before_p.verdict == after_p.verdict, (other, before_p.envoy, after_p.envoy)
+    for redirect in case.redirects if code == "MP0106" else []:
+        url = redirect.split()[0]
+        hop = parse_target(url)
+        call = Call(host=hop.host, port=hop.port, protocol=hop.protocol.value)
+        assert predict.predict(snapshot, source, call).verdict == "blocked" or hop.host == spec.host
+        assert predict.predict(after, source, call).verdict == "allowed"
     owner_before = predict.port_owner(snapshot, source, spec.port)
     owner_after = predict.port_owner(after, source, spec.port)
     assert (owner_before is None) == (owner_after is None)
