@@ -31,8 +31,12 @@ Upstream = Callable[[dns.message.Message], Awaitable[dns.message.Message]]
 class DnsAgent:
     """Answers from the table, forwards the rest; ``ready`` once a table was loaded."""
 
-    def __init__(self, thread: NetnsThread, upstream: Upstream) -> None:
+    def __init__(
+        self, thread: NetnsThread, upstream: Upstream, *, uid: int = PROXY_UID, gid: int = PROXY_GID
+    ) -> None:
         self.thread = thread
+        self.uid = uid
+        self.gid = gid
         self.upstream = upstream
         self.table: dict[str, tuple[str, ...]] | None = None
         self._handles: list[asyncio.BaseTransport | asyncio.AbstractServer] = []
@@ -47,9 +51,9 @@ class DnsAgent:
         self.table = {name.lower().rstrip("."): tuple(addrs) for name, addrs in table.items()}
 
     async def start(self) -> None:
-        udp = self.thread.socket(socket.AF_INET, socket.SOCK_DGRAM, uid=PROXY_UID, gid=PROXY_GID)
+        udp = self.thread.socket(socket.AF_INET, socket.SOCK_DGRAM, uid=self.uid, gid=self.gid)
         udp.bind((AGENT_DNS_ADDRESS, AGENT_DNS_PORT))
-        tcp = self.thread.socket(uid=PROXY_UID, gid=PROXY_GID)
+        tcp = self.thread.socket(uid=self.uid, gid=self.gid)
         tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         tcp.bind((AGENT_DNS_ADDRESS, AGENT_DNS_PORT))
         transport, server = await dnswire.serve(udp, tcp, self.answer)

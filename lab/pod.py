@@ -39,6 +39,8 @@ class PodSpec:
     ``proxyMetadata.ISTIO_META_DNS_CAPTURE: "true"``. Stats: ``proxyStatsMatcher`` plus the
     ``sidecar.istio.io/statsInclusion{Prefixes,Suffixes,Regexps}`` annotations (which win).
     ``sidecar.istio.io/interceptionMode: NONE`` installs no capture rules at all.
+    ``proxy_uid``/``proxy_gid``: the sidecar's identity (1337 unless, e.g., OpenShift allocates
+    one: ``GetProxyIDs``); Envoy, the DNS proxy and the capture rules (``-u``/``-g``) follow it.
     """
 
     namespace: str = "default"
@@ -47,6 +49,8 @@ class PodSpec:
     annotations: Mapping[str, str] = field(default_factory=dict)
     dns_capture: bool = False
     proxy_config: Mapping[str, Any] = field(default_factory=dict)
+    proxy_uid: int = PROXY_UID
+    proxy_gid: int = PROXY_GID
 
     @property
     def effective_proxy_config(self) -> dict[str, Any]:
@@ -160,7 +164,7 @@ class Pod:
         self.workdir = workdir
         self.ca_file = ca_file
         self.thread = NetnsThread(net.netns)
-        self.envoy = EnvoyProcess(net.netns, workdir)
+        self.envoy = EnvoyProcess(net.netns, workdir, uid=spec.proxy_uid, gid=spec.proxy_gid)
         self.access_log_path: Path | None = workdir / "access.log" if access_log else None
         self.resolv_conf = workdir / "resolv.conf"
         self.xds = FileXds(workdir / "xds", self.access_log_path)
@@ -179,6 +183,8 @@ class Pod:
         return iptables.CaptureConfig.from_annotations(
             dict(self.spec.annotations),
             redirect_dns=self.spec.captures_dns,
+            proxy_uid=str(self.spec.proxy_uid),
+            proxy_gid=str(self.spec.proxy_gid),
             dns_servers=(self.net.dns_server,),
         )
 
@@ -204,7 +210,7 @@ class Pod:
             )
         if self.access_log_path is not None:
             self.access_log_path.touch()
-            os.chown(self.access_log_path, PROXY_UID, PROXY_GID)
+            os.chown(self.access_log_path, self.spec.proxy_uid, self.spec.proxy_gid)
 
     def bootstrap(self) -> dict[str, Any]:
         """The bootstrap this pod's pilot-agent would write; LDS/CDS come from ``self.xds``."""

@@ -273,7 +273,11 @@ class Lab:
     def _start_agents(self, pod: Pod) -> None:
         internet = self._internet
         assert internet is not None
-        dns_agent = DnsAgent(pod.thread, internet.resolve) if pod.spec.captures_dns else None
+        dns_agent = (
+            DnsAgent(pod.thread, internet.resolve, uid=pod.spec.proxy_uid, gid=pod.spec.proxy_gid)
+            if pod.spec.captures_dns
+            else None
+        )
         if dns_agent is not None:
             self._call(dns_agent.start())
             self._stack.callback(lambda: self._call(dns_agent.stop(), timeout=5))

@@ -227,3 +227,11 @@ def test_dns_capture_from_proxy_config_annotation(runtime_lab: Any) -> None:
     assert pod.dns_agent is not None
     done = pod.exec([sys.executable, "-c", DNS_QUERY, "vip.lab.example", runtime_lab.dns_address])
     assert done.stdout.split() == ["NOERROR", "-", "240.240.0.7"], done.stderr
+
+
+def test_non_default_proxy_uid_moves_the_bypass(runtime_lab: Any) -> None:
+    pod = runtime_lab.pod("openshift", proxy_uid=1000710000, proxy_gid=1000710000)
+    target = runtime_lab.address_of("other.lab.example")
+    assert pod.http(15021, "/healthz/ready")[0] == 200
+    assert _connect(pod, target, 4471, uid=1337, gid=1337) == "connected"  # 1337 is an app uid here
+    assert _connect(pod, target, 4472, uid=1000710000, gid=1000710000) == "refused"  # the proxy's bypass
