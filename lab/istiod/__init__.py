@@ -1,8 +1,9 @@
 """istiod in miniature: the lab's config generator (SPEC §10 "Config").
 
-Turns raw Kubernetes/Istio objects (dicts, as ``kubectl get -o yaml`` gives them) into the Envoy v3
-listeners and clusters pilot would push to one sidecar, with pilot's names, plus the table the
-agent's DNS proxy would answer from. Written independently of ``diag/``'s visibility, matching and
+Turns raw Kubernetes/Istio objects (dicts, as ``kubectl get -o yaml`` gives them: ServiceEntry,
+Service, EndpointSlice, Sidecar, DestinationRule, VirtualService HTTP routes, Namespace) into the
+Envoy v3 listeners and clusters pilot would push to one sidecar, with pilot's names, plus the table
+the agent's DNS proxy would answer from. Written independently of ``diag/``'s visibility, matching and
 prediction logic so the lab can check them (istio-review §7.2).
 
 Public API (stable; helpers L1 and V depend on it):
