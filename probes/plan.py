@@ -122,10 +122,12 @@ def _options(data: Any) -> tuple[ProbeOptions, str | None]:
         for cidr in fields["capture_excluded_cidrs"]:
             ipaddress.ip_network(cidr, strict=False)
         fields["capture_excluded_ports"] = tuple(int(p) for p in fields.get("capture_excluded_ports", ()))
+        if any(not 0 < p < 65536 for p in fields["capture_excluded_ports"]):
+            raise ValueError("capture_excluded_ports must be ports 1-65535")
         if fields.get("resolver"):
             parse_host_port(fields["resolver"], 53)
-    except ValueError as exc:
-        raise PlanError(f"plan: bad option value: {exc}") from None
+    except (ValueError, TypeError) as exc:
+        raise PlanError(f"plan: bad option value: {' '.join(str(exc).split())[:120]}") from None
     for key in ("timeout", "read_window"):
         if fields.get(key, 1) <= 0:
             raise PlanError(f"plan: options.{key} must be > 0")
