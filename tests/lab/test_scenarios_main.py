@@ -42,6 +42,11 @@ def main_objects(run: object) -> list[dict[str, object]]:
             resolution="STATIC",
             endpoints=[{"address": names.dns_address, "ports": {"p8080": 8099}}],
         ),
+        # The lab's resolver by address (the kube-dns stand-in): DNS over TCP is captured too.
+        # (a wildcard host, so the lab internet does not also serve it as an origin)
+        service_entry(
+            "kube-dns", ["*.dns.lab.example"], [(53, "TCP")], addresses=[names.dns_address], resolution="NONE"
+        ),
         # DNS endpoint that does not resolve: Envoy's cluster has no hosts.
         service_entry(
             "ghost",
@@ -52,8 +57,37 @@ def main_objects(run: object) -> list[dict[str, object]]:
     ]
 
 
-def registry_only_cases(other_ip: str) -> list[Case]:
+def registry_only_cases(other_ip: str, pkg_ip: str, dns_ip: str) -> list[Case]:
     return [
+        Case(
+            "registered HTTP, the origin's own 404 is relayed",
+            "http",
+            "status:404",
+            url=f"http://{PKG}/status/404",
+            log=LogExpect(cluster=f"outbound|80||{PKG}", route="default", code="404", flags="-"),
+        ),
+        Case(
+            "DNS over UDP is not captured",
+            "dns",
+            "answer",
+            host=dns_ip,
+            port=53,
+            sni=PKG,
+            send="udp",
+            body_has=pkg_ip,
+            curl=False,
+        ),
+        Case(
+            "DNS over TCP goes through the sidecar (resolver entry by address)",
+            "dns",
+            "answer",
+            host=dns_ip,
+            port=53,
+            sni=PKG,
+            body_has=pkg_ip,
+            curl=False,
+            log=LogExpect(cluster="outbound|53||*.dns.lab.example"),
+        ),
         Case(
             "registered HTTP",
             "http",
@@ -273,7 +307,7 @@ def test_main_scenario_registry_only_then_allow_any() -> None:
     with lab:
         pod = lab.pod()
         other_ip = lab.address_of(OTHER)
-        problems = run_cases(pod, registry_only_cases(other_ip))
+        problems = run_cases(pod, registry_only_cases(other_ip, lab.address_of(PKG), lab.dns_address))
         lab.apply(mode="ALLOW_ANY")
         problems += run_cases(pod, allow_any_cases(other_ip))
     assert problems == []

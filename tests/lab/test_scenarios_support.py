@@ -87,9 +87,23 @@ def do_tls(req):
     finally:
         s.close()
 
+def do_dns(req):
+    import dns.message, dns.query, dns.rdatatype
+    query = dns.message.make_query(req["sni"], dns.rdatatype.A)
+    try:
+        if req.get("send") == "udp":
+            answer = dns.query.udp(query, req["host"], port=req["port"], timeout=req.get("timeout", 2.0))
+        else:
+            answer = dns.query.tcp(query, req["host"], port=req["port"], timeout=req.get("timeout", 2.0))
+        ips = [r.address for rrset in answer.answer for r in rrset if hasattr(r, "address")]
+        return {"outcome": "answer", "data": " ".join(ips)}
+    except Exception as exc:
+        out, chain = klass(exc)
+        return {"outcome": out, "error": chain}
+
 for line in sys.stdin:
     req = json.loads(line)
-    fn = {"http": do_http, "tcp": do_tcp, "tls": do_tls}[req["kind"]]
+    fn = {"http": do_http, "tcp": do_tcp, "tls": do_tls, "dns": do_dns}[req["kind"]]
     print(json.dumps(fn(req)), flush=True)
 """
 
@@ -146,7 +160,8 @@ class LogExpect:
 @dataclass(frozen=True)
 class Case:
     """One request, made by curl and by the Python client. ``kind``: http (URL; http or https),
-    tcp (host, port; read a banner after sending ``send``), tls (handshake only, ``sni`` or none)."""
+    tcp (host, port; read a banner after sending ``send``), tls (handshake only, ``sni`` or none),
+    dns (Python only: an A query for ``sni`` to ``host:port`` over TCP, or UDP with ``send="udp"``)."""
 
     name: str
     kind: str
