@@ -55,7 +55,7 @@ lab.register(app)
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `meshprobe` and `kubectl-meshprobe`; returns the process exit code."""
     try:
-        app(args=argv, standalone_mode=False)
+        returned = app(args=argv, standalone_mode=False)
     except errors.MeshprobeError as exc:
         _fail(exc.message, exc.hint)
         return exc.exit_code
@@ -82,7 +82,11 @@ def main(argv: list[str] | None = None) -> int:
             raise
         _fail(f"internal error: {name}: {exc}", "set MESHPROBE_DEBUG=1 for the traceback")
         return errors.EXIT_INFRA
-    return 0
+    # With standalone_mode=False, click returns the code of a `typer.Exit(n)` raised in a command,
+    # and typer turns Ctrl-C into a silent 130.
+    if returned == 130:
+        _fail("interrupted", None)
+    return returned if isinstance(returned, int) else 0
 
 
 def _fail(message: str, hint: str | None) -> None:
