@@ -100,12 +100,13 @@ def _target_line(target: TargetResult) -> Text:
 
 def _panel(target: TargetResult) -> Panel:
     parts: list[Any] = []
+    shown: dict[str, str] = {}  # fix YAML -> the code that showed it first
     for d in unique(target.diagnoses):
-        parts.extend(_diagnosis(d))
+        parts.extend(_diagnosis(d, shown))
     return Panel(Group(*parts), title=f"✗ {target.target}", title_align="left", border_style="red")
 
 
-def _diagnosis(d: Diagnosis) -> list[Any]:
+def _diagnosis(d: Diagnosis, shown: dict[str, str]) -> list[Any]:
     head = Text(f"{d.code} {d.name}", style=LEVEL_STYLE.get(d.level, ""))
     head.append(f" ({d.level})")
     out: list[Any] = [head, Text(d.message)]
@@ -113,7 +114,10 @@ def _diagnosis(d: Diagnosis) -> list[Any]:
         out.append(Text(f"  • {line}", style="dim"))
     if d.resources:
         out.append(Text("  resources: " + ", ".join(sorted(set(d.resources)))))
-    if d.fix is not None:
+    if d.fix is not None and d.fix.yaml in shown:
+        out.append(Text(f"  fix: the same as for {shown[d.fix.yaml]} above", style="green"))
+    elif d.fix is not None:
+        shown[d.fix.yaml] = d.code
         out.append(Text(f"  fix: {d.fix.summary}", style="green"))
         out.append(Syntax(d.fix.yaml.rstrip("\n"), "yaml", theme="ansi_dark", background_color="default"))
     out.append(Text(""))
