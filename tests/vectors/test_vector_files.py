@@ -93,3 +93,15 @@ def test_absent_error_means_no_error_expected(tmp_path: Path) -> None:
     (case,) = load_file(good).cases
     assert case.calls[0].expect.checked() == {"cluster": "X", "error": "none"}
     assert case.mode == "ALLOW_ANY"
+
+
+def test_scope_tables_name_real_vectors_and_features() -> None:
+    from tests.vectors.scope import DISAGREEMENTS, PATHS, UNSUPPORTED
+    from tests.vectors.vector_format import FEATURES, all_cases
+
+    assert set(UNSUPPORTED) == set(PATHS) == set(DISAGREEMENTS)
+    ids = {c.id for c in all_cases()} | {f"{c.id}/{call.name}" for c in all_cases() for call in c.calls}
+    for path in PATHS:
+        assert set(UNSUPPORTED[path]) <= set(FEATURES), path
+        stale = set(DISAGREEMENTS[path]) - ids
+        assert not stale, f"{path}: disagreements name no vector: {sorted(stale)}"
