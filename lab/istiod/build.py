@@ -67,21 +67,36 @@ def select_inputs(parsed: Objects, mesh: MeshSettings, notes: list[str]) -> Inpu
 
 def build_listeners(scope: ProxyScope, pod: PodView, mesh: MeshSettings, egress_cluster: str | None,
                     virtual_services: list[VirtualService], notes: list[str]) -> list[dict[str, Any]]:
-    """Port listeners (sorted by port, then bind) followed by ``virtualOutbound``."""
+    """Port listeners (sorted by port, then bind) followed by ``virtualOutbound``; Sidecar egress
+    listeners with a port first (their entries locked), then the catch-all one."""
     uses_auto = pod.dns_capture and pod.auto_allocate
     builder = OutboundListenerBuilder(uses_auto_allocation=uses_auto, http10=pod.http10,
                                       proxy_namespace=pod.namespace, pod_ips=tuple(pod.pod_ips))
+    for egress in scope.port_listeners:
+        assert egress.port is not None
+        for svc in egress.services:
+            builder.add_egress_port(svc, egress.port)
+    builder.lock()
     for svc in scope.listener_services:
         builder.add_service(svc)
     notes += builder.notes
     allow_any = scope.mode in ("ALLOW_ANY", "ALLOW_ANY_DYNAMIC_DNS")
-    selected_vs = select_virtual_services(virtual_services, mesh, pod.namespace, scope.imports)
-    notes += [f"{vs.meta.ref}: tls/tcp rules not modelled" for vs in selected_vs if vs.tls_or_tcp_rules]
-    routes = RouteBuilder(scope.listener_services, pod.namespace, uses_auto, allow_any, egress_cluster,
-                          pod.mesh.get("defaultHttpRetryPolicy"), selected_vs, dict(pod.labels))
+
+    def route_builder(services: Sequence[MeshService], imports: Mapping[str, Any]) -> RouteBuilder:
+        selected = select_virtual_services(virtual_services, mesh, pod.namespace, imports)
+        notes.extend(f"{vs.meta.ref}: tls/tcp rules not modelled" for vs in selected if vs.tls_or_tcp_rules)
+        return RouteBuilder(services, pod.namespace, uses_auto, allow_any, egress_cluster,
+                            pod.mesh.get("defaultHttpRetryPolicy"), selected, dict(pod.labels))
+
+    catch_all = route_builder(scope.listener_services, scope.imports)
+    per_port = {e.port.number: route_builder(e.services, e.imports) for e in scope.port_listeners if e.port}
+
+    def route_for(name: str) -> dict[str, Any]:
+        return per_port.get(int(name.rsplit(":", 1)[-1]), catch_all).route_config(name)
+
     catchall = catchall_filters(scope.mode, egress_cluster)
     listeners = [
-        render_listener(entry, routes.route_config, catchall, mesh.protocol_detection_timeout, pod.http10)
+        render_listener(entry, route_for, catchall, mesh.protocol_detection_timeout, pod.http10)
         for entry in sorted(builder.entries.values(), key=lambda e: (e.port, e.bind))
     ]
     listeners.append(virtual_outbound_listener(scope.mode, egress_cluster))
@@ -110,6 +125,7 @@ def build_config(objects: Sequence[Mapping[str, Any]], pod: PodView) -> Generate
     clusters += catchall_clusters(mesh.connect_timeout_s)
     dns: dict[str, tuple[str, ...]] = {}
     if pod.dns_capture:
-        dns = name_table(scope.listener_services, pod.namespace, pod.auto_allocate)
+        every = [*(s for e in scope.port_listeners for s in e.services), *scope.listener_services]
+        dns = name_table(every, pod.namespace, pod.auto_allocate)
     return GeneratedConfig(listeners=listeners, clusters=clusters, dns=dns, notes=tuple(notes),
                            mode=scope.mode, mode_from=scope.mode_from)

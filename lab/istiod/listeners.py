@@ -69,6 +69,7 @@ class ListenerEntry:
     protocol: str
     chains: list[ChainOpts]
     keys: set[tuple[str, tuple[str, ...], frozenset[str], frozenset[str]]] = field(default_factory=set)
+    locked: bool = False  # built for a Sidecar egress listener with a port: nothing more is added
 
     def __post_init__(self) -> None:
         self.keys = {chain.match_key() for chain in self.chains}
@@ -115,6 +116,8 @@ class OutboundListenerBuilder:
             bind, cidr = (WILDCARD, address) if "/" in address else (address, "")
         key = (bind, port.number)
         current = self.entries.get(key)
+        if current is not None and current.locked:
+            return
         new_protocol = port.protocol
         conflict = "none"
         if kind == "http":
@@ -152,6 +155,17 @@ class OutboundListenerBuilder:
         self._merge(current, opts, svc)
         if conflict in ("http_over_tcp", "tcp_over_http", "auto_over_tcp"):
             current.protocol = protocol.UNSUPPORTED
+
+    def add_egress_port(self, svc: MeshService, port: MeshPort) -> None:
+        """A service of a Sidecar egress listener with a port: the listener takes that port's
+        protocol (``buildSidecarOutboundListeners``, user-specified port branch)."""
+        if svc.resolution != ALIAS:
+            self.add_port(svc, port, None)
+
+    def lock(self) -> None:
+        """Before the catch-all egress listener: entries built so far take nothing more."""
+        for entry in self.entries.values():
+            entry.locked = True
 
     def _merge(self, current: ListenerEntry, incoming: list[ChainOpts], svc: MeshService) -> None:
         for opt in incoming:

@@ -90,6 +90,8 @@ class SidecarEgress:
     port: int | None = None
     bind: str = ""
     capture_mode: str = ""
+    port_protocol: str = ""
+    port_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -261,6 +263,8 @@ def parse_sidecar(obj: Mapping[str, Any]) -> Sidecar:
         SidecarEgress(
             hosts=_strs(e.get("hosts")),
             port=_int_or_none((e.get("port") or {}).get("number")),
+            port_protocol=str((e.get("port") or {}).get("protocol") or ""),
+            port_name=str((e.get("port") or {}).get("name") or ""),
             bind=str(e.get("bind") or ""),
             capture_mode=str(e.get("captureMode") or ""),
         )

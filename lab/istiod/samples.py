@@ -61,10 +61,17 @@ def kube_service(name: str, ports: Sequence[Mapping[str, Any]], *, namespace: st
 
 def sidecar(name: str, *, namespace: str = "default", hosts: Sequence[str] | None = None,
             selector: Mapping[str, str] | None = None, mode: str | None = None,
-            egress_proxy: tuple[str, int] | None = None, created: str | None = None) -> dict[str, Any]:
+            egress_proxy: tuple[str, int] | None = None, created: str | None = None,
+            port_egress: Sequence[tuple[int, str, Sequence[str]]] = ()) -> dict[str, Any]:
+    """``port_egress``: egress listeners with a port, (number, protocol, hosts), before the
+    catch-all ``hosts`` one."""
     spec: dict[str, Any] = {}
+    egress = [{"port": {"number": n, "protocol": p, "name": f"{p.lower()}-{n}"}, "hosts": list(h)}
+              for n, p, h in port_egress]
     if hosts is not None:
-        spec["egress"] = [{"hosts": list(hosts)}]
+        egress.append({"hosts": list(hosts)})
+    if egress:
+        spec["egress"] = egress
     if selector is not None:
         spec["workloadSelector"] = {"labels": dict(selector)}
     if mode or egress_proxy:

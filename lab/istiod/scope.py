@@ -27,8 +27,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from lab.istiod import protocol
 from lab.istiod.hosts import selector_matches
-from lab.istiod.model import MeshService
+from lab.istiod.model import MeshPort, MeshService
 from lab.istiod.resources import Namespace, Sidecar, parse_duration_s
 
 
@@ -46,6 +47,16 @@ class MeshSettings:
 
 
 @dataclass(frozen=True)
+class EgressScope:
+    """One Sidecar egress listener: its port (None for the catch-all), imports and services (for a
+    port listener, trimmed to that port as ``serviceMatchingListenerPort`` does)."""
+
+    port: MeshPort | None
+    imports: Mapping[str, Any]  # namespace -> imports.HostImports
+    services: tuple[MeshService, ...]
+
+
+@dataclass(frozen=True)
 class ProxyScope:
     """The SidecarScope for one pod."""
 
@@ -57,6 +68,11 @@ class ProxyScope:
     egress_proxy: tuple[str, int | None] | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
     imports: Mapping[str, Any] = field(default_factory=dict)  # namespace -> imports.HostImports
+    port_listeners: tuple[EgressScope, ...] = ()  # Sidecar egress listeners with a port, in order
+
+    def egress_for_port(self, port: int) -> EgressScope | None:
+        """``GetEgressListenerForRDS``: the egress listener declared for this port, if any."""
+        return next((e for e in self.port_listeners if e.port is not None and e.port.number == port), None)
 
 
 def namespace_labels(namespaces: Sequence[Namespace], name: str) -> dict[str, str]:
@@ -141,24 +157,44 @@ def mesh_settings(mesh: Mapping[str, Any], mode_override: str | None,
     )
 
 
+def _egress_listeners(sidecar: Sidecar | None, notes: list[str]) -> list[tuple[MeshPort | None, list[str]]]:
+    """(port or None, hosts) per modelled egress listener; a Sidecar without egress imports ``*/*``."""
+    if sidecar is None or not sidecar.egress:
+        return [(None, ["*/*"])]
+    out: list[tuple[MeshPort | None, list[str]]] = []
+    for e in sidecar.egress:
+        if e.bind or e.capture_mode:
+            notes.append(f"{sidecar.meta.ref}: egress listener with bind/captureMode not modelled")
+            continue
+        port = None
+        if e.port is not None:
+            port = MeshPort(number=e.port, protocol=protocol.parse(e.port_protocol), name=e.port_name)
+        out.append((port, list(e.hosts)))
+    return out
+
+
 def compute_scope(services: Sequence[MeshService], sidecars: Sequence[Sidecar], mesh: MeshSettings,
                   ns: str, labels: Mapping[str, str]) -> ProxyScope:
-    """The pod's SidecarScope: imported services (for listeners and for clusters) and the mode."""
+    """The pod's SidecarScope: imported services per egress listener (for listeners and routes),
+    their union for clusters, and the mode."""
     from lab.istiod.imports import dedupe_for_clusters, parse_egress_hosts, select_services
 
     notes: list[str] = []
     sidecar = select_sidecar(sidecars, mesh, ns, labels)
-    hosts: list[str] = ["*/*"]
-    if sidecar is not None:
-        catch_all = [e for e in sidecar.egress if e.port is None and not e.bind and not e.capture_mode]
-        if len(catch_all) != len(sidecar.egress):
-            notes.append(f"{sidecar.meta.ref}: egress listeners with port/bind/captureMode are not modelled")
-        if sidecar.egress:
-            hosts = [h for e in catch_all for h in e.hosts]
-    imports, problems = parse_egress_hosts(hosts, ns)
-    notes.extend(problems)
     visible = services_exported_to(services, mesh, ns)
-    listener_services = select_services(visible, ns, imports)
+    port_listeners: list[EgressScope] = []
+    catch_all: EgressScope | None = None
+    for port, hosts in _egress_listeners(sidecar, notes):
+        imports, problems = parse_egress_hosts(hosts, ns)
+        notes.extend(problems)
+        selected = select_services(visible, ns, imports)
+        if port is None:
+            catch_all = EgressScope(None, imports, tuple(selected))
+            break  # validation allows only one catch-all, last
+        trimmed = [s.with_ports((p,)) for s in selected for p in s.ports if p.number == port.number]
+        port_listeners.append(EgressScope(port, imports, tuple(trimmed)))
+    listener_services = catch_all.services if catch_all else ()
+    every = [s for e in port_listeners for s in e.services] + list(listener_services)
     mode, mode_from = mesh.mode, mesh.mode_from
     egress_proxy: tuple[str, int | None] | None = None
     if sidecar is not None and sidecar.outbound_mode:
@@ -168,10 +204,11 @@ def compute_scope(services: Sequence[MeshService], sidecars: Sequence[Sidecar], 
     return ProxyScope(
         sidecar=sidecar,
         listener_services=tuple(listener_services),
-        cluster_services=tuple(dedupe_for_clusters(listener_services)),
+        cluster_services=tuple(dedupe_for_clusters(every)),
         mode=mode,
         mode_from=mode_from,
         egress_proxy=egress_proxy,
         notes=tuple(notes),
-        imports=imports,
+        imports=catch_all.imports if catch_all else {},
+        port_listeners=tuple(port_listeners),
     )

@@ -309,3 +309,43 @@ def test_unknown_kinds_and_bad_objects_are_notes_not_errors() -> None:
     assert clusters(cfg) == ["outbound|80||ok.example"]
     assert any("Gateway" in n for n in cfg.notes)
     assert any("ServiceEntry default/bad" in n for n in cfg.notes)
+
+
+def listener_names(cfg: GeneratedConfig) -> list[str]:
+    return sorted(lst["name"] for lst in cfg.listeners)
+
+
+def test_sidecar_egress_port_listener_owns_its_port() -> None:
+    objects = [
+        service_entry(
+            "a", ["a.example"], [(80, "HTTP"), (22, "TCP")], addresses=["10.9.0.1"], resolution="NONE"
+        ),
+        service_entry(
+            "b",
+            ["b.example"],
+            [(80, "HTTP"), (9000, "TCP")],
+            namespace="istio-system",
+            addresses=["10.9.0.2"],
+            resolution="NONE",
+        ),
+        sidecar("default", port_egress=[(80, "HTTP", ["./*"])], hosts=["istio-system/*"]),
+    ]
+    cfg = generate(objects, PodView("default", mode_override="REGISTRY_ONLY"))
+    # a's port 22 is imported by neither listener; b's port 80 is locked out by the port listener.
+    assert listener_names(cfg) == ["0.0.0.0_80", "10.9.0.2_9000", "virtualOutbound"]
+    lst = next(x for x in cfg.listeners if x["name"] == "0.0.0.0_80")
+    vhosts = lst["filter_chains"][0]["filters"][-1]["typed_config"]["route_config"]["virtual_hosts"]
+    assert [v["name"] for v in vhosts] == ["a.example:80", "block_all"]
+    assert clusters(cfg) == ["outbound|80||a.example", "outbound|80||b.example", "outbound|9000||b.example"]
+
+
+def test_sidecar_egress_port_protocol_decides_the_listener() -> None:
+    objects = [
+        service_entry("a", ["a.example"], [(8080, "HTTP")]),
+        sidecar("default", port_egress=[(8080, "TCP", ["*/a.example"])]),
+    ]
+    cfg = generate(objects, PodView("default"))
+    assert listener_names(cfg) == ["0.0.0.0_8080", "virtualOutbound"]
+    lst = next(x for x in cfg.listeners if x["name"] == "0.0.0.0_8080")
+    assert lst["filter_chains"][0]["filters"][0]["typed_config"]["cluster"] == "outbound|8080||a.example"
+    assert "listener_filters" not in lst
