@@ -86,7 +86,7 @@ class Lab:
         self.access_log_enabled = access_log
         self.initial_pods = list(pods) if pods is not None else [PodSpec()]
         self.drain_seconds = drain_seconds
-        self.config_source = config_source or istiod_source
+        self.config_source: ConfigSource = config_source or self._istiod_source
         self.names = RunNames(run_id or new_run_id())
         self.pods: dict[tuple[str, str], Pod] = {}
         self.timings: dict[str, float] = {}
@@ -249,11 +249,11 @@ class Lab:
         self._stack.callback(pod.close)
         pod.setup_network()
         self._start_agents(pod)
+        self.pods[(spec.namespace, spec.name)] = pod
         listeners, clusters, table = self._generate(spec)
         if pod.dns_agent is not None:
             pod.dns_agent.load(table)
         self._restart_envoy(pod, listeners, clusters)
-        self.pods[(spec.namespace, spec.name)] = pod
         if wait:
             self._wait_pod(pod)
         return pod
@@ -263,6 +263,13 @@ class Lab:
     ) -> None:
         assert self._spawner is not None
         self._spawner.submit(pod.restart_envoy, listeners, clusters).result(timeout=30)
+
+    def _istiod_source(
+        self, objects: Sequence[Mapping[str, Any]], spec: PodSpec, mesh: Mapping[str, Any], mode: str | None
+    ) -> ConfigOut:
+        pod = self.pods.get((spec.namespace, spec.name))
+        ips = (pod.address,) if pod is not None else ()
+        return istiod_source(objects, spec, mesh, mode, ca_file=str(self.ca_file), pod_ips=ips)
 
     def _generate(self, spec: PodSpec) -> ConfigOut:
         try:

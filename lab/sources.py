@@ -19,9 +19,17 @@ class LabStartError(RuntimeError):
 
 
 def istiod_source(
-    objects: Sequence[Mapping[str, Any]], spec: PodSpec, mesh: Mapping[str, Any], mode: str | None
+    objects: Sequence[Mapping[str, Any]],
+    spec: PodSpec,
+    mesh: Mapping[str, Any],
+    mode: str | None,
+    *,
+    ca_file: str | None = None,
+    pod_ips: tuple[str, ...] = (),
 ) -> ConfigOut:
-    """The default: L2's generator (``lab.istiod.generate``)."""
+    """The default: L2's generator (``lab.istiod.generate``). ``Lab`` passes the run's CA file
+    (what origination DestinationRules without ``caCertificates`` verify against) and the pod's
+    own address."""
     from lab.istiod import PodView, generate
 
     view = PodView(
@@ -30,6 +38,8 @@ def istiod_source(
         dns_capture=spec.captures_dns,
         mesh=dict(mesh),
         mode_override=mode,
+        ca_file=ca_file,
+        pod_ips=pod_ips,
     )
     out = generate(objects, view)
     return out.listeners, out.clusters, dict(out.dns)
