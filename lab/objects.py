@@ -64,3 +64,24 @@ def namespaces_of(objects: Sequence[Mapping[str, Any]]) -> list[str]:
         for o in objects
         if o.get("kind") == "Namespace" and (o.get("metadata") or {}).get("name")
     ]
+
+
+def mesh_config_of(objects: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """The MeshConfig carried by an ``istio`` (or ``istio-<rev>``) ConfigMap among ``objects``,
+    as istiod reads it from its namespace (``data.mesh``, YAML); None when there is none.
+    Istio: pilot/pkg/bootstrap/mesh.go (initMeshConfiguration) reads the ``istio`` ConfigMap."""
+    for obj in objects:
+        name = str((obj.get("metadata") or {}).get("name") or "")
+        if obj.get("kind") != "ConfigMap" or not (name == "istio" or name.startswith("istio-")):
+            continue
+        text = (obj.get("data") or {}).get("mesh")
+        if not isinstance(text, str):
+            continue
+        try:
+            mesh = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            raise ObjectsError(f"ConfigMap {name}: data.mesh is not YAML ({exc})") from exc
+        if not isinstance(mesh, dict):
+            raise ObjectsError(f"ConfigMap {name}: data.mesh is not a mapping")
+        return mesh
+    return None

@@ -52,6 +52,7 @@ from lab.certs import LabCA
 from lab.dnsagent import DnsAgent
 from lab.internet import Internet, ServedHost, plan_hosts, refresh_internet, start_internet
 from lab.names import RunNames, new_run_id
+from lab.objects import mesh_config_of
 from lab.pod import Pod, PodSpec, create_pod_network
 from lab.sources import ConfigOut, ConfigSource, LabStartError, handwritten_source, istiod_source
 from lab.xds import PushResult
@@ -81,7 +82,10 @@ class Lab:
     ) -> None:
         self.objects = list(objects)
         self.mode = mode
-        self.mesh = dict(mesh or {})
+        # An explicit ``mesh`` wins; otherwise the mesh comes from an ``istio`` ConfigMap among the
+        # objects, as istiod reads it (and follows the objects on ``apply``).
+        self._mesh_given = mesh is not None
+        self.mesh = dict(mesh) if mesh is not None else dict(mesh_config_of(self.objects) or {})
         self.extra_hosts = [h.lower() for h in internet]
         self.access_log_enabled = access_log
         self.initial_pods = list(pods) if pods is not None else [PodSpec()]
@@ -336,6 +340,8 @@ class Lab:
         with self._lock:
             if objects is not None:
                 self.objects = list(objects)
+                if not self._mesh_given:
+                    self.mesh = dict(mesh_config_of(self.objects) or {})
             if mode is not None:
                 self.mode = mode
         if push_delay > 0:
@@ -404,7 +410,7 @@ class Lab:
         """A JSON-ready summary (for ``meshprobe lab status``)."""
         return {
             "run_id": self.run_id,
-            "mode": self.mode,
+            "mode": self.mode or (self.mesh.get("outboundTrafficPolicy") or {}).get("mode"),
             "dns": self.dns_address,
             "drop_address": self.drop_address,
             "pods": [

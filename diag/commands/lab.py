@@ -29,10 +29,12 @@ def _control_error(exc: Exception) -> errors.LabError:
 
 
 def _load(paths: list[str]) -> list[dict[str, object]]:
-    from lab.objects import ObjectsError, load_objects
+    from lab.objects import ObjectsError, load_objects, mesh_config_of
 
     try:
-        return load_objects(paths)
+        objects = load_objects(paths)
+        mesh_config_of(objects)  # a broken istio ConfigMap is bad input, not a lab failure
+        return objects
     except ObjectsError as exc:
         raise errors.InputError(str(exc)) from exc
 

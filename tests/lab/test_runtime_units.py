@@ -124,3 +124,37 @@ def test_pod_spec_reads_injector_annotations() -> None:
     assert spec.stats_annotations.suffixes == "upstream_rq_503"
     assert not PodSpec().captures_dns and PodSpec().intercepts
     assert not PodSpec(annotations={"proxy.istio.io/config": ": bad: yaml: ["}).captures_dns
+
+
+MESH_CM = {
+    "apiVersion": "v1",
+    "kind": "ConfigMap",
+    "metadata": {"name": "istio", "namespace": "istio-system"},
+    "data": {"mesh": "outboundTrafficPolicy:\n  mode: REGISTRY_ONLY\n"},
+}
+
+
+def test_mesh_config_comes_from_the_istio_configmap() -> None:
+    from lab.objects import mesh_config_of
+
+    assert mesh_config_of([MESH_CM]) == {"outboundTrafficPolicy": {"mode": "REGISTRY_ONLY"}}
+    other = {**MESH_CM, "metadata": {"name": "unrelated", "namespace": "x"}}
+    assert mesh_config_of([other]) is None
+
+
+def test_a_broken_mesh_configmap_is_an_objects_error() -> None:
+    from lab.objects import ObjectsError, mesh_config_of
+
+    broken = {**MESH_CM, "data": {"mesh": "outboundTrafficPolicy: [unclosed"}}
+    with pytest.raises(ObjectsError, match="ConfigMap istio"):
+        mesh_config_of([broken])
+
+
+def test_lab_takes_its_mesh_from_the_objects_unless_given() -> None:
+    from lab.runtime import Lab
+
+    assert Lab([MESH_CM]).mesh == {"outboundTrafficPolicy": {"mode": "REGISTRY_ONLY"}}
+    assert Lab([MESH_CM], mesh={"outboundTrafficPolicy": {"mode": "ALLOW_ANY"}}).mesh == {
+        "outboundTrafficPolicy": {"mode": "ALLOW_ANY"}
+    }
+    assert Lab([]).mesh == {}
