@@ -70,8 +70,12 @@ def build_listeners(scope: ProxyScope, pod: PodView, mesh: MeshSettings, egress_
     """Port listeners (sorted by port, then bind) followed by ``virtualOutbound``; Sidecar egress
     listeners with a port first (their entries locked), then the catch-all one."""
     uses_auto = pod.dns_capture and pod.auto_allocate
+    listener_vs = select_virtual_services(virtual_services, mesh, pod.namespace, scope.imports)
     builder = OutboundListenerBuilder(uses_auto_allocation=uses_auto, http10=pod.http10,
-                                      proxy_namespace=pod.namespace, pod_ips=tuple(pod.pod_ips))
+                                      proxy_namespace=pod.namespace, pod_ips=tuple(pod.pod_ips),
+                                      virtual_services=listener_vs,
+                                      services_by_host={s.hostname: s for s in scope.cluster_services},
+                                      labels=dict(pod.labels))
     for egress in scope.port_listeners:
         assert egress.port is not None
         for svc in egress.services:
@@ -84,7 +88,6 @@ def build_listeners(scope: ProxyScope, pod: PodView, mesh: MeshSettings, egress_
 
     def route_builder(services: Sequence[MeshService], imports: Mapping[str, Any]) -> RouteBuilder:
         selected = select_virtual_services(virtual_services, mesh, pod.namespace, imports)
-        notes.extend(f"{vs.meta.ref}: tls/tcp rules not modelled" for vs in selected if vs.tls_or_tcp_rules)
         return RouteBuilder(services, pod.namespace, uses_auto, allow_any, egress_cluster,
                             pod.mesh.get("defaultHttpRetryPolicy"), selected, dict(pod.labels))
 

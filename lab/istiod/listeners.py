@@ -24,12 +24,15 @@ Pilot sources (``pilot/pkg/networking/core``):
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from lab.istiod import protocol
 from lab.istiod.envoy import cluster_name
 from lab.istiod.hosts import alt_hosts
 from lab.istiod.model import ALIAS, KUBERNETES, PASSTHROUGH, UNSPECIFIED_IP, MeshPort, MeshService
+from lab.istiod.vschains import configs_for_host, tcp_route_chains, tls_route_chains
+from lab.istiod.vsparse import VirtualService
 
 WILDCARD = UNSPECIFIED_IP
 PLAINTEXT_ALPNS = ("http/1.1", "h2c")
@@ -46,6 +49,8 @@ class ChainOpts:
     transport: str = ""
     cluster: str = ""
     route: str = ""  # set for HTTP chains
+    weighted: list[tuple[str, int]] = field(default_factory=list)  # VS tcp/tls routes to several clusters
+    stat_prefix: str = ""
 
     def is_match_all(self) -> bool:
         return ((not self.sni_hosts or "*" in self.sni_hosts) and not self.alpns and not self.transport
@@ -83,6 +88,9 @@ class OutboundListenerBuilder:
     http10: bool = False
     proxy_namespace: str = "default"
     pod_ips: tuple[str, ...] = ()
+    virtual_services: Sequence[VirtualService] = ()
+    services_by_host: Mapping[str, MeshService] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
     entries: dict[tuple[str, int], ListenerEntry] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -188,8 +196,15 @@ class OutboundListenerBuilder:
         number = svc.ports[0].number if len(svc.ports) == 1 else port.number
         cluster = cluster_name(number, svc.hostname)
         cidrs = [cidr] if cidr else []
+        configs = configs_for_host(self.virtual_services, svc.hostname)
+        args = (configs, cidrs, port.number, self.services_by_host, self.labels, self.proxy_namespace)
         if not protocol.is_tls(port.protocol):
-            return [ChainOpts(cidrs=cidrs, cluster=cluster)]
+            tcp_routes, terminal = tcp_route_chains(*args)
+            chains = [_routed(ChainOpts(cidrs=c), dest, prefix) for c, dest, prefix in tcp_routes]
+            return chains if terminal else [*chains, ChainOpts(cidrs=cidrs, cluster=cluster)]
+        tls_routes = tls_route_chains(*args)
+        if tls_routes:
+            return [_routed(ChainOpts(sni_hosts=sni, cidrs=c), dest, pre) for sni, c, dest, pre in tls_routes]
         listen = svc.address_for_proxy(self.uses_auto_allocation)
         if "/" in listen:
             listen = ""
@@ -200,6 +215,15 @@ class OutboundListenerBuilder:
                 sni.extend([alias, *alt_hosts(alias, self.proxy_namespace)])
         return [ChainOpts(sni_hosts=sni, cidrs=cidrs, cluster=cluster)]
 
+
+def _routed(chain: ChainOpts, destinations: list[tuple[str, int]], prefix: str) -> ChainOpts:
+    """A chain to a VS route: one cluster, or weighted clusters with the VS's stat prefix."""
+    if len(destinations) == 1 and destinations[0][1] == 0:
+        chain.cluster = destinations[0][0]
+    else:
+        chain.weighted = list(destinations)
+        chain.stat_prefix = prefix
+    return chain
 
 def _cidr_set(cidrs: list[str]) -> set[str]:
     """``conflictsWith``'s CIDR set: masked prefixes, the unspecified address left out."""

@@ -18,6 +18,7 @@ from typing import Any
 from lab.istiod.envoy import (
     HTTP_INSPECTOR,
     PASSTHROUGH_FILTER_CHAIN,
+    TCP_PROXY,
     TLS_INSPECTOR,
     socket_address,
     tcp_proxy_filter,
@@ -76,6 +77,11 @@ def render_listener(entry: ListenerEntry, route_for: RouteFor, catchall: list[di
     for opt in entry.chains:
         if opt.route:
             net_filters = [http_connection_manager(name, route_for(opt.route), http10)]
+        elif opt.weighted:
+            clusters = [{"name": c, "weight": w} for c, w in opt.weighted]
+            proxy = {"@type": TCP_PROXY, "stat_prefix": opt.stat_prefix,
+                     "weighted_clusters": {"clusters": clusters}}
+            net_filters = [{"name": "envoy.filters.network.tcp_proxy", "typed_config": proxy}]
         else:
             net_filters = [tcp_proxy_filter(opt.cluster)]
         chain: dict[str, Any] = {"filters": net_filters}

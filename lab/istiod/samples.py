@@ -106,10 +106,14 @@ def namespace(name: str, labels: Mapping[str, str] | None = None) -> dict[str, A
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": dict(labels or {})}}
 
 
-def virtual_service(name: str, hosts: Sequence[str], http: Sequence[Mapping[str, Any]], *,
+def virtual_service(name: str, hosts: Sequence[str], http: Sequence[Mapping[str, Any]] = (), *,
                     namespace: str = "default", gateways: Sequence[str] = (), export_to: Sequence[str] = (),
-                    created: str | None = None) -> dict[str, Any]:
-    spec: dict[str, Any] = {"hosts": list(hosts), "http": [dict(h) for h in http]}
+                    created: str | None = None, tls: Sequence[Mapping[str, Any]] = (),
+                    tcp: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+    spec: dict[str, Any] = {"hosts": list(hosts)}
+    for key, rules in (("http", http), ("tls", tls), ("tcp", tcp)):
+        if rules:
+            spec[key] = [dict(r) for r in rules]
     if gateways:
         spec["gateways"] = list(gateways)
     if export_to:

@@ -1,8 +1,7 @@
 """VirtualService objects as the generator reads them (sidecar HTTP routes only).
 
-The HTTP rules are kept as the raw dicts of ``spec.http`` (they are translated straight to Envoy
-routes in ``lab/istiod/virtualservices.py``); TLS and TCP rules are only counted, because the
-generator does not model them (docs/lab-config.md).
+The rules are kept as the raw dicts of ``spec.http``/``tls``/``tcp``: HTTP rules become Envoy
+routes (``lab/istiod/virtualservices.py``), TLS/TCP rules filter chains (``lab/istiod/vschains.py``).
 """
 
 from __future__ import annotations
@@ -22,6 +21,8 @@ class VirtualService:
     export_to: tuple[str, ...]
     http: tuple[Mapping[str, Any], ...]
     tls_or_tcp_rules: int = 0
+    tls: tuple[Mapping[str, Any], ...] = ()
+    tcp: tuple[Mapping[str, Any], ...] = ()
 
     @property
     def mesh_bound(self) -> bool:
@@ -39,4 +40,6 @@ def parse_virtual_service(obj: Mapping[str, Any]) -> VirtualService:
         export_to=_strs(spec.get("exportTo")),
         http=http,
         tls_or_tcp_rules=len(spec.get("tls") or ()) + len(spec.get("tcp") or ()),
+        tls=tuple(dict(r) for r in spec.get("tls") or () if isinstance(r, Mapping)),
+        tcp=tuple(dict(r) for r in spec.get("tcp") or () if isinstance(r, Mapping)),
     )

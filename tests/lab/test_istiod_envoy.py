@@ -14,7 +14,15 @@ import pytest
 
 from lab.bootstrap import build_bootstrap
 from lab.istiod import PodView, generate
-from lab.istiod.samples import destination_rule, kube_service, namespace, service_entry, sidecar
+from lab.istiod.samples import (
+    destination_rule,
+    kube_service,
+    namespace,
+    service_entry,
+    sidecar,
+    subsets_rule,
+    virtual_service,
+)
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -53,6 +61,50 @@ EVERYTHING: list[dict[str, Any]] = [
     destination_rule("t", "t.example", tls_mode="ISTIO_MUTUAL", port_tls={8443: "SIMPLE"}),
     destination_rule("m", "m.example", tls_mode="MUTUAL"),
     sidecar("egress", namespace="team", egress_proxy=("a.example", 80)),
+    virtual_service(
+        "vs-http",
+        ["a.example"],
+        [
+            {
+                "name": "v1",
+                "match": [{"uri": {"prefix": "/v1"}, "headers": {"x": {"regex": "a.*"}}}],
+                "route": [
+                    {"destination": {"host": "a.example", "subset": "v1"}, "weight": 50},
+                    {"destination": {"host": "b.example"}, "weight": 50},
+                ],
+                "timeout": "2s",
+            },
+            {
+                "name": "old",
+                "match": [{"uri": {"exact": "/old"}}],
+                "redirect": {"uri": "/new", "redirectCode": 308},
+            },
+            {"name": "tea", "directResponse": {"status": 418, "body": {"string": "tea"}}},
+        ],
+    ),
+    virtual_service(
+        "vs-tls",
+        ["t.example"],
+        tls=[
+            {
+                "match": [{"sniHosts": ["t.example"]}],
+                "route": [{"destination": {"host": "v.example", "port": {"number": 443}}}],
+            }
+        ],
+    ),
+    virtual_service(
+        "vs-tcp",
+        ["ssh.example"],
+        tcp=[
+            {
+                "route": [
+                    {"destination": {"host": "ssh.example"}, "weight": 1},
+                    {"destination": {"host": "n.example"}, "weight": 1},
+                ]
+            }
+        ],
+    ),
+    subsets_rule("a-subsets", "a.example", {"v1": {"version": "v1"}}),
 ]
 
 PODS = [

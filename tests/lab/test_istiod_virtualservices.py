@@ -182,3 +182,87 @@ def test_vs_export_to_hides_it() -> None:
     )
     routes = vhost(generate([ENTRY, hidden], POD), "80", f"{API}:80")["routes"]
     assert [r.get("name") for r in routes] == ["default"]
+
+
+def chains(cfg: GeneratedConfig, name: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    lst = next(x for x in cfg.listeners if x["name"] == name)
+    out = [(c.get("filter_chain_match", {}), c["filters"][-1]["typed_config"]) for c in lst["filter_chains"]]
+    if "default_filter_chain" in lst:
+        out.append(({"DEFAULT": True}, lst["default_filter_chain"]["filters"][-1]["typed_config"]))
+    return out
+
+
+def test_vs_tls_route_replaces_the_sni_chain() -> None:
+    objects = [
+        service_entry("a", ["a.example"], [(443, "TLS")]),
+        service_entry("gw", ["gw.example"], [(443, "TLS")], addresses=["10.9.0.9"]),
+        virtual_service(
+            "a",
+            ["a.example"],
+            tls=[
+                {
+                    "match": [{"port": 443, "sniHosts": ["a.example"]}],
+                    "route": [{"destination": {"host": "gw.example"}}],
+                },
+                {
+                    "match": [{"port": 443, "sniHosts": ["a.example"], "sourceLabels": {"app": "nope"}}],
+                    "route": [{"destination": {"host": "a.example"}}],
+                },
+            ],
+        ),
+    ]
+    got = chains(generate(objects, POD), "0.0.0.0_443")
+    assert [(m, c.get("cluster")) for m, c in got] == [
+        ({"server_names": ["a.example"]}, "outbound|443||gw.example"),
+        ({"DEFAULT": True}, "BlackHoleCluster"),
+    ]
+
+
+def test_vs_tcp_route_weighted_and_terminal() -> None:
+    objects = [
+        service_entry("db", ["db.example"], [(5432, "TCP")], addresses=["10.9.0.1"], resolution="NONE"),
+        service_entry("db2", ["db2.example"], [(5432, "TCP")], addresses=["10.9.0.2"], resolution="NONE"),
+        virtual_service(
+            "db",
+            ["db.example"],
+            tcp=[
+                {
+                    "route": [
+                        {"destination": {"host": "db.example"}, "weight": 80},
+                        {"destination": {"host": "db2.example"}, "weight": 20},
+                    ]
+                },
+            ],
+        ),
+    ]
+    got = chains(generate(objects, POD), "10.9.0.1_5432")
+    assert len(got) == 1
+    proxy = got[0][1]
+    assert proxy["stat_prefix"] == "db.default"
+    assert proxy["weighted_clusters"] == {
+        "clusters": [
+            {"name": "outbound|5432||db.example", "weight": 80},
+            {"name": "outbound|5432||db2.example", "weight": 20},
+        ]
+    }
+
+
+def test_vs_tcp_subnet_matches_then_the_services_own_chain() -> None:
+    objects = [
+        service_entry("db", ["db.example"], [(5432, "TCP")], addresses=["10.9.0.0/16"], resolution="NONE"),
+        virtual_service(
+            "db",
+            ["db.example"],
+            tcp=[
+                {
+                    "match": [{"destinationSubnets": ["10.9.1.0/24"]}],
+                    "route": [{"destination": {"host": "other.example"}}],
+                },
+            ],
+        ),
+    ]
+    got = chains(generate(objects, POD), "0.0.0.0_5432")
+    assert [(m.get("prefix_ranges"), c.get("cluster")) for m, c in got[:2]] == [
+        ([{"address_prefix": "10.9.1.0", "prefix_len": 24}], "outbound|5432||other.example"),
+        ([{"address_prefix": "10.9.0.0", "prefix_len": 16}], "outbound|5432||db.example"),
+    ]

@@ -93,3 +93,57 @@ def test_virtual_service_routes_no_fallback_and_missing_subset() -> None:
             ],
         )
     assert problems == []
+
+
+@pytest.mark.lab
+def test_virtual_service_tcp_route_sends_the_connection_elsewhere() -> None:
+    """A ``tcp`` rule on an entry's VIP-bound listener: the connection goes to the route's host
+    (resolution DNS: a NONE destination cluster is ORIGINAL_DST and would keep the address dialled)."""
+    from lab.names import RunNames, new_run_id
+    from lab.runtime import Lab
+
+    names = RunNames(new_run_id())
+    a, b = f"10.{names.second_octet}.3.201", f"10.{names.second_octet}.3.202"
+    objects = [
+        service_entry("ssh-a", ["ssh-a.lab.example"], [(22, "TCP")], addresses=[a], resolution="NONE"),
+        service_entry("ssh-b", ["ssh-b.lab.example"], [(22, "TCP")], addresses=[b], resolution="DNS"),
+        virtual_service(
+            "ssh-a", ["ssh-a.lab.example"], tcp=[{"route": [{"destination": {"host": "ssh-b.lab.example"}}]}]
+        ),
+    ]
+    holder: list[Lab] = []
+    lab = Lab(
+        objects,
+        mode="REGISTRY_ONLY",
+        access_log=True,
+        run_id=names.run_id,
+        config_source=config_source(lab_ref=holder),
+    )
+    holder.append(lab)
+    with lab:
+        problems = run_cases(
+            lab.pod(),
+            [
+                Case(
+                    "tcp rule: ssh-a's address answers with ssh-b's banner",
+                    "tcp",
+                    "banner",
+                    host="ssh-a.lab.example",
+                    port=22,
+                    body_has=f"ssh-b.lab.example {b}:22",
+                    timeout=1.0,
+                    log=LogExpect(cluster="outbound|22||ssh-b.lab.example"),
+                ),
+                Case(
+                    "ssh-b itself",
+                    "tcp",
+                    "banner",
+                    host="ssh-b.lab.example",
+                    port=22,
+                    body_has="ssh-b.lab.example",
+                    timeout=1.0,
+                    log=LogExpect(cluster="outbound|22||ssh-b.lab.example"),
+                ),
+            ],
+        )
+    assert problems == []
