@@ -18,13 +18,21 @@ from lab.istiod.convert import build_registry, invalid_reason
 from lab.istiod.destination_rules import destination_rule_for
 from lab.istiod.dns import name_table
 from lab.istiod.envoy import cluster_name
+from lab.istiod.imports import dedupe_for_clusters
 from lab.istiod.listeners import OutboundListenerBuilder
 from lab.istiod.model import MeshService
 from lab.istiod.render import render_listener
 from lab.istiod.resources import DestinationRule, KubeService, Objects, ServiceEntry, Sidecar, parse_objects
 from lab.istiod.routes import RouteBuilder
-from lab.istiod.scope import MeshSettings, ProxyScope, compute_scope, mesh_settings, namespace_selected
-from lab.istiod.virtualservices import select_virtual_services
+from lab.istiod.scope import (
+    MeshSettings,
+    ProxyScope,
+    compute_scope,
+    mesh_settings,
+    namespace_selected,
+    services_exported_to,
+)
+from lab.istiod.virtualservices import destination_services, select_virtual_services
 from lab.istiod.vsparse import VirtualService
 
 
@@ -124,7 +132,13 @@ def build_config(objects: Sequence[Mapping[str, Any]], pod: PodView) -> Generate
         return destination_rule_for(inputs.rules, mesh, pod.namespace, svc)
 
     trust = TrustFiles(system_ca=pod.ca_file, mesh_ca=pod.mesh_ca_file)
-    clusters = build_clusters(scope.cluster_services, rule_for, mesh.connect_timeout_s, trust, notes)
+    all_vs = select_virtual_services(inputs.virtual_services, mesh, pod.namespace, scope.imports)
+    for egress in scope.port_listeners:
+        all_vs += select_virtual_services(inputs.virtual_services, mesh, pod.namespace, egress.imports)
+    visible = services_exported_to(registry, mesh, pod.namespace)
+    extra = destination_services(all_vs, registry, pod.namespace, visible)
+    cluster_services = dedupe_for_clusters([*scope.cluster_services, *extra])
+    clusters = build_clusters(cluster_services, rule_for, mesh.connect_timeout_s, trust, notes)
     clusters += catchall_clusters(mesh.connect_timeout_s)
     dns: dict[str, tuple[str, ...]] = {}
     if pod.dns_capture:

@@ -365,3 +365,43 @@ def vs_wrappers(
         if http_services or port == 80:
             out.append((plain, http_services, routes))
     return out
+
+
+def destination_hosts(vss: Sequence[VirtualService]) -> dict[str, set[int]]:
+    """``virtualServiceDestinations``: host → destination ports (0: every port)."""
+    out: dict[str, set[int]] = {}
+    for vs in vss:
+        for rule in (*vs.http, *vs.tls, *vs.tcp):
+            for route in rule.get("route") or []:
+                dest = route.get("destination") or {}
+                if dest.get("host"):
+                    number = int((dest.get("port") or {}).get("number") or 0)
+                    out.setdefault(str(dest["host"]).lower(), set()).add(number)
+    return out
+
+
+def destination_services(
+    vss: Sequence[VirtualService], registry: Sequence[MeshService], ns: str, visible: Sequence[MeshService]
+) -> list[MeshService]:
+    """``collectImportedServices``: services VS destinations name, for CDS even when the Sidecar does
+    not import them — the one in the proxy's namespace, else the first visible namespace
+    alphabetically; trimmed to the destination ports (``serviceMatchingVirtualServicePorts``)."""
+    out = []
+    visible_keys = {(s.hostname, s.namespace) for s in visible}
+    for host, ports in destination_hosts(vss).items():
+        candidates = [s for s in registry if s.hostname == host]
+        own = [s for s in candidates if s.namespace == ns]
+        if not own:
+            shown = sorted(
+                (s for s in candidates if (s.hostname, s.namespace) in visible_keys),
+                key=lambda s: s.namespace,
+            )
+            own = [s for s in shown if s.namespace == shown[0].namespace] if shown else []
+        for svc in own[:1]:
+            if 0 in ports:
+                out.append(svc)
+                continue
+            kept = tuple(p for p in svc.ports if p.number in ports)
+            if kept:
+                out.append(svc if len(kept) == len(svc.ports) else svc.with_ports(kept))
+    return out

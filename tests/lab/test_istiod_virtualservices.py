@@ -266,3 +266,24 @@ def test_vs_tcp_subnet_matches_then_the_services_own_chain() -> None:
         ([{"address_prefix": "10.9.1.0", "prefix_len": 24}], "outbound|5432||other.example"),
         ([{"address_prefix": "10.9.0.0", "prefix_len": 16}], "outbound|5432||db.example"),
     ]
+
+
+def test_vs_destinations_get_clusters_even_when_the_sidecar_does_not_import_them() -> None:
+    objects = [
+        service_entry("a", ["a.example"], [(443, "TLS")]),
+        service_entry("gw", ["gw.example"], [(443, "TLS"), (80, "HTTP")], namespace="istio-system"),
+        virtual_service(
+            "a",
+            ["a.example"],
+            tls=[
+                {
+                    "match": [{"sniHosts": ["a.example"]}],
+                    "route": [{"destination": {"host": "gw.example", "port": {"number": 443}}}],
+                }
+            ],
+        ),
+        sidecar("default", hosts=["./*"]),
+    ]
+    cfg = generate(objects, POD)
+    names = sorted(c["name"] for c in cfg.clusters if c["name"].startswith("outbound|"))
+    assert names == ["outbound|443||a.example", "outbound|443||gw.example"]
