@@ -19,8 +19,8 @@ from typing import Any
 
 from lab.istiod.hosts import matches
 from lab.istiod.model import MeshService
-from lab.istiod.virtualservices import destination_cluster
 from lab.istiod.vsparse import VirtualService
+from lab.istiod.vsroutes import destination_cluster
 
 Destinations = list[tuple[str, int]]  # (cluster, weight); one entry with weight 0 for a single route
 
