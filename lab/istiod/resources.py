@@ -2,7 +2,9 @@
 
 Parsed from ``kubectl get -o yaml``-shaped dicts: ServiceEntry, Kubernetes Service, Sidecar,
 DestinationRule and Namespace (every served API version of the Istio kinds). Parsing is lenient:
-a malformed object becomes a :class:`ParseProblem`, never an exception. Kept separate from
+a malformed object becomes a :class:`ParseProblem`, never an exception. (Longer than most modules:
+one dataclass and one parser per kind, kept side by side; VirtualService and EndpointSlice live in
+``vsparse.py`` and ``endpoints.py``.) Kept separate from
 ``diag/resources.py`` on purpose (the lab is an independent check, istio-review §7.2).
 """
 
