@@ -115,6 +115,7 @@ def pod_view(case: VectorCase) -> Any:
         labels=dict(case.proxy.labels),
         dns_capture=case.proxy.dns_capture,
         mesh=dict(case.mesh),
+        pod_ips=tuple(case.proxy.ips),
     )
 
 

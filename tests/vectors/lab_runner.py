@@ -13,7 +13,12 @@ A case's calls run in one ``pod.exec`` of ``lab_client.py``, each from its own s
 
 What the access log shows, and so what the lab path can check (``OBSERVABLE``):
 
-- ``cluster``: ``upstream_cluster`` (``%UPSTREAM_CLUSTER_RAW%``);
+- ``cluster``: ``upstream_cluster`` (``%UPSTREAM_CLUSTER_RAW%``). A route to a cluster that is
+  not in the config gets ``503 NC`` and a line without a cluster name; such a line is observed as
+  ``UNDEFINED_CLUSTER``, and an expected cluster that the running Envoy does not have (its admin
+  ``/clusters``; pilot also routes to undefined clusters, e.g. a VirtualService destination that
+  is no service) is expected as ``UNDEFINED_CLUSTER`` — the check is then "Envoy chose a route
+  to a cluster it does not have", not the name;
 - ``route``: ``route_name`` (the route's own name);
 - ``vhost``: only ``block_all``, read from ``route_name`` — pilot names the one route of the
   ``block_all`` virtual host ``block_all`` too (``httproute.go`` ``buildCatchAllVirtualHost``);
@@ -36,6 +41,7 @@ from tests.vectors.vector_format import VectorCall, VectorCase
 
 OBSERVABLE = frozenset({"cluster", "route", "vhost", "error"})
 LAB_CONNECT_TIMEOUT = "0.2s"
+UNDEFINED_CLUSTER = "<a cluster not in the config: 503 NC>"
 CLIENT_SOURCE = (Path(__file__).parent / "lab_client.py").read_text()
 LOG_WAIT_S = 3.0
 BLOCK_ALL = "block_all"
@@ -61,6 +67,7 @@ class VectorLab:
             internet=sorted(hosts),
         )
         self.next_port: dict[str, int] = {}
+        self.live_clusters: dict[str, frozenset[str]] = {}
 
     def __enter__(self) -> VectorLab:
         self.lab.__enter__()
@@ -76,6 +83,7 @@ class VectorLab:
             raise AssertionError(f"{case.id}: mesh settings {sorted(extra)} are not passed to the lab")
         pod = pod_for(self.lab, case)
         self.lab.apply([dict(o) for o in case.config], mode=case.mode)
+        self.live_clusters[case.id] = cluster_names(pod.admin_get("/clusters"))
         first = self.next_port.get(pod.namespace + "/" + pod.spec.name, FIRST_SOURCE_PORT)
         argv = [sys.executable, "-c", CLIENT_SOURCE, json.dumps([call_json(c) for c in calls]), str(first)]
         done = pod.exec(argv, timeout=60)
@@ -110,6 +118,19 @@ def pod_for(lab: Any, case: VectorCase) -> Any:
     parts = [*(f"{k}-{v}" for k, v in sorted(labels.items())), "dns" if case.proxy.dns_capture else "plain"]
     name = re.sub(r"[^a-z0-9-]+", "-", "vec-" + "-".join(parts).lower())
     return lab.pod(case.proxy.namespace, name, labels=labels, dns_capture=case.proxy.dns_capture)
+
+
+def cluster_names(admin_clusters: str) -> frozenset[str]:
+    """Cluster names in the admin ``/clusters`` text output (``name::field::value`` lines)."""
+    return frozenset(line.split("::", 1)[0] for line in admin_clusters.splitlines() if "::" in line)
+
+
+def lab_expectation(wanted: Mapping[str, str], live_clusters: frozenset[str]) -> dict[str, str]:
+    """The expectation as the access log can show it (see the module docstring)."""
+    out = dict(wanted)
+    if "cluster" in out and out["cluster"] not in live_clusters:
+        out["cluster"] = UNDEFINED_CLUSTER
+    return out
 
 
 def log_key(local: str | None, call: VectorCall) -> tuple[str, str] | None:
@@ -150,8 +171,11 @@ def observe(result: Mapping[str, Any], entry: Mapping[str, Any] | None) -> Obser
         return Observed(error="no_access_log_line", detail=client)
     route = _field(entry, "route_name")
     flags = _field(entry, "response_flags") or ""
+    cluster = _field(entry, "upstream_cluster")
+    if cluster is None and "NC" in flags.split(","):
+        cluster = UNDEFINED_CLUSTER
     return Observed(
-        cluster=_field(entry, "upstream_cluster"),
+        cluster=cluster,
         route=route,
         vhost=BLOCK_ALL if route == BLOCK_ALL else None,
         error="protocol_error" if "DPE" in flags else "none",

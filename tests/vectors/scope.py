@@ -19,7 +19,6 @@ from tests.vectors.vector_format import VectorCall, VectorCase, all_cases
 
 PATHS = ("predict", "generated", "lab")
 
-_LAB_NO_VS = "lab.istiod does not model VirtualService (SPEC §10 config inputs; it notes so)"
 _LAB_NO_SLICES = (
     "lab.istiod does not read EndpointSlices, so a headless Service gets no per-endpoint listeners"
 )
@@ -35,12 +34,10 @@ UNSUPPORTED: dict[str, dict[str, str]] = {
         " Service's per-endpoint listeners cannot be predicted",
     },
     "generated": {
-        "virtualservice": _LAB_NO_VS,
         "endpointslice": _LAB_NO_SLICES,
         "ipv6": _LAB_NO_IPV6,
     },
     "lab": {
-        "virtualservice": _LAB_NO_VS,
         "endpointslice": _LAB_NO_SLICES,
         "ipv6": _LAB_NO_IPV6,
     },
