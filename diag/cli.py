@@ -25,6 +25,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain (click) help: typer's Rich help loads rich.markdown/pygments (~0.1 s), which would
+    # break SPEC §8's `--help` budget (≤ 1.5x a bare `import typer, rich`).
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 

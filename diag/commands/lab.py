@@ -18,7 +18,7 @@ MODES = ("REGISTRY_ONLY", "ALLOW_ANY")
 
 lab_app = typer.Typer(
     name="lab", help="An Istio-like mesh on this host, for tests and demos (needs root).",
-    no_args_is_help=True, add_completion=False,
+    no_args_is_help=True, add_completion=False, rich_markup_mode=None,
 )  # fmt: skip
 
 
