@@ -55,6 +55,19 @@ class Resolution:
     error: str | None = None
     error_class: str | None = None
 
+    def failed_result(self, spec: TargetSpec, started: float) -> ProbeResult:
+        """The probe's result when the name did not resolve (no address to dial)."""
+        return ProbeResult(
+            target=spec,
+            signature=self.signature or Signature.PROBE_ERROR,
+            dns=self.evidence,
+            phases=Phases(resolve=self.elapsed),
+            error=self.error,
+            error_class=self.error_class,
+            elapsed=time.perf_counter() - started,
+            notes=spec.warnings,
+        )
+
 
 def is_mesh_vip(address: str) -> bool:
     ip = ipaddress.ip_address(address)

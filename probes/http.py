@@ -176,17 +176,7 @@ def probe_hop(spec: TargetSpec, ctx: ProbeContext) -> tuple[ProbeResult, str | N
     started = time.perf_counter()
     res = resolve(spec.host, spec.ip_literal, ctx)
     if res.address is None:
-        failed = ProbeResult(
-            target=spec,
-            signature=res.signature or Signature.PROBE_ERROR,
-            dns=res.evidence,
-            phases=Phases(resolve=res.elapsed),
-            error=res.error,
-            error_class=res.error_class,
-            elapsed=time.perf_counter() - started,
-            notes=spec.warnings,
-        )
-        return failed, None
+        return res.failed_result(spec, started), None
     tracer = Tracer()
     base = ProbeResult(
         target=spec,

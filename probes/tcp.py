@@ -61,15 +61,7 @@ def probe(spec: TargetSpec, ctx: ProbeContext) -> ProbeResult:
     started = time.perf_counter()
     res = resolve(spec.host, spec.ip_literal, ctx)
     if res.address is None:
-        return ProbeResult(
-            target=spec,
-            signature=res.signature or Signature.PROBE_ERROR,
-            dns=res.evidence,
-            phases=Phases(resolve=res.elapsed),
-            error=res.error,
-            error_class=res.error_class,
-            elapsed=time.perf_counter() - started,
-        )
+        return res.failed_result(spec, started)
     conn = open_connection(res.address, spec.port, ctx.options.timeout)
     phases = Phases(resolve=res.elapsed, connect=conn.seconds)
     if conn.sock is None:

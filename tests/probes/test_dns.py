@@ -179,3 +179,18 @@ def test_ip_literal_needs_no_dns(ctx: ProbeContext) -> None:
 )
 def test_candidate_names(host: str, ndots: int, expected: list[str]) -> None:
     assert dns_probe.candidate_names(host, ["s1.", "s2"], ndots) == expected
+
+
+@pytest.mark.parametrize("raw", ["missing.lab.example:5432", "tls://missing.lab.example:8443",
+                                 "http://missing.lab.example/", "https://missing.lab.example/"])
+def test_dns_failure_keeps_the_target_and_its_warnings(ctx: ProbeContext, raw: str) -> None:
+    from probes.runner import PROBERS
+
+    spec = parse_target(raw)
+    result = PROBERS[spec.protocol](spec, ctx)
+    assert result.signature is Signature.DNS_NXDOMAIN
+    assert result.dns is not None and result.dns.rcode == "NXDOMAIN"
+    assert result.phases.resolve is not None and result.phases.connect is None
+    assert result.notes == spec.warnings
+    if raw.endswith(":5432"):
+        assert spec.warnings, "a bare HOST:PORT on an unknown port warns about server-first protocols"
