@@ -12,7 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from lab.istiod import GeneratedConfig, PodView
-from lab.istiod.catchall import catchall_clusters, catchall_filters, virtual_outbound_listener
+from lab.istiod.catchall import (
+    catchall_clusters,
+    catchall_filters,
+    virtual_inbound_listener,
+    virtual_outbound_listener,
+)
 from lab.istiod.clusters import TrustFiles, build_clusters
 from lab.istiod.convert import build_registry, invalid_reason
 from lab.istiod.destination_rules import destination_rule_for
@@ -111,6 +116,7 @@ def build_listeners(scope: ProxyScope, pod: PodView, mesh: MeshSettings, egress_
         for entry in sorted(builder.entries.values(), key=lambda e: (e.port, e.bind))
     ]
     listeners.append(virtual_outbound_listener(scope.mode, egress_cluster))
+    listeners.append(virtual_inbound_listener())  # listener_builder.go: after virtualOutbound
     return listeners
 
 

@@ -7,6 +7,13 @@ Pilot sources:
 - same file, ``buildOutboundCatchAllNetworkFiltersOnly``: ALLOW_ANY → PassthroughCluster (or the
   Sidecar's ``egressProxy`` cluster), anything else → BlackHoleCluster. The same filters form each
   port listener's ``PassthroughFilterChain`` (``listener.go`` ``buildListenerFromEntry``).
+- ``pilot/pkg/networking/core/listener_inbound.go`` ``buildInboundBlackhole`` /
+  ``buildInboundPassthroughChains`` and ``listener_builder.go`` ``buildVirtualInboundListener``:
+  listener ``virtualInbound`` on 0.0.0.0:15006 (``use_original_dst``), first chain
+  ``virtualInbound-blackhole`` (destination_port 15006 → BlackHoleCluster: a call *to* the capture
+  port is dropped, the loop guard), then the plaintext TCP passthrough chain (0.0.0.0/0 →
+  InboundPassthroughCluster). Pilot's HTTP catch-all and mTLS chains are not generated (the lab has
+  no inbound HTTP filters or PeerAuthentication).
 - ``pilot/pkg/networking/core/cluster_builder.go`` ``buildBlackHoleCluster`` (STATIC, no endpoints),
   ``buildDefaultPassthroughCluster`` (ORIGINAL_DST, CLUSTER_PROVIDED) and
   ``buildInboundPassthroughCluster`` (ORIGINAL_DST, upstream bind 127.0.0.6); ``cluster.go``
@@ -28,6 +35,8 @@ from lab.istiod.envoy import (
 )
 
 VIRTUAL_OUTBOUND_PORT = 15001
+VIRTUAL_INBOUND_PORT = 15006  # ProxyInboundListenPort
+VIRTUAL_INBOUND = "virtualInbound"
 
 
 def catchall_cluster(mode: str, egress_proxy_cluster: str | None) -> str:
@@ -57,6 +66,28 @@ def virtual_outbound_listener(mode: str, egress_proxy_cluster: str | None) -> di
             {
                 "name": "virtualOutbound-catchall-tcp",
                 "filters": catchall_filters(mode, egress_proxy_cluster),
+            },
+        ],
+    }
+
+
+def virtual_inbound_listener() -> dict[str, Any]:
+    """``virtualInbound`` (see the module docstring): blackhole 15006 itself, pass the rest through."""
+    return {
+        "name": VIRTUAL_INBOUND,
+        "address": socket_address("0.0.0.0", VIRTUAL_INBOUND_PORT),
+        "use_original_dst": True,
+        "traffic_direction": "INBOUND",
+        "filter_chains": [
+            {
+                "name": "virtualInbound-blackhole",
+                "filter_chain_match": {"destination_port": VIRTUAL_INBOUND_PORT},
+                "filters": [tcp_proxy_filter(BLACKHOLE_CLUSTER)],
+            },
+            {
+                "name": VIRTUAL_INBOUND,
+                "filter_chain_match": {"prefix_ranges": [{"address_prefix": "0.0.0.0", "prefix_len": 0}]},
+                "filters": [tcp_proxy_filter(INBOUND_PASSTHROUGH_CLUSTER)],
             },
         ],
     }

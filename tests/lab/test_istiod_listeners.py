@@ -36,7 +36,7 @@ def chain_targets(lst: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:
 
 
 def names(cfg: GeneratedConfig) -> list[str]:
-    return sorted(lst["name"] for lst in cfg.listeners)
+    return sorted(lst["name"] for lst in cfg.listeners if lst["name"] != "virtualInbound")
 
 
 # (case, objects, pod, expected listener names)
@@ -328,7 +328,7 @@ def test_listeners_sorted_and_virtual_outbound_last() -> None:
         service_entry("a", ["a.example"], [(443, "TLS"), (80, "HTTP")]),
         service_entry("b", ["b.example"], [(22, "TCP")], addresses=["10.9.0.1"], resolution="NONE"),
     ]
-    assert [lst["name"] for lst in generate(objects, REG).listeners] == [
+    assert [lst["name"] for lst in generate(objects, REG).listeners if lst["name"] != "virtualInbound"] == [
         "10.9.0.1_22",
         "0.0.0.0_80",
         "0.0.0.0_443",
@@ -413,3 +413,16 @@ def test_alias_short_names_join_sni() -> None:
             ["git.example", "git.default.svc.cluster.local", "git", "git.default.svc", "git.default"]
         )
     }
+
+
+def test_virtual_inbound_blackholes_the_capture_port_and_passes_the_rest() -> None:
+    """listener_inbound.go buildInboundBlackhole / listener_builder.go buildVirtualInboundListener."""
+    cfg = generate([], REG)
+    vi = listener(cfg, "virtualInbound")
+    assert vi["address"]["socket_address"] == {"address": "0.0.0.0", "port_value": 15006}
+    assert vi["use_original_dst"] is True
+    chains = [(c["name"], c.get("filter_chain_match"), c["filters"][0]["typed_config"]["cluster"])
+              for c in vi["filter_chains"]]
+    assert chains[0] == ("virtualInbound-blackhole", {"destination_port": 15006}, "BlackHoleCluster")
+    assert chains[1][0] == "virtualInbound" and chains[1][2] == "InboundPassthroughCluster"
+    assert [lst["name"] for lst in cfg.listeners][-2:] == ["virtualOutbound", "virtualInbound"]

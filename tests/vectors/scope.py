@@ -43,19 +43,10 @@ UNSUPPORTED: dict[str, dict[str, str]] = {
     },
 }
 
-_NO_VIRTUAL_INBOUND = (
-    "lab.istiod builds no virtualInbound listener (0.0.0.0:15006): pilot's"
-    " (listener_inbound.go) takes a direct call to port 15006 and blackholes it, the lab passes it"
-    " through"
-)
 DISAGREEMENTS: dict[str, dict[str, str]] = {
     "predict": {},
-    "generated": {
-        "outbound_loop/empty-mesh/to-inbound-capture-port": _NO_VIRTUAL_INBOUND,
-    },
-    "lab": {
-        "outbound_loop/empty-mesh/to-inbound-capture-port": _NO_VIRTUAL_INBOUND,
-    },
+    "generated": {},
+    "lab": {},
 }
 
 
