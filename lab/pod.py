@@ -41,6 +41,7 @@ class PodSpec:
     ``sidecar.istio.io/interceptionMode: NONE`` installs no capture rules at all.
     ``proxy_uid``/``proxy_gid``: the sidecar's identity (1337 unless, e.g., OpenShift allocates
     one: ``GetProxyIDs``); Envoy, the DNS proxy and the capture rules (``-u``/``-g``) follow it.
+    ``sidecar=False`` is a pod without injection: its netns and route only (no capture, no Envoy).
     """
 
     namespace: str = "default"
@@ -51,6 +52,7 @@ class PodSpec:
     proxy_config: Mapping[str, Any] = field(default_factory=dict)
     proxy_uid: int = PROXY_UID
     proxy_gid: int = PROXY_GID
+    sidecar: bool = True
 
     @property
     def effective_proxy_config(self) -> dict[str, Any]:
@@ -203,7 +205,7 @@ class Pod:
         )
         self.resolv_conf.write_text(f"nameserver {self.net.dns_server}\noptions timeout:1 attempts:2\n")
         self.resolv_conf.chmod(0o644)
-        if self.spec.intercepts:
+        if self.spec.sidecar and self.spec.intercepts:
             run(
                 [*nsenter_argv(self.net.netns), "iptables-restore", "--noflush"],
                 stdin=iptables.restore_input(self.capture_config()),

@@ -93,6 +93,9 @@ class Lab:
         self.config_source: ConfigSource = config_source or self._istiod_source
         self.names = RunNames(run_id or new_run_id())
         self.pods: dict[tuple[str, str], Pod] = {}
+        self._pod_stacks: dict[tuple[str, str], contextlib.ExitStack] = {}
+        self._slots: list[int] = []  # freed pod slots (netns index), reused lowest first
+        self._next_slot = 0
         self.timings: dict[str, float] = {}
         self._stack = contextlib.ExitStack()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -154,7 +157,8 @@ class Lab:
         for spec in self.initial_pods:
             self._add_pod(spec, wait=False)
         for pod in self.pods.values():
-            self._wait_pod(pod)
+            if pod.spec.sidecar:
+                self._wait_pod(pod)
         self.timings["up"] = time.monotonic() - started
         return self
 
@@ -247,20 +251,51 @@ class Lab:
             return self._add_pod(PodSpec(namespace=namespace, name=name, **spec), wait=True)
 
     def _add_pod(self, spec: PodSpec, *, wait: bool) -> Pod:
-        index = len(self.pods)
-        net = create_pod_network(self.names, index, self._stack)
-        pod = Pod(spec, net, self.workdir / f"pod{index}", self.ca_file, self.access_log_enabled)
-        self._stack.callback(pod.close)
-        pod.setup_network()
-        self._start_agents(pod)
-        self.pods[(spec.namespace, spec.name)] = pod
-        listeners, clusters, table = self._generate(spec)
-        if pod.dns_agent is not None:
-            pod.dns_agent.load(table)
-        self._restart_envoy(pod, listeners, clusters)
-        if wait:
-            self._wait_pod(pod)
+        key = (spec.namespace, spec.name)
+        index = self._take_slot()
+        stack = contextlib.ExitStack()
+        self._pod_stacks[key] = stack
+        self._stack.callback(stack.close)
+        stack.callback(self._free_slot, index)
+        try:
+            net = create_pod_network(self.names, index, stack)
+            pod = Pod(spec, net, self.workdir / f"pod{index}", self.ca_file, self.access_log_enabled)
+            stack.callback(pod.close)
+            pod.setup_network()
+            self.pods[key] = pod
+            if spec.sidecar:
+                self._start_agents(pod, stack)
+                listeners, clusters, table = self._generate(spec)
+                if pod.dns_agent is not None:
+                    pod.dns_agent.load(table)
+                self._restart_envoy(pod, listeners, clusters)
+                if wait:
+                    self._wait_pod(pod)
+        except BaseException:
+            self.remove_pod(spec.namespace, spec.name)
+            raise
         return pod
+
+    def remove_pod(self, namespace: str, name: str) -> bool:
+        """Tear one pod down (its Envoy, agents, netns); False when there is no such pod."""
+        with self._lock:
+            self.pods.pop((namespace, name), None)
+            stack = self._pod_stacks.pop((namespace, name), None)
+        if stack is None:
+            return False
+        with contextlib.suppress(Exception):
+            stack.close()
+        return True
+
+    def _take_slot(self) -> int:
+        if self._slots:
+            self._slots.sort()
+            return self._slots.pop(0)
+        self._next_slot += 1
+        return self._next_slot - 1
+
+    def _free_slot(self, index: int) -> None:
+        self._slots.append(index)
 
     def _restart_envoy(
         self, pod: Pod, listeners: list[dict[str, Any]], clusters: list[dict[str, Any]]
@@ -281,7 +316,7 @@ class Lab:
         except Exception as exc:  # the generator's bug must not leave a half-built lab
             raise LabStartError(f"config generation for {spec.namespace}/{spec.name} failed: {exc}") from exc
 
-    def _start_agents(self, pod: Pod) -> None:
+    def _start_agents(self, pod: Pod, stack: contextlib.ExitStack) -> None:
         internet = self._internet
         assert internet is not None
         dns_agent = (
@@ -291,7 +326,7 @@ class Lab:
         )
         if dns_agent is not None:
             self._call(dns_agent.start())
-            self._stack.callback(lambda: self._call(dns_agent.stop(), timeout=5))
+            stack.callback(lambda: self._call(dns_agent.stop(), timeout=5))
         agent = PilotAgent(
             pod.thread,
             dns_ready=(lambda: dns_agent.ready) if dns_agent else None,
@@ -299,7 +334,7 @@ class Lab:
             drain_seconds=self.drain_seconds,
         )
         self._call(agent.start())
-        self._stack.callback(lambda: self._call(agent.stop(), timeout=5))
+        stack.callback(lambda: self._call(agent.stop(), timeout=5))
         pod.dns_agent, pod.agent = dns_agent, agent
 
     def _wait_pod(self, pod: Pod) -> None:
@@ -365,7 +400,9 @@ class Lab:
         with self._lock:
             self._refresh_internet()
             restarted = []
-            for pod in self.pods.values():
+            for pod in list(self.pods.values()):
+                if not pod.spec.sidecar:
+                    continue
                 listeners, clusters, table = self._generate(pod.spec)
                 if pod.dns_agent is not None:
                     pod.dns_agent.load(table)
