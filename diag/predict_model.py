@@ -22,8 +22,11 @@ class Source:
     """The proxy whose config is predicted.
 
     `dns_capture`/`auto_allocate` None = take them from the mesh `defaultConfig.proxyMetadata` (and a
-    matching Pod's `proxy.istio.io/config` if one was loaded); `mode_override` is `--mode`;
-    `http10` is istiod's `PILOT_HTTP10` (off by default).
+    matching Pod's `proxy.istio.io/config` if one was loaded); `mesh_mode` is `--mode`, the
+    mesh-wide mode (it replaces MeshConfig `outboundTrafficPolicy.mode`; a Sidecar selecting the
+    source still overrides it); `mode_override` is the *effective* mode when it is known for
+    certain (the live sidecar's catch-all cluster), which nothing overrides; `http10` is istiod's
+    `PILOT_HTTP10` (off by default).
     """
 
     namespace: str
@@ -31,6 +34,7 @@ class Source:
     dns_capture: bool | None = None
     auto_allocate: bool | None = None
     mode_override: str | None = None
+    mesh_mode: str | None = None
     http10: bool = False
     istio_version: str | None = None
 
@@ -42,6 +46,7 @@ class Source:
             self.dns_capture,
             self.auto_allocate,
             self.mode_override,
+            self.mesh_mode,
             self.http10,
             self.istio_version,
         )

@@ -214,7 +214,9 @@ def _build_scope(snapshot: Snapshot, source: Source) -> ProxyScope:
         snapshot=snapshot,
         source=source,
         sidecar=sidecar,
-        mode=effective_mode(snapshot, source.namespace, source.labels, source.mode_override),
+        mode=effective_mode(
+            snapshot, source.namespace, source.labels, source.mode_override, source.mesh_mode
+        ),
         dns_capture=capture,
         uses_auto_ips=capture and auto_allocation_for(snapshot, source),
         unmodelled=_unmodelled(snapshot, source, sidecar),

@@ -13,8 +13,8 @@ Istio sources (istio/istio, read at 86c9f01f):
   else the root namespace's oldest selector-less Sidecar.
 - egress.hosts: `pilot/pkg/model/sidecar.go` `convertIstioListenerToWrapper`, `selectServices`,
   `hostClassification.Matches` ("ns/host", "./host", "*/host", "~ns/host" exclusion, wildcards).
-- mode: `sidecar.go` `initSidecarScopeInternalIndexes` — the Sidecar's outboundTrafficPolicy
-  wins over the mesh's.
+- mode: `pilot/pkg/model/sidecar.go` — the selected Sidecar's outboundTrafficPolicy wins over
+  the mesh's (`--mode` stands for the mesh's).
 """
 
 from __future__ import annotations
@@ -224,11 +224,21 @@ def service_visible(
 
 
 def effective_mode(
-    snapshot: Snapshot, namespace: str, labels: Mapping[str, str], override: str | None = None
+    snapshot: Snapshot,
+    namespace: str,
+    labels: Mapping[str, str],
+    override: str | None = None,
+    mesh_mode: str | None = None,
 ) -> ModeDecision:
-    """The outbound mode for a proxy: `override` (--mode) > Sidecar policy > MeshConfig."""
+    """The outbound mode for a proxy (`pilot/pkg/model/sidecar.go` `initSidecarScopeInternalIndexes`: the
+    selected Sidecar's `outboundTrafficPolicy` when it sets one, else the mesh's).
+
+    `mesh_mode` is `--mode`: it stands for the mesh-wide setting (MeshConfig
+    `outboundTrafficPolicy.mode`), so a Sidecar still overrides it. `override` is the effective
+    mode when it is known for certain (the live sidecar's catch-all cluster) and wins over both.
+    """
     if override:
-        return ModeDecision(mode=override.upper(), decided_by="--mode")
+        return ModeDecision(mode=override.upper(), decided_by="sidecar catch-all")
     sidecar = sidecar_for(snapshot, namespace, labels)
     if sidecar is not None and sidecar.outbound_traffic_policy is not None:
         policy = sidecar.outbound_traffic_policy
@@ -237,4 +247,11 @@ def effective_mode(
             ep = policy.egress_proxy
             proxy = f"outbound|{ep.port or ''}|{ep.subset}|{ep.host}"
         return ModeDecision(mode=policy.mode, decided_by=sidecar.ref, egress_proxy=proxy)
+    return mesh_wide_mode(snapshot, mesh_mode)
+
+
+def mesh_wide_mode(snapshot: Snapshot, mesh_mode: str | None = None) -> ModeDecision:
+    """The mesh-wide mode: `--mode` when given, else MeshConfig `outboundTrafficPolicy.mode`."""
+    if mesh_mode:
+        return ModeDecision(mode=mesh_mode.upper(), decided_by="--mode")
     return ModeDecision(mode=snapshot.mesh.mode, decided_by=snapshot.mesh.ref)

@@ -37,7 +37,10 @@ def explain(
     mesh_config: Annotated[
         Path | None, typer.Option("--mesh-config", help="MeshConfig YAML (the istio ConfigMap's `mesh`).")
     ] = None,
-    mode: Annotated[str | None, typer.Option("--mode", help="REGISTRY_ONLY or ALLOW_ANY.")] = None,
+    mode: Annotated[
+        str | None,
+        typer.Option("--mode", help="Mesh-wide mode: REGISTRY_ONLY or ALLOW_ANY (a Sidecar overrides it)."),
+    ] = None,
     namespace: Annotated[
         str, typer.Option("-n", "--namespace", help="Namespace of the calling workload.")
     ] = "default",
@@ -102,7 +105,7 @@ def run(
         namespace=namespace,
         labels=_labels(labels),
         dns_capture=True if dns_capture else _live_dns(live),
-        mode_override=mode.upper() if mode else None,
+        mesh_mode=mode.upper() if mode else None,
         istio_version=live.istio_version if live is not None else None,
     )
     dataplane = "none" if live is not None and not live.present else "sidecar"
@@ -146,7 +149,9 @@ def _mesh_info(snapshot: Any, source: Any, live: Any) -> Any:
     from diag.report import MeshInfo
     from diag.visibility import effective_mode
 
-    decided = effective_mode(snapshot, source.namespace, source.labels, source.mode_override)
+    decided = effective_mode(
+        snapshot, source.namespace, source.labels, source.mode_override, source.mesh_mode
+    )
     if live is not None and live.config and (observed := live_mode(live.config)) != "UNKNOWN":
         differs = decided.mode != observed
         explained = f"; declared: {decided.mode} from {decided.decided_by}" if differs else ""

@@ -1,5 +1,7 @@
 """The `meshprobe lint` command: static findings (MP04xx) over mesh config files, as text, JSON
-(the `meshprobe.report/v1` document with findings only) or SARIF 2.1.0.
+(the `meshprobe.report/v1` document with findings only) or SARIF 2.1.0. `--mode` and
+`--mesh-config` are explain's: the mesh-wide mode (lint has no source workload, so no Sidecar
+applies and the report shows the mesh-wide mode).
 
 Reading the live cluster (lint without `--config`) arrives with the `check` issue. Exit 0 when no
 finding is an error or warning, 1 otherwise, 2 for bad usage or files.
@@ -26,6 +28,10 @@ def lint(
     mesh_config: Annotated[
         Path | None, typer.Option("--mesh-config", help="MeshConfig YAML (the istio ConfigMap's `mesh`).")
     ] = None,
+    mode: Annotated[
+        str | None,
+        typer.Option("--mode", help="Mesh-wide mode: REGISTRY_ONLY or ALLOW_ANY (a Sidecar overrides it)."),
+    ] = None,
     output: Annotated[str, typer.Option("-o", "--output", help="text, json or sarif.")] = "text",
 ) -> None:
     """Find static egress smells in mesh config (what istioctl analyze misses, and some it has)."""
@@ -34,10 +40,15 @@ def lint(
     from diag.loader import load_mesh_config, load_paths
     from diag.report import MeshInfo, Report, SourceInfo, mesh_attributable
     from diag.snapshot import Snapshot
+    from diag.visibility import mesh_wide_mode
     from probes import __version__
 
     if output not in ("text", "json", "sarif"):
         raise UsageError(f"-o must be text, json or sarif, not {output!r}")
+    if mesh_config is not None and mode is not None:
+        raise UsageError("--mesh-config and --mode are mutually exclusive")
+    if mode is not None and mode.upper() not in ("REGISTRY_ONLY", "ALLOW_ANY"):
+        raise UsageError(f"--mode must be REGISTRY_ONLY or ALLOW_ANY, not {mode!r}")
     if not config:
         raise UsageError(
             "lint needs --config PATH (files or directories of mesh YAML); "
@@ -56,9 +67,10 @@ def lint(
         origins = {o.ref: o.origin for o in loaded.objects}
         typer.echo(json.dumps(sarif(findings, origins, __version__), indent=2))
     else:
+        decided = mesh_wide_mode(snapshot, mode)
         report = Report(
             SourceInfo(kind="offline", namespace="*"),
-            MeshInfo(snapshot.mesh.mode, snapshot.mesh.ref, snapshot.istio_version),
+            MeshInfo(decided.mode, decided.decided_by, snapshot.istio_version),
             (),
             tuple(findings),
         )

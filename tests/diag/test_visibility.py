@@ -162,7 +162,11 @@ def test_sidecar_import_and_mode() -> None:
     assert effective_mode(s, "web", {"app": "batch"}).mode == "ALLOW_ANY"
     assert predict(s, batch, Call(host="x.example.com", port=443)).verdict == "allowed"
     assert effective_mode(s, "team", {}).decided_by == "ConfigMap istio-system/istio"
-    assert effective_mode(s, "web", {}, override="allow_any").decided_by == "--mode"
+    # the live catch-all (override) wins over everything; --mode (mesh_mode) only over the mesh
+    assert effective_mode(s, "web", {}, override="allow_any").decided_by == "sidecar catch-all"
+    assert effective_mode(s, "web", {}, mesh_mode="allow_any").decided_by == "Sidecar web/ns-default"
+    assert (effective_mode(s, "team", {}, mesh_mode="registry_only").mode) == "REGISTRY_ONLY"
+    assert effective_mode(s, "team", {}, mesh_mode="registry_only").decided_by == "--mode"
 
 
 def _svc(ns: str, host: str) -> MeshService:
