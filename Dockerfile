@@ -1,9 +1,26 @@
-# The probe image: the data plane only (probes/), with httpx and dnspython. Non-root; the uid/gid
-# differ from the sidecar's 1337 so its traffic is captured (SPEC §5).
-FROM python:3.11-slim
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
-RUN python -m pip install --no-cache-dir "httpx>=0.27" "dnspython>=2.6"
-COPY probes/ /app/probes/
+# The probe image: meshprobe's data plane only (probes/), run by `meshprobe check` in a pod beside
+# the workload's sidecar. It holds the standard library, httpx and dnspython (pinned with hashes in
+# requirements/probes.lock) and nothing else. Its user is 65532:65532, never the proxy's 1337:
+# traffic from 1337 bypasses the sidecar. It writes nothing, so it runs on a read-only root
+# filesystem. diag/image.py holds the same user and entrypoint for the pod spec (a test compares).
+#
+#   docker build -t meshprobe-probe .
+#   docker run --rm --read-only --user 65532:65532 meshprobe-probe --sidecar off example.com
+
+FROM python:3.11-slim-bookworm AS deps
+COPY requirements/probes.lock /tmp/probes.lock
+RUN python -m pip install --no-cache-dir --disable-pip-version-check --no-deps --only-binary=:all: \
+        --require-hashes --target /opt/deps -r /tmp/probes.lock \
+    && python -m compileall -q /opt/deps
+
+FROM python:3.11-slim-bookworm
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PYTHONPATH=/opt/deps \
+    HOME=/tmp
+COPY --from=deps /opt/deps /opt/deps
+COPY probes/*.py /app/probes/
+RUN python -m compileall -q /app/probes
 WORKDIR /app
-USER 10001:10001
+USER 65532:65532
 ENTRYPOINT ["python", "-m", "probes"]
