@@ -2,7 +2,7 @@
 target — target, ✓/✗, signature, time, short evidence — then the report's notes.
 
 A connect to a destination the sidecar captures is labelled "to sidecar": it never proves the
-host is reachable (SPEC §4, reference/istio-review.md §4.2). Colour follows Rich's console
+host is reachable: the sidecar accepts every captured connect itself. Colour follows Rich's console
 detection (none with ``NO_COLOR`` or when stdout is not a TTY). `probe_report_text` gives the same
 output as a string at a fixed width (golden tests).
 """
