@@ -42,6 +42,8 @@ class PodSpec:
     ``proxy_uid``/``proxy_gid``: the sidecar's identity (1337 unless, e.g., OpenShift allocates
     one: ``GetProxyIDs``); Envoy, the DNS proxy and the capture rules (``-u``/``-g``) follow it.
     ``sidecar=False`` is a pod without injection: its netns and route only (no capture, no Envoy).
+    ``proxy_starts=False`` is an injected pod whose proxy never comes up (capture rules and agent in
+    place, no Envoy): captured connections are refused and ``/healthz/ready`` never says 200.
     """
 
     namespace: str = "default"
@@ -53,6 +55,7 @@ class PodSpec:
     proxy_uid: int = PROXY_UID
     proxy_gid: int = PROXY_GID
     sidecar: bool = True
+    proxy_starts: bool = True
 
     @property
     def effective_proxy_config(self) -> dict[str, Any]:
@@ -131,15 +134,18 @@ def create_pod_network(names: RunNames, index: int, stack: contextlib.ExitStack)
 
 
 def app_exec_argv(
-    netns: str, resolv_conf: Path, argv: Sequence[str], *, uid: int = APP_UID, gid: int = APP_GID
+    netns: str, resolv_conf: Path, argv: Sequence[str], *, uid: int = APP_UID, gid: int = APP_GID,
+    pdeathsig: bool = False,
 ) -> list[str]:
     """argv that runs ``argv`` as the app container would: in the pod netns, with the pod's
-    resolv.conf in a private mount namespace, as ``uid``/``gid``."""
+    resolv.conf in a private mount namespace, as ``uid``/``gid``. ``pdeathsig``: the program is
+    killed when the thread that spawned it exits (set after the uid change, which clears it)."""
     mount = 'mount --bind "$1" /etc/resolv.conf && shift && exec "$@"'
+    death = ["--pdeathsig", "KILL"] if pdeathsig else []
     return [
         *nsenter_argv(netns), "unshare", "--mount", "--propagation", "private", "--",
         "sh", "-c", mount, "sh", str(resolv_conf),
-        "setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups",
+        "setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", *death,
         "--inh-caps", "+dac_read_search", "--ambient-caps", "+dac_read_search", "--", *argv,
     ]  # fmt: skip
 
@@ -270,8 +276,10 @@ class Pod:
         host = "127.0.0.1" if source is None else self.address
         return admin.request(self.thread, host, port, path, method=method, source=source)
 
-    def exec_argv(self, argv: Sequence[str], *, uid: int = APP_UID, gid: int = APP_GID) -> list[str]:
-        return app_exec_argv(self.net.netns, self.resolv_conf, argv, uid=uid, gid=gid)
+    def exec_argv(
+        self, argv: Sequence[str], *, uid: int = APP_UID, gid: int = APP_GID, pdeathsig: bool = False
+    ) -> list[str]:
+        return app_exec_argv(self.net.netns, self.resolv_conf, argv, uid=uid, gid=gid, pdeathsig=pdeathsig)
 
     def exec_env(self, env: Mapping[str, str] | None = None) -> dict[str, str]:
         return app_env(self.ca_file, f"{self.namespace}/{self.spec.name}", env)

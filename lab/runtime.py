@@ -157,7 +157,7 @@ class Lab:
         for spec in self.initial_pods:
             self._add_pod(spec, wait=False)
         for pod in self.pods.values():
-            if pod.spec.sidecar:
+            if pod.spec.sidecar and pod.spec.proxy_starts:
                 self._wait_pod(pod)
         self.timings["up"] = time.monotonic() - started
         return self
@@ -265,6 +265,7 @@ class Lab:
             self.pods[key] = pod
             if spec.sidecar:
                 self._start_agents(pod, stack)
+            if spec.sidecar and spec.proxy_starts:
                 listeners, clusters, table = self._generate(spec)
                 if pod.dns_agent is not None:
                     pod.dns_agent.load(table)
@@ -286,6 +287,21 @@ class Lab:
         with contextlib.suppress(Exception):
             stack.close()
         return True
+
+    def restart_sidecar(self, namespace: str, name: str) -> None:
+        """Start a stopped sidecar again with fresh config (the kubelet restarting a native
+        sidecar that exited); a running one is left alone."""
+        with self._lock:
+            pod = self.pods.get((namespace, name))
+            if pod is None or not (pod.spec.sidecar and pod.spec.proxy_starts) or pod.envoy.running():
+                return
+            listeners, clusters, table = self._generate(pod.spec)
+            if pod.dns_agent is not None:
+                pod.dns_agent.load(table)
+            if pod.agent is not None and pod.agent.quitting:
+                self._call(pod.agent.restart())
+            self._restart_envoy(pod, listeners, clusters)
+        self._wait_pod(pod)
 
     def _take_slot(self) -> int:
         if self._slots:
@@ -401,7 +417,7 @@ class Lab:
             self._refresh_internet()
             restarted = []
             for pod in list(self.pods.values()):
-                if not pod.spec.sidecar:
+                if not (pod.spec.sidecar and pod.spec.proxy_starts):
                     continue
                 listeners, clusters, table = self._generate(pod.spec)
                 if pod.dns_agent is not None:

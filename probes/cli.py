@@ -15,6 +15,7 @@ import argparse
 import dataclasses
 import ipaddress
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -149,7 +150,11 @@ def _parser() -> argparse.ArgumentParser:
         "print the ProbeReport JSON. Exit 0 all met expectations, 1 not, 2 usage.",
     )
     p.add_argument("targets", nargs="*", metavar="TARGET")
-    p.add_argument("--plan", metavar="FILE|-", help="a JSON plan (docs/probe.md); '-' reads stdin")
+    p.add_argument(
+        "--plan",
+        metavar="FILE|-|env:VAR",
+        help="a JSON plan (docs/probe.md); '-' reads stdin, env:VAR an environment variable",
+    )
     p.add_argument("--timeout", type=float, metavar="S", help="per-phase timeout in seconds (default 5)")
     p.add_argument("--concurrency", type=int, metavar="N", help="targets probed at once (default 32)")
     p.add_argument("--ca-file", metavar="PEM", help="verify TLS against this CA bundle")
@@ -179,7 +184,12 @@ def _flags(ns: argparse.Namespace) -> ProbeFlags:
     plan_text = None
     if ns.plan is not None:
         try:
-            plan_text = sys.stdin.read() if ns.plan == "-" else Path(ns.plan).read_text(encoding="utf-8")
+            if ns.plan.startswith("env:"):
+                plan_text = os.environ.get(ns.plan[4:])
+                if plan_text is None:
+                    raise UsageProblem(f"--plan {ns.plan}: the variable {ns.plan[4:]} is not set")
+            else:
+                plan_text = sys.stdin.read() if ns.plan == "-" else Path(ns.plan).read_text(encoding="utf-8")
         except OSError as exc:
             raise UsageProblem(f"cannot read plan {ns.plan}: {exc.strerror}") from None
     return ProbeFlags(
