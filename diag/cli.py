@@ -5,19 +5,38 @@ Command modules import only typer at module level so that `meshprobe --help` sta
 work (httpx, kubernetes, rich, the lab) is imported inside the command functions.
 
 `main()` is the only place that turns errors into exit codes: a `MeshprobeError` prints one
-`error:` line (plus a `hint:` line) and exits with its code; Ctrl-C exits 130; anything else is
-an internal error, printed on one line (set MESHPROBE_DEBUG=1 for the traceback), exit 4.
+`error:` line (plus a `hint:` line) and exits with its code; Ctrl-C exits 130 with the one line
+`error: interrupted`, even while this module's imports load; an unknown command lists the
+commands there are; anything else is an internal error, printed on one line (set
+MESHPROBE_DEBUG=1 for the traceback), exit 4.
 """
 
 from __future__ import annotations
 
 import os
-import sys
+import signal
 
-import typer
 
-from diag import errors
-from diag.commands import explain, lab, lint, probe
+def _interrupted_while_loading(signum: int, frame: object) -> None:
+    """Ctrl-C before `main()` runs (the imports below take a few hundred milliseconds): the same
+    one line as later, and no traceback. Nothing has been started yet, so there is nothing to
+    clean up."""
+    os.write(2, b"error: interrupted\n")
+    os._exit(130)
+
+
+try:
+    _default_sigint = signal.signal(signal.SIGINT, _interrupted_while_loading)
+except ValueError:  # imported outside the main thread: signals are not ours to handle
+    _default_sigint = None
+
+import sys  # noqa: E402
+from typing import Any  # noqa: E402
+
+import typer  # noqa: E402
+
+from diag import errors  # noqa: E402
+from diag.commands import explain, lab, lint, probe  # noqa: E402
 
 app = typer.Typer(
     name="meshprobe",
@@ -54,11 +73,14 @@ explain.register(app)
 lint.register(app)
 lab.register(app)
 
+if _default_sigint is not None:  # loaded: from here on Ctrl-C is a KeyboardInterrupt for main()
+    signal.signal(signal.SIGINT, _default_sigint)
+
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `meshprobe` and `kubectl-meshprobe`; returns the process exit code."""
     try:
-        returned = app(args=argv, standalone_mode=False)
+        returned = app(args=argv, prog_name="meshprobe", standalone_mode=False)
     except errors.MeshprobeError as exc:
         _fail(exc.message, exc.hint)
         return exc.exit_code
@@ -79,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
             _fail("interrupted", None)
             return 130
         if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
-            _fail(exc.format_message(), "see `meshprobe --help`")
+            _usage_error(exc)
             return errors.EXIT_USAGE
         if os.environ.get("MESHPROBE_DEBUG"):
             raise
@@ -92,6 +114,19 @@ def main(argv: list[str] | None = None) -> int:
     return returned if isinstance(returned, int) else 0
 
 
+def _usage_error(exc: Exception) -> None:
+    """Click's usage error, plus the commands there are when the command was unknown."""
+    message = str(exc.format_message())  # type: ignore[attr-defined]
+    ctx: Any = getattr(exc, "ctx", None)
+    group: Any = getattr(ctx, "command", None)
+    path = getattr(ctx, "command_path", None) or "meshprobe"
+    if message.startswith("No such command") and hasattr(group, "list_commands"):
+        names = group.list_commands(ctx)
+        visible = [n for n in names if not getattr(group.get_command(ctx, n), "hidden", False)]
+        message = f"{message} Commands: {', '.join(visible)}."
+    _fail(message, f"see `{path} --help`")
+
+
 def _fail(message: str, hint: str | None) -> None:
     first = " ".join(message.split()) if message else "failed"
     sys.stderr.write(f"error: {first}\n")
@@ -100,5 +135,11 @@ def _fail(message: str, hint: str | None) -> None:
 
 
 def run() -> None:
-    """Console-script shim: `sys.exit(main())`."""
-    sys.exit(main())
+    """Console-script shim: `sys.exit(main())`. A second Ctrl-C while the first one's cleanup runs
+    ends the process the same way."""
+    try:
+        code = main()
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        code = 130
+    sys.exit(code)

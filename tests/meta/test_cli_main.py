@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+
 import pytest
 import typer
 
@@ -41,7 +47,7 @@ def scratch_app(monkeypatch: pytest.MonkeyPatch) -> typer.Typer:
         (["fail-with", "lab"], 4, "error: no netns"),
         (["fail-with", "interrupt"], 130, "error: interrupted"),
         (["fail-with", "other"], 4, "error: internal error: RuntimeError: boom second line"),
-        (["no-such-command"], 2, "error: No such command 'no-such-command'."),
+        (["no-such-command"], 2, "error: No such command 'no-such-command'. Commands: exit-with, fail-with."),
         (["exit-with", "not-a-number"], 2, None),
     ],
 )
@@ -63,3 +69,63 @@ def test_real_app_version_and_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["--version"]) == 0
     assert capsys.readouterr().out.startswith("meshprobe ")
     assert cli.main([]) == 2
+
+
+def test_an_unknown_command_lists_the_commands_there_are(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["chek", "api.example.com"]) == 2
+    first, hint = capsys.readouterr().err.splitlines()
+    assert first.startswith("error: No such command 'chek'.")
+    for name in ("probe", "explain", "lint", "lab"):
+        assert name in first.split("Commands:")[1]
+    assert hint == "hint: see `meshprobe --help`"
+    assert cli.main(["lab", "upp"]) == 2
+    first = capsys.readouterr().err.splitlines()[0]
+    assert first.endswith("Commands: up, apply, exec, status, down.")
+
+
+# Delivers a real SIGINT to the process at the moment `typer` is first imported, i.e. while the
+# console script's `from diag.cli import run` is still loading (no timing involved).
+SIGINT_DURING_IMPORT = """
+import builtins, os, signal, sys
+real_import = builtins.__import__
+def importing(name, *args, **kwargs):
+    if name == "typer":
+        builtins.__import__ = real_import
+        os.kill(os.getpid(), signal.SIGINT)
+    return real_import(name, *args, **kwargs)
+builtins.__import__ = importing
+from diag.cli import run
+run()
+"""
+
+
+# The console script's own code (`from diag.cli import run; run()`), after a marker byte on stdout
+# that tells the test the interpreter has started (a Ctrl-C during Python's own start-up, before any
+# of meshprobe's code runs, is the interpreter's business).
+CONSOLE = "import os, diag; os.write(1, b'>'); from diag.cli import run; run()"
+
+
+def _console(args: list[str], code: str = CONSOLE) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if k != "MESHPROBE_DEBUG"}
+    argv = [sys.executable, "-c", code, *args]
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def test_ctrl_c_while_the_imports_load_prints_one_line_and_exits_130() -> None:
+    proc = _console(["--help"], SIGINT_DURING_IMPORT)
+    out, err = proc.communicate(timeout=60)
+    assert (proc.returncode, err, out) == (130, "error: interrupted\n", "")
+
+
+@pytest.mark.parametrize("delay", [0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5])
+def test_ctrl_c_at_any_moment_never_gives_a_traceback(delay: float) -> None:
+    proc = _console(["lint", "--config", "/nonexistent-meshprobe-dir"])
+    assert proc.stdout is not None and proc.stdout.read(1) == ">"
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert "Traceback" not in err
+    if proc.returncode == 130:
+        assert err == "error: interrupted\n"
+    else:  # finished before the signal arrived
+        assert proc.returncode == 2 and err.startswith("error: "), (proc.returncode, err)
