@@ -36,7 +36,7 @@ from typing import Any  # noqa: E402
 import typer  # noqa: E402
 
 from diag import errors  # noqa: E402
-from diag.commands import explain, lab, lint, probe  # noqa: E402
+from diag.commands import check, explain, lab, lint, probe  # noqa: E402
 
 app = typer.Typer(
     name="meshprobe",
@@ -68,6 +68,7 @@ def _root(
     """meshprobe: egress diagnosis for Istio meshes."""
 
 
+check.register(app)
 probe.register(app)
 explain.register(app)
 lint.register(app)

@@ -230,7 +230,7 @@ class Cluster:
                 return  # the server closed the stream: the caller watches again
             raise
         finally:
-            raw.release_conn()
+            raw.close()  # a stream's connection is not reused: the server may have ended it
 
     def _send(
         self,
@@ -245,7 +245,7 @@ class Cluster:
     ) -> Any:
         client = self._client
         headers = {"Accept": "application/json", "Content-Type": content_type}
-        payload = body if body is None or isinstance(body, (str, bytes)) else json.dumps(body)
+        payload = body  # the client serializes JSON bodies itself
         try:
             method_, url, headers, payload, post = client.param_serialize(
                 method=method,

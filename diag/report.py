@@ -117,6 +117,7 @@ class Report:
     mesh: MeshInfo = field(default_factory=MeshInfo)
     targets: tuple[TargetResult, ...] = ()
     findings: tuple[Diagnosis, ...] = ()
+    notes: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         from probes import __version__
@@ -130,6 +131,7 @@ class Report:
             "mesh": self.mesh.to_json(),
             "targets": [t.to_json() for t in self.targets],
             "findings": [f.to_json() for f in sorted_findings(self.findings)],
+            "notes": list(self.notes),
             "summary": {
                 "passed": sum(1 for t in self.targets if t.outcome == "pass"),
                 "failed": sum(1 for t in self.targets if t.outcome != "pass"),

@@ -21,8 +21,15 @@ outcome), ``access_log(ns, name)``, ``ready(ns, name)`` (``:15021/healthz/ready`
 (the run's CA), ``timings``, ``run_id``, ``close()``. A ``Pod`` has ``exec(argv, uid=, gid=, env=,
 timeout=, input=)``, ``admin_get(path)``, ``http(port, path, method=, source=)``, ``push(listeners,
 clusters)``, ``update_counters()``, ``access_log()``, ``envoy`` (pid, running(), stop()),
-``dns_agent``, ``agent``, ``address``, ``net``. ``kubeconfig`` is None until the API-server
-stand-in exists. Create pods and call ``apply`` from any thread (a lock serialises them).
+``dns_agent``, ``agent``, ``address``, ``net``. Create pods and call ``apply`` from any thread (a
+lock serialises them); ``remove_pod(ns, name)`` tears one down.
+
+With ``api=True`` the lab also runs its control plane (``lab.controlplane``): a stand-in
+Kubernetes API server whose admin kubeconfig is ``kubeconfig``, the sidecar injector and a kubelet
+that runs the pods created through it; the objects and mode become API objects and the API is
+the mesh's source from then on. ``istio_crds=False`` leaves Istio's APIs out (a cluster without
+Istio), ``native_sidecars`` is the injector's default, ``propagation_delay`` delays pushes of API
+changes to the sidecars (istiod's debounce).
 
 Everything is created under the run id and registered for cleanup right after creation (an
 ExitStack, undone in reverse) — on success, exceptions, KeyboardInterrupt and SIGTERM (turned into
@@ -79,6 +86,10 @@ class Lab:
         drain_seconds: float = 5.0,
         config_source: ConfigSource | None = None,
         run_id: str | None = None,
+        api: bool = False,
+        istio_crds: bool = True,
+        native_sidecars: bool = False,
+        propagation_delay: float = 0.0,
     ) -> None:
         self.objects = list(objects)
         self.mode = mode
@@ -107,6 +118,9 @@ class Lab:
         self._spawner: ThreadPoolExecutor | None = None
         self.last_push: dict[tuple[str, str], PushResult] = {}
         self.push_errors: list[str] = []
+        self._api_options = {"istio_crds": istio_crds, "native_sidecars": native_sidecars,
+                             "propagation_delay": propagation_delay} if api else None  # fmt: skip
+        self.control_plane: Any = None
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -159,8 +173,22 @@ class Lab:
         for pod in self.pods.values():
             if pod.spec.sidecar and pod.spec.proxy_starts:
                 self._wait_pod(pod)
+        if self._api_options is not None:
+            self._start_control_plane()
         self.timings["up"] = time.monotonic() - started
         return self
+
+    def _start_control_plane(self) -> None:
+        from lab.controlplane import ControlPlane
+
+        assert self._api_options is not None
+        plane = ControlPlane(self, self.workdir / "control-plane", **self._api_options)
+        self._stack.callback(plane.close)
+        self.kubeconfig = plane.start(self.objects, self.mesh, self.mode)
+        self.control_plane = plane
+        # From now on the API is the source of the mesh: the istio ConfigMap carries the mode.
+        self.mode = None
+        self._mesh_given = False
 
     def close(self) -> None:
         """Tear everything down (idempotent; never raises)."""

@@ -1,7 +1,7 @@
 """The detached process that owns a lab for the CLI (``meshprobe lab up`` starts it).
 
 ``python -m lab.supervisor STATE_DIR`` reads ``STATE_DIR/request.json`` (objects, mode, internet
-hosts), builds a ``Lab``, writes ``STATE_DIR/state.json`` and prints one JSON line (``{"ok": true,
+hosts), builds a ``Lab`` with its control plane (API server, injector, kubelet), writes ``STATE_DIR/state.json`` and prints one JSON line (``{"ok": true,
 ...}`` or ``{"ok": false, "error": ...}``) on stdout for ``up`` to read. It then serves one JSON
 request per connection on ``STATE_DIR/control.sock`` (ops: ``status``, ``apply``, ``pod``,
 ``down``) in its main thread until ``down`` or SIGTERM/SIGINT; the Lab tears everything down on
@@ -36,6 +36,8 @@ def _handle(lab: Lab, request: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     if op == "status":
         return {"ok": True, "status": lab.status()}, False
     if op == "apply":
+        if lab.control_plane is not None:  # through the API, so kubectl and check see it too
+            return {"ok": True, "seconds": lab.control_plane.replace_objects(request.get("objects") or [])}, False
         seconds = lab.apply(request.get("objects"), mode=request.get("mode"))
         return {"ok": True, "seconds": seconds}, False
     if op == "pod":
@@ -77,9 +79,11 @@ def main(argv: list[str]) -> int:
     pods = [PodSpec(namespace=ns) for ns in request.get("namespaces") or ["default"]]
     sock_path = state_dir / SOCKET_FILE
     try:
-        with Lab(objects, mode=request.get("mode"), internet=request.get("internet") or [], pods=pods) as lab:
+        with Lab(objects, mode=request.get("mode"), internet=request.get("internet") or [], pods=pods,
+                 api=True, native_sidecars=bool(request.get("native_sidecars"))) as lab:
             state = {
-                "pid": os.getpid(), "run_id": lab.run_id, "socket": str(sock_path), "kubeconfig": None,
+                "pid": os.getpid(), "run_id": lab.run_id, "socket": str(sock_path),
+                "kubeconfig": str(lab.kubeconfig) if lab.kubeconfig else None,
                 "pods": [pod_info(p) for p in lab.pods.values()], "up_seconds": lab.timings.get("up"),
             }  # fmt: skip
             (state_dir / STATE_FILE).write_text(json.dumps(state))

@@ -285,3 +285,51 @@ def _findings(snapshot: Any, objects: list[Any]) -> list[Any]:
     from diag.lint import invalid_entries
 
     return invalid_entries(snapshot, objects)
+
+
+def target_specs(raw: list[str], snapshot: Any, namespace: str, labels: dict[str, str]) -> list[TargetSpec]:
+    """Parse targets as explain does, for a source in ``namespace`` with ``labels`` (used by check)."""
+    from diag.predict import Source
+
+    return _targets(raw, snapshot, Source(namespace=namespace, labels=labels))
+
+
+def build_report(
+    specs: list[TargetSpec],
+    objects: list[Any],
+    mesh: MeshConfig | None,
+    *,
+    source_kind: str,
+    context: str | None,
+    namespace: str,
+    labels: dict[str, str],
+    probe: ProbeReport,
+    expect: str,
+    dataplane: str,
+    notes: list[str],
+    native: bool,
+) -> Report:
+    """The report of a live run (``meshprobe check``): the probe's results, the live sidecar's
+    config it read, and predictions from the live objects, through the same pipeline as explain."""
+    from dataclasses import replace
+
+    from diag.predict import Source
+    from diag.report import Report, SourceInfo
+    from diag.snapshot import Snapshot
+
+    snapshot = Snapshot.build(objects, mesh)
+    live = probe.sidecar
+    source = Source(namespace=namespace, labels=labels, dns_capture=_live_dns(live),
+                    istio_version=live.istio_version if live is not None else None)  # fmt: skip
+    raw = [s.raw for s in specs]
+    rows = _assess(raw, snapshot, source, objects, probe, None, expect, dataplane)
+    sidecar = _sidecar_json(probe)
+    if sidecar is not None:
+        sidecar = {**sidecar, "native": native}
+    report = Report(
+        source=SourceInfo(source_kind, namespace, context=context, dataplane=dataplane, sidecar=sidecar),
+        mesh=_mesh_info(snapshot, source, live),
+        targets=tuple(rows),
+        findings=tuple(_findings(snapshot, objects)),
+    )
+    return replace(report, notes=tuple(notes))

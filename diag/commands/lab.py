@@ -77,7 +77,8 @@ def up(
         f"lab {state['run_id']} up in {state.get('up_seconds') or 0:.2f}s "
         f"(pods: {', '.join(p['namespace'] for p in state['pods'])})"
     )
-    typer.echo("kubeconfig: none yet (the API-server stand-in comes with the `check` issue)")
+    typer.echo(f"kubeconfig: {state.get('kubeconfig')}")
+    typer.echo(f"try: meshprobe check --kubeconfig {state.get('kubeconfig')} -n default HOST")
 
 
 @lab_app.command("apply")

@@ -1,0 +1,403 @@
+"""The `meshprobe check` command: probe targets from inside the mesh and explain every failure.
+
+For each context and namespace (in parallel): connect (``diag.cluster``), read the live mesh
+(``diag.meshread``), run the probe (a per-run Job, or an ephemeral container with ``--from``:
+``diag.launcher``), then correlate the three layers — observed (the probe), actual (the probe
+pod's own sidecar config), predicted (the live config) — into one report per namespace. Only
+typer and the standard library are imported at module level.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from diag.cluster import Cluster
+    from diag.podspec import Workload
+    from diag.report import Report
+
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+WORKLOAD_KINDS = {
+    "deploy": ("apps", "deployments"),
+    "deployment": ("apps", "deployments"),
+    "sts": ("apps", "statefulsets"),
+    "statefulset": ("apps", "statefulsets"),
+    "ds": ("apps", "daemonsets"),
+    "daemonset": ("apps", "daemonsets"),
+    "pod": ("", "pods"),
+    "po": ("", "pods"),
+}
+
+
+def register(app: typer.Typer) -> None:
+    """Add `meshprobe check` to the app."""
+    app.command("check")(check)
+
+
+def check(
+    targets: Annotated[
+        list[str] | None, typer.Argument(help="HOST, HOST:PORT, http(s)://..., tls://..., tcp://...")
+    ] = None,
+    preset: Annotated[
+        list[str] | None, typer.Option("--preset", help="A preset's targets (NAME or NAME=URL).")
+    ] = None,
+    namespace: Annotated[
+        list[str] | None, typer.Option("-n", "--namespace", help="Namespace to probe from (repeatable).")
+    ] = None,
+    context: Annotated[
+        list[str] | None, typer.Option("--context", help="Kubeconfig context (repeatable).")
+    ] = None,
+    kubeconfig: Annotated[str | None, typer.Option("--kubeconfig", help="Path to the kubeconfig.")] = None,
+    like: Annotated[
+        str | None, typer.Option("--like", help="deploy/NAME or pod/NAME: probe as that workload.")
+    ] = None,
+    from_pod: Annotated[
+        str | None, typer.Option("--from", help="pod/NAME: probe inside that pod (ephemeral container).")
+    ] = None,
+    image: Annotated[str | None, typer.Option("--image", help="The probe image.")] = None,
+    timeout: Annotated[float, typer.Option("--timeout", help="Per-phase probe timeout, seconds.")] = 5.0,
+    expect: Annotated[str, typer.Option("--expect", help="allowed, blocked or via-gateway.")] = "allowed",
+    output: Annotated[str, typer.Option("-o", "--output", help="text, json or junit.")] = "text",
+    output_file: Annotated[
+        Path | None, typer.Option("--output-file", help="Also write the report here.")
+    ] = None,
+    write_fixes: Annotated[
+        Path | None, typer.Option("--write-fixes", help="Write each fix as a YAML file here.")
+    ] = None,
+    keep_pod: Annotated[bool, typer.Option("--keep-pod", help="Leave the probe pod for inspection.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", help="Phase waterfall and sidecar evidence.")] = False,
+) -> None:
+    """Probe targets from a pod in the mesh and explain each failure.
+
+    Example: meshprobe check pypi.example.com github.com:22 -n shop --like deploy/api
+    """
+    options = _Options(
+        targets or [],
+        preset or [],
+        namespace or [],
+        context or [],
+        kubeconfig,
+        like,
+        from_pod,
+        image,
+        timeout,
+        expect,
+        output,
+        keep_pod,
+    )
+    _validate(options)
+    reports = _with_signals(lambda: run(options))
+    _emit(reports, output, output_file, write_fixes, verbose)
+    raise SystemExit(_exit_code(reports))
+
+
+class _Options:
+    def __init__(
+        self,
+        targets: list[str],
+        presets: list[str],
+        namespaces: list[str],
+        contexts: list[str],
+        kubeconfig: str | None,
+        like: str | None,
+        from_pod: str | None,
+        image: str | None,
+        timeout: float,
+        expect: str,
+        output: str,
+        keep_pod: bool,
+    ) -> None:
+        self.targets, self.presets, self.namespaces, self.contexts = targets, presets, namespaces, contexts
+        self.kubeconfig, self.like, self.from_pod, self.image = kubeconfig, like, from_pod, image
+        self.timeout, self.expect, self.output, self.keep_pod = timeout, expect, output, keep_pod
+
+
+def _validate(o: _Options) -> None:
+    from diag.errors import UsageError
+    from probes.targets import TargetError, parse_target
+
+    if not o.targets and not o.presets:
+        raise UsageError(
+            "no targets: give TARGET... or --preset NAME", hint="e.g. meshprobe check example.com"
+        )
+    for raw in o.targets:
+        try:
+            parse_target(raw)
+        except TargetError as exc:
+            raise UsageError(str(exc)) from None
+    for ns in o.namespaces:
+        if not DNS_LABEL.match(ns):
+            raise UsageError(f"-n {ns!r}: a namespace is a DNS label (lower-case letters, digits, '-')")
+    if o.expect not in ("allowed", "blocked", "via-gateway"):
+        raise UsageError(f"--expect must be allowed, blocked or via-gateway, not {o.expect!r}")
+    if o.output not in ("text", "json", "junit"):
+        raise UsageError(f"-o must be text, json or junit, not {o.output!r}")
+    if not 0 < o.timeout <= 300:
+        raise UsageError("--timeout must be between 0 and 300 seconds")
+    if o.like and o.from_pod:
+        raise UsageError("--like and --from are mutually exclusive")
+    for flag, value in (("--like", o.like), ("--from", o.from_pod)):
+        if value is not None:
+            kind, _, name = value.partition("/")
+            if (
+                kind.lower() not in WORKLOAD_KINDS
+                or not name
+                or (flag == "--from" and kind.lower() not in ("pod", "po"))
+            ):
+                allowed = "pod/NAME" if flag == "--from" else "deploy/NAME, sts/NAME, ds/NAME or pod/NAME"
+                raise UsageError(f"{flag} {value!r}: expected {allowed}")
+
+
+def _with_signals(work: Callable[[], list[Report]]) -> list[Report]:
+    """SIGTERM unwinds like Ctrl-C (SystemExit), so every cleanup runs."""
+    if threading.current_thread() is not threading.main_thread():
+        return work()
+
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(128 + signum)
+
+    old = signal.signal(signal.SIGTERM, on_term)
+    try:
+        return work()
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def run(o: _Options) -> list[Report]:
+    """Every (context, namespace) run, in parallel; reports in a stable order."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    contexts: list[str | None] = list(o.contexts) or [None]
+    namespaces: list[str | None] = list(o.namespaces) or [None]
+    pairs = [(c, n) for c in contexts for n in namespaces]
+    if len(pairs) == 1:
+        return [_one(o, *pairs[0])]
+    with ThreadPoolExecutor(max_workers=min(8, len(pairs))) as pool:
+        return list(pool.map(lambda pair: _one(o, *pair), pairs))
+
+
+def _one(o: _Options, context: str | None, namespace: str | None) -> Report:
+    from diag import launcher
+    from diag.cluster import Cluster
+    from diag.image import PROBE_IMAGE
+    from diag.meshread import read_mesh
+    from diag.podspec import ProbeRun
+
+    cluster = Cluster.connect(o.kubeconfig, context, namespace)
+    try:
+        workload, pod = _workload(cluster, o)
+        ns = workload.namespace if workload is not None else cluster.namespace
+        live = read_mesh(cluster, [ns], revision=(workload.labels.get("istio.io/rev") if workload else None))
+        ns_labels = _namespace_labels(live.objects, ns)
+        ambient = (workload is not None and workload.ambient) or ns_labels.get(
+            "istio.io/dataplane-mode"
+        ) == "ambient"
+        specs, objects, mesh = _targets(o, live.objects, ns, workload)
+        native = cluster.server_version() >= (1, 29)
+        if pod is not None:  # --from: the pod's own sidecar, never quit
+            native = any(
+                c.get("name") == "istio-proxy" and c.get("restartPolicy") == "Always"
+                for c in (pod.get("spec") or {}).get("initContainers") or []
+            )
+        plan = _plan(o, specs, native=native, ambient=ambient, created=pod is None)
+        run_ = ProbeRun(
+            secrets.token_hex(4),
+            ns,
+            o.image or PROBE_IMAGE,
+            plan,
+            native_sidecar=native,
+            deadline_s=int(60 + o.timeout * 6 * max(1, len(specs) // 32 + 1)),
+            like=workload,
+        )
+        hosts = sorted({s.host for s in specs})
+        phase = _phase_printer(o, cluster.context, ns)
+        try:
+            if pod is not None:
+                launched = launcher.run_ephemeral(cluster, run_, pod["metadata"]["name"], phase=phase)
+            else:
+                launched = launcher.run_job(cluster, run_, hosts, keep=o.keep_pod, phase=phase)
+        finally:
+            phase("")
+        return _report(o, cluster, ns, workload, pod, live, launched, specs, objects, mesh, ambient)
+    finally:
+        cluster.close()
+
+
+def _workload(cluster: Cluster, o: _Options) -> tuple[Workload | None, dict[str, Any] | None]:
+    from diag.cluster import NotFound, resource_path
+    from diag.errors import UsageError
+    from diag.podspec import Workload
+
+    ref = o.like or o.from_pod
+    if ref is None:
+        return None, None
+    kind, _, name = ref.partition("/")
+    group, resource = WORKLOAD_KINDS[kind.lower()]
+    ns = cluster.namespace
+    try:
+        obj = cluster.get(resource_path(group, "v1", resource, ns, name), what=f"get {resource} {ns}/{name}")
+    except NotFound:
+        raise UsageError(f"{ref} not found in namespace {ns}") from None
+    template = obj if resource == "pods" else (obj.get("spec") or {}).get("template") or {}
+    workload = Workload.from_template(resource.rstrip("s"), name, ns, template)
+    return workload, (obj if o.from_pod else None)
+
+
+def _namespace_labels(objects: list[dict[str, Any]], namespace: str) -> dict[str, str]:
+    for obj in objects:
+        if obj.get("kind") == "Namespace" and (obj.get("metadata") or {}).get("name") == namespace:
+            return dict((obj.get("metadata") or {}).get("labels") or {})
+    return {}
+
+
+def _targets(
+    o: _Options, raw_objects: list[dict[str, Any]], namespace: str, workload: Workload | None
+) -> tuple[list[Any], list[Any], Any]:
+    from diag.commands.explain import target_specs
+    from diag.loader import load_documents
+    from diag.snapshot import Snapshot
+
+    loaded = load_documents(raw_objects, origin="cluster")
+    objects = list(loaded.objects)
+    snapshot = Snapshot.build(objects, loaded.mesh)
+    raw = list(o.targets) + _preset_targets(o)
+    labels = dict(workload.labels) if workload is not None else {}
+    return target_specs(raw, snapshot, namespace, labels), objects, loaded.mesh
+
+
+def _preset_targets(o: _Options) -> list[str]:
+    if not o.presets:
+        return []
+    from diag.errors import UsageError
+    from diag.presets import PresetError, expand_preset
+
+    out: list[str] = []
+    for spec in o.presets:
+        try:
+            out.extend(expand_preset(spec).targets)
+        except PresetError as exc:
+            raise UsageError(str(exc)) from None
+    return out
+
+
+def _plan(o: _Options, specs: list[Any], *, native: bool, ambient: bool, created: bool) -> dict[str, Any]:
+    """The probe's plan (docs/probe.md): one entry per target, the sidecar handling of SPEC's probe pod."""
+    ports = {str(s.port): s.protocol.upper() for s in specs if s.protocol in ("http", "https", "tls")}
+    return {
+        "schema": "meshprobe.plan/v1",
+        "targets": [{"target": s.raw, "expect": o.expect} for s in specs],
+        "options": {"timeout": o.timeout, "port_protocols": ports},
+        "sidecar": {
+            "mode": "off" if ambient else "auto",
+            "quit": created and not native and not ambient,
+            "native": native,
+        },
+    }
+
+
+def _phase_printer(o: _Options, context: str, namespace: str) -> Callable[[str], None]:
+    if o.output != "text" or not sys.stderr.isatty():
+        return lambda _: None
+    from diag.render.progress import Spinner
+
+    return Spinner(f"{context}/{namespace}").update
+
+
+def _report(
+    o: _Options,
+    cluster: Cluster,
+    ns: str,
+    workload: Workload | None,
+    pod: dict[str, Any] | None,
+    live: Any,
+    launched: Any,
+    specs: list[Any],
+    objects: list[Any],
+    mesh: Any,
+    ambient: bool,
+) -> Report:
+    from diag.commands.explain import build_report
+    from diag.errors import ProbePodFailed
+    from probes.model import ProbeReport, from_json
+
+    if launched.result is None:
+        raise ProbePodFailed("the probe printed no result")
+    try:
+        probe = from_json(ProbeReport, launched.result)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ProbePodFailed(f"the probe's result is malformed: {exc}") from None
+    kind = "ephemeral" if pod is not None else ("like" if workload is not None else "pod")
+    dataplane = "ambient" if ambient else ("sidecar" if launched.injected else "none")
+    notes = [*live.notes, *launched.notes]
+    if workload is not None and workload.proxy_env:
+        notes.append(
+            f"{workload.ref} sets proxy variables ({', '.join(sorted(workload.proxy_env))}): "
+            "its own clients may go through that proxy; the probe does not"
+        )
+    labels = dict(workload.labels) if workload is not None else {}
+    return build_report(
+        specs,
+        objects,
+        mesh,
+        source_kind=kind,
+        context=cluster.context,
+        namespace=ns,
+        labels=labels,
+        probe=probe,
+        expect=o.expect,
+        dataplane=dataplane,
+        notes=notes,
+        native=launched.native,
+    )
+
+
+def _emit(
+    reports: list[Report], output: str, output_file: Path | None, write_fixes: Path | None, verbose: bool
+) -> None:
+    if output == "json":
+        data: Any = reports[0].to_json() if len(reports) == 1 else [r.to_json() for r in reports]
+        text = json.dumps(data, indent=2) + "\n"
+    elif output == "junit":
+        from diag.render.junit import report_junit
+
+        text = "\n".join(report_junit(r) for r in reports)
+    else:
+        from diag.render.report import report_text
+
+        text = ""
+        for report in reports:
+            title = f"meshprobe check · {report.source.context}/{report.source.namespace}"
+            text += report_text(report, title=title, width=_width())
+    sys.stdout.write(text)
+    if output_file is not None:
+        output_file.write_text(text)
+    if write_fixes is not None:
+        from diag.render.fixes import write_fixes as write
+
+        for report in reports:
+            write(report, write_fixes)
+
+
+def _width() -> int:
+    import shutil
+
+    return shutil.get_terminal_size((100, 24)).columns if sys.stdout.isatty() else 100
+
+
+def _exit_code(reports: list[Report]) -> int:
+    codes = [r.exit_code for r in reports]
+    for code in (4, 1, 3):
+        if code in codes:
+            return code
+    return max(codes) if codes else 0
