@@ -168,7 +168,11 @@ class Cluster:
             raise errors.ClusterUnreachable(f"no usable kubeconfig: {' '.join(str(exc).split())}") from None
         except (OSError, ValueError) as exc:
             raise errors.ClusterUnreachable(f"cannot read the kubeconfig {path}: {exc}") from None
-        configuration.retries = 0
+        # Idempotent requests are retried when a kept-alive connection turns out closed (urllib3
+        # counts that as a read error); a POST or PATCH is never sent twice.
+        from urllib3.util.retry import Retry
+
+        configuration.retries = Retry(total=3, connect=2, read=2, status=0, other=0, redirect=0)
         return cls(k8s.ApiClient(configuration), target)
 
     def close(self) -> None:
