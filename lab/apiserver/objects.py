@@ -72,7 +72,7 @@ def prepare_create(rtype: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
         meta["name"] = generated_name(str(meta["generateName"]))
     if not rtype.namespaced:
         meta.pop("namespace", None)
-    default_metadata(meta, has_spec="spec" in obj)
+    default_metadata(meta, has_spec="." in rtype.group or rtype.group == "batch")
     if rtype.has_status or rtype.kind == "Namespace":
         obj.pop("status", None)
     apply_defaults(rtype.group, rtype.kind, obj)

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from lab.apiserver import protobuf
 from lab.apiserver.errors import ApiError, BadRequest, Conflict, NotFound
 from lab.apiserver.patch import apply_patch
 from lab.apiserver.rbac import Authorizer, access_review_status
@@ -51,6 +52,8 @@ def present(obj: dict[str, Any], rtype: ResourceType, version: str) -> dict[str,
 
 
 def decode_body(body: bytes, content_type: str = "application/json") -> dict[str, Any]:
+    if "protobuf" in content_type:
+        return protobuf.decode_object(body)
     try:
         doc = yaml.safe_load(body.decode()) if "yaml" in content_type else json.loads(body or b"null")
     except (ValueError, yaml.YAMLError) as exc:

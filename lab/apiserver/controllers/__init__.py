@@ -7,13 +7,17 @@ from __future__ import annotations
 from typing import Any
 
 from lab.apiserver.controllers.base import Worker
+from lab.apiserver.controllers.gc import GarbageCollector
+from lab.apiserver.controllers.jobs import JobController
 from lab.apiserver.controllers.namespaces import NamespaceController
 
 
 class Controllers:
     def __init__(self, store: Any, ca_pem: str) -> None:
         self.namespaces = NamespaceController(store, ca_pem)
-        self.workers: list[Worker] = [self.namespaces]
+        self.gc = GarbageCollector(store)
+        self.jobs = JobController(store)
+        self.workers: list[Worker] = [self.namespaces, self.gc, self.jobs]
 
     def start(self) -> None:
         for worker in self.workers:
