@@ -21,7 +21,7 @@ from typing import Any
 
 from diag.errors import EXIT_MESH_FAILURE, EXIT_NOT_MESH, EXIT_OK
 from diag.rules.base import Diagnosis
-from probes.model import ProbeResult, Signature, to_json
+from probes.model import ProbeResult, Signature, accepted, to_json
 
 SCHEMA = "meshprobe.report/v1"
 NOT_MESH_CODES = frozenset({"MP0201", "MP0202", "MP0203"})
@@ -192,13 +192,14 @@ def observed_json(result: ProbeResult | None) -> dict[str, Any] | None:
 def outcome(expect: str, observed: ProbeResult | None, verdict: str | None, via_gateway: bool = False) -> str:
     """``pass`` or ``fail`` for one target.
 
-    allowed: observed OK (or, offline, predicted allowed/passthrough); blocked: not reached
+    allowed: observed OK, or an origin's 4xx for an ``accept_4xx`` target (or, offline, predicted
+    allowed/passthrough); blocked: not reached
     (observed anything but OK/HTTP_STATUS, or predicted blocked); via-gateway: allowed and the path
     goes through an egress gateway.
     """
     if observed is not None:
         reached = observed.signature in (Signature.OK, Signature.HTTP_STATUS)
-        ok = observed.signature is Signature.OK
+        ok = accepted(observed)
     else:
         reached = ok = verdict in ("allowed", "passthrough")
     if expect == "blocked":

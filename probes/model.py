@@ -164,6 +164,9 @@ class TargetSpec:
     ip_literal: bool = False
     sni: str | None = None  # None for IP literals (no SNI is sent) and plain HTTP/TCP
     warnings: tuple[str, ...] = ()
+    # An HTTP 4xx from the origin itself counts as reached, like OK (presets: a registry answering
+    # 401/404 at its root was reached). Set from the plan (``accept_4xx``), never from the string.
+    accept_4xx: bool = False
 
 
 # --------------------------------------------------------------------------------------------
@@ -259,6 +262,21 @@ class ProbeResult:
     elapsed: float = 0.0
     notes: tuple[str, ...] = ()
     expect: str | None = None  # allowed | blocked | via-gateway, when the plan said so
+
+
+def accepted(result: ProbeResult) -> bool:
+    """The target answered as an allowed target should: ``OK``, or, when its spec says
+    ``accept_4xx``, an HTTP 4xx from the origin (``HTTP_STATUS``: Envoy's own 4xx replies have
+    signatures of their own, so they never count)."""
+    if result.signature is Signature.OK:
+        return True
+    status = result.http.status if result.http is not None else None
+    return (
+        result.target.accept_4xx
+        and result.signature is Signature.HTTP_STATUS
+        and status is not None
+        and 400 <= status < 500
+    )
 
 
 # --------------------------------------------------------------------------------------------

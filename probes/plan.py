@@ -3,7 +3,8 @@
 A plan is one JSON document (documented in docs/probe.md)::
 
     {"schema": "meshprobe.plan/v1",
-     "targets": ["pypi.lab.example", {"target": "http://x.lab.example/", "expect": "blocked"}],
+     "targets": ["pypi.lab.example", {"target": "http://x.lab.example/", "expect": "blocked"},
+                 {"target": "https://registry.lab.example/v2/", "accept_4xx": true}],
      "options": {"timeout": 5, "read_window": 0.5, "concurrency": 32, "ca_file": null,
                  "resolver": null, "resolve": {"a.lab.example": "10.0.0.1"},
                  "resolv_conf": "/etc/resolv.conf", "port_protocols": {"8080": "HTTP"},
@@ -39,6 +40,7 @@ class PlanError(ValueError):
 class PlannedTarget:
     raw: str
     expect: str | None = None
+    accept_4xx: bool = False  # an origin's HTTP 4xx counts as reached (`TargetSpec.accept_4xx`)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,13 +156,15 @@ def _targets(data: Any) -> tuple[PlannedTarget, ...]:
         elif (
             isinstance(item, dict)
             and isinstance(item.get("target"), str)
-            and set(item) <= {"target", "expect"}
+            and set(item) <= {"target", "expect", "accept_4xx"}
+            and isinstance(item.get("accept_4xx", False), bool)
         ):
-            out.append(
-                PlannedTarget(item["target"], _expectation(item.get("expect"), f"targets[{i}].expect"))
-            )
+            expect = _expectation(item.get("expect"), f"targets[{i}].expect")
+            out.append(PlannedTarget(item["target"], expect, item.get("accept_4xx", False)))
         else:
-            raise PlanError(f'plan: targets[{i}] must be a string or {{"target": ..., "expect": ...}}')
+            raise PlanError(
+                f'plan: targets[{i}] must be a string or {{"target": ..., "expect": ..., "accept_4xx": bool}}'
+            )
     return tuple(out)
 
 
@@ -194,6 +198,17 @@ def load_plan(text: str) -> Plan:
     return plan_from_json(data)
 
 
+def _target_json(target: PlannedTarget) -> str | dict[str, Any]:
+    if target.expect is None and not target.accept_4xx:
+        return target.raw
+    out: dict[str, Any] = {"target": target.raw}
+    if target.expect is not None:
+        out["expect"] = target.expect
+    if target.accept_4xx:
+        out["accept_4xx"] = True
+    return out
+
+
 def plan_to_json(plan: Plan) -> dict[str, Any]:
     """The JSON document for ``plan`` (what the CLI sends into the probe pod)."""
     options = dataclasses.asdict(plan.options)
@@ -203,9 +218,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
     options["capture_excluded_ports"] = list(plan.options.capture_excluded_ports)
     if plan.expect is not None:
         options["expect"] = plan.expect
-    targets: list[Any] = [
-        t.raw if t.expect is None else {"target": t.raw, "expect": t.expect} for t in plan.targets
-    ]
+    targets: list[Any] = [_target_json(t) for t in plan.targets]
     return {
         "schema": PLAN_SCHEMA,
         "targets": targets,

@@ -29,6 +29,7 @@ from probes.model import (
     SidecarEvidence,
     Signature,
     TargetSpec,
+    accepted,
 )
 from probes.options import ProbeContext
 from probes.plan import Plan, SidecarPlan
@@ -76,10 +77,11 @@ def run_probes(specs: Sequence[TargetSpec], ctx: ProbeContext, concurrency: int)
 
 
 def met_expectation(result: ProbeResult) -> bool:
-    """allowed / via-gateway (the probe cannot see the gateway): OK; blocked: anything but OK."""
+    """allowed / via-gateway (the probe cannot see the gateway): OK (or an origin's 4xx for an
+    ``accept_4xx`` target, `probes.model.accepted`); blocked: anything else."""
     if result.expect == "blocked":
-        return result.signature is not Signature.OK
-    return result.signature is Signature.OK
+        return not accepted(result)
+    return accepted(result)
 
 
 def exit_code(report: ProbeReport) -> int:
@@ -128,6 +130,11 @@ def run_plan(plan: Plan, specs: Sequence[TargetSpec] | None = None) -> ProbeRepo
     options = plan.options
     if specs is None:
         specs = [parse_target(t.raw, options.port_protocols) for t in plan.targets]
+    if len(plan.targets) == len(specs):
+        specs = [
+            dataclasses.replace(s, accept_4xx=True) if t.accept_4xx else s
+            for s, t in zip(specs, plan.targets, strict=True)
+        ]
     expectations = [t.expect or plan.expect for t in plan.targets] if len(plan.targets) == len(specs) else []
     session = _SidecarSession(plan.sidecar) if plan.sidecar.mode == "auto" else None
     if session is not None:

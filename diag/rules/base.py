@@ -20,7 +20,7 @@ from diag.livepath import BLACKHOLE, PASSTHROUGH, LivePath
 from diag.predict_model import Call, Prediction, Source
 from diag.resources import Resource
 from diag.snapshot import Snapshot
-from probes.model import ProbeResult, SidecarEvidence, Signature
+from probes.model import ProbeResult, SidecarEvidence, Signature, accepted
 
 LEVELS = ("error", "warning", "info")
 
@@ -164,7 +164,7 @@ class RuleContext:
         if self.expect == "blocked":
             return self.reached
         if self.observed is not None:
-            return self.signature is not Signature.OK
+            return not accepted(self.observed)
         return not self.reached
 
     @property

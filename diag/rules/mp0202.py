@@ -31,6 +31,8 @@ def evaluate(ctx: RuleContext) -> list[Diagnosis]:
     obs = ctx.observed
     if obs is None or obs.signature not in UPSTREAM_SIGNATURES or ctx.decision in BLOCK_DECISIONS:
         return []
+    if not ctx.failed:
+        return []  # e.g. a preset's registry answering 401 at its root: reached, as asked
     end_to_end = obs.origin in (Origin.END_TO_END_TLS, Origin.VIA_ROUTE, Origin.DIRECT) or ctx.protocol in (
         "https",
         "tls",
