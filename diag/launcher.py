@@ -69,6 +69,10 @@ def run_job(
     """Create the run's Job, wait for the probe's result, clean up (unless ``keep``)."""
     ns = run.namespace
     with contextlib.ExitStack() as stack:
+        # Cleanup is registered before the create: a Ctrl-C that lands while the create is in
+        # flight (the server may already have committed it) must still remove the Job.
+        if not keep:
+            stack.callback(_shielded, lambda: delete_run(cluster, ns, run.run_id, run.job_name))
         phase("creating the probe pod")
         cluster.request(
             "POST",
@@ -76,8 +80,6 @@ def run_job(
             body=probe_job(run, hosts),
             what=f"create job {ns}/{run.job_name}",
         )
-        if not keep:
-            stack.callback(_shielded, lambda: delete_run(cluster, ns, run.run_id, run.job_name))
         watcher = _PodWatch(cluster, ns, f"{RUN_LABEL}={run.run_id}", run, start_timeout, phase)
         launched = watcher.wait()
         if keep:
@@ -176,6 +178,10 @@ def _shielded(action: Callable[[], None]) -> None:
         old = None
     try:
         action()
+    except errors.MeshprobeError as exc:  # never mask the run's own outcome with a cleanup error
+        import sys
+
+        sys.stderr.write(f"warning: cleanup: {exc.message}\n")
     finally:
         if old is not None:
             signal.pthread_sigmask(signal.SIG_SETMASK, old)

@@ -223,15 +223,31 @@ def _one(o: _Options, context: str | None, namespace: str | None) -> Report:
         hosts = sorted({s.host for s in specs})
         phase = _phase_printer(o, cluster.context, ns)
         try:
+            start = _start_timeout()
             if pod is not None:
-                launched = launcher.run_ephemeral(cluster, run_, pod["metadata"]["name"], phase=phase)
+                launched = launcher.run_ephemeral(
+                    cluster, run_, pod["metadata"]["name"], start_timeout=start, phase=phase
+                )
             else:
-                launched = launcher.run_job(cluster, run_, hosts, keep=o.keep_pod, phase=phase)
+                launched = launcher.run_job(
+                    cluster, run_, hosts, keep=o.keep_pod, start_timeout=start, phase=phase
+                )
         finally:
             phase("")
         return _report(o, cluster, ns, workload, pod, live, launched, specs, objects, mesh, ambient)
     finally:
         cluster.close()
+
+
+def _start_timeout() -> float:
+    """How long the probe pod may take to be scheduled, pulled and get a ready sidecar
+    (``MESHPROBE_POD_START_TIMEOUT``, seconds; default 90)."""
+    import os
+
+    try:
+        return max(1.0, float(os.environ.get("MESHPROBE_POD_START_TIMEOUT", "90")))
+    except ValueError:
+        return 90.0
 
 
 def _workload(cluster: Cluster, o: _Options) -> tuple[Workload | None, dict[str, Any] | None]:
