@@ -92,8 +92,11 @@ class ControlPlane:
         for obj in objects:
             if obj.get("kind") == "Namespace":
                 self._ensure_namespace(obj)
+        keep_mesh_config = not any(_is_mesh_configmap(o) for o in objects)  # the mode set at `lab up`
         for obj in self.mesh_objects():
-            if obj.get("kind") in ("Namespace",) or _key(obj) in wanted:
+            if obj.get("kind") == "Namespace" or _key(obj) in wanted:
+                continue
+            if keep_mesh_config and _is_mesh_configmap(obj):
                 continue
             meta = obj.get("metadata") or {}
             store.delete(_plural(store, obj), meta.get("namespace"), str(meta.get("name")), group=_group(obj))
