@@ -236,4 +236,4 @@ def _fresh(obj: Mapping[str, Any]) -> dict[str, Any]:
 def _log_unavailable() -> type[Exception]:
     from lab.apiserver import LogUnavailable
 
-    return LogUnavailable  # type: ignore[no-any-return]
+    return LogUnavailable

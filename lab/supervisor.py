@@ -1,7 +1,8 @@
 """The detached process that owns a lab for the CLI (``meshprobe lab up`` starts it).
 
 ``python -m lab.supervisor STATE_DIR`` reads ``STATE_DIR/request.json`` (objects, mode, internet
-hosts), builds a ``Lab`` with its control plane (API server, injector, kubelet), writes ``STATE_DIR/state.json`` and prints one JSON line (``{"ok": true,
+hosts), builds a ``Lab`` with its control plane (API server, injector, kubelet), writes
+``STATE_DIR/state.json`` and prints one JSON line (``{"ok": true,
 ...}`` or ``{"ok": false, "error": ...}``) on stdout for ``up`` to read. It then serves one JSON
 request per connection on ``STATE_DIR/control.sock`` (ops: ``status``, ``apply``, ``pod``,
 ``down``) in its main thread until ``down`` or SIGTERM/SIGINT; the Lab tears everything down on
@@ -37,7 +38,8 @@ def _handle(lab: Lab, request: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         return {"ok": True, "status": lab.status()}, False
     if op == "apply":
         if lab.control_plane is not None:  # through the API, so kubectl and check see it too
-            return {"ok": True, "seconds": lab.control_plane.replace_objects(request.get("objects") or [])}, False
+            seconds = lab.control_plane.replace_objects(request.get("objects") or [])
+            return {"ok": True, "seconds": seconds}, False
         seconds = lab.apply(request.get("objects"), mode=request.get("mode"))
         return {"ok": True, "seconds": seconds}, False
     if op == "pod":

@@ -385,9 +385,8 @@ def _emit(
         data: Any = reports[0].to_json() if len(reports) == 1 else [r.to_json() for r in reports]
         text = json.dumps(data, indent=2) + "\n"
     elif output == "junit":
-        from diag.render.junit import report_junit
-
-        text = "\n".join(report_junit(r) for r in reports)
+        render = _renderer("diag.render.junit", "report_junit", "-o junit")
+        text = "\n".join(render(r) for r in reports)
     else:
         from diag.render.report import report_text
 
@@ -399,10 +398,22 @@ def _emit(
     if output_file is not None:
         output_file.write_text(text)
     if write_fixes is not None:
-        from diag.render.fixes import write_fixes as write
-
+        write = _renderer("diag.render.fixes", "write_fixes", "--write-fixes")
         for report in reports:
             write(report, write_fixes)
+
+
+def _renderer(module: str, name: str, flag: str) -> Callable[..., Any]:
+    """A renderer shared with explain, looked up when the flag is used."""
+    import importlib
+
+    from diag.errors import UsageError
+
+    try:
+        found: Callable[..., Any] = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        raise UsageError(f"{flag} is not available in this build") from None
+    return found
 
 
 def _width() -> int:
