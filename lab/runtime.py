@@ -118,8 +118,11 @@ class Lab:
         self._spawner: ThreadPoolExecutor | None = None
         self.last_push: dict[tuple[str, str], PushResult] = {}
         self.push_errors: list[str] = []
-        self._api_options = {"istio_crds": istio_crds, "native_sidecars": native_sidecars,
-                             "propagation_delay": propagation_delay} if api else None  # fmt: skip
+        self._api_options: dict[str, Any] | None = (
+            {"istio_crds": istio_crds, "native_sidecars": native_sidecars, "propagation_delay": propagation_delay}
+            if api
+            else None
+        )
         self.control_plane: Any = None
 
     # ---- lifecycle -------------------------------------------------------------------------
