@@ -119,7 +119,11 @@ class Lab:
         self.last_push: dict[tuple[str, str], PushResult] = {}
         self.push_errors: list[str] = []
         self._api_options: dict[str, Any] | None = (
-            {"istio_crds": istio_crds, "native_sidecars": native_sidecars, "propagation_delay": propagation_delay}
+            {
+                "istio_crds": istio_crds,
+                "native_sidecars": native_sidecars,
+                "propagation_delay": propagation_delay,
+            }
             if api
             else None
         )
