@@ -32,6 +32,7 @@ ANONYMOUS = rest.Caller("system:anonymous", ("system:unauthenticated",))
 
 class ApiHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in separate writes
     server: LabHTTPServer
 
     def setup(self) -> None:

@@ -112,7 +112,7 @@ def prepare_update(
     return obj
 
 
-def validate(rtype: ResourceType, new: dict[str, Any], old: dict[str, Any] | None) -> None:
+def validate(rtype: ResourceType, new: dict[str, Any], old: dict[str, Any] | None, subresource: str = "") -> None:
     """422 Invalid for the rules the stand-in models."""
     name = new["metadata"]["name"]
     causes: list[tuple[str, str, str]] = []
@@ -122,7 +122,7 @@ def validate(rtype: ResourceType, new: dict[str, Any], old: dict[str, Any] | Non
     if rtype.kind == "Pod" and rtype.group == "" and old is None and not spec.get("containers"):
         causes.append(("spec.containers", "Required value", ""))
     if rtype.kind == "Pod" and rtype.group == "" and old is not None:
-        causes.extend(_pod_update_causes(spec, old.get("spec") or {}))
+        causes.extend(_pod_update_causes(spec, old.get("spec") or {}, subresource))
     if rtype.kind == "Job" and rtype.group == "batch":
         policy = ((spec.get("template") or {}).get("spec") or {}).get("restartPolicy")
         if policy not in ("OnFailure", "Never"):
@@ -137,7 +137,7 @@ def validate(rtype: ResourceType, new: dict[str, Any], old: dict[str, Any] | Non
         raise Invalid(rtype.kind, name, rtype.group, [(f, w, d.rstrip(": ")) for f, w, d in causes])
 
 
-def _pod_update_causes(spec: dict[str, Any], old: dict[str, Any]) -> list[tuple[str, str, str]]:
+def _pod_update_causes(spec: dict[str, Any], old: dict[str, Any], subresource: str) -> list[tuple[str, str, str]]:
     causes: list[tuple[str, str, str]] = []
     old_ephemeral = {c["name"]: c for c in old.get("ephemeralContainers") or []}
     new_ephemeral = {c["name"]: c for c in spec.get("ephemeralContainers") or []}
@@ -158,15 +158,9 @@ def _pod_update_causes(spec: dict[str, Any], old: dict[str, Any]) -> list[tuple[
                     f'existing ephemeral containers "{name}" may not be changed',
                 )
             )
-    if causes:
+    if causes or subresource:
         return causes
-    mutable = (
-        "activeDeadlineSeconds",
-        "tolerations",
-        "terminationGracePeriodSeconds",
-        "ephemeralContainers",
-        "nodeName",
-    )
+    mutable = ("activeDeadlineSeconds", "tolerations", "terminationGracePeriodSeconds", "nodeName")
 
     def comparable(s: dict[str, Any]) -> dict[str, Any]:
         out = {k: v for k, v in s.items() if k not in mutable}

@@ -6,6 +6,7 @@ the controllers started beside it.
 from __future__ import annotations
 
 import base64
+import re
 import contextlib
 import secrets
 import socket
@@ -201,7 +202,8 @@ class ApiServer:
 
     def kubeconfig(self, user: str = "admin", path: Path | None = None, namespace: str | None = None) -> Path:
         """Write a kubeconfig for ``user`` (context ``lab``, trusting the lab CA) and return its path."""
-        path = path or self.workdir / ("kubeconfig" if user == "admin" else f"kubeconfig-{user}")
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "-", user)  # a ':' would split a KUBECONFIG path list
+        path = path or self.workdir / ("kubeconfig" if user == "admin" else f"kubeconfig-{safe}")
         ca_data = base64.b64encode(Path(self.ca.ca_file).read_bytes()).decode()
         context: dict[str, Any] = {"cluster": "lab", "user": user}
         if namespace:

@@ -179,7 +179,7 @@ class Store:
                         dry_run,
                     )
                 )
-            objects.validate(rtype, new, current)
+            objects.validate(rtype, new, current, subresource)
             with self._lock:
                 now = self._objects.get(key)
                 if now is None:

@@ -79,8 +79,13 @@ class GarbageCollector(Worker):
         self._drop_finalizer(owner, "orphan")
 
     def _foreground(self, owner: dict[str, Any]) -> None:
-        left = False
-        for dependent in self._dependents(owner["metadata"]["uid"]):
+        """Dependents with another owner that stays lose the reference; the others are deleted."""
+        uid, left = owner["metadata"]["uid"], False
+        solid = {o["metadata"]["uid"] for o in self.store.objects() if not o["metadata"].get("deletionTimestamp")}
+        for dependent in self._dependents(uid):
+            if any(r.get("uid") in solid for r in dependent["metadata"]["ownerReferences"]):
+                self._strip(dependent, uid)
+                continue
             left = True
             if not dependent["metadata"].get("deletionTimestamp"):
                 self._delete(dependent, "Foreground")

@@ -184,9 +184,11 @@ class JobController(Worker):
         for key in ("active", "succeeded", "failed"):
             if not status[key]:
                 status.pop(key)
-        if status != (job.get("status") or {}):
+        old = job.get("status") or {}
+        if status != old:
+            patch: dict[str, Any] = {**{key: None for key in old if key not in status}, **status}
             with contextlib.suppress(ApiError):
-                self.store.patch_status("jobs", meta["namespace"], meta["name"], status, "batch")
+                self.store.patch_status("jobs", meta["namespace"], meta["name"], patch, "batch")
         if reason is not None or "completionTime" in status:
             done = finished_at(self.store.get("jobs", meta["namespace"], meta["name"], "batch") or job)
             if done is not None:
