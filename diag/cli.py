@@ -42,7 +42,7 @@ app = typer.Typer(
     name="meshprobe",
     help="Why can't my pod reach that host? Probe through the Istio sidecar, read its config, explain.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion, --show-completion (typer loads its completion code anyway)
     pretty_exceptions_enable=False,
     # Plain (click) help: typer's Rich help loads rich.markdown/pygments (~0.1 s), which would
     # break SPEC §8's `--help` budget (≤ 1.5x a bare `import typer, rich`).

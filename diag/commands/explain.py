@@ -54,7 +54,14 @@ def explain(
     expect: Annotated[str, typer.Option("--expect", help="allowed, blocked or via-gateway.")] = "allowed",
     output: Annotated[str, typer.Option("-o", "--output", help="text or json.")] = "text",
 ) -> None:
-    """Explain, from config files, what the sidecar does with each target and why."""
+    """Explain, from config files, what the sidecar does with each target and why.
+
+    Examples:
+
+    \b
+      meshprobe explain api.example.com --config mesh/ -n shop --mode REGISTRY_ONLY
+      meshprobe explain api.example.com --config mesh.yaml --results probe.json -o json
+    """
     report = run(
         targets,
         config or [],

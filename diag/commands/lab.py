@@ -17,7 +17,13 @@ from diag import errors
 MODES = ("REGISTRY_ONLY", "ALLOW_ANY")
 
 lab_app = typer.Typer(
-    name="lab", help="An Istio-like mesh on this host, for tests and demos (needs root).",
+    name="lab",
+    help="An Istio-like mesh on this host, for tests and demos (needs root)." + (
+        "\n\nExamples:\n\n\b\n"
+        "  meshprobe lab up --mode REGISTRY_ONLY --internet pkg.lab.example\n"
+        "  meshprobe lab exec -- curl -sS https://pkg.lab.example/\n"
+        "  meshprobe lab down"
+    ),
     no_args_is_help=True, add_completion=False, rich_markup_mode=None,
 )  # fmt: skip
 
@@ -60,7 +66,13 @@ def up(
     mode: Annotated[str | None, typer.Option("--mode", help="REGISTRY_ONLY or ALLOW_ANY.")] = None,
     internet: Annotated[str, typer.Option("--internet", help="Extra internet hosts, comma-separated.")] = "",
 ) -> None:
-    """Build the lab and leave it running (detached)."""
+    """Build the lab and leave it running (detached).
+
+    Examples:
+
+    \b
+      meshprobe lab up --config mesh/ --mode REGISTRY_ONLY --internet pkg.lab.example
+    """
     objects = _load(config or [])
     checked = _check_mode(mode)
     hosts = [h.strip() for h in internet.split(",") if h.strip()]
@@ -85,7 +97,13 @@ def up(
 def apply(
     file: Annotated[list[str], typer.Argument(help="YAML/JSON files or directories with the new config.")],
 ) -> None:
-    """Replace the lab's config and restart the sidecars with it."""
+    """Replace the lab's config and restart the sidecars with it.
+
+    Examples:
+
+    \b
+      meshprobe lab apply fixed.yaml
+    """
     objects = _load(file)
     from lab import control
 
@@ -103,7 +121,14 @@ def exec_(
         str, typer.Option("-n", "--namespace", help="Run in this namespace's pod.")
     ] = "default",
 ) -> None:
-    """Run CMD in a pod behind its sidecar (non-1337 uid/gid, lab CA trusted); exit with its status."""
+    """Run CMD in a pod behind its sidecar (non-1337 uid/gid, lab CA trusted); exit with its status.
+
+    Examples:
+
+    \b
+      meshprobe lab exec -- curl -sS https://pkg.lab.example/
+      meshprobe lab exec -n shop -- python -m probes pkg.lab.example
+    """
     import subprocess
 
     from lab import control
@@ -128,7 +153,13 @@ def exec_(
 
 @lab_app.command("status")
 def status(output: Annotated[str, typer.Option("-o", "--output", help="text or json.")] = "text") -> None:
-    """Show the running lab: pods, sidecars, internet hosts."""
+    """Show the running lab: pods, sidecars, internet hosts.
+
+    Examples:
+
+    \b
+      meshprobe lab status -o json
+    """
     import json
 
     from lab import control
@@ -147,7 +178,13 @@ def status(output: Annotated[str, typer.Option("-o", "--output", help="text or j
 
 @lab_app.command("down")
 def down() -> None:
-    """Stop the lab and remove everything it created."""
+    """Stop the lab and remove everything it created.
+
+    Examples:
+
+    \b
+      meshprobe lab down
+    """
     from lab import control
 
     run_id = control.down()

@@ -34,7 +34,14 @@ def lint(
     ] = None,
     output: Annotated[str, typer.Option("-o", "--output", help="text, json or sarif.")] = "text",
 ) -> None:
-    """Find static egress smells in mesh config (what istioctl analyze misses, and some it has)."""
+    """Find static egress smells in mesh config (what istioctl analyze misses, and some it has).
+
+    Examples:
+
+    \b
+      meshprobe lint --config mesh/ --mode REGISTRY_ONLY
+      meshprobe lint --config mesh.yaml -o sarif > lint.sarif
+    """
     from diag.errors import InputError, UsageError
     from diag.lint import sarif, static_findings
     from diag.loader import load_mesh_config, load_paths

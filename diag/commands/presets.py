@@ -34,6 +34,18 @@ Examples:
 """
 
 
+def _complete_names(incomplete: str) -> list[str]:
+    """Shell completion: the preset names (built-in, then the user's) starting with ``incomplete``."""
+    from diag.errors import InputError
+    from diag.presets import BUILTINS, load_user_presets
+
+    try:
+        names = [*BUILTINS, *load_user_presets()]
+    except InputError:  # a broken user presets file must not break the shell
+        names = list(BUILTINS)
+    return [n for n in names if n.startswith(incomplete)]
+
+
 def register(app: typer.Typer) -> None:
     """Add `meshprobe presets` to the app."""
     app.command("presets", help=HELP)(presets)
@@ -41,7 +53,10 @@ def register(app: typer.Typer) -> None:
 
 def presets(
     name: Annotated[
-        str | None, typer.Argument(metavar="[NAME[=URL,...]]", help="A preset; none: list them all.")
+        str | None,
+        typer.Argument(
+            metavar="NAME[=URL,...]", help="A preset; none: list them all.", autocompletion=_complete_names
+        ),
     ] = None,
     output: Annotated[str, typer.Option("-o", "--output", help="text or yaml (the bundle alone).")] = "text",
 ) -> None:

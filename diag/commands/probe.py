@@ -71,7 +71,15 @@ def probe(
     ] = None,
     output: Annotated[str, typer.Option("-o", "--output", help="text or json.")] = "text",
 ) -> None:
-    """Probe targets from here: DNS, TCP, TLS, HTTP, with the sidecar's evidence when there is one."""
+    """Probe targets from here: DNS, TCP, TLS, HTTP, with the sidecar's evidence when there is one.
+
+    Examples:
+
+    \b
+      meshprobe probe pkg.example.com tcp://db.example.com:5432
+      meshprobe probe https://api.example.com/health --expect blocked
+      meshprobe probe --plan plan.json -o json > probe.json
+    """
     from diag.errors import UsageError
     from probes.cli import ProbeFlags, UsageProblem, build_plan
     from probes.model import to_json

@@ -94,6 +94,16 @@ def _with(request: AdmissionRequest, obj: dict[str, Any]) -> AdmissionRequest:
 # ---- Pod Security "restricted" -------------------------------------------------------------------
 
 SAFE_CAPABILITIES = {"NET_BIND_SERVICE"}
+ALLOWED_VOLUMES = {
+    "configMap",
+    "csi",
+    "downwardAPI",
+    "emptyDir",
+    "ephemeral",
+    "persistentVolumeClaim",
+    "projected",
+    "secret",
+}
 
 
 def _containers(spec: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -108,77 +118,78 @@ def _plural(names: list[str], one: str, many: str) -> str:
     return f"{one if len(names) == 1 else many} {_quoted(names)}"
 
 
+def _sc(container: Mapping[str, Any]) -> Mapping[str, Any]:
+    return container.get("securityContext") or {}
+
+
+def _must(names: list[str], rule: str) -> str:
+    return f"{_plural(names, 'container', 'containers')} must {rule}"
+
+
 def restricted_violations(spec: Mapping[str, Any]) -> list[str]:
-    """Forbidden reasons in pod-security-admission's wording (check_*.go), in its check order."""
+    """Forbidden reasons in pod-security-admission's wording (policy/check_*.go), ordered by check ID."""
     out: list[str] = []
     pod_sc = spec.get("securityContext") or {}
     containers = _containers(spec)
+    escalation = [c["name"] for c in containers if _sc(c).get("allowPrivilegeEscalation") is not False]
+    if escalation:
+        out.append(
+            f"allowPrivilegeEscalation != false ({_must(escalation, 'set')} "
+            "securityContext.allowPrivilegeEscalation=false)"
+        )
+    no_drop = [
+        c["name"] for c in containers if "ALL" not in ((_sc(c).get("capabilities") or {}).get("drop") or [])
+    ]
+    parts = [f'{_must(no_drop, "set")} securityContext.capabilities.drop=["ALL"]'] if no_drop else []
+    for c in containers:
+        added = [a for a in (_sc(c).get("capabilities") or {}).get("add") or [] if a not in SAFE_CAPABILITIES]
+        if added:
+            parts.append(
+                f"{_must([c['name']], 'not include')} {_quoted(added)} in securityContext.capabilities.add"
+            )
+    if parts:
+        out.append("unrestricted capabilities (" + "; ".join(parts) + ")")
     host = [f"{k}=true" for k in ("hostNetwork", "hostPID", "hostIPC") if spec.get(k)]
     if host:
         out.append("host namespaces (" + ", ".join(host) + ")")
-    privileged = [c["name"] for c in containers if (c.get("securityContext") or {}).get("privileged")]
+    privileged = [c["name"] for c in containers if _sc(c).get("privileged")]
     if privileged:
-        out.append(
-            f"privileged ({_plural(privileged, 'container', 'containers')} must not set "
-            "securityContext.privileged=true)"
-        )
-    escalation = [
-        c["name"]
-        for c in containers
-        if (c.get("securityContext") or {}).get("allowPrivilegeEscalation") is not False
+        out.append(f"privileged ({_must(privileged, 'not set')} securityContext.privileged=true)")
+    restricted = [
+        (str(v.get("name")), kind)
+        for v in spec.get("volumes") or []
+        for kind in v
+        if kind != "name" and kind not in ALLOWED_VOLUMES
     ]
-    if escalation:
-        out.append(
-            f"allowPrivilegeEscalation != false ({_plural(escalation, 'container', 'containers')} must "
-            "set securityContext.allowPrivilegeEscalation=false)"
-        )
-    no_drop = [
-        c["name"]
-        for c in containers
-        if "ALL" not in (((c.get("securityContext") or {}).get("capabilities") or {}).get("drop") or [])
-    ]
-    added: list[str] = []
-    for c in containers:
-        adds = ((c.get("securityContext") or {}).get("capabilities") or {}).get("add") or []
-        added.extend(a for a in adds if a not in SAFE_CAPABILITIES and a not in added)
-    if no_drop or added:
-        parts = []
-        if no_drop:
-            parts.append(
-                f"{_plural(no_drop, 'container', 'containers')} must set "
-                'securityContext.capabilities.drop=["ALL"]'
-            )
-        if added:
-            parts.append(
-                f"{_plural(added, 'container', 'containers')} must not include "
-                f"{_quoted(added)} in securityContext.capabilities.add"
-            )
-        out.append("unrestricted capabilities (" + "; ".join(parts) + ")")
-    pod_non_root = pod_sc.get("runAsNonRoot") is True
-    non_root = [
-        c["name"]
-        for c in containers
-        if (c.get("securityContext") or {}).get("runAsNonRoot") is not True
-        and not (pod_non_root and (c.get("securityContext") or {}).get("runAsNonRoot") is None)
-    ]
-    if non_root:
-        where = (
-            f"pod or {_plural(non_root, 'container', 'containers')} must set "
-            "securityContext.runAsNonRoot=true"
-            if pod_sc.get("runAsNonRoot") is not False
-            else "pod must not set securityContext.runAsNonRoot=false"
-        )
-        out.append(f"runAsNonRoot != true ({where})")
+    if restricted:
+        uses = ", ".join(f'volume "{name}" uses restricted volume type "{kind}"' for name, kind in restricted)
+        out.append(f"restricted volume types ({uses})")
+    pod_non_root = pod_sc.get("runAsNonRoot")
+    unset = [c["name"] for c in containers if _sc(c).get("runAsNonRoot") is None and pod_non_root is not True]
+    explicit_false = [c["name"] for c in containers if _sc(c).get("runAsNonRoot") is False]
+    if pod_non_root is False or unset or explicit_false:
+        reasons = ["pod must not set securityContext.runAsNonRoot=false"] if pod_non_root is False else []
+        if explicit_false:
+            reasons.append(f"{_must(explicit_false, 'not set')} securityContext.runAsNonRoot=false")
+        if unset and pod_non_root is not False:
+            reasons.append(f"pod or {_must(unset, 'set')} securityContext.runAsNonRoot=true")
+        out.append("runAsNonRoot != true (" + "; ".join(reasons) + ")")
+    root = [c["name"] for c in containers if _sc(c).get("runAsUser") == 0]
+    if pod_sc.get("runAsUser") == 0 or root:
+        reasons = ["pod must not set runAsUser=0"] if pod_sc.get("runAsUser") == 0 else []
+        reasons += [f"{_must(root, 'not set')} runAsUser=0"] if root else []
+        out.append("runAsUser=0 (" + "; ".join(reasons) + ")")
     pod_seccomp = (pod_sc.get("seccompProfile") or {}).get("type")
-    bad_seccomp = []
-    for c in containers:
-        kind = ((c.get("securityContext") or {}).get("seccompProfile") or {}).get("type") or pod_seccomp
-        if kind not in ("RuntimeDefault", "Localhost"):
-            bad_seccomp.append(c["name"])
-    if bad_seccomp:
+    bad = [
+        c["name"]
+        for c in containers
+        if ((_sc(c).get("seccompProfile") or {}).get("type") or pod_seccomp)
+        not in ("RuntimeDefault", "Localhost")
+    ]
+    if bad:
         out.append(
-            f"seccompProfile (pod or {_plural(bad_seccomp, 'container', 'containers')} must set "
-            'securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost")'
+            f"seccompProfile (pod or {_must(bad, 'set')} securityContext.seccompProfile.type to "
+            '"RuntimeDefault" or "Localhost")'
         )
     return out
 

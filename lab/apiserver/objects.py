@@ -112,7 +112,9 @@ def prepare_update(
     return obj
 
 
-def validate(rtype: ResourceType, new: dict[str, Any], old: dict[str, Any] | None, subresource: str = "") -> None:
+def validate(
+    rtype: ResourceType, new: dict[str, Any], old: dict[str, Any] | None, subresource: str = ""
+) -> None:
     """422 Invalid for the rules the stand-in models."""
     name = new["metadata"]["name"]
     causes: list[tuple[str, str, str]] = []
@@ -137,7 +139,9 @@ def validate(rtype: ResourceType, new: dict[str, Any], old: dict[str, Any] | Non
         raise Invalid(rtype.kind, name, rtype.group, [(f, w, d.rstrip(": ")) for f, w, d in causes])
 
 
-def _pod_update_causes(spec: dict[str, Any], old: dict[str, Any], subresource: str) -> list[tuple[str, str, str]]:
+def _pod_update_causes(
+    spec: dict[str, Any], old: dict[str, Any], subresource: str
+) -> list[tuple[str, str, str]]:
     causes: list[tuple[str, str, str]] = []
     old_ephemeral = {c["name"]: c for c in old.get("ephemeralContainers") or []}
     new_ephemeral = {c["name"]: c for c in spec.get("ephemeralContainers") or []}

@@ -245,8 +245,12 @@ def apply_patch(content_type: str, current: dict[str, Any], body: bytes, builtin
         from lab.apiserver.errors import unsupported_media_type
 
         raise unsupported_media_type(
-            ["application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml",
-             *accepted[2:]]
+            [
+                "application/json-patch+json",
+                "application/merge-patch+json",
+                "application/apply-patch+yaml",
+                *accepted[2:],
+            ]
         )
     try:
         patch = json.loads(body or b"null")

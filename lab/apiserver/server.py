@@ -6,8 +6,8 @@ the controllers started beside it.
 from __future__ import annotations
 
 import base64
-import re
 import contextlib
+import re
 import secrets
 import socket
 import ssl

@@ -44,8 +44,11 @@ def test_injected_faults_fail_the_next_matching_requests_only(api: ApiServer, co
         with pytest.raises(ApiException) as caught:
             core.create_namespaced_config_map("default", cm("f"))
         body = json.loads(caught.value.body)
-        assert (caught.value.status, body["reason"], body["message"]) == (500, "InternalError",
-                                                                          "etcdserver: request timed out")
+        assert (caught.value.status, body["reason"], body["message"]) == (
+            500,
+            "InternalError",
+            "etcdserver: request timed out",
+        )
     assert core.create_namespaced_config_map("default", cm("f")).metadata.name == "f"
     core.list_namespaced_pod("default")  # another namespace: not matched
     with pytest.raises(ApiException) as caught:
@@ -59,8 +62,9 @@ def test_drop_watches_ends_every_open_stream(api: ApiServer, core: client.CoreV1
     ended = threading.Event()
 
     def run() -> None:
-        for event in watch.Watch().stream(core.list_namespaced_config_map, "default", timeout_seconds=30,
-                                          _request_timeout=30):
+        for event in watch.Watch().stream(
+            core.list_namespaced_config_map, "default", timeout_seconds=30, _request_timeout=30
+        ):
             events.append(event["type"])
         ended.set()
 
@@ -72,8 +76,9 @@ def test_drop_watches_ends_every_open_stream(api: ApiServer, core: client.CoreV1
     assert ended.wait(5)
 
 
-def test_pause_refuses_connections_then_resume_serves_on_the_same_port(api: ApiServer,
-                                                                       core: client.CoreV1Api) -> None:
+def test_pause_refuses_connections_then_resume_serves_on_the_same_port(
+    api: ApiServer, core: client.CoreV1Api
+) -> None:
     port = api.port
     api.pause()
     with pytest.raises(urllib3.exceptions.HTTPError):

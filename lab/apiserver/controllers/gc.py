@@ -81,7 +81,9 @@ class GarbageCollector(Worker):
     def _foreground(self, owner: dict[str, Any]) -> None:
         """Dependents with another owner that stays lose the reference; the others are deleted."""
         uid, left = owner["metadata"]["uid"], False
-        solid = {o["metadata"]["uid"] for o in self.store.objects() if not o["metadata"].get("deletionTimestamp")}
+        solid = {
+            o["metadata"]["uid"] for o in self.store.objects() if not o["metadata"].get("deletionTimestamp")
+        }
         for dependent in self._dependents(uid):
             if any(r.get("uid") in solid for r in dependent["metadata"]["ownerReferences"]):
                 self._strip(dependent, uid)

@@ -151,6 +151,7 @@ class JobController(Worker):
         elif deadline is not None and time.time() >= started + int(deadline):
             reason = "DeadlineExceeded"
         if reason is not None:
+            record_event(self.store, job, "Warning", reason, MESSAGES[reason], "job-controller")
             for pod in active:
                 counted[pod["metadata"]["uid"]] = "Failed"
                 with contextlib.suppress(ApiError):
@@ -169,6 +170,7 @@ class JobController(Worker):
                 _condition("Complete", "CompletionsReached", now),
             ]
             status["completionTime"] = now
+            record_event(self.store, job, "Normal", "Completed", "Job completed", "job-controller")
         else:
             active = active + self._create_pods(job, succeeded, len(active))
             if deadline is not None:
@@ -230,6 +232,14 @@ class JobController(Worker):
             }
             try:
                 created.append(self.store.create(pod, admission=True, user=CONTROLLER_USER))
+                record_event(
+                    self.store,
+                    job,
+                    "Normal",
+                    "SuccessfulCreate",
+                    f"Created pod: {created[-1]['metadata']['name']}",
+                    "job-controller",
+                )
             except ApiError as exc:
                 record_event(
                     self.store,
