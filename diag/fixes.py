@@ -53,12 +53,25 @@ def _is_ip(text: str) -> bool:
 
 
 def service_entry(
-    host: str, port: int, protocol: str, namespace: str, *, address: str | None = None
+    host: str,
+    port: int,
+    protocol: str,
+    namespace: str,
+    *,
+    address: str | None = None,
+    domain_suffix: str = "cluster.local",
 ) -> Fix | None:
-    """A new entry for exactly ``host:port`` (None when no safe entry can be written)."""
+    """A new entry for exactly ``host:port`` (None when no safe entry can be written).
+
+    ``address`` must be one the user gave or the probe observed, never an assumed or stand-in one.
+    No entry is written for IP literals, wildcards, names with a trailing dot, short names (the pod
+    resolves them through its search domains) or names of the cluster's own domain (in-mesh hosts
+    are never external)."""
     proto = PROTOCOL_FOR_CALL.get(protocol.lower(), protocol.upper())
     host = host.lower()
-    if _is_ip(host) or host.endswith(".") or "*" in host:
+    if _is_ip(host) or host.endswith(".") or "*" in host or "." not in host:
+        return None
+    if host == domain_suffix or host.endswith(("." + domain_suffix, ".svc")):
         return None
     spec: dict[str, Any] = {
         "hosts": [host],

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ipaddress
 
+from diag.predict_hosts import resolve_call
 from diag.predict_listeners import (
     PASSTHROUGH_CHAIN,
     ChainIndex,
@@ -31,6 +32,7 @@ from diag.predict_listeners import (
     sni_matches,
 )
 from diag.predict_model import (
+    AddressOwner,
     Call,
     Candidate,
     Decision,
@@ -57,6 +59,7 @@ from diag.predict_scope import WILDCARD, ProxyScope, scope_for
 from diag.snapshot import MeshService, Snapshot
 
 __all__ = [
+    "AddressOwner",
     "Call",
     "Candidate",
     "Decision",
@@ -67,6 +70,7 @@ __all__ = [
     "Prediction",
     "Source",
     "UpstreamTls",
+    "address_owners",
     "bound_addresses",
     "candidates",
     "destination_rule_for",
@@ -84,20 +88,22 @@ BLACKHOLE_CHAIN = "virtualOutbound-blackhole"
 
 
 def predict(snapshot: Snapshot, source: Source, call: Call) -> Prediction:
-    """The path, verdict and deciding resources for `call` made by `source`."""
+    """The path, verdict and deciding resources for `call` made by `source` (a short name is first
+    resolved as the pod's resolver would: `diag.predict_hosts`)."""
     scope = scope_for(snapshot, source)
+    call, resolved = resolve_call(snapshot, source, call)
+    notes: list[str] = [resolved] if resolved else []
     dns = dns_answer_for(scope, call.host)
     address, assumption = dialled_address(scope, call, dns)
     listeners = listeners_for_port(scope, call.port)
-    if address is None and all(b == WILDCARD and not li.index().cidr for b, li in listeners.items()):
-        assumption = ""  # no listener on this port depends on the address
+    if assumption == UNBOUND:
+        assumption = unbound_assumption(scope, call, listeners)
     assumptions = (assumption,) if assumption else ()
     listener = listeners.get(address) if address else None
     listener = listener or listeners.get(WILDCARD)
     if listener is None:
-        return _virtual_outbound(scope, call, address, dns, assumptions)
+        return _virtual_outbound(scope, call, address, dns, assumptions, notes)
     chain = select_chain(listener, call, address)
-    notes: list[str] = []
     if (
         chain is None
         and call.protocol == "http"
@@ -152,7 +158,57 @@ def dialled_address(scope: ProxyScope, call: Call, dns: tuple[str, ...] | None) 
         ips = candidate.ip_addresses
         if ips:
             return ips[0], f"assumed {call.host} resolves to its entry's address {ips[0]} ({candidate.ref})"
-    return None, f"assumed {call.host} resolves to an address no listener is bound to (public DNS)"
+    return None, UNBOUND
+
+
+UNBOUND = "unbound"  # marker: the address is unknown; `unbound_assumption` words it
+
+
+def unbound_assumption(scope: ProxyScope, call: Call, listeners: dict[str, ListenerModel]) -> str:
+    """The assumption made when the dialled address is unknown, naming the addresses it excludes
+    and where they would lead ("" when no listener on the port depends on the address).
+
+    The verdict then rests on it: an address inside a CIDR chain (e.g. a TCP entry listing a
+    provider's published ranges) or on an IP-bound listener of the port takes another path.
+    """
+    owners = _address_owners(listeners)
+    if not owners:
+        return ""
+    parts = []
+    for owner in owners:
+        shown = ", ".join(owner.addresses[:3])
+        if len(owner.addresses) > 3:
+            shown += f", … {len(owner.addresses)} in all"
+        parts.append(f"{shown} ({owner.ref} → {owner.target})")
+    return (
+        f"assumed {call.host} resolves to none of the addresses port {call.port} is bound to for this "
+        f"proxy: {'; '.join(parts)}. No address was given, so public DNS decides; an address among "
+        "them takes that path instead"
+    )
+
+
+def address_owners(snapshot: Snapshot, source: Source, port: int) -> tuple[AddressOwner, ...]:
+    """Who owns the address-specific matches on `port` for this proxy: CIDR chains on `0.0.0.0`
+    and IP-bound listeners, grouped by owning object and destination."""
+    return _address_owners(listeners_for_port(scope_for(snapshot, source), port))
+
+
+def _address_owners(listeners: dict[str, ListenerModel]) -> tuple[AddressOwner, ...]:
+    owners: dict[tuple[str, str], list[str]] = {}
+    for bind, listener in sorted(listeners.items()):
+        if bind == WILDCARD:
+            for chain, nets in listener.index().cidr:
+                key = (chain.service.ref if chain.service else "a filter chain", chain.cluster or "?")
+                owners.setdefault(key, []).extend(str(n) for n in nets)
+            continue
+        chains, default = listener.finalized()
+        for chain in [*chains, *([default] if default else [])]:
+            key = (chain.service.ref if chain.service else "a listener", chain.cluster or chain.route or "?")
+            owners.setdefault(key, []).append(bind)
+    return tuple(
+        AddressOwner(ref=ref, target=target, addresses=tuple(dict.fromkeys(addrs)))
+        for (ref, target), addrs in owners.items()
+    )
 
 
 def _catchall_cluster(scope: ProxyScope) -> str:
@@ -168,6 +224,7 @@ def _virtual_outbound(
     address: str | None,
     dns: tuple[str, ...] | None,
     assumptions: tuple[str, ...],
+    notes: list[str],
 ) -> Prediction:
     """`listener_builder.go`: 15001 itself hits `virtualOutbound-blackhole`; 15006 is handed to the
     `virtualInbound` listener, whose `virtualInbound-blackhole` chain drops it (loop guards)."""
@@ -175,12 +232,12 @@ def _virtual_outbound(
         path = EnvoyPath(
             listener="virtualInbound", filter_chain="virtualInbound-blackhole", cluster="BlackHoleCluster"
         )
-        notes = ["port 15006 is the inbound capture port: the virtualInbound listener blackholes it"]
+        notes.append("port 15006 is the inbound capture port: the virtualInbound listener blackholes it")
         return _finish(scope, call, path, None, None, None, address, dns, assumptions, notes, catch=True)
     chain = BLACKHOLE_CHAIN if call.port == 15001 else CATCHALL_CHAIN
     cluster = "BlackHoleCluster" if call.port == 15001 else _catchall_cluster(scope)
     path = EnvoyPath(listener=VIRTUAL_OUTBOUND, filter_chain=chain, cluster=cluster)
-    notes = [f"no listener for port {call.port} on this proxy"]
+    notes.append(f"no listener for port {call.port} on this proxy")
     return _finish(scope, call, path, None, None, None, address, dns, assumptions, notes, catch=True)
 
 
@@ -309,8 +366,11 @@ def _finish(
             notes.append(f"cluster {path.cluster} is not in this proxy's config (503 NC)")
             verdict = "blocked"
         elif service is not None:
-            subset = path.cluster.split("|")[2] if path.cluster.count("|") == 3 else ""
-            tls = upstream_tls_for(scope.snapshot, scope, service, call.port, subset)
+            parts = path.cluster.split("|")
+            subset = parts[2] if len(parts) == 4 else ""
+            # The cluster's port decides its upstream TLS (a route may send port 80 to port 443).
+            port = int(parts[1]) if len(parts) == 4 and parts[1].isdigit() else call.port
+            tls = upstream_tls_for(scope.snapshot, scope, service, port, subset)
             if tls.decided_by and tls.decided_by.startswith("DestinationRule"):
                 matched.append(tls.decided_by)
     if scope.mode.egress_proxy and path.cluster == scope.mode.egress_proxy:

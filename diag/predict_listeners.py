@@ -22,8 +22,9 @@ Follows `pilot/pkg/networking/core/listener.go` `buildSidecarOutboundListeners` 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from diag.loader import paused_gc
 from diag.predict_scope import WILDCARD, ProxyScope, mesh_virtual_services
@@ -299,7 +300,7 @@ def _vs_chains(scope: ProxyScope, svc: MeshService, port: Port, cidrs: tuple[str
                 continue
             dest = rule.destinations[0]
             cluster = cluster_name(dest.port or port.number, dest.host.lower(), dest.subset)
-            matches = [m for m in rule.match if m.get("port") in (None, port.number)] or (
+            matches = [m for m in rule.match if l4_source_match(m, scope, port.number)] or (
                 [] if rule.match else [{}]
             )
             for m in matches:
@@ -314,6 +315,26 @@ def _vs_chains(scope: ProxyScope, svc: MeshService, port: Port, cidrs: tuple[str
             if out and port.protocol not in TLS_FAMILY:
                 return out
     return out
+
+
+def l4_source_match(match: Mapping[str, Any], scope: ProxyScope, port: int) -> bool:
+    """`tls.go` `matchTLS` / `matchTCP` for a sidecar: the match's `gateways` (if any) must name
+    `mesh`, its `sourceLabels` be a subset of the proxy's labels, its `sourceNamespace` (if any) be
+    the proxy's namespace, and its `port` (if any) the listener's. A rule none of whose matches
+    pass is left out of the sidecar's config (e.g. the gateway-only rule of an egress-gateway
+    VirtualService)."""
+    gateways = match.get("gateways") or ()
+    if gateways and "mesh" not in gateways:
+        return False
+    labels = match.get("sourceLabels") or {}
+    own = scope.source.labels
+    if isinstance(labels, Mapping) and any(own.get(str(k)) != str(v) for k, v in labels.items()):
+        return False
+    namespace = match.get("sourceNamespace") or ""
+    if namespace and namespace != scope.source.namespace:
+        return False
+    number = match.get("port")
+    return number in (None, 0, port)
 
 
 def _effective_cidrs(chain: ChainModel) -> tuple[str, ...]:

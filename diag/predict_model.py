@@ -180,6 +180,15 @@ class PortOwner:
 
 
 @dataclass(frozen=True, kw_only=True)
+class AddressOwner:
+    """An object whose listener or CIDR chain on a port matches only some destination addresses."""
+
+    ref: str
+    target: str  # the cluster (or route) those addresses lead to
+    addresses: tuple[str, ...]  # IPs and CIDR ranges
+
+
+@dataclass(frozen=True, kw_only=True)
 class Prediction:
     """What pilot's config does with a call from a source (SPEC §4 `predicted`, §7)."""
 
@@ -201,10 +210,13 @@ class Prediction:
     catch_all: bool = False  # ended in virtualOutbound/PassthroughFilterChain/block_all/allow_any
 
     def to_json(self) -> dict[str, Any]:
-        """The report's `predicted` object (SPEC §4)."""
+        """The report's `predicted` object (SPEC §4), with the notes and the assumptions the
+        verdict rests on (e.g. the address a name was assumed to resolve to)."""
         return {
             "verdict": self.verdict,
             "envoy": self.envoy,
             "path": self.path.to_json(),
             "matched": list(self.matched),
+            "notes": list(self.notes),
+            "assumptions": list(self.assumptions),
         }

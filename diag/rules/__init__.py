@@ -11,7 +11,11 @@ sidecar-less sources, the sidecar-only codes (SPEC §6).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from diag.predict_hosts import resolve_call
 from diag.rules import (
+    facts,
     mp0101,
     mp0102,
     mp0103,
@@ -44,6 +48,7 @@ from diag.rules import (
     mp0305,
 )
 from diag.rules.base import Diagnosis, Rule, RuleContext
+from diag.rules.fixcheck import check_diagnoses
 
 ALL_RULES: tuple[Rule, ...] = (
     mp0303.RULE,
@@ -82,11 +87,29 @@ RULES_BY_CODE: dict[str, Rule] = {rule.code: rule for rule in ALL_RULES}
 
 
 def diagnose(ctx: RuleContext) -> list[Diagnosis]:
-    """All diagnoses for one target, root cause first, superseded codes removed."""
+    """All diagnoses for one target, root cause first, superseded codes removed.
+
+    Rules see the call as the pod makes it: a short name resolved through the source namespace's
+    DNS search domains (`diag.predict_hosts`), so ``reviews`` is matched, explained and fixed as
+    ``reviews.<ns>.svc.cluster.local``."""
+    if ctx.snapshot is not None:
+        call, _ = resolve_call(ctx.snapshot, ctx.source, ctx.call)
+        ctx = replace(ctx, call=call)
     found: list[Diagnosis] = []
     for rule in ALL_RULES:
         if rule.sidecar_only and ctx.dataplane != "sidecar":
             continue
         found.extend(rule.evaluate(ctx))
     dropped = {code for d in found for code in d.supersedes if code != d.code}
-    return [d for d in found if d.code not in dropped]
+    kept = [d for d in found if d.code not in dropped]
+    if ctx.snapshot is None or not any(d.fix is not None for d in kept):
+        return kept
+    known = facts.known_address(ctx)
+    return check_diagnoses(
+        kept,
+        ctx.snapshot,
+        ctx.source,
+        ctx.call,
+        known_addresses=(known,) if known else (),
+        report_calls=ctx.report_calls,
+    )

@@ -99,6 +99,7 @@ class RuleContext:
     declared_mode: str | None = None  # the mode the declared config gives, when the live one differs
     invalid_objects: tuple[Resource, ...] = ()  # loaded but rejected by validation
     bypass: tuple[str, ...] = ()  # why this call would not be captured (MP0204), from pod config
+    report_calls: tuple[Call, ...] = ()  # the report's other targets: a fix must not change them
 
     @property
     def mode(self) -> str:
@@ -228,6 +229,9 @@ def observed_evidence(ctx: RuleContext) -> list[str]:
     elif ctx.prediction is not None:
         p = ctx.prediction.path
         lines.append(f"predicted: listener {p.listener} → {p.filter_chain} → {ctx.prediction.envoy}")
+    if ctx.prediction is not None:
+        lines.extend(f"prediction note: {n}" for n in ctx.prediction.notes)
+        lines.extend(f"prediction assumes: {a}" for a in ctx.prediction.assumptions)
     return lines
 
 

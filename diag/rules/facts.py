@@ -27,7 +27,19 @@ class Hidden:
 
 
 def dialled_address(ctx: RuleContext) -> str | None:
-    """The destination IP of the call: given, assumed by the prediction, or observed."""
+    """The destination IP of the call: given, observed, or the one the prediction used (which may
+    be assumed: see `known_address`)."""
+    known = known_address(ctx)
+    if known:
+        return known
+    if ctx.prediction is not None and ctx.prediction.dialled_address:
+        return ctx.prediction.dialled_address
+    return None
+
+
+def known_address(ctx: RuleContext) -> str | None:
+    """The destination IP as given (``--results``, the call) or observed — never one a prediction
+    assumed or a stand-in for an address missing from the input. Fixes write only this one."""
     if ctx.call.address:
         return ctx.call.address
     obs = ctx.observed
@@ -35,9 +47,16 @@ def dialled_address(ctx: RuleContext) -> str | None:
         return obs.tcp.address.rsplit(":", 1)[0].strip("[]")
     if obs is not None and obs.dns is not None and obs.dns.a:
         return obs.dns.a[0]
-    if ctx.prediction is not None and ctx.prediction.dialled_address:
-        return ctx.prediction.dialled_address
     return None
+
+
+def in_mesh_host(ctx: RuleContext, host: str) -> bool:
+    """A name of the cluster's own DNS domain (``*.svc.cluster.local``, ``*.cluster.local``, a
+    ``name.ns.svc`` the search domains complete) or a short name: never an external host, so never
+    fixed with a MESH_EXTERNAL entry."""
+    suffix = ctx.snapshot.mesh.domain_suffix if ctx.snapshot is not None else "cluster.local"
+    name = host.lower().rstrip(".")
+    return "." not in name or name == suffix or name.endswith(("." + suffix, ".svc"))
 
 
 def matching(ctx: RuleContext, with_port: bool = True) -> tuple[Candidate, ...]:

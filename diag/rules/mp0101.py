@@ -15,6 +15,7 @@ and its catch-all chain), ``pilot/pkg/networking/core/httproute.go`` (``block_al
 from __future__ import annotations
 
 from diag import fixes
+from diag.predict_hosts import search_domains
 from diag.rules import facts
 from diag.rules.base import Diagnosis, Rule, RuleContext, observed_evidence
 
@@ -24,18 +25,43 @@ def evaluate(ctx: RuleContext) -> list[Diagnosis]:
         return []
     call = ctx.call
     address = facts.dialled_address(ctx)
-    fix = fixes.service_entry(call.host, call.port, ctx.protocol, ctx.source.namespace, address=address)
     evidence = [f"mode REGISTRY_ONLY, set by {ctx.mode_from or 'the mesh default'}", *observed_evidence(ctx)]
-    if fix is None and ctx.protocol == "tcp":
-        evidence.append(
-            "no fix written: a TCP entry needs the destination's addresses (published IPs/CIDRs); "
-            "without them it would capture the port for every workload that sees it (MP0107)"
-        )
+    fix = None
+    if facts.in_mesh_host(ctx, call.host):
+        evidence.append(_in_mesh_advice(ctx))
+    else:
+        known = facts.known_address(ctx)
+        fix = fixes.service_entry(call.host, call.port, ctx.protocol, ctx.source.namespace, address=known)
+        if fix is None and ctx.protocol == "tcp":
+            evidence.append(
+                "no fix written: a TCP entry needs the destination's addresses (published IPs/CIDRs), "
+                "which meshprobe does not know; without them it would capture the port for every "
+                "workload that sees it (MP0107)"
+            )
     message = (
         f"nothing visible to namespace {ctx.source.namespace} matches {facts.target_text(ctx)}"
         f"{' at ' + address if address else ''}: the sidecar sends it to {ctx.decision or 'the blackhole'}"
     )
     return [RULE.diagnose(message, resources=facts.mode_resources(ctx), evidence=evidence, fix=fix)]
+
+
+def _in_mesh_advice(ctx: RuleContext) -> str:
+    host = ctx.call.host
+    if "." not in host.rstrip("."):
+        domains = ", ".join(f"{host}.{d}" for d in search_domains(ctx.source.namespace, _suffix(ctx)))
+        return (
+            f"no fix written: {host} is a short name; the pod looks it up as {domains} and no Service "
+            "of that name exists there, so the call fails at DNS. A ServiceEntry is not the fix: "
+            "call the full name of the Service (name.namespace) or of the external host"
+        )
+    return (
+        f"no fix written: {host} is a name of the cluster's own domain, not an external host; "
+        "a MESH_EXTERNAL ServiceEntry is never the fix. Check the Service's name, namespace and ports"
+    )
+
+
+def _suffix(ctx: RuleContext) -> str:
+    return ctx.snapshot.mesh.domain_suffix if ctx.snapshot is not None else "cluster.local"
 
 
 RULE = Rule("MP0101", "NoServiceEntry", "error", evaluate, sidecar_only=True)

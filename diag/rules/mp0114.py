@@ -15,6 +15,7 @@ Versions: all of 1.22–1.30; auto-allocation on by default from 1.25. Source: i
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import replace
 
 from diag import fixes, predict
 from diag.resources import ServiceEntry
@@ -27,7 +28,7 @@ def evaluate(ctx: RuleContext) -> list[Diagnosis]:
         return []
     dialled = facts.dialled_address(ctx)
     if not dialled:
-        return []
+        return _address_dependent(ctx)
     bound = predict.bound_addresses(ctx.snapshot, ctx.source, ctx.call.host, ctx.call.port)
     if not bound or "0.0.0.0" in bound or "::" in bound or _covered(dialled, bound):
         return []
@@ -50,6 +51,56 @@ def evaluate(ctx: RuleContext) -> list[Diagnosis]:
             supersedes=("MP0101", "MP0113", "MP0202"),
         )
     ]
+
+
+def _address_dependent(ctx: RuleContext) -> list[Diagnosis]:
+    """No address known: the blocked verdict rests on the assumption that the name resolves to none
+    of the addresses the port is bound to. When one of them leads somewhere (a TCP entry listing a
+    provider's published CIDRs), say that the verdict depends on the address instead of blaming an
+    entry by name (MP0102/MP0101). Single IPs bound for other hosts are not counted: a name is not
+    expected to resolve to another host's address."""
+    assert ctx.snapshot is not None
+    call = ctx.call
+    open_for = []
+    for owner in predict.address_owners(ctx.snapshot, ctx.source, call.port):
+        ranges = [a for a in owner.addresses if "/" in a]
+        sample = _sample(ranges[0]) if ranges else None  # a range is written to cover a destination
+        if sample is None:
+            continue
+        alt = predict.predict(ctx.snapshot, ctx.source, replace(call, address=sample))
+        if alt.verdict in ("allowed", "passthrough"):
+            open_for.append((owner, alt))
+    if not open_for:
+        return []
+    shown = "; ".join(
+        f"{', '.join(o.addresses[:4])}{', …' if len(o.addresses) > 4 else ''} ({o.ref} → {a.envoy})"
+        for o, a in open_for
+    )
+    message = (
+        f"the verdict for {facts.target_text(ctx)} depends on the address {call.host} resolves to: port "
+        f"{call.port} is open for {shown}. No address was given, so meshprobe assumed one outside them "
+        "(blocked); probe from the pod and pass its result (explain --results) to decide"
+    )
+    return [
+        RULE.diagnose(
+            message,
+            level="warning",
+            resources=tuple(dict.fromkeys(o.ref for o, _ in open_for)),
+            evidence=observed_evidence(ctx),
+            supersedes=("MP0101", "MP0102", "MP0113"),
+        )
+    ]
+
+
+def _sample(address: str) -> str | None:
+    """An address inside an IP or CIDR (the first host of a range)."""
+    try:
+        net = ipaddress.ip_network(address, strict=False)
+    except ValueError:
+        return None
+    if net.num_addresses == 1:
+        return str(net.network_address)
+    return str(net.network_address + 1)
 
 
 def _covered(address: str, bound: tuple[str, ...]) -> bool:

@@ -24,13 +24,15 @@ def evaluate(ctx: RuleContext) -> list[Diagnosis]:
     if ctx.protocol != "http" or pred is None or pred.service is None:
         return []
     svc = pred.service
-    port = svc.port(ctx.call.port)
+    # The cluster's port is where the sidecar connects (a VirtualService may send port 80 to 443).
+    upstream = _cluster_port(ctx.cluster) or ctx.call.port
+    port = svc.port(upstream) or svc.port(ctx.call.port)
     if port is None or "egressgateway" in (ctx.cluster or ""):
         return []
     mode = pred.upstream_tls.mode if pred.upstream_tls else "NONE"
     reason = _tls_failure(ctx)
     found = (
-        _origination_to_plain_port(ctx, svc.ref, mode, port.target_port, reason)
+        _origination_to_plain_port(ctx, svc.ref, mode, upstream, port.target_port, reason)
         or _no_origination(ctx, svc.ref, mode, port.protocol, reason)
         or _verification(ctx, mode, reason, pred.upstream_tls.decided_by if pred.upstream_tls else None)
     )
@@ -46,10 +48,15 @@ def _tls_failure(ctx: RuleContext) -> str | None:
     return reason if any(r in reason for r in TLS_REASONS) else None
 
 
+def _cluster_port(cluster: str | None) -> int | None:
+    parts = (cluster or "").split("|")
+    return int(parts[1]) if len(parts) == 4 and parts[1].isdigit() else None
+
+
 def _origination_to_plain_port(
-    ctx: RuleContext, ref: str, mode: str, target: int | None, reason: str | None
+    ctx: RuleContext, ref: str, mode: str, upstream: int, target: int | None, reason: str | None
 ) -> Diagnosis | None:
-    if not (mode == "SIMPLE" and ctx.call.port == 80 and target in (None, 80)):
+    if not (mode == "SIMPLE" and upstream == 80 and target in (None, 80)):
         return None
     message = (
         f"TLS origination for {ctx.call.host}:80 without targetPort 443 on {ref}: the sidecar speaks TLS "

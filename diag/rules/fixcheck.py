@@ -1,0 +1,266 @@
+"""Every fix is checked before it is offered: applied to the config and re-predicted.
+
+A fix is withheld (the diagnosis keeps its message and says why there is no fix) when
+
+- it writes an address meshprobe does not know — one neither in the input config nor given or
+  observed for the call (a stand-in ClusterIP, an assumed resolution): fixes never invent facts;
+- applied to the config, it changes the predicted path (verdict or Envoy decision) of another call
+  — another target of the report, or a host:port the config declares that shares a host or port
+  with the fix — or stops a TLS origination: a plain-HTTP call whose cluster a DestinationRule gave
+  ``SIMPLE``/``MUTUAL`` upstream TLS loses it (e.g. ``tls: DISABLE`` on 443 for a host whose port 80
+  a VirtualService sends to 443 with origination, as in Istio's
+  ``samples/bookinfo/networking/egress-rule-google-apis.yaml``).
+
+Calls to the fixed target's own host and port, and to the host:ports a fix registers with a new
+entry (what it is written for), are not "other" calls. Both predictions run on the
+part of the config that can matter for them (every object except services on unrelated ports and
+hosts), so the check stays cheap on large meshes.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from diag.loader import load_documents
+from diag.predict import predict
+from diag.predict_model import Call, Prediction, Source
+from diag.resources import HTTP_FAMILY, TLS_FAMILY, Namespace, Resource, Service, ServiceEntry
+from diag.rules.base import Diagnosis, Fix
+from diag.snapshot import Snapshot, host_matches
+
+ORIGINATING = ("SIMPLE", "MUTUAL", "ISTIO_MUTUAL")
+MAX_CALLS = 400  # other calls re-predicted per fix (report targets always count)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Why a fix is withheld ("" = it is safe to offer)."""
+
+    reason: str = ""
+
+
+def check_diagnoses(
+    diagnoses: Sequence[Diagnosis],
+    snapshot: Snapshot,
+    source: Source,
+    call: Call,
+    *,
+    known_addresses: Iterable[str] = (),
+    report_calls: Sequence[Call] = (),
+) -> list[Diagnosis]:
+    """The diagnoses with every unsafe fix removed and the reason added to the evidence."""
+    out: list[Diagnosis] = []
+    checked: dict[str, Verdict] = {}
+    for d in diagnoses:
+        if d.fix is None:
+            out.append(d)
+            continue
+        verdict = checked.get(d.fix.yaml)
+        if verdict is None:
+            verdict = checked[d.fix.yaml] = check_fix(
+                d.fix, snapshot, source, call, known_addresses=known_addresses, report_calls=report_calls
+            )
+        if verdict.reason:
+            out.append(replace(d, fix=None, evidence=(*d.evidence, f"no fix offered: {verdict.reason}")))
+        else:
+            out.append(d)
+    return out
+
+
+def check_fix(
+    fix: Fix,
+    snapshot: Snapshot,
+    source: Source,
+    call: Call,
+    *,
+    known_addresses: Iterable[str] = (),
+    report_calls: Sequence[Call] = (),
+) -> Verdict:
+    """Apply `fix` to the snapshot's objects and compare predictions (see the module docstring)."""
+    loaded = load_documents(fix.objects, "fix")
+    if loaded.problems or not loaded.objects:
+        return Verdict("the change it needs does not load as a valid object")
+    invented = _invented_addresses(loaded.objects, snapshot, known_addresses)
+    if invented:
+        return Verdict(
+            f"it would need an address meshprobe does not know ({', '.join(invented)}): give the "
+            "destination's real addresses (probe it from the pod, or its published ranges)"
+        )
+    changed = {o.ref for o in loaded.objects}
+    before_objects = _objects(snapshot)
+    after_objects = [o for o in before_objects if o.ref not in changed] + list(loaded.objects)
+    hosts, ports = _touched(loaded.objects, snapshot)
+    suffix = snapshot.mesh.domain_suffix
+    before = _subset(before_objects, hosts, ports, suffix)
+    after = _subset(after_objects, hosts, ports, suffix)
+    before_snap = Snapshot.build(before, snapshot.mesh, istio_version=snapshot.istio_version)
+    after_snap = Snapshot.build(after, snapshot.mesh, istio_version=snapshot.istio_version)
+    subject = {(call.host.lower(), call.port)} | _new_entries(loaded.objects, snapshot)
+    for other in _calls(before_snap, after_snap, hosts, ports, report_calls):
+        if (other.host.lower(), other.port) in subject:
+            continue
+        was = predict(before_snap, source, other)
+        now = predict(after_snap, source, other)
+        reason = _difference(other, was, now)
+        if reason:
+            return Verdict(reason)
+    return Verdict()
+
+
+def _new_entries(objects: Sequence[Resource], snapshot: Snapshot) -> set[tuple[str, int]]:
+    """The host:ports a fix registers with a *new* entry: what it is written for (e.g. the blocked
+    host of a redirect), so their change is the point, not a side effect."""
+    existing = {o.ref for o in snapshot.service_entries}
+    return {
+        (h.lower(), p.number)
+        for o in objects
+        if isinstance(o, ServiceEntry) and o.ref not in existing
+        for h in o.hosts
+        for p in o.ports
+    }
+
+
+def _difference(call: Call, was: Prediction, now: Prediction) -> str:
+    what = f"{call.protocol}://{call.host}:{call.port}"
+    if (was.verdict, was.envoy) != (now.verdict, now.envoy):
+        return f"it would also change {what} from {was.verdict} ({was.envoy}) to {now.verdict} ({now.envoy})"
+    before_tls = was.upstream_tls.mode if was.upstream_tls else "NONE"
+    after_tls = now.upstream_tls.mode if now.upstream_tls else "NONE"
+    if call.protocol == "http" and before_tls in ORIGINATING and after_tls != before_tls:
+        by = was.upstream_tls.decided_by if was.upstream_tls else None
+        return (
+            f"it would break the TLS origination of {what} ({before_tls} upstream TLS from {by}, "
+            f"routed to {was.envoy})"
+        )
+    return ""
+
+
+def _objects(snapshot: Snapshot) -> list[Resource]:
+    return [
+        *snapshot.service_entries,
+        *snapshot.services,
+        *snapshot.sidecars,
+        *snapshot.destination_rules,
+        *snapshot.virtual_services,
+        *snapshot.gateways,
+        *snapshot.namespaces.values(),
+        *snapshot.pods,
+        *snapshot.proxy_configs,
+        *snapshot.envoy_filters,
+        *snapshot.wasm_plugins,
+        *snapshot.control_planes,
+    ]
+
+
+def _invented_addresses(objects: Sequence[Resource], snapshot: Snapshot, known: Iterable[str]) -> list[str]:
+    """Addresses a fix writes that are neither in the input config nor known for the call."""
+    allowed = {_ip_text(a) for a in known}
+    for se in snapshot.service_entries:
+        allowed.update(_ip_text(a) for a in se.addresses)
+        allowed.update(_ip_text(ep.address) for ep in se.endpoints)
+    out = []
+    for obj in objects:
+        if not isinstance(obj, ServiceEntry):
+            continue
+        written = [*obj.addresses, *(ep.address for ep in obj.endpoints)]
+        out += [a for a in written if _is_address(a) and _ip_text(a) not in allowed]
+    return sorted(set(out))
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return False
+    return True
+
+
+def _ip_text(text: str) -> str:
+    """An IP or CIDR in one spelling (`1.2.3.4/32` is `1.2.3.4`)."""
+    try:
+        net = ipaddress.ip_network(text.strip("[]"), strict=False)
+    except ValueError:
+        return text
+    return str(net.network_address) if net.prefixlen == net.max_prefixlen else str(net)
+
+
+def _touched(objects: Sequence[Resource], snapshot: Snapshot) -> tuple[set[str], set[int]]:
+    """Hosts and ports a fix can affect: the hosts it names (entries, DestinationRule, Sidecar
+    imports, a Namespace's services) and every port those hosts declare."""
+    hosts: set[str] = set()
+    for obj in objects:
+        raw_spec = obj.raw.get("spec") if isinstance(obj.raw, Mapping) else None
+        spec: Mapping[str, Any] = raw_spec if isinstance(raw_spec, Mapping) else {}
+        hosts.update(str(h).lower() for h in spec.get("hosts") or () if isinstance(h, str))
+        if isinstance(spec.get("host"), str):
+            hosts.add(spec["host"].lower())
+        for egress in spec.get("egress") or ():
+            if isinstance(egress, Mapping):
+                hosts.update(str(h).split("/", 1)[-1].lower() for h in egress.get("hosts") or ())
+        if isinstance(obj, Namespace):
+            hosts.update(s.host for s in snapshot.mesh_services if s.namespace == obj.name)
+    ports: set[int] = set()
+    for obj in objects:
+        if isinstance(obj, (ServiceEntry, Service)):
+            ports.update(p.number for p in obj.ports)
+    for host in list(hosts):
+        for svc in snapshot.services_for_host(host) if "*" not in host else ():
+            ports.update(p.number for p in svc.ports)
+    return hosts, ports
+
+
+def _relevant(obj: Resource, hosts: set[str], ports: set[int], suffix: str) -> bool:
+    """Whether a service object can bear on calls to the touched hosts and ports."""
+    if isinstance(obj, ServiceEntry):
+        names = [h.lower() for h in obj.hosts]
+    elif isinstance(obj, Service):
+        names = [obj.hostname(suffix)]
+    else:
+        return True
+    if any(n == h or host_matches(h, n) or host_matches(n, h) for n in names for h in hosts):
+        return True
+    return any(p.number in ports for p in obj.ports)
+
+
+def _subset(objects: Sequence[Resource], hosts: set[str], ports: set[int], suffix: str) -> list[Resource]:
+    """Everything but the services on ports and hosts the fix cannot reach."""
+    return [o for o in objects if _relevant(o, hosts, ports, suffix)]
+
+
+def _calls(
+    before: Snapshot, after: Snapshot, hosts: set[str], ports: set[int], report_calls: Sequence[Call]
+) -> list[Call]:
+    """The report's other targets, then each declared host:port of the affected part (capped)."""
+    out: list[Call] = list(report_calls)
+    seen: set[tuple[str, int, str]] = {(c.host.lower(), c.port, c.protocol) for c in out}
+    extra = 0
+    for snap in (before, after):
+        for svc in snap.mesh_services:
+            if svc.is_wildcard or svc.resolution == "ALIAS":
+                continue
+            for port in svc.ports:
+                if port.number not in ports and svc.host not in hosts:
+                    continue
+                for protocol in _protocols(port.protocol):
+                    key = (svc.host, port.number, protocol)
+                    if key in seen or extra >= MAX_CALLS:
+                        continue
+                    seen.add(key)
+                    extra += 1
+                    address = svc.ip_addresses[0] if svc.ip_addresses and not svc.assumed_address else None
+                    out.append(Call(host=svc.host, port=port.number, protocol=protocol, address=address))
+    return out
+
+
+def _protocols(protocol: str) -> tuple[str, ...]:
+    """What clients of a declared port speak: HTTP-family → http; TLS/HTTPS → https; else tcp."""
+    if protocol in HTTP_FAMILY:
+        return ("http",)
+    if protocol in TLS_FAMILY:
+        return ("https",)
+    if protocol == "":
+        return ("http", "tcp")
+    return ("tcp",)
