@@ -14,17 +14,17 @@ from __future__ import annotations
 import builtins
 import copy
 import threading
-from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from lab.apiserver import objects
 from lab.apiserver.admission import AdmissionChain, AdmissionRequest
+from lab.apiserver.changelog import ChangeLog
 from lab.apiserver.defaults import now_rfc3339
-from lab.apiserver.errors import AlreadyExists, BadRequest, Conflict, Expired, Forbidden, NotFound
+from lab.apiserver.errors import AlreadyExists, BadRequest, Conflict, Forbidden, NotFound
 from lab.apiserver.resources import Registry, ResourceType
 from lab.apiserver.selectors import label_matcher
-from lab.apiserver.watchers import Change, Dispatcher, Subscriber, Watcher
+from lab.apiserver.watchers import Subscriber, Watcher
 
 Key = tuple[str, str, str, str]  # group, plural, namespace ("" when cluster-scoped), name
 IN_PROCESS = ("system:apiserver", ("system:masters", "system:authenticated"))
@@ -41,12 +41,8 @@ class Store:
         self.admission = admission or AdmissionChain()
         self._lock = threading.RLock()
         self._objects: dict[Key, dict[str, Any]] = {}
-        self._rv = 1
-        self._floor = 1  # every change after this resourceVersion is still in the history
-        self._history: deque[Change] = deque()
-        self._history_max = history
-        self._watchers: set[Watcher] = set()
-        self.dispatcher = Dispatcher()
+        self._log = ChangeLog(history)
+        self.dispatcher = self._log.dispatcher
         self.created_hooks: list[Callable[[dict[str, Any]], None]] = []
 
     # ---- reads -------------------------------------------------------------------------------
@@ -76,7 +72,7 @@ class Store:
                 for (g, r, ns, _), obj in self._objects.items()
                 if g == group and r == resource and (namespace is None or ns == namespace) and matches(obj)
             ]
-            rv = str(self._rv)
+            rv = str(self._log.rv)
         items.sort(key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
         return items, rv
 
@@ -91,7 +87,7 @@ class Store:
     @property
     def resource_version(self) -> str:
         with self._lock:
-            return str(self._rv)
+            return str(self._log.rv)
 
     # ---- writes ------------------------------------------------------------------------------
 
@@ -308,45 +304,30 @@ class Store:
         watcher = Watcher(rtype.group, rtype.plural, namespace, matches)
         with self._lock:
             if resource_version and resource_version != "0" and not initial_bookmark:
-                try:
-                    since = int(resource_version)
-                except ValueError:
-                    raise BadRequest(
-                        f'resourceVersion: Invalid value: "{resource_version}": '
-                        "must be a non-negative integer"
-                    ) from None
-                if since < self._floor:
-                    raise Expired(f"too old resource version: {since} ({self._floor})")
-                for change in self._history:
-                    if change.rv > since:
-                        watcher.offer(change)
+                self._log.replay(watcher, resource_version)
             else:
                 items, rv = self.list_with_rv(rtype.plural, namespace, rtype.group, matches)
                 for item in items:
                     watcher.queue.put(("ADDED", item))
                 if initial_bookmark:
                     watcher.queue.put(("BOOKMARK", objects.bookmark(rtype, rv, initial_end=True)))
-            self._watchers.add(watcher)
+            self._log.watchers.add(watcher)
         return watcher
 
     def stop_watch(self, watcher: Watcher) -> None:
         with self._lock:
-            self._watchers.discard(watcher)
+            self._log.watchers.discard(watcher)
         watcher.close()
 
     def drop_watches(self) -> int:
+        """Close every open watch stream; returns how many there were."""
         with self._lock:
-            watchers, self._watchers = list(self._watchers), set()
-        for watcher in watchers:
-            watcher.close()
-        return len(watchers)
+            return self._log.drop_watches()
 
     def compact(self) -> str:
         """Forget the change history (as etcd compaction does): older resourceVersions now get 410."""
         with self._lock:
-            self._history.clear()
-            self._floor = self._rv
-            return str(self._rv)
+            return self._log.compact()
 
     def close(self) -> None:
         self.drop_watches()
@@ -389,25 +370,9 @@ class Store:
     def _commit(
         self, kind: str, rtype: ResourceType, key: Key, obj: dict[str, Any], old: dict[str, Any] | None
     ) -> None:
-        """Under the lock: a new resourceVersion, the store, the history, watchers and subscribers."""
-        self._rv += 1
-        obj["metadata"]["resourceVersion"] = str(self._rv)
+        """Under the lock: store (or drop) the object and record the change."""
+        self._log.record(kind, rtype, key[2], obj, old)
         if kind == "DELETED":
             self._objects.pop(key, None)
         else:
             self._objects[key] = obj
-        change = Change(
-            self._rv,
-            kind,
-            rtype.group,
-            rtype.plural,
-            key[2],
-            copy.deepcopy(obj),
-            copy.deepcopy(old) if old is not None else None,
-        )
-        self._history.append(change)
-        while len(self._history) > self._history_max:
-            self._floor = self._history.popleft().rv
-        for watcher in self._watchers:
-            watcher.offer(change)
-        self.dispatcher.publish(kind, change.obj)

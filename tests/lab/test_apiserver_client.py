@@ -493,3 +493,27 @@ def test_unknown_token_is_401_and_store_subscribers_see_commit_order(
     assert done.wait(5)
     stop()
     assert seen == [("ADDED", "ConfigMap", "s"), ("DELETED", "ConfigMap", "s")] and len(threads) == 1
+
+
+def test_without_istio_crds_the_groups_are_absent_and_their_paths_404(tmp_path: Path) -> None:
+    with ApiServer(tmp_path, LabCA(tmp_path), istio_crds=False) as bare:
+        kube = api_client(bare)
+        groups = {g.name for g in client.ApisApi(kube).get_api_versions().groups}
+        assert "batch" in groups and not any(g.endswith("istio.io") for g in groups)
+        with pytest.raises(ApiException) as caught:
+            client.CustomObjectsApi(kube).list_namespaced_custom_object(
+                "networking.istio.io", "v1", "default", "serviceentries"
+            )
+        assert caught.value.status == 404 and status_of(caught.value) == {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": "the server could not find the requested resource",
+            "reason": "NotFound",
+            "details": {},
+            "code": 404,
+        }
+        plain = kube.call_api("GET", f"{bare.url}/nothing-here", header_params=bearer(client.CoreV1Api(kube)))
+        plain.read()
+        assert (plain.status, plain.data) == (404, b"404 page not found\n")

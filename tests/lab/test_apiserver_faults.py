@@ -94,16 +94,19 @@ def test_close_is_idempotent_and_frees_the_port(tmp_path: Path) -> None:
     port = api.port
     kube = config.new_client_from_config(config_file=str(api.kubeconfig()))
     outcome: list[str] = []
+    watching = threading.Event()
 
     def run() -> None:
         try:
-            list(watch.Watch().stream(client.CoreV1Api(kube).list_namespace))
+            for _ in watch.Watch().stream(client.CoreV1Api(kube).list_namespace):
+                watching.set()
             outcome.append("ended")
         except (ApiException, urllib3.exceptions.HTTPError) as exc:
             outcome.append(type(exc).__name__)
 
     stream = threading.Thread(target=run, daemon=True)
     stream.start()
+    assert watching.wait(10)
     api.close()
     api.close()
     stream.join(5)
