@@ -16,7 +16,7 @@ RUN python -m pip install --no-cache-dir --disable-pip-version-check --no-deps -
 FROM python:3.11-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    PYTHONPATH=/opt/deps \
+    PYTHONPATH=/opt/deps:/app \
     HOME=/tmp
 COPY --from=deps /opt/deps /opt/deps
 COPY probes/*.py /app/probes/

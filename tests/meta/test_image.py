@@ -200,7 +200,7 @@ def test_probe_runs_from_the_locked_packages_on_a_read_only_root(tmp_path: Path)
             pytest.fail(message, pytrace=False)
         pytest.skip(message)
     python, deps, app = _image_like_python(tmp_path)
-    env = {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(deps),
+    env = {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1", "PYTHONPATH": f"{deps}:{app}",
            "HOME": "/nonexistent", "PATH": os.environ.get("PATH", "")}  # fmt: skip
     with servers.serve_http({("*", "/"): Reply(200, b"ok")}) as port:
         script = (
@@ -212,9 +212,36 @@ def test_probe_runs_from_the_locked_packages_on_a_read_only_root(tmp_path: Path)
         )
         proc = subprocess.run(
             ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
-            capture_output=True, text=True, timeout=60, check=False, cwd=app,
+            capture_output=True, text=True, timeout=60, check=False, cwd=tmp_path,  # any workingDir
             env={**env, "PATH": f"{python.parent}:{env['PATH']}"},
         )  # fmt: skip
     assert proc.returncode == 0, (proc.returncode, proc.stderr)
     assert [r["signature"] for r in json.loads(proc.stdout)["results"]] == ["OK"]
     assert not list(app.rglob("__pycache__"))
+
+
+# ---- the pod spec the launcher writes -------------------------------------------------------------
+
+
+def test_the_launchers_pod_spec_runs_the_image_as_built() -> None:
+    """The probe container's command and user are the image's (ENTRYPOINT, USER), its root filesystem
+    is read-only, and /tmp (the image's HOME) is writable: the pod runs what the Dockerfile built."""
+    from diag.podspec import ProbeRun, pod_template, probe_container
+
+    final = _final_stage(DOCKERFILE.read_text())
+    (entrypoint,) = [json.loads(args) for word, args in final if word == "ENTRYPOINT"]
+    (user,) = [args for word, args in final if word == "USER"]
+    env = " ".join(args for word, args in final if word == "ENV")
+    run = ProbeRun(run_id="r1", namespace="shop", image=image.PROBE_IMAGE, plan={}, native_sidecar=False)
+    pod = pod_template(run, ["pkg.lab.example"])
+    (container,) = pod["spec"]["containers"]
+    for probe in (container, probe_container(run, "probe-debug", ephemeral=True)):
+        assert probe["command"] == entrypoint and "workingDir" not in probe
+        security = probe["securityContext"]
+        assert f"{security['runAsUser']}:{security['runAsGroup']}" == user
+        assert security["readOnlyRootFilesystem"] is True and security["runAsNonRoot"] is True
+    assert (
+        f"{pod['spec']['securityContext']['runAsUser']}:{pod['spec']['securityContext']['runAsGroup']}"
+        == user
+    )
+    assert "HOME=/tmp" in env and {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
