@@ -99,11 +99,13 @@ def run(
     output: str = "text",
 ) -> Report:
     """The whole explain pipeline (no printing): validate flags, load, predict, diagnose."""
+    from diag.dnsnames import namespace as dns_namespace
     from diag.predict import Source
     from diag.report import Report, SourceInfo
     from diag.snapshot import Snapshot
 
     _check_flags(config, mesh_config, mode, output, expect)
+    namespace = dns_namespace(namespace)
     objects, mesh = _load(config, mesh_config)
     snapshot = Snapshot.build(objects, mesh)
     probe = _read_results(results) if results else None
@@ -188,14 +190,11 @@ def _check_flags(
 
 
 def _load(config: list[Path], mesh_config: Path | None) -> tuple[list[Any], MeshConfig | None]:
-    from diag.errors import InputError
-    from diag.loader import load_mesh_config, load_paths
+    import sys
 
-    loaded = load_paths(config)
-    errors = [p for p in loaded.problems if p.level == "error"]
-    if errors:
-        more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
-        raise InputError(f"{errors[0]}{more}")
+    from diag.loader import load_mesh_config, load_paths, require_loadable
+
+    loaded = require_loadable(load_paths(config), sys.stderr.write)
     mesh = load_mesh_config(mesh_config) if mesh_config is not None else loaded.mesh
     return list(loaded.objects), mesh
 

@@ -8,13 +8,17 @@ command behind the sidecar of the namespace's pod and exits with its status. Eve
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, TypeVar
 
 import typer
 
 from diag import errors
+from diag.dnsnames import host_names
+from diag.dnsnames import namespace as namespace_name
 
 MODES = ("REGISTRY_ONLY", "ALLOW_ANY")
+T = TypeVar("T")
 
 lab_app = typer.Typer(
     name="lab",
@@ -35,14 +39,50 @@ def _control_error(exc: Exception) -> errors.LabError:
 
 
 def _load(paths: list[str]) -> list[dict[str, object]]:
-    from lab.objects import ObjectsError, load_objects, mesh_config_of
+    """The objects in ``paths``, refused as the API server would refuse them (exit 2): unreadable
+    files, unknown kinds, objects Istio's validation rejects (a port outside 1..65535)."""
+    import sys
 
+    from diag.loader import load_paths, require_loadable
+    from lab.objects import ObjectsError, mesh_config_of
+
+    if not paths:
+        return []
+    loaded = require_loadable(load_paths(paths, admission=True), sys.stderr.write)
+    objects = [dict(doc) for doc in loaded.documents]
     try:
-        objects = load_objects(paths)
         mesh_config_of(objects)  # a broken istio ConfigMap is bad input, not a lab failure
-        return objects
     except ObjectsError as exc:
         raise errors.InputError(str(exc)) from exc
+    return objects
+
+
+def _finish(operation: Callable[[], T], report: Callable[[T], None]) -> None:
+    """Run ``operation``, then ``report`` its outcome, unless Ctrl-C came first: then the one line
+    ``error: interrupted`` (exit 130) and no success line, even if something below swallowed the
+    interrupt. Once the outcome is known, a late Ctrl-C no longer cuts its report in half."""
+    import signal
+
+    interrupted = False
+
+    def on_sigint(signum: int, frame: object) -> None:
+        nonlocal interrupted
+        interrupted = True
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGINT, on_sigint)
+    except ValueError:  # not the main thread: no signals here
+        report(operation())
+        return
+    try:
+        result = operation()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if interrupted:
+            raise KeyboardInterrupt
+        report(result)
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _check_mode(mode: str | None) -> str | None:
@@ -75,7 +115,7 @@ def up(
     """
     objects = _load(config or [])
     checked = _check_mode(mode)
-    hosts = [h.strip() for h in internet.split(",") if h.strip()]
+    hosts = host_names([h for h in internet.split(",") if h.strip()], "--internet")
     _preflight()
     from lab import control
     from lab.objects import namespaces_of
@@ -107,11 +147,15 @@ def apply(
     objects = _load(file)
     from lab import control
 
-    try:
-        reply = control.request("apply", objects=objects)
-    except control.ControlError as exc:
-        raise _control_error(exc) from exc
-    typer.echo(f"applied {len(objects)} object(s); sidecars live again after {reply['seconds']:.2f}s")
+    def applied() -> dict[str, object]:
+        try:
+            return control.request("apply", objects=objects)
+        except control.ControlError as exc:
+            raise _control_error(exc) from exc
+
+    _finish(applied, lambda reply: typer.echo(
+        f"applied {len(objects)} object(s); sidecars live again after {float(str(reply['seconds'])):.2f}s"
+    ))  # fmt: skip
 
 
 @lab_app.command("exec", context_settings={"allow_interspersed_args": False})
@@ -135,7 +179,7 @@ def exec_(
     from lab.pod import app_env, app_exec_argv
 
     try:
-        info = control.request("pod", namespace=namespace)["pod"]
+        info = control.request("pod", namespace=namespace_name(namespace))["pod"]
     except control.ControlError as exc:
         raise _control_error(exc) from exc
     from pathlib import Path
@@ -187,8 +231,7 @@ def down() -> None:
     """
     from lab import control
 
-    run_id = control.down()
-    typer.echo(f"lab {run_id} down" if run_id else "no lab was up")
+    _finish(control.down, lambda run_id: typer.echo(f"lab {run_id} down" if run_id else "no lab was up"))
 
 
 def register(app: typer.Typer) -> None:

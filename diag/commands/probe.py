@@ -34,6 +34,29 @@ def _plan_text(plan: str | None) -> str | None:
         raise UsageError(f"cannot read plan {plan}: {exc.strerror}") from None
 
 
+def _check_ca_file(ca_file: str | None) -> None:
+    """A CA bundle that cannot be used is bad input: say so before probing, not as a TLS failure
+    of every target."""
+    import ssl
+
+    from diag.errors import UsageError
+
+    if ca_file is None:
+        return
+    path = Path(ca_file)
+    if not path.is_file():
+        reason = "no such file" if not path.exists() else "not a file"
+        raise UsageError(f"--ca-file {ca_file}: {reason}", hint="give a PEM bundle of CA certificates")
+    try:
+        ssl.create_default_context(cafile=ca_file)
+    except ssl.SSLError:  # before OSError: an SSLError is one
+        raise UsageError(f"--ca-file {ca_file}: no PEM certificates in it",
+                         hint="give a PEM bundle of CA certificates") from None  # fmt: skip
+    except OSError as exc:
+        reason = (exc.strerror or "unreadable").lower()
+        raise UsageError(f"--ca-file {ca_file}: cannot read it: {reason}") from None
+
+
 def probe(
     targets: Annotated[
         list[str] | None,
@@ -93,6 +116,7 @@ def probe(
         raise UsageError(f"invalid --sidecar-native {sidecar_native!r}: use yes or no")
     if expect is not None and expect not in ("allowed", "blocked", "via-gateway"):
         raise UsageError(f"invalid --expect {expect!r}: use allowed, blocked or via-gateway")
+    _check_ca_file(ca_file)
     flags = ProbeFlags(
         targets=tuple(targets or ()),
         plan_text=_plan_text(plan),

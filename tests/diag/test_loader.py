@@ -44,7 +44,7 @@ def test_multi_document_with_bad_document_keeps_the_rest() -> None:
     assert [o.name for o in result.objects] == ["a", "b"]
     (problem,) = result.problems
     assert problem.path == "mixed.yaml" and problem.object == "document 2"
-    assert "bad YAML" in problem.message and "line" in problem.message
+    assert problem.message.startswith("not valid YAML: ") and problem.line is not None and problem.line > 9
 
 
 def test_kind_list_and_kubectl_json_output() -> None:
@@ -70,12 +70,13 @@ def test_kind_list_and_kubectl_json_output() -> None:
     ],
 )
 def test_malformed_fields_name_object_and_field(spec: str, message: str) -> None:
-    doc = "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: x, namespace: n}\nspec:\n"
+    doc = "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\n"
+    doc += "metadata: {name: x, namespace: ns}\nspec:\n"
     doc += "\n".join("  " + line for line in spec.splitlines())
     result = load_text(doc, origin="f.yaml")
     assert result.objects == ()
     (problem,) = result.problems
-    assert problem.object == "ServiceEntry n/x"
+    assert problem.object == "ServiceEntry ns/x"
     assert message in problem.message
 
 
@@ -85,10 +86,15 @@ def test_directories_files_and_missing_paths(tmp_path: Path) -> None:
     (tmp_path / "b.yml").write_text(SE.format(version="v1", name="b"))
     (tmp_path / "notes.txt").write_text("not yaml: [")
     (tmp_path / "bin.yaml").write_bytes(b"\xff\xfe\x00bad")
+    (tmp_path / "latin1.yaml").write_bytes(b"kind: Caf\xe9\n")
     result = load_paths([tmp_path, tmp_path / "missing.yaml"])
     assert sorted(o.name for o in result.objects) == ["a", "b"]
-    messages = {Path(p.path).name: p.message for p in result.problems}
-    assert messages == {"bin.yaml": "not UTF-8 text", "missing.yaml": "no such file or directory"}
+    messages = {Path(p.path).name: str(p).split(str(tmp_path))[-1] for p in result.problems}
+    assert messages == {
+        "bin.yaml": "/bin.yaml:1:3: not a text file (a NUL byte): not YAML or JSON",
+        "latin1.yaml": "/latin1.yaml:1:10: not UTF-8 text: YAML and JSON files must be UTF-8",
+        "missing.yaml": "/missing.yaml: no such file or directory",
+    }
 
 
 def test_services_namespaces_unknown_kinds_and_istio_configmap() -> None:

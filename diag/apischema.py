@@ -1,0 +1,116 @@
+"""Istio's API as the API server serves it: the kinds and versions of Istio's API groups, and the
+field names each kind's `spec` accepts, so that input files are checked the way `kubectl apply`
+would check them.
+
+- `kind_problem(api_version, kind)`: an unknown kind or version in one of Istio's groups is what
+  the API server refuses (kubectl: ``no matches for kind "ServiceEntyr" in version
+  "networking.istio.io/v1"``); other groups are not Istio's business and pass.
+- `unknown_fields(doc)`: the paths of fields the kind's schema does not have, in the API server's
+  notation (``spec.ports[0].nmae``); the server prunes them from the stored object and warns
+  (``unknown field "spec.prots"``).
+
+`apischema.json` holds, per ``group/Kind``, the served versions and the tree of spec field names
+(``null`` for a scalar, a map with free keys, or a field whose content is free-form). It is taken
+from the CustomResourceDefinitions Istio installs (istio/api
+``kubernetes/customresourcedefinitions.gen.yaml``); fields are only ever added to these schemas,
+so the newest tree accepts every field of Istio 1.22–1.30.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+ISTIO_GROUPS = frozenset(
+    {"networking.istio.io", "security.istio.io", "telemetry.istio.io", "extensions.istio.io"}
+    | {"install.istio.io"}
+)
+# Served by the operator's own CRD where it is installed; its spec is Helm values (free-form).
+OPERATOR = {"install.istio.io/IstioOperator": ("v1alpha1",)}
+TOP_LEVEL = frozenset({"apiVersion", "kind", "metadata", "spec", "status"})
+OBJECT_META = frozenset(
+    {
+        "name", "namespace", "labels", "annotations", "generateName", "uid", "resourceVersion",
+        "generation", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
+        "ownerReferences", "finalizers", "managedFields", "selfLink",
+    }
+)  # fmt: skip
+MAX_VISITS = 100_000  # YAML aliases can make a small file a huge tree: stop walking, never hang
+
+
+@functools.cache
+def _schemas() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(Path(__file__).with_name("apischema.json").read_text(encoding="utf-8"))
+    return data
+
+
+def is_istio(api_version: str) -> bool:
+    """Does ``api_version`` (``group/version``) name one of Istio's API groups?"""
+    return api_version.partition("/")[0] in ISTIO_GROUPS
+
+
+def kind_problem(api_version: str, kind: str) -> str | None:
+    """What the API server would say about ``kind`` in ``api_version``, or None when it serves it
+    (or when the group is not Istio's)."""
+    group, _, version = api_version.partition("/")
+    if group not in ISTIO_GROUPS:
+        return None
+    key = f"{group}/{kind}"
+    versions = OPERATOR.get(key) or tuple(_schemas().get(key, {}).get("versions", ()))
+    if version in versions:
+        return None
+    if versions:
+        return (
+            f'no matches for kind "{kind}" in version "{api_version}" '
+            f"(served versions: {', '.join(versions)})"
+        )
+    kinds = sorted(k.split("/", 1)[1] for k in (*_schemas(), *OPERATOR) if k.startswith(group + "/"))
+    close = difflib.get_close_matches(kind, kinds, n=1)
+    known = f'did you mean "{close[0]}"?' if close else f"kinds in {group}: {', '.join(kinds)}"
+    return f'no matches for kind "{kind}" in version "{api_version}" ({known})'
+
+
+def unknown_fields(doc: Mapping[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
+    """``(path, "spec.ports[0].nmae")`` for each field of an Istio object that its kind's schema
+    does not have; [] for other objects, and for kinds whose spec is free-form."""
+    api_version, kind = str(doc.get("apiVersion", "")), str(doc.get("kind", ""))
+    if not is_istio(api_version):
+        return []
+    schema = _schemas().get(f"{api_version.partition('/')[0]}/{kind}")
+    tree = {key: None for key in TOP_LEVEL} | {"metadata": dict.fromkeys(OBJECT_META)}
+    if schema is not None:
+        tree["spec"] = schema["spec"]
+    found: list[tuple[tuple[str | int, ...], str]] = []
+    budget = [MAX_VISITS]
+    _walk(doc, tree, (), found, budget)
+    return found
+
+
+def _walk(
+    value: Any, tree: Mapping[str, Any] | None, path: tuple[str | int, ...],
+    found: list[tuple[tuple[str | int, ...], str]], budget: list[int],
+) -> None:  # fmt: skip
+    if tree is None or budget[0] <= 0:
+        return
+    budget[0] -= 1
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            _walk(item, tree, (*path, index), found, budget)
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            if key in tree:
+                _walk(item, tree[key], (*path, key), found, budget)
+            else:
+                found.append(((*path, key), field_path((*path, key))))
+
+
+def field_path(path: tuple[str | int, ...]) -> str:
+    """The API server's notation: ``spec.ports[0].name``."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
