@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 
-from lab.apiserver import discovery, rest, streams
+from lab.apiserver import discovery, rest, streams, tables
 from lab.apiserver.errors import ApiError, method_not_allowed, server_could_not_find, unauthorized
 from lab.apiserver.rbac import Attributes
 from lab.apiserver.requestinfo import RequestInfo, parse_request
@@ -213,8 +213,11 @@ class ApiHandler(BaseHTTPRequestHandler):
         if info.subresource == "log":
             streams.serve_log(store, api.log_source, info, self)
             return
+        as_table = tables.wants_table(self.headers.get("Accept", ""))
+        include = info.query.get("includeObject", "Metadata")
         if info.verb == "watch":
-            streams.serve_watch(store, info, rtype, self, api.stopping)
+            render = (lambda obj: tables.table(rtype, [obj], "", include)) if as_table else None
+            streams.serve_watch(store, info, rtype, self, api.stopping, render)
             self.close_connection = True
             return
         if info.verb == "get":
@@ -231,4 +234,8 @@ class ApiHandler(BaseHTTPRequestHandler):
             reply = rest.delete(store, info, rtype, caller, body)
         else:
             reply = rest.delete_collection(store, info, rtype, caller, body)
+        if as_table and info.verb in ("get", "list") and not info.subresource:
+            items = reply.body["items"] if info.verb == "list" else [reply.body]
+            rv = str(reply.body["metadata"].get("resourceVersion", ""))
+            reply.body = tables.table(rtype, items, rv, include)
         self._json(reply.code, reply.body, reply.headers)

@@ -37,8 +37,15 @@ class ChunkedWriter(Protocol):
 
 
 def serve_watch(
-    store: Store, info: RequestInfo, rtype: ResourceType, out: ChunkedWriter, stopping: threading.Event
+    store: Store,
+    info: RequestInfo,
+    rtype: ResourceType,
+    out: ChunkedWriter,
+    stopping: threading.Event,
+    render: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> None:
+    """Stream events until the timeout, a dropped watch or the server stopping; ``render`` turns each
+    object into what the client asked for (a Table row for ``kubectl get -w``)."""
     labels = label_matcher(info.query.get("labelSelector"))
     fields = field_matcher(info.query.get("fieldSelector"), rtype.group, rtype.plural)
     timeout = info.int_param("timeoutSeconds")
@@ -72,6 +79,8 @@ def serve_watch(
                 break
             event_type, obj = item
             shown = dict(obj, apiVersion=rtype.api_version(info.version))
+            if render is not None and event_type != "BOOKMARK":
+                shown = render(shown)
             out.chunk(json.dumps({"type": event_type, "object": shown}).encode() + b"\n")
         out.end()
     except SEND_ERRORS:

@@ -111,7 +111,12 @@ def test_apply_creates_then_configures_then_leaves_unchanged(
     assert se is not None and se["spec"]["resolution"] == "NONE" and se["metadata"]["generation"] == 2
     listed = kubectl("get", "serviceentries.networking.istio.io", "-A", "-o", "json").stdout
     assert [i["metadata"]["name"] for i in json.loads(listed)["items"]] == ["ext"]
-    assert "ext" in kubectl("get", "se", "-n", "shop").stdout
+    table = kubectl("get", "se", "-n", "shop").stdout.splitlines()
+    assert table[0].split() == ["NAME", "HOSTS", "LOCATION", "RESOLUTION", "AGE"]
+    assert table[1].split()[:3] == ["ext", '["api.example.com"]', "NONE"]
+    pods = kubectl("get", "pods", "-n", "shop").stdout.splitlines()
+    assert pods[0].split() == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+    assert pods[1].split()[:3] == ["web", "0/1", "Pending"]
 
 
 def test_apply_server_dry_run_persists_nothing(api: ApiServer, kubectl: Kubectl, tmp_path: Path) -> None:
@@ -127,21 +132,30 @@ def test_apply_server_dry_run_persists_nothing(api: ApiServer, kubectl: Kubectl,
 
 def test_get_watch_prints_changes_as_they_happen(api: ApiServer, kubectl: Kubectl) -> None:
     kubectl("run", "watched", "--image=busybox:1.36", "-n", "default")
-    proc = kubectl.popen(
-        "get",
-        "pods",
-        "-n",
-        "default",
-        "-w",
-        "--no-headers",
-        "-o",
-        "custom-columns=N:.metadata.name,P:.status.phase",
-    )
+    proc = kubectl.popen("get", "pods", "-n", "default", "-w", "--no-headers")
     try:
         assert proc.stdout is not None
-        assert proc.stdout.readline().split() == ["watched", "Pending"]
-        api.store.patch_status("pods", "default", "watched", {"phase": "Running"})
-        assert proc.stdout.readline().split() == ["watched", "Running"]
+        assert proc.stdout.readline().split()[:4] == ["watched", "0/1", "Pending", "0"]
+        running = {"running": {"startedAt": "2026-01-01T00:00:00Z"}}
+        api.store.patch_status(
+            "pods",
+            "default",
+            "watched",
+            {
+                "phase": "Running",
+                "containerStatuses": [
+                    {
+                        "name": "watched",
+                        "ready": True,
+                        "restartCount": 1,
+                        "image": "busybox",
+                        "imageID": "",
+                        "state": running,
+                    }
+                ],
+            },
+        )
+        assert proc.stdout.readline().split()[:4] == ["watched", "1/1", "Running", "1"]
     finally:
         proc.kill()
         proc.wait(5)

@@ -12,6 +12,7 @@ from lab.apiserver.protobuf import decode_object
 from lab.apiserver.requestinfo import parse_request
 from lab.apiserver.resources import version_priority
 from lab.apiserver.selectors import field_matcher, label_matcher
+from lab.apiserver.tables import human_age
 
 
 @pytest.mark.parametrize(
@@ -213,3 +214,21 @@ def test_version_priority_orders_ga_beta_alpha() -> None:
         "v1alpha3",
         "v1alpha1",
     ]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (5, "5s"),
+        (119, "119s"),
+        (125, "2m5s"),
+        (600, "10m"),
+        (3 * 3600 + 60, "3h1m"),
+        (30 * 3600, "30h"),
+        (3 * 86400 + 3600, "3d1h"),
+        (10 * 86400, "10d"),
+        (3 * 365 * 86400 + 86400, "3y1d"),
+    ],
+)
+def test_ages_are_worded_like_kubectl_prints_them(seconds: int, text: str) -> None:
+    assert human_age(seconds) == text
