@@ -36,7 +36,7 @@ class ResourceType:
     short_names: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
     subresources: tuple[Subresource, ...] = ()
-    stored: bool = True  # False for virtual resources (selfsubjectaccessreviews)
+    stored: bool = True  # False for the reviews, answered and never stored
 
     @property
     def singular(self) -> str:
@@ -100,6 +100,15 @@ CORE: tuple[ResourceType, ...] = (
 )
 
 BUILTIN_GROUPS: tuple[ResourceType, ...] = (
+    ResourceType(
+        "authentication.k8s.io",
+        ("v1",),
+        "selfsubjectreviews",
+        "SelfSubjectReview",
+        namespaced=False,
+        verbs=("create",),
+        stored=False,
+    ),
     ResourceType(
         "authorization.k8s.io",
         ("v1",),

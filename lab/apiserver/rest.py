@@ -132,11 +132,16 @@ def create(
     content_type: str,
 ) -> Reply:
     obj = decode_body(body, content_type)
-    if not rtype.stored:  # SelfSubjectAccessReview
+    if not rtype.stored:  # SelfSubjectAccessReview, SelfSubjectReview
         obj.setdefault("apiVersion", rtype.api_version(info.version))
         obj.setdefault("kind", rtype.kind)
         obj.setdefault("metadata", {})["creationTimestamp"] = None
-        obj["status"] = access_review_status(authorizer, obj.get("spec") or {}, caller.user, caller.groups)
+        if rtype.kind == "SelfSubjectReview":
+            obj["status"] = {"userInfo": {"username": caller.user, "groups": list(caller.groups)}}
+        else:
+            obj["status"] = access_review_status(
+                authorizer, obj.get("spec") or {}, caller.user, caller.groups
+            )
         return Reply(201, obj)
     obj = _fit_body(obj, info, rtype)
     created = store.create(obj, admission=True, dry_run=_dry_run(info), user=(caller.user, caller.groups))

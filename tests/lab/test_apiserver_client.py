@@ -256,8 +256,8 @@ def test_watch_sees_changes_in_order_and_resumes_from_a_resource_version(
     assert [t for t, _, _ in seen] == ["ADDED", "MODIFIED", "DELETED"]
     assert seen[1][2] == middle
     resumed = first(
-        2,
-        watch.Watch().stream(core.list_namespaced_config_map, ns, resource_version=middle, timeout_seconds=1),
+        1,
+        watch.Watch().stream(core.list_namespaced_config_map, ns, resource_version=middle, timeout_seconds=5),
     )
     assert [e["type"] for e in resumed] == ["DELETED"]
     fresh = first(1, watch.Watch().stream(core.list_namespaced_service_account, ns, timeout_seconds=5))
@@ -469,7 +469,12 @@ def test_unknown_token_is_401_and_store_subscribers_see_commit_order(
     api: ApiServer, ns: str, tmp_path: Path
 ) -> None:
     api.add_user("ghost")
-    path = api.kubeconfig("ghost", tmp_path / "kc")
+    path = api.kubeconfig("ghost", tmp_path / "kc", namespace=ns)
+    assert config.list_kube_config_contexts(str(path))[1]["context"] == {
+        "cluster": "lab",
+        "user": "ghost",
+        "namespace": ns,
+    }
     path.write_text(path.read_text().replace(api.token_of("ghost"), "wrong"))
     cfg = client.Configuration()
     config.load_kube_config(config_file=str(path), client_configuration=cfg)

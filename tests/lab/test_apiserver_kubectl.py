@@ -204,6 +204,8 @@ def test_auth_can_i_for_admin_and_a_restricted_user(
     denied = viewer("auth", "can-i", "create", "pods", "-n", "shop", check=False)
     assert (denied.returncode, denied.stdout.strip()) == (1, "no")
     assert viewer("auth", "can-i", "list", "pods", "-n", "shop").stdout.strip() == "yes"
+    whoami = viewer("auth", "whoami").stdout.split()
+    assert whoami[2:6] == ["Username", "viewer", "Groups", "[system:authenticated]"]
     refused = viewer("get", "pods", "-n", "default", check=False)
     assert refused.returncode == 1 and refused.stderr.strip() == (
         'Error from server (Forbidden): pods is forbidden: User "viewer" cannot list resource "pods" in API '
