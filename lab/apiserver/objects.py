@@ -24,10 +24,7 @@ from lab.apiserver.defaults import (
     rfc3339_at,
 )
 from lab.apiserver.errors import Invalid
-from lab.apiserver.patch import merge_patch
 from lab.apiserver.resources import ResourceType
-
-__all__ = ["merge_patch"]
 
 DNS1123 = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 DNS1123_TEXT = (

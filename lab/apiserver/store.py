@@ -22,6 +22,7 @@ from lab.apiserver.admission import AdmissionChain, AdmissionRequest
 from lab.apiserver.changelog import ChangeLog
 from lab.apiserver.defaults import now_rfc3339
 from lab.apiserver.errors import AlreadyExists, BadRequest, Conflict, Forbidden, NotFound
+from lab.apiserver.patch import merge_patch
 from lab.apiserver.resources import Registry, ResourceType
 from lab.apiserver.selectors import label_matcher
 from lab.apiserver.watchers import Subscriber, Watcher
@@ -106,22 +107,7 @@ class Store:
         if rtype.namespaced:
             self._require_namespace(rtype, namespace, meta["name"])
         if admission:
-            new = self.admission.admit(
-                AdmissionRequest(
-                    "CREATE",
-                    rtype.plural,
-                    rtype.group,
-                    "",
-                    namespace,
-                    meta["name"],
-                    new,
-                    None,
-                    user[0],
-                    user[1],
-                    rtype.kind,
-                    dry_run,
-                )
-            )
+            new = self._admit("CREATE", rtype, "", (namespace, meta["name"]), new, None, user, dry_run)
         objects.validate(rtype, new, None)
         key = (rtype.group, rtype.plural, namespace, meta["name"])
         with self._lock:
@@ -159,22 +145,7 @@ class Store:
                 raise Conflict(rtype.plural, key[3], rtype.group)
             new = objects.prepare_update(rtype, copy.deepcopy(obj), current, subresource)
             if admission:
-                new = self.admission.admit(
-                    AdmissionRequest(
-                        "UPDATE",
-                        rtype.plural,
-                        rtype.group,
-                        subresource,
-                        key[2],
-                        key[3],
-                        new,
-                        current,
-                        user[0],
-                        user[1],
-                        rtype.kind,
-                        dry_run,
-                    )
-                )
+                new = self._admit("UPDATE", rtype, subresource, key[2:], new, current, user, dry_run)
             objects.validate(rtype, new, current, subresource)
             with self._lock:
                 now = self._objects.get(key)
@@ -201,7 +172,7 @@ class Store:
         with self._lock:
             current = self._current(rtype, key)
             new = copy.deepcopy(current)
-            new["status"] = objects.merge_patch(current.get("status") or {}, status)
+            new["status"] = merge_patch(current.get("status") or {}, status)
             if new != current:
                 self._commit("MODIFIED", rtype, key, new, current)
             return copy.deepcopy(new)
@@ -250,22 +221,7 @@ class Store:
                     f"Precondition failed: {label} in precondition: {want}, {label} in object meta: {have}",
                 )
         if admission:
-            self.admission.admit(
-                AdmissionRequest(
-                    "DELETE",
-                    resource,
-                    group,
-                    "",
-                    key[2],
-                    name,
-                    current,
-                    current,
-                    user[0],
-                    user[1],
-                    rtype.kind,
-                    dry_run,
-                )
-            )
+            self._admit("DELETE", rtype, "", (key[2], name), current, current, user, dry_run)
         with self._lock:
             current = self._current(rtype, key)
             new = objects.mark_deleted(rtype, copy.deepcopy(current), propagation, grace_period, now_rfc3339)
@@ -335,6 +291,34 @@ class Store:
 
     # ---- internals ---------------------------------------------------------------------------
 
+    def _admit(
+        self,
+        operation: str,
+        rtype: ResourceType,
+        subresource: str,
+        where: tuple[str, str],
+        obj: dict[str, Any],
+        old: dict[str, Any] | None,
+        user: tuple[str, tuple[str, ...]],
+        dry_run: bool,
+    ) -> dict[str, Any]:
+        """Run the admission chain (outside the lock: hooks may read the store)."""
+        request = AdmissionRequest(
+            operation,
+            rtype.plural,
+            rtype.group,
+            subresource,
+            where[0],
+            where[1],
+            obj,
+            old,
+            user[0],
+            user[1],
+            rtype.kind,
+            dry_run,
+        )
+        return self.admission.admit(request)
+
     def _type_of(self, obj: Mapping[str, Any]) -> ResourceType:
         api_version, kind = str(obj.get("apiVersion", "")), str(obj.get("kind", ""))
         rtype = self.registry.by_kind(api_version, kind)
@@ -351,11 +335,7 @@ class Store:
 
     def _require_namespace(self, rtype: ResourceType, namespace: str, name: str) -> None:
         if not namespace:
-            raise BadRequest(
-                "the namespace of the provided object does not match the namespace sent on the request"
-                if name
-                else "namespace is required"
-            )
+            raise BadRequest(f'{rtype.kind} "{name}": metadata.namespace is required for a namespaced kind')
         ns = self.get("namespaces", None, namespace)
         if ns is None:
             raise NotFound("namespaces", namespace)
