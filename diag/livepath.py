@@ -38,8 +38,16 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl
 
 HCM = "http_connection_manager"
+REDIRECT_CODES = {
+    "MOVED_PERMANENTLY": 301,
+    "FOUND": 302,
+    "SEE_OTHER": 303,
+    "TEMPORARY_REDIRECT": 307,
+    "PERMANENT_REDIRECT": 308,
+}
 TCP_PROXY = "tcp_proxy"
 CATCHALL_CHAIN = "virtualOutbound-catchall-tcp"
 VIRTUAL_OUTBOUND = "virtualOutbound"
@@ -60,7 +68,8 @@ class LiveCall:
 
     ``address`` is the destination IP the client dialled (None: unknown, only wildcard listeners
     can match); ``transport`` is ``raw_buffer`` or ``tls``; ``http_version`` is ``1.0``/``1.1``/
-    ``2`` for plaintext HTTP and None for opaque bytes (TLS, TCP).
+    ``2`` for plaintext HTTP and None for opaque bytes (TLS, TCP); ``path`` (with its query),
+    ``method`` and ``headers`` (lower-case names, besides Host) are what route matches read.
     """
 
     port: int
@@ -71,6 +80,8 @@ class LiveCall:
     host: str | None = None
     http_version: str | None = None
     path: str = "/"
+    method: str = "GET"
+    headers: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def from_call(cls, call: Any) -> LiveCall:
@@ -92,7 +103,8 @@ class LiveCall:
                 alpn = ("h2", "http/1.1") if str(version or "") == "2" else ("http/1.1",)
             return cls(port, address, "tls", sni.lower() if sni else None, alpn, None, None)
         if protocol == "http":
-            header = host if port == 80 else f"{host}:{port}"
+            extra = tuple((str(k).lower(), str(v)) for k, v in getattr(call, "headers", ()) or ())
+            header = next((v for k, v in extra if k == "host"), host if port == 80 else f"{host}:{port}")
             return cls(
                 port,
                 address,
@@ -102,6 +114,8 @@ class LiveCall:
                 header,
                 str(version or "1.1"),
                 str(getattr(call, "path", "/") or "/"),
+                str(getattr(call, "method", "GET") or "GET").upper(),
+                tuple((k, v) for k, v in extra if k != "host"),
             )
         return cls(port, address, "raw_buffer")
 
@@ -122,10 +136,21 @@ class LivePath:
     vhost: str | None = None
     cluster: str | None = None
     route_entry: str | None = None
-    direct_status: int | None = None
+    direct_status: int | None = None  # a direct response's status, or a redirect's code
     via_original_dst: bool = False
     cluster_known: bool | None = None
     notes: tuple[str, ...] = ()
+    weighted: tuple[tuple[str, int], ...] = ()  # (cluster, weight) of a weighted route
+
+    @property
+    def local_status(self) -> int | None:
+        """The status the sidecar answers with itself: 404 (no route or virtual host), a direct
+        response's, a redirect's; None when the request is routed (or not HTTP)."""
+        if self.outcome in ("no_route", "no_vhost"):
+            return 404
+        if self.outcome in ("direct_response", "redirect"):
+            return self.direct_status
+        return None
 
     @property
     def envoy(self) -> str:
@@ -272,16 +297,70 @@ def _name(resource: Any) -> str:
 # ------------------------------------------------------------------------------------------
 
 
-_MALFORMED = (TypeError, ValueError, AttributeError, KeyError, IndexError)
+class InvalidConfig(Exception):
+    """A where Envoy itself would reject (wrong type, a port out of range, a regex RE2 refuses):
+    the message names the where. Anything else raised while matching is a bug here, not bad input."""
+
+
+def _mapping(value: Any, where: str) -> Json:
+    """A message where: absent → empty; anything but a mapping → :class:`InvalidConfig`."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InvalidConfig(f"{where}: expected an object, got {type(value).__name__}")
+    return value
+
+
+def _seq(value: Any, where: str) -> list[Any]:
+    """A repeated where: absent → empty; anything but a list → :class:`InvalidConfig`."""
+    if value is None:
+        return []
+    if not isinstance(value, list | tuple):
+        raise InvalidConfig(f"{where}: expected a list, got {type(value).__name__}")
+    return list(value)
+
+
+def _messages(value: Any, where: str) -> list[Json]:
+    """A repeated message where (every item an object)."""
+    items = _seq(value, where)
+    for item in items:
+        if not isinstance(item, Mapping):
+            raise InvalidConfig(f"{where}: expected objects, got {type(item).__name__}")
+    return items
+
+
+def _number(value: Any, where: str, default: int = 0) -> int:
+    """A uint32 (JSON number, numeric string, or a wrapper ``{"value": n}``)."""
+    if isinstance(value, Mapping):
+        value = value.get("value")
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        raise InvalidConfig(f"{where}: expected a number, got a boolean")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    raise InvalidConfig(f"{where}: expected a number, got {value!r}"[:120])
+
+
+def _text(value: Any, where: str) -> str:
+    """A string where (absent → "")."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidConfig(f"{where}: expected a string, got {type(value).__name__}")
+    return value
 
 
 def trace(config: Any, call: Any) -> LivePath:
-    """The full decision for one call (see the module docstring for Envoy's order). Config that
-    is not shaped like Envoy's (a truncated or hand-edited dump) gives outcome ``invalid_config``."""
+    """The full decision for one call (see the module docstring for Envoy's order). Config Envoy
+    would reject (a field of the wrong type or value, in a truncated or hand-edited dump) gives
+    outcome ``invalid_config`` naming the field; any other exception is a bug and propagates."""
     try:
         return _trace(config, call)
-    except _MALFORMED as exc:
-        return LivePath("invalid_config", notes=(f"malformed Envoy config: {type(exc).__name__}: {exc}",))
+    except InvalidConfig as exc:
+        return LivePath("invalid_config", notes=(f"Envoy would reject this config: {exc}",))
 
 
 def _trace(config: Any, call: Any) -> LivePath:
@@ -290,7 +369,7 @@ def _trace(config: Any, call: Any) -> LivePath:
     listener, via_original_dst, notes = _select_listener(cfg.listeners, live)
     if listener is None:
         return LivePath("no_listener", notes=tuple(notes))
-    name = str(listener.get("name", ""))
+    name = _text(listener.get("name"), "listener.name")
     if listener.get("filter_chain_matcher"):
         notes.append(
             "listener uses filter_chain_matcher (unified matcher): not evaluated, filter_chain_match used"
@@ -327,23 +406,28 @@ def _replace(path: LivePath, **changes: Any) -> LivePath:
     return LivePath(**values)
 
 
-def _socket(address: Any) -> tuple[str, int] | None:
-    sock = address.get("socket_address") if isinstance(address, Mapping) else None
-    if not isinstance(sock, Mapping):
+def _socket(address: Any, where: str) -> tuple[str, int, bool] | None:
+    """(address, port, ipv4_compat) of an ``Address`` with a ``socket_address`` (else None)."""
+    sock = _mapping(_mapping(address, where).get("socket_address"), f"{where}.socket_address")
+    if not sock:
         return None
-    return str(sock.get("address", "")), int(sock.get("port_value", 0) or 0)
+    port = _number(sock.get("port_value"), f"{where}.socket_address.port_value")
+    if not 0 <= port <= 65535:
+        raise InvalidConfig(f"{where}.socket_address.port_value: {port} is not a port")
+    ip = _text(sock.get("address"), f"{where}.socket_address.address")
+    return ip, port, bool(sock.get("ipv4_compat"))
 
 
 def _addresses(listener: Json) -> list[tuple[str, int, bool]]:
     found: list[tuple[str, int, bool]] = []
-    for addr in [
-        listener.get("address"),
-        *[a.get("address") for a in listener.get("additional_addresses", []) if isinstance(a, Mapping)],
+    extra = _messages(listener.get("additional_addresses"), "listener.additional_addresses")
+    for addr, where in [
+        (listener.get("address"), "listener.address"),
+        *[(a.get("address"), "listener.additional_addresses.address") for a in extra],
     ]:
-        sock = _socket(addr)
+        sock = _socket(addr, where)
         if sock:
-            compat = bool((addr or {}).get("socket_address", {}).get("ipv4_compat"))
-            found.append((sock[0], sock[1], compat))
+            found.append(sock)
     return found
 
 
@@ -380,26 +464,28 @@ def _select_listener(listeners: Sequence[Json], call: LiveCall) -> tuple[Json | 
 
 
 def _listener_filter_on(listener: Json, kind: str, port: int) -> bool:
-    for lf in listener.get("listener_filters", []) or []:
-        if not isinstance(lf, Mapping):
-            continue
-        type_url = str((lf.get("typed_config") or {}).get("@type", ""))
-        if kind in str(lf.get("name", "")) or kind.replace("_", "") in type_url.lower():
+    for lf in _messages(listener.get("listener_filters"), "listener.listener_filters"):
+        typed = _mapping(lf.get("typed_config"), "listener_filters.typed_config")
+        type_url = _text(typed.get("@type"), "listener_filters.typed_config.@type")
+        name = _text(lf.get("name"), "listener_filters.name")
+        if kind in name or kind.replace("_", "") in type_url.lower():
             return not _predicate(lf.get("filter_disabled"), port)
     return False
 
 
 def _predicate(rule: Any, port: int) -> bool:
     """Envoy ListenerFilterChainMatchPredicate, the parts pilot uses (port ranges, and/or/not)."""
-    if not isinstance(rule, Mapping):
+    rule = _mapping(rule, "filter_disabled")
+    if not rule:
         return False
     if "destination_port_range" in rule:
-        rng = rule["destination_port_range"]
-        return int(rng.get("start", 0)) <= port < int(rng.get("end", 0))
-    if "or_match" in rule:
-        return any(_predicate(r, port) for r in rule["or_match"].get("rules", []))
-    if "and_match" in rule:
-        return all(_predicate(r, port) for r in rule["and_match"].get("rules", []))
+        rng = _mapping(rule["destination_port_range"], "filter_disabled.destination_port_range")
+        start = _number(rng.get("start"), "destination_port_range.start")
+        return start <= port < _number(rng.get("end"), "destination_port_range.end")
+    for key, combine in (("or_match", any), ("and_match", all)):
+        if key in rule:
+            rules = _seq(_mapping(rule[key], f"filter_disabled.{key}").get("rules"), f"{key}.rules")
+            return combine(_predicate(r, port) for r in rules)
     if "not_match" in rule:
         return not _predicate(rule["not_match"], port)
     return bool(rule.get("any_match"))
@@ -422,9 +508,11 @@ def _detected(listener: Json, call: LiveCall) -> tuple[str | None, tuple[str, ..
 def _select_chain(
     listener: Json, call: LiveCall, sni: str | None, alpn: tuple[str, ...], transport: str
 ) -> Json | None:
-    chains = [c for c in listener.get("filter_chains", []) or [] if isinstance(c, Mapping)]
+    chains = _messages(listener.get("filter_chains"), "listener.filter_chains")
+    for chain in chains:
+        _check_chain_match(_mapping(chain.get("filter_chain_match"), "filter_chain_match"))
     steps = (
-        ("destination_port", lambda v: 1 if int(_uint(v)) == call.port else None),
+        ("destination_port", lambda v: 1 if _number(v, "destination_port") == call.port else None),
         ("prefix_ranges", lambda v: _prefix_score(v, call.address)),
         ("server_names", lambda v: _sni_score(v, sni)),
         ("transport_protocol", lambda v: 1 if v == transport else None),
@@ -434,15 +522,26 @@ def _select_chain(
         chains = _narrow(chains, key, score)
     if chains:
         return chains[0]
-    default = listener.get("default_filter_chain")
-    return default if isinstance(default, Mapping) else None
+    default = _mapping(listener.get("default_filter_chain"), "listener.default_filter_chain")
+    return default or None
+
+
+def _check_chain_match(fcm: Json) -> None:
+    """The FilterChainMatch fields the selection reads, shaped as Envoy requires."""
+    for rng in _messages(fcm.get("prefix_ranges"), "filter_chain_match.prefix_ranges"):
+        _text(rng.get("address_prefix"), "prefix_ranges.address_prefix")
+        _number(rng.get("prefix_len"), "prefix_ranges.prefix_len")
+    for key in ("server_names", "application_protocols"):
+        for item in _seq(fcm.get(key), f"filter_chain_match.{key}"):
+            _text(item, f"filter_chain_match.{key}")
+    _text(fcm.get("transport_protocol"), "filter_chain_match.transport_protocol")
 
 
 def _narrow(chains: list[Json], key: str, score: Any) -> list[Json]:
     """Keep the best-scoring chains that set ``key``; if none matches, those that leave it unset."""
 
     def value(chain: Json) -> Any:
-        return (chain.get("filter_chain_match") or {}).get(key)
+        return _mapping(chain.get("filter_chain_match"), "filter_chain_match").get(key)
 
     scored = [(score(value(c)), c) for c in chains if value(c) not in (None, [], "")]
     scored = [(s, c) for s, c in scored if s is not None]
@@ -462,12 +561,14 @@ def _prefix_score(ranges: Any, address: str | None) -> int | None:
     ip = ipaddress.ip_address(address)
     best: int | None = None
     for rng in ranges:
+        prefix = _text(rng.get("address_prefix"), "prefix_ranges.address_prefix")
+        length = _number(rng.get("prefix_len"), "prefix_ranges.prefix_len")
         try:
-            net = ipaddress.ip_network(
-                f"{rng.get('address_prefix')}/{int(_uint(rng.get('prefix_len', 0)))}", strict=False
-            )
+            net = ipaddress.ip_network(f"{prefix}/{length}", strict=False)
         except ValueError:
-            continue
+            raise InvalidConfig(
+                f"prefix_ranges: address_prefix/prefix_len {prefix}/{length} is not a CIDR range"
+            ) from None
         if ip.version == net.version and ip in net:
             best = max(best or 0, net.prefixlen)
     return best
@@ -492,7 +593,7 @@ def chain_label(chain: Json) -> str:
     criteria in a fixed order, e.g. ``{server_names=github.com}`` or ``{}``."""
     if chain.get("name"):
         return str(chain["name"])
-    fcm = chain.get("filter_chain_match") or {}
+    fcm = _mapping(chain.get("filter_chain_match"), "filter_chain_match")
     parts: list[str] = []
     for key in (
         "destination_port",
@@ -505,7 +606,7 @@ def chain_label(chain: Json) -> str:
         if val in (None, [], ""):
             continue
         if key == "prefix_ranges":
-            val = [f"{r.get('address_prefix')}/{_uint(r.get('prefix_len', 0))}" for r in val]
+            val = [f"{r.get('address_prefix')}/{_uint(r.get('prefix_len', 0))}" for r in _messages(val, key)]
         parts.append(f"{key}={'|'.join(map(str, val)) if isinstance(val, list) else _uint(val)}")
     return "{" + ",".join(parts) + "}"
 
@@ -516,12 +617,10 @@ def chain_label(chain: Json) -> str:
 
 
 def _network_filter(chain: Json, kind: str) -> Json | None:
-    for flt in chain.get("filters", []) or []:
-        if not isinstance(flt, Mapping):
-            continue
-        typed = flt.get("typed_config") or {}
-        type_url = str(typed.get("@type", "")).lower()
-        if kind in str(flt.get("name", "")) or kind.replace("_", "") in type_url:
+    for flt in _messages(chain.get("filters"), "filter_chain.filters"):
+        typed = _mapping(flt.get("typed_config"), "filters.typed_config")
+        type_url = _text(typed.get("@type"), "filters.typed_config.@type").lower()
+        if kind in _text(flt.get("name"), "filters.name") or kind.replace("_", "") in type_url:
             return typed
     return None
 
@@ -559,15 +658,26 @@ def _run_filters(cfg: EnvoyConfig, listener: Json, chain: Json, call: LiveCall, 
 
 def _tcp_cluster(tcp: Json) -> str | None:
     if tcp.get("cluster"):
-        return str(tcp["cluster"])
-    weighted = (tcp.get("weighted_clusters") or {}).get("clusters") or []
-    return _heaviest(weighted)
+        return _text(tcp["cluster"], "tcp_proxy.cluster")
+    weighted = _mapping(tcp.get("weighted_clusters"), "tcp_proxy.weighted_clusters")
+    return _heaviest(_messages(weighted.get("clusters"), "weighted_clusters.clusters"))
 
 
 def _heaviest(weighted: Sequence[Json]) -> str | None:
-    if not weighted:
-        return None
-    return str(max(weighted, key=lambda c: int(_uint(c.get("weight", 0)) or 0)).get("name"))
+    """The cluster with the largest weight (the first of equals)."""
+    best: tuple[int, str] | None = None
+    for item in weighted:
+        weight = _number(item.get("weight"), "weighted_clusters.clusters.weight")
+        name = _text(item.get("name"), "weighted_clusters.clusters.name")
+        if best is None or weight > best[0]:
+            best = (weight, name)
+    return best[1] if best else None
+
+
+def _weights(weighted: Sequence[Json]) -> tuple[tuple[str, int], ...]:
+    return tuple(
+        (_text(c.get("name"), "clusters.name"), _number(c.get("weight"), "clusters.weight")) for c in weighted
+    )
 
 
 def _through_hcm(cfg: EnvoyConfig, hcm: Json, call: LiveCall, base: LivePath) -> LivePath:
@@ -577,12 +687,13 @@ def _through_hcm(cfg: EnvoyConfig, hcm: Json, call: LiveCall, base: LivePath) ->
             outcome="protocol_error",
             notes=(*base.notes, "non-HTTP bytes reach an HTTP connection manager"),
         )
-    opts = hcm.get("http_protocol_options") or {}
+    opts = _mapping(hcm.get("http_protocol_options"), "http_connection_manager.http_protocol_options")
     if call.http_version == "1.0" and not opts.get("accept_http_10"):
         return _replace(base, outcome="http10_rejected", notes=(*base.notes, "HTTP/1.0 gets 426"))
-    rc = hcm.get("route_config")
-    if not isinstance(rc, Mapping):
-        name = str((hcm.get("rds") or {}).get("route_config_name", ""))
+    rc = _mapping(hcm.get("route_config"), "http_connection_manager.route_config") or None
+    if rc is None:
+        rds = _mapping(hcm.get("rds"), "http_connection_manager.rds")
+        name = _text(rds.get("route_config_name"), "rds.route_config_name")
         rc = cfg.routes.get(name)
         if rc is None:
             return _replace(
@@ -592,11 +703,15 @@ def _through_hcm(cfg: EnvoyConfig, hcm: Json, call: LiveCall, base: LivePath) ->
                 notes=(*base.notes, f"route configuration {name!r} not in the config"),
             )
     host = _host_for_matching(call, hcm, rc)
-    vhost = match_vhost(rc.get("virtual_hosts", []) or [], host)
-    with_rc = _replace(base, route=str(rc.get("name", "")) or None)
+    vhosts = _messages(rc.get("virtual_hosts"), "route_config.virtual_hosts")
+    for vh in vhosts:
+        for domain in _seq(vh.get("domains"), "virtual_hosts.domains"):
+            _text(domain, "virtual_hosts.domains")
+    vhost = match_vhost(vhosts, host)
+    with_rc = _replace(base, route=_text(rc.get("name"), "route_config.name") or None)
     if vhost is None:
         return _replace(with_rc, outcome="no_vhost")
-    with_vh = _replace(with_rc, vhost=str(vhost.get("name", "")))
+    with_vh = _replace(with_rc, vhost=_text(vhost.get("name"), "virtual_hosts.name"))
     return _route_action(vhost, call, with_vh)
 
 
@@ -642,54 +757,108 @@ def match_vhost(vhosts: Iterable[Json], host: str) -> Json | None:
 
 
 def _route_action(vhost: Json, call: LiveCall, base: LivePath) -> LivePath:
-    for route in vhost.get("routes", []) or []:
-        if not isinstance(route, Mapping) or not _route_matches(route.get("match") or {}, call):
+    """The first route whose match holds, and its action (no route: 404 NR)."""
+    for route in _messages(vhost.get("routes"), "virtual_hosts.routes"):
+        if not _route_matches(_mapping(route.get("match"), "routes.match"), call):
             continue
-        entry = str(route.get("name", "")) or None
-        if isinstance(route.get("direct_response"), Mapping):
-            status = int(route["direct_response"].get("status", 0) or 0)
+        entry = _text(route.get("name"), "routes.name") or None
+        direct = _mapping(route.get("direct_response"), "routes.direct_response")
+        if direct:
+            status = _number(direct.get("status"), "direct_response.status")
+            if not 200 <= status <= 599:
+                raise InvalidConfig(f"direct_response.status: {status} is not in [200, 600)")
             return _replace(base, outcome="direct_response", route_entry=entry, direct_status=status)
-        if isinstance(route.get("redirect"), Mapping):
-            return _replace(base, outcome="redirect", route_entry=entry)
-        action = route.get("route") or {}
-        cluster = action.get("cluster") or _heaviest(
-            (action.get("weighted_clusters") or {}).get("clusters", [])
+        redirect = _mapping(route.get("redirect"), "routes.redirect")
+        if redirect:
+            named = redirect.get("response_code") or "MOVED_PERMANENTLY"
+            if isinstance(named, int) and not isinstance(named, bool) and 0 <= named < len(REDIRECT_CODES):
+                named = list(REDIRECT_CODES)[named]  # the enum's number
+            code = REDIRECT_CODES.get(named) if isinstance(named, str) else None
+            if code is None:
+                raise InvalidConfig(f"redirect.response_code: {redirect.get('response_code')!r}")
+            return _replace(base, outcome="redirect", route_entry=entry, direct_status=code)
+        action = _mapping(route.get("route"), "routes.route")
+        weighted = _messages(
+            _mapping(action.get("weighted_clusters"), "route.weighted_clusters").get("clusters"),
+            "weighted_clusters.clusters",
         )
+        cluster = _text(action.get("cluster"), "route.cluster") or _heaviest(weighted)
         notes = base.notes
+        if len(weighted) > 1:
+            notes = (*notes, "weighted: " + ", ".join(f"{c} {w}" for c, w in _weights(weighted)))
         if cluster is None and action.get("cluster_header"):
             notes = (*notes, f"cluster from header {action['cluster_header']}")
-        return _replace(base, route_entry=entry, cluster=cluster, notes=notes)
+        return _replace(base, route_entry=entry, cluster=cluster, notes=notes, weighted=_weights(weighted))
     return _replace(base, outcome="no_route")
 
 
 def _route_matches(rule: Json, call: LiveCall) -> bool:
+    """Envoy ``RouteMatch``: the path specifier (``path``/``safe_regex`` on the path without its
+    query, ``prefix`` on the start of ``:path``; ``case_sensitive`` false compares path and prefix
+    case-insensitively), then every header and query-parameter matcher."""
     path = call.path or "/"
-    if "prefix" in rule and not path.startswith(str(rule["prefix"])):
+    bare = path.split("?", 1)[0].split("#", 1)[0]
+    sensitive = _flag(rule.get("case_sensitive"), True)
+    if "prefix" in rule and not _starts(path, str(rule["prefix"]), sensitive):
         return False
-    if "path" in rule and path.split("?")[0] != rule["path"]:
+    exact = _text(rule.get("path"), "match.path") if "path" in rule else None
+    if exact is not None and not (bare == exact if sensitive else bare.lower() == exact.lower()):
         return False
-    if "safe_regex" in rule and not re.fullmatch(
-        str(rule["safe_regex"].get("regex", "")), path.split("?")[0]
-    ):
+    if "safe_regex" in rule and not _regex_full(rule["safe_regex"], bare):
         return False
     if "path_separated_prefix" in rule:
         pfx = str(rule["path_separated_prefix"])
-        if not (path == pfx or path.startswith(pfx.rstrip("/") + "/")):
+        if not (bare == pfx or _starts(bare, pfx.rstrip("/") + "/", sensitive)):
             return False
     headers = {
+        **dict(call.headers),
         ":authority": call.host or "",
-        "host": call.host or "",
         ":path": path,
-        ":method": "GET",
+        ":method": call.method,
         ":scheme": "http",
     }
-    return all(_header_matches(h, headers) for h in rule.get("headers", []) or []) and not rule.get(
-        "query_parameters"
-    )
+    if not all(_header_matches(h, headers) for h in _list_of(rule.get("headers"), "headers")):
+        return False
+    query = dict(parse_qsl(path.partition("?")[2], keep_blank_values=True))
+    return all(_query_matches(q, query) for q in _list_of(rule.get("query_parameters"), "query_parameters"))
+
+
+def _flag(value: Any, default: bool) -> bool:
+    """A protobuf BoolValue as JSON (a bare bool, or ``{"value": bool}``)."""
+    if isinstance(value, Mapping):
+        value = value.get("value", default)
+    return default if value is None else bool(value)
+
+
+def _starts(value: str, prefix: str, sensitive: bool) -> bool:
+    return value.startswith(prefix) if sensitive else value.lower().startswith(prefix.lower())
+
+
+def _list_of(value: Any, name: str) -> list[Json]:
+    if value is None:
+        return []
+    if not isinstance(value, list | tuple) or not all(isinstance(v, Mapping) for v in value):
+        raise InvalidConfig(f"{name}: expected a list of matchers")
+    return list(value)
+
+
+def _regex_full(rule: Any, value: str) -> bool:
+    """RE2 full match; a pattern that does not compile is config Envoy rejects."""
+    pattern = rule.get("regex", "") if isinstance(rule, Mapping) else None
+    if not isinstance(pattern, str):
+        raise InvalidConfig("safe_regex: no regex")
+    try:
+        return re.fullmatch(pattern, value) is not None
+    except re.error as exc:
+        raise InvalidConfig(f"safe_regex {pattern!r}: {exc}") from None
 
 
 def _header_matches(rule: Json, headers: Mapping[str, str]) -> bool:
+    """Envoy ``HeaderMatcher``: present/string match, ``invert_match``, and
+    ``treat_missing_header_as_empty`` (a missing header is then matched as "")."""
     value = headers.get(str(rule.get("name", "")).lower())
+    if value is None and rule.get("treat_missing_header_as_empty"):
+        value = ""
     if "present_match" in rule:
         ok = (value is not None) == bool(rule["present_match"])
     elif value is None:
@@ -697,6 +866,17 @@ def _header_matches(rule: Json, headers: Mapping[str, str]) -> bool:
     else:
         ok = _string_matches(rule.get("string_match") or {"exact": rule.get("exact_match", value)}, value)
     return ok != bool(rule.get("invert_match"))
+
+
+def _query_matches(rule: Json, query: Mapping[str, str]) -> bool:
+    """Envoy ``QueryParameterMatcher``: present, or a string match on the parameter's value."""
+    value = query.get(str(rule.get("name", "")))
+    if value is None:
+        return False
+    if rule.get("present_match"):
+        return True
+    matcher = rule.get("string_match")
+    return _string_matches(matcher, value) if isinstance(matcher, Mapping) else True
 
 
 def _string_matches(rule: Json, value: str) -> bool:
@@ -712,7 +892,7 @@ def _string_matches(rule: Json, value: str) -> bool:
     if "contains" in rule:
         return str(rule["contains"]) in value
     if "safe_regex" in rule:
-        return re.fullmatch(str(rule["safe_regex"].get("regex", "")), value) is not None
+        return _regex_full(rule["safe_regex"], value)
     return False
 
 
@@ -727,8 +907,8 @@ def catchall_cluster(config: Any) -> str | None:
     outbound = cfg.listener(VIRTUAL_OUTBOUND)
     if outbound is None:
         return None
-    for chain in outbound.get("filter_chains", []) or []:
-        if isinstance(chain, Mapping) and chain.get("name") == CATCHALL_CHAIN:
+    for chain in _messages(outbound.get("filter_chains"), "virtualOutbound.filter_chains"):
+        if chain.get("name") == CATCHALL_CHAIN:
             tcp = _network_filter(chain, TCP_PROXY)
             return _tcp_cluster(tcp) if tcp is not None else None
     return None
@@ -742,7 +922,7 @@ def effective_mode(config: Any) -> str:
     e.g. interception NONE, or a filtered dump without it)."""
     try:
         cluster = catchall_cluster(config)
-    except _MALFORMED:
+    except InvalidConfig:
         cluster = None
     if cluster is None:
         return "UNKNOWN"
@@ -760,10 +940,7 @@ def empty_clusters(config: Any, memberships: Iterable[Any]) -> tuple[str, ...]:
     """Clusters that ``/clusters`` lists without hosts and that should have some (DNS or EDS
     clusters; ORIGINAL_DST and the BlackHole/Passthrough clusters never list hosts). A cluster
     missing from ``config`` counts when its name is an ``outbound|...`` service cluster."""
-    try:
-        cfg = load_config(config)
-    except _MALFORMED:
-        cfg = EnvoyConfig()
+    cfg = load_config(config)
     empty: list[str] = []
     for member in memberships:
         name = str(getattr(member, "cluster", "") or "")
@@ -785,8 +962,5 @@ def rejected_updates(config: Any = None, counters: Mapping[str, int] | None = No
     error state (SPEC MP0120; the counters are in Istio's default stats inclusion list)."""
     found = [f"{k}={v}" for k, v in sorted((counters or {}).items()) if "update_rejected" in k and int(v) > 0]
     if config is not None:
-        try:
-            found.extend(f"{r} in error state" for r in load_config(config).rejected)
-        except _MALFORMED:
-            found.append("sidecar config unreadable")
+        found.extend(f"{r} in error state" for r in load_config(config).rejected)
     return tuple(found)
