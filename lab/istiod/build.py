@@ -38,6 +38,7 @@ from lab.istiod.scope import (
     services_exported_to,
 )
 from lab.istiod.virtualservices import destination_services, select_virtual_services
+from lab.istiod.vsdelegates import with_delegates
 from lab.istiod.vsparse import VirtualService
 
 
@@ -74,7 +75,9 @@ def select_inputs(parsed: Objects, mesh: MeshSettings, notes: list[str]) -> Inpu
         services=[svc for svc in parsed.services if selected(svc.meta.namespace)],
         sidecars=[sc for sc in parsed.sidecars if selected(sc.meta.namespace)],
         rules=[dr for dr in parsed.destination_rules if selected(dr.meta.namespace)],
-        virtual_services=[vs for vs in parsed.virtual_services if selected(vs.meta.namespace)],
+        virtual_services=with_delegates(
+            [vs for vs in parsed.virtual_services if selected(vs.meta.namespace)], mesh.default_vs_export_to
+        ),
     )
 
 

@@ -5,6 +5,7 @@ Pilot sources: ``pilot/pkg/networking/core/route/route.go`` ``BuildHTTPRoutesFor
 ``sourceNamespace``/``gateways``; name ``http.name[.match.name]``), ``TranslateRouteMatch``,
 ``IsCatchAllRoute``, ``applyHTTPRouteDestination`` (timeout, rewrite, retries, weights),
 ``GetDestinationCluster``, ``ApplyRedirect``, ``ApplyDirectResponse``, ``GetRouteOperation``.
+Delegates and short names are resolved before this (``lab/istiod/vsdelegates.py``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,11 @@ REDIRECT_CODES = {
 }
 
 
+def _presence(spec: Mapping[str, Any]) -> bool:
+    """``canBeConvertedToPresentMatch``: no value at all, or the regex ``*``."""
+    return not any(k in spec for k in ("exact", "prefix", "regex")) or spec.get("regex") == "*"
+
+
 def _string_match(spec: Mapping[str, Any]) -> dict[str, Any] | None:
     if "exact" in spec:
         return {"exact": str(spec["exact"])}
@@ -38,18 +44,35 @@ def _string_match(spec: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 def _header_matcher(name: str, spec: Mapping[str, Any]) -> dict[str, Any]:
-    matcher = _string_match(spec)
+    """``translateHeaderMatch``."""
+    matcher = None if _presence(spec) else _string_match(spec)
+    if matcher is None:
+        return {"name": name, "present_match": True}
+    return {"name": name, "string_match": matcher}
+
+
+def _query_matcher(name: str, spec: Mapping[str, Any]) -> dict[str, Any]:
+    """``translateQueryParamMatch``."""
+    matcher = None if _presence(spec) else _string_match(spec)
     if matcher is None:
         return {"name": name, "present_match": True}
     return {"name": name, "string_match": matcher}
 
 
 def route_match(match: Mapping[str, Any] | None) -> dict[str, Any]:
-    """``TranslateRouteMatch``."""
+    """``TranslateRouteMatch``: headers and withoutHeaders (inverted; a missing header counts as
+    empty unless the match is a presence check) sorted by name, then method/authority/scheme."""
     out: dict[str, Any] = {"prefix": "/"}
     if not match:
         return out
-    headers = [_header_matcher(str(n), s or {}) for n, s in sorted((match.get("headers") or {}).items())]
+    headers = [_header_matcher(str(n), s or {}) for n, s in (match.get("headers") or {}).items()]
+    for name, spec in (match.get("withoutHeaders") or {}).items():
+        matcher = _header_matcher(str(name), spec or {})
+        matcher["invert_match"] = True
+        if not _presence(spec or {}):
+            matcher["treat_missing_header_as_empty"] = True
+        headers.append(matcher)
+    headers.sort(key=lambda h: str(h["name"]))
     uri = match.get("uri") or {}
     if "exact" in uri:
         out = {"path": str(uri["exact"])}
@@ -59,17 +82,20 @@ def route_match(match: Mapping[str, Any] | None) -> dict[str, Any]:
         out = {"safe_regex": {"regex": str(uri["regex"])}}
     out["case_sensitive"] = not bool(match.get("ignoreUriCase"))
     for key, header in (("method", ":method"), ("authority", ":authority"), ("scheme", ":scheme")):
-        if match.get(key):
-            headers.append(_header_matcher(header, match[key]))
+        if match.get(key) is not None:
+            headers.append(_header_matcher(header, match[key] or {}))
     if headers:
         out["headers"] = headers
+    queries = [_query_matcher(str(n), s or {}) for n, s in (match.get("queryParams") or {}).items()]
+    if queries:
+        out["query_parameters"] = queries
     return out
 
 
 def is_catch_all(match: Mapping[str, Any]) -> bool:
     """``IsCatchAllRoute``."""
     path_all = match.get("prefix") == "/" or (match.get("safe_regex") or {}).get("regex") == ".*"
-    return bool(path_all) and not match.get("headers")
+    return bool(path_all) and not match.get("headers") and not match.get("query_parameters")
 
 
 def destination_cluster(
