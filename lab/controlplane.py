@@ -227,7 +227,8 @@ def _fresh(obj: Mapping[str, Any]) -> dict[str, Any]:
 
     body = copy.deepcopy(dict(obj))
     meta = body.setdefault("metadata", {})
-    for key in ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields", "selfLink"):
+    for key in ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields", "selfLink",
+                "ownerReferences"):
         meta.pop(key, None)
     body.pop("status", None)
     return body

@@ -167,9 +167,8 @@ class PodWorker:
             self._stop.wait()
             return False
         if not spec.get("nodeName"):
-            with self._lock:
-                pod = dict(self.pod)
-            pod["spec"] = {**spec, "nodeName": self.kubelet.node_name}
+            pod = self.kubelet.store.get("pods", self.namespace, self.name) or dict(self.pod)
+            pod["spec"] = {**(pod.get("spec") or spec), "nodeName": self.kubelet.node_name}
             with contextlib.suppress(Exception):
                 self.pod = self.kubelet.store.update(pod)
         self.conditions["PodScheduled"] = ("True", None, None)
