@@ -1,14 +1,14 @@
-"""`meshprobe lint`: static findings (codes MP04xx, SPEC §4 "lint adds codes MP04xx") over a
-snapshot, with ``istio_code`` where ``istioctl analyze`` reports the same condition, and SARIF 2.1.0.
+"""`meshprobe lint`: static findings (codes MP04xx, `docs/codes/README.md`) over a snapshot, with
+``istio_code`` where ``istioctl analyze`` reports the same condition, and SARIF 2.1.0.
 
 One check per code, each a function whose docstring states the Istio behaviour and its source:
 
-- MP0401 PortCapturedForProxies (IST0134): a TCP/protocol-less entry (or ExternalName Service, or an
-  all-covering CIDR) owns ``0.0.0.0:port`` for proxies — evaluated per proxy, with and without DNS
-  capture; IST0134 goes silent once ``status.addresses`` is allocated (1.25+), the capture does not;
-- MP0402 ConflictingProtocols (IST0177): one host and port declared with different protocols;
+- MP0401 PortCapturedForProxies (IST0134) and MP0402 ConflictingProtocols (IST0177): in
+  `diag.lint_istioctl`, on the data plane, with istioctl's rule for ``istio_code``
+  (`docs/lint-parity.md`);
 - MP0403 InvalidEntry (IST0106): what admission would reject (wildcard + DNS without endpoints,
-  ``hosts: ["*"]``, ...), left out of predictions;
+  ``hosts: ["*"]``, ...), left out of predictions, and objects that cannot be read
+  (`load_findings`): lint goes on with the rest (`lint_loaded`);
 - MP0404 MixedCaseHost: upper case in a host of SE/DR/VS/Sidecar;
 - MP0405 MeshInternalExternalHost (note): ``location: MESH_INTERNAL`` on an external DNS host;
 - MP0406 DoubleTlsConfig: a DestinationRule originates TLS on a TLS/HTTPS port;
@@ -19,180 +19,44 @@ One check per code, each a function whose docstring states the Istio behaviour a
 from __future__ import annotations
 
 import ipaddress
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from diag import predict
-from diag.predict import Source
-from diag.resources import TLS_FAMILY, Resource, ServiceEntry
+from diag.lint_codes import CODES, LintCode, finding
+from diag.lint_istioctl import conflicting_protocols, istioctl_on_rejected, port_capture
+from diag.loader import LoadResult, Problem
+from diag.resources import TLS_FAMILY, MeshConfig, Resource
 from diag.rules.base import Diagnosis
 from diag.snapshot import Snapshot, host_matches
-
-
-@dataclass(frozen=True)
-class LintCode:
-    code: str
-    name: str
-    level: str
-    summary: str
-    istio_code: str | None = None
-
-
-CODES: dict[str, LintCode] = {
-    c.code: c
-    for c in (
-        LintCode(
-            "MP0401",
-            "PortCapturedForProxies",
-            "warning",
-            "an entry captures a whole port for proxies",
-            "IST0134",
-        ),
-        LintCode(
-            "MP0402", "ConflictingProtocols", "warning", "one host and port, several protocols", "IST0177"
-        ),
-        LintCode("MP0403", "InvalidEntry", "error", "Istio's validation rejects the object", "IST0106"),
-        LintCode("MP0404", "MixedCaseHost", "warning", "a host with upper-case letters in config"),
-        LintCode("MP0405", "MeshInternalExternalHost", "info", "MESH_INTERNAL on an external host"),
-        LintCode(
-            "MP0406", "DoubleTlsConfig", "warning", "TLS origination on a port that already carries TLS"
-        ),
-        LintCode(
-            "MP0407", "ExportHidesOwnNamespace", "warning", "exportTo excludes the entry's own namespace"
-        ),
-        LintCode("MP0408", "OverBroadEgress", "warning", "an entry opens far more than one destination"),
-    )
-}
-
-
-def finding(
-    code: str,
-    message: str,
-    resources: Sequence[str],
-    *,
-    istio: bool = False,
-    evidence: Sequence[str] = (),
-    level: str | None = None,
-) -> Diagnosis:
-    spec = CODES[code]
-    return Diagnosis(
-        code,
-        spec.name,
-        level or spec.level,
-        message,
-        tuple(resources),
-        tuple(evidence),
-        None,
-        spec.istio_code if istio else None,
-    )
 
 
 def static_findings(snapshot: Snapshot, objects: Iterable[Resource] = ()) -> list[Diagnosis]:
     """All lint findings, sorted and de-duplicated (see `diag.report.sorted_findings`)."""
     from diag.report import sorted_findings
 
+    objects = list(objects)
     out: list[Diagnosis] = []
     for check in CHECKS:
         out.extend(check(snapshot))
-    out.extend(invalid_entries(snapshot, list(objects)))
+    out.extend(invalid_entries(snapshot, objects))
+    out.extend(istioctl_on_rejected(snapshot, objects))
     return sorted_findings(out)
 
 
-def port_capture(snapshot: Snapshot) -> list[Diagnosis]:
-    """MP0401 (IST0134). A TCP/protocol-less port of an entry with no address for the proxy binds
-    ``0.0.0.0:port`` match-all (pilot ``listener.go`` ``buildSidecarOutboundListeners``); DNS capture +
-    auto-allocation (default from 1.25, ``ip_autoallocation.go``) gives DNS/STATIC entries a VIP only
-    on proxies that capture DNS. istioctl's ``ProtocolAddressesAnalyzer`` skips entries with
-    ``status.addresses``, so it is silent on 1.25+ where sidecars without DNS capture still capture
-    (``reference/istio-review.md`` §3.3)."""
-    out: list[Diagnosis] = []
-    seen: set[tuple[str, int]] = set()
-    for svc in snapshot.mesh_services:
-        for port in svc.ports:
-            if port.family not in ("tcp", "auto") or (svc.ref, port.number) in seen:
-                continue
-            without = predict.port_owner(
-                snapshot, Source(namespace=svc.namespace, dns_capture=False), port.number
-            )
-            if without is None or without.service.resource is not svc.resource:
-                continue
-            seen.add((svc.ref, port.number))
-            with_dns = predict.port_owner(
-                snapshot, Source(namespace=svc.namespace, dns_capture=True), port.number
-            )
-            captured_with_dns = with_dns is not None and with_dns.service.resource is svc.resource
-            scope = "every proxy that sees it" if captured_with_dns else "proxies without DNS capture"
-            resource = svc.resource
-            same_as_istioctl = (
-                isinstance(resource, ServiceEntry)
-                and not resource.status_addresses
-                and (not resource.addresses)
-                and not _mesh_allocates(snapshot)
-            )
-            evidence = [f"reason: {without.reason}"]
-            if isinstance(resource, ServiceEntry) and resource.status_addresses:
-                evidence.append(
-                    "istioctl analyze (IST0134) is silent here: status.addresses is set, but proxies "
-                    "without DNS capture ignore the allocated address"
-                )
-            message = (
-                f"{svc.ref} owns 0.0.0.0:{port.number} for {scope}: non-HTTP traffic to any host on port "
-                f"{port.number} goes to it ({'passed through' if svc.resolution == 'NONE' else svc.host})"
-            )
-            out.append(finding("MP0401", message, [svc.ref], istio=same_as_istioctl, evidence=evidence))
-    return out
+def lint_loaded(
+    loaded: LoadResult, mesh: MeshConfig | None = None
+) -> tuple[Snapshot, list[Diagnosis], list[Problem]]:
+    """Lint what the loader read: (snapshot, findings, file problems).
 
+    An object the loader could not read is a finding (`load_findings`), like one Istio's validation
+    rejects (`invalid_entries`), and the rest is linted; only what is not an object — an unreadable
+    file, a document that is not YAML — is left for the caller to report as bad input."""
+    snapshot = Snapshot.build(loaded.objects, mesh if mesh is not None else loaded.mesh)
+    findings = static_findings(snapshot, loaded.objects) + load_findings(loaded.problems)
+    from diag.report import sorted_findings
 
-def _mesh_allocates(snapshot: Snapshot) -> bool:
-    meta = snapshot.mesh.default_config.proxy_metadata
-    capture = str(meta.get("ISTIO_META_DNS_CAPTURE", "")).lower() == "true"
-    allocate = any(
-        str(meta.get(k, "")).lower() == "true"
-        for k in ("ISTIO_META_DNS_AUTO_ALLOCATE", "PILOT_ENABLE_IP_AUTOALLOCATE")
-    )
-    return capture and allocate
-
-
-def conflicting_protocols(snapshot: Snapshot) -> list[Diagnosis]:
-    """MP0402 (IST0177). Entries visible in one namespace that declare the same host and port with
-    different protocols conflict; pilot keeps one listener shape (``listener.go`` conflict
-    handling). Like istioctl's ``ConflictingServiceEntryProtocolAnalyzer``, scopes come from
-    ``exportTo`` (``*`` overlaps every namespace)."""
-    by_key: dict[tuple[str, int], list[tuple[str, ServiceEntry]]] = defaultdict(list)
-    for se in snapshot.service_entries:
-        for host in se.hosts:
-            for port in se.ports:
-                by_key[(host.lower(), port.number)].append((port.protocol or "(unset)", se))
-    out = []
-    for (host, number), declared in sorted(by_key.items()):
-        clashing = {
-            (pa, a.ref)
-            for pa, a in declared
-            for pb, b in declared
-            if pa != pb and _scopes_overlap(_scope(snapshot, a), _scope(snapshot, b))
-        }
-        if clashing:
-            shown = ", ".join(f"{p} ({r})" for p, r in sorted(clashing))
-            out.append(
-                finding(
-                    "MP0402",
-                    f"{host}:{number} is declared with several protocols: {shown}",
-                    sorted({r for _, r in clashing}),
-                    istio=True,
-                )
-            )
-    return out
-
-
-def _scope(snapshot: Snapshot, se: ServiceEntry) -> frozenset[str]:
-    export = se.export_to or snapshot.mesh.default_service_export_to
-    return frozenset(se.namespace if item == "." else item for item in export if item != "~")
-
-
-def _scopes_overlap(a: frozenset[str], b: frozenset[str]) -> bool:
-    return bool(a and b) and ("*" in a or "*" in b or bool(a & b))
+    fatal = [p for p in loaded.problems if p.level == "error" and not is_object_problem(p)]
+    return snapshot, sorted_findings(findings), fatal
 
 
 def invalid_entries(snapshot: Snapshot, objects: Sequence[Resource]) -> list[Diagnosis]:
@@ -209,6 +73,43 @@ def invalid_entries(snapshot: Snapshot, objects: Sequence[Resource]) -> list[Dia
         )
         for m in snapshot.invalid
     ]
+
+
+ISTIO_KINDS = frozenset(
+    {"ServiceEntry", "Sidecar", "DestinationRule", "VirtualService", "Gateway", "WorkloadEntry"}
+)
+
+
+def is_object_problem(problem: Problem) -> bool:
+    """A load problem about one object (named ``Kind ns/name``), not a whole file or document."""
+    kind = problem.object.split(" ", 1)[0]
+    return problem.level == "error" and " " in problem.object and kind not in ("document", "")
+
+
+def load_findings(problems: Iterable[Problem]) -> list[Diagnosis]:
+    """MP0403 for each object the loader could not read (a field of the wrong type, a null list
+    item, a missing required number): the API server or Istio's validation rejects it, so lint
+    reports it and goes on with the rest. ``istio_code`` IST0106 where istioctl analyze's schema
+    validation says so — a null or missing item of an Istio kind, which ``ValidateServiceEntry``
+    and friends reject (``service entry port may not be null``; port 0 is out of range:
+    istio/istio ``pkg/config/validation/validation.go``); a value of the wrong type never reaches
+    that validation (the CRD schema rejects it first), so it carries no ``istio_code``."""
+    out = []
+    for problem in problems:
+        if not is_object_problem(problem):
+            continue
+        kind = problem.object.split(" ", 1)[0]
+        validated = kind in ISTIO_KINDS and problem.message.endswith(": missing")
+        out.append(
+            finding(
+                "MP0403",
+                f"{problem.object}: {problem.message} (the object is rejected; left out)",
+                [problem.object],
+                istio=validated,
+                evidence=[f"loaded from {problem.path}"],
+            )
+        )
+    return out
 
 
 def mixed_case(snapshot: Snapshot) -> list[Diagnosis]:
@@ -242,7 +143,7 @@ def mixed_case(snapshot: Snapshot) -> list[Diagnosis]:
 def mesh_internal(snapshot: Snapshot) -> list[Diagnosis]:
     """MP0405 (note). ``location: MESH_INTERNAL`` alone does not cause mTLS (auto-mTLS needs endpoints
     labelled ``tlsMode: istio``, ``cluster_tls.go``), but it changes telemetry and ambient handling
-    (``reference/istio-review.md`` §3.1)."""
+    (istio/istio ``pilot/pkg/networking/core/cluster_tls.go``)."""
     out = []
     for se in snapshot.service_entries:
         if (
@@ -305,8 +206,11 @@ def export_hides_own(snapshot: Snapshot) -> list[Diagnosis]:
 
 def over_broad(snapshot: Snapshot) -> list[Diagnosis]:
     """MP0408. Entries that open far more than a destination: a bare-TLD wildcard (``*.com``), a TCP
-    port with resolution NONE and no addresses (any destination on the port passes, even under
-    REGISTRY_ONLY: ORIGINAL_DST), a ``0.0.0.0/0`` address (``reference/istio-review.md`` §3.3, §3.5)."""
+    (or protocol-less) port with resolution NONE and no addresses (a match-all chain on
+    ``0.0.0.0:port``: any destination on the port passes, even under REGISTRY_ONLY: ORIGINAL_DST),
+    a ``0.0.0.0/0`` address. HTTPS/TLS ports with resolution NONE are not over-broad: their chain on
+    ``0.0.0.0`` matches the entry's hosts by SNI (``server_names``), so only those names pass
+    (istio/istio ``pilot/pkg/networking/core/tls.go`` ``buildSidecarOutboundTLSFilterChainOpts``)."""
     out = []
     for se in snapshot.service_entries:
         for host in se.hosts:
@@ -314,12 +218,9 @@ def over_broad(snapshot: Snapshot) -> list[Diagnosis]:
                 out.append(
                     finding("MP0408", f"{se.ref} registers every host under {host[2:]!r} ({host})", [se.ref])
                 )
-        if (
-            se.resolution == "NONE"
-            and not se.addresses
-            and any(p.family in ("tcp", "auto") for p in se.ports)
-        ):
-            ports = ", ".join(str(p.number) for p in se.ports if p.family in ("tcp", "auto"))
+        opaque = [p for p in se.ports if p.family in ("tcp", "auto") and p.protocol not in TLS_FAMILY]
+        if se.resolution == "NONE" and not se.addresses and opaque:
+            ports = ", ".join(str(p.number) for p in opaque)
             out.append(
                 finding(
                     "MP0408",
@@ -396,4 +297,15 @@ def _location(ref: str, origin: str) -> dict[str, Any]:
     return location
 
 
-__all__ = ["CODES", "sarif", "static_findings"]
+__all__ = [
+    "CODES",
+    "LintCode",
+    "conflicting_protocols",
+    "finding",
+    "is_object_problem",
+    "lint_loaded",
+    "load_findings",
+    "port_capture",
+    "sarif",
+    "static_findings",
+]

@@ -1,12 +1,13 @@
 """Per-kind admission checks (Istio's validating webhook), used by `diag.validation`.
 
 Re-implemented from istio/istio `pkg/config/validation/validation.go` (`ValidateServiceEntry`,
-`ValidateSidecar`, `validateSidecarOutboundTrafficPolicy`, `ValidateDestinationRule`,
+`ValidateDestinationRule`,
 `validateExportTo`, `ValidateProtocol`, `ValidatePortName`) and
 `pkg/config/validation/agent/validation.go` (`ValidateWildcardDomain`, `ValidateFQDN`,
 `ValidatePartialWildCard`, `ValidateNamespaceSlashWildcardHostname`, `ValidateIPSubnet`,
 `ValidatePort`), read at 86c9f01f. Each check returns (level, field, message); level "error"
-means the webhook rejects the object, "warning" that it is admitted with a warning.
+means the webhook rejects the object, "warning" that it is admitted with a warning. Sidecar checks
+live in `diag.model_validation_sidecar` (re-exported here as `sidecar_issues`).
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
+from diag.model_validation_sidecar import sidecar_issues
 from diag.resources import (
     HTTP_FAMILY,
     KNOWN_PROTOCOLS,
@@ -23,11 +25,13 @@ from diag.resources import (
     DestinationRule,
     Port,
     ServiceEntry,
-    Sidecar,
     VirtualService,
+    WorkloadEndpoint,
 )
 
 Issue = tuple[str, str, str]  # (level, field, message)
+
+__all__ = ["sidecar_issues"]
 
 _LABEL = re.compile(r"^[a-zA-Z0-9](?:[-a-zA-Z0-9]*[a-zA-Z0-9])?$")
 _WILD_LABEL = re.compile(r"^(\*|(\*|\*-)?[a-zA-Z0-9](?:[-a-zA-Z0-9]*[a-zA-Z0-9])?)$")
@@ -154,8 +158,18 @@ def _port_issues(ports: tuple[Port, ...]) -> Iterator[Issue]:
             yield "error", where, f"port number {port.number} must be in the range 1..65535"
 
 
+def selector_issues(selector: Mapping[str, str] | None, where: str) -> Iterator[Issue]:
+    """ValidateAlphaWorkloadSelector: no empty key, no `*` in a key or value."""
+    for key, value in (selector or {}).items():
+        if key == "":
+            yield "error", where, f"empty key is not supported in selector: {key}={value}"
+        if "*" in key or "*" in value:
+            yield "error", where, f"wildcard is not supported in selector: {key}={value}"
+
+
 def service_entry_issues(se: ServiceEntry) -> Iterator[Issue]:
     """ValidateServiceEntry."""
+    yield from selector_issues(se.workload_selector, "spec.workloadSelector")
     if se.workload_selector is not None and se.endpoints:
         yield "error", "spec", "only one of WorkloadSelector or Endpoints is allowed in Service Entry"
     if se.workload_selector is not None and not se.workload_selector:
@@ -201,9 +215,7 @@ def _resolution_issues(se: ServiceEntry) -> Iterator[Issue]:
             )
     elif res == "STATIC":
         for ep in se.endpoints:
-            if not ep.address.startswith("unix://") and not _is_ip(ep.address):
-                yield "error", "spec.endpoints", f"endpoint address {ep.address!r} is not a valid IP address"
-            yield from _endpoint_port_issues(ep.ports, port_names)
+            yield from _workload_entry_issues(ep, port_names)
     elif res in ("DNS", "DNS_ROUND_ROBIN"):
         if not se.endpoints:
             bad = next((h for h in se.hosts if fqdn_error(h)), None)
@@ -223,6 +235,7 @@ def _resolution_issues(se: ServiceEntry) -> Iterator[Issue]:
                     "spec.endpoints",
                     f"endpoint address {ep.address!r} is not a valid FQDN or an IP address",
                 )
+            yield from label_issues(ep.labels, "spec.endpoints")
             yield from _endpoint_port_issues(ep.ports, port_names)
     else:  # DYNAMIC_DNS (1.28+)
         if any(not h.startswith("*") for h in se.hosts):
@@ -237,16 +250,76 @@ def _resolution_issues(se: ServiceEntry) -> Iterator[Issue]:
                 "spec.ports",
                 f"only HTTP, TLS, GRPC, and HTTP2 protocols are supported for resolution type {res}",
             )
+        waypoint = se.labels.get("istio.io/use-waypoint", "")
+        if se.location == "MESH_INTERNAL" and waypoint and waypoint.lower() != "none":
+            yield (
+                "error",
+                "spec.location",
+                f"location MESH_INTERNAL with resolution type {res} is not supported when using waypoints",
+            )
 
 
-def _endpoint_port_issues(ports: dict[str, int] | object, names: set[str]) -> Iterator[Issue]:
-    if not isinstance(ports, dict):
+def _endpoint_port_issues(ports: Mapping[str, int] | object, names: set[str]) -> Iterator[Issue]:
+    if not isinstance(ports, Mapping):
         return
     for name, number in ports.items():
         if name not in names:
             yield "error", "spec.endpoints", f"endpoint port {number} is not defined by the service entry"
+        if not is_label(name):
+            yield "error", "spec.endpoints", f"invalid port name: {name}"
         if not 1 <= number <= 65535:
             yield "error", "spec.endpoints", f"port number {number} must be in the range 1..65535"
+
+
+def unix_address_error(path: str) -> str | None:
+    """ValidateUnixAddress (the part after ``unix://``): not empty; an abstract ``@name`` or an
+    absolute path that does not end in ``/``."""
+    if not path:
+        return "unix address must not be empty"
+    if path.startswith("@"):
+        return None
+    if not path.startswith("/") or path.endswith("/"):
+        return f"{path} is not an absolute path to a file"
+    return None
+
+
+def _workload_entry_issues(ep: WorkloadEndpoint, port_names: set[str]) -> Iterator[Issue]:
+    """validateWorkloadEntry for a STATIC entry's endpoint (no FQDN addresses)."""
+    where = "spec.endpoints"
+    if not ep.address:
+        if not ep.network:
+            yield "error", where, "address is required"
+            return
+        yield "warning", where, f"address is unset with network {ep.network!r}"
+    elif ep.address.startswith("unix://"):
+        err = unix_address_error(ep.address[len("unix://") :])
+        if err:
+            yield "error", where, err
+        if ep.ports:
+            yield "error", where, f"unix endpoint {ep.address} must not include ports"
+        if len(port_names) != 1:
+            yield "error", where, "exactly 1 service port required for unix endpoints"
+    elif not _is_ip(ep.address):
+        yield "error", where, f"endpoint address {ep.address!r} is not a valid IP address"
+    yield from _endpoint_port_issues(ep.ports, port_names)
+    yield from label_issues(ep.labels, where)
+
+
+_LABEL_VALUE = re.compile(r"^(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
+_LABEL_NAME = re.compile(r"^[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+
+
+def label_issues(labels: Mapping[str, str], where: str) -> Iterator[Issue]:
+    """labels.Instance.Validate: keys are qualified names (an optional DNS-1123 subdomain prefix
+    and ``/``, then a name of at most 63 characters), values at most 63 characters of
+    ``[A-Za-z0-9-_.]`` starting and ending alphanumeric."""
+    for key, value in labels.items():
+        prefix, _, name = key.rpartition("/")
+        bad_prefix = bool(prefix) and (len(prefix) > 253 or fqdn_error(prefix) is not None)
+        if not name or len(name) > 63 or not _LABEL_NAME.match(name) or bad_prefix or key.count("/") > 1:
+            yield "error", where, f"invalid label key: {key!r}"
+        if len(value) > 63 or not _LABEL_VALUE.match(value):
+            yield "error", where, f"invalid label value: {value!r}"
 
 
 def egress_host_issue(host: str) -> str | None:
@@ -267,60 +340,6 @@ def egress_host_issue(host: str) -> str | None:
     if partial_wildcard(name):
         return f"partial wildcard {name!r} not allowed"
     return None
-
-
-def sidecar_issues(sc: Sidecar) -> Iterator[Issue]:
-    """ValidateSidecar (egress listeners, hosts, outboundTrafficPolicy)."""
-    if sc.workload_selector is not None and not sc.workload_selector:
-        yield "warning", "spec.workloadSelector", "workload selector specified without labels"
-    if (
-        not sc.egress
-        and not sc.has_ingress
-        and sc.outbound_traffic_policy is None
-        and not sc.has_inbound_pool
-    ):
-        yield "error", "spec", "sidecar: empty configuration provided"
-    catch_all_seen = False
-    for i, eg in enumerate(sc.egress):
-        where = f"spec.egress[{i}]"
-        if eg.port is None:
-            if catch_all_seen:
-                yield "error", where, "sidecar: egress can have only one listener with empty port"
-            elif i != len(sc.egress) - 1:
-                yield (
-                    "error",
-                    where,
-                    "sidecar: the egress listener with empty port should be the last listener in the list",
-                )
-            catch_all_seen = True
-        if not eg.hosts:
-            yield "error", where, "sidecar: egress listener must contain at least one host"
-        for host in eg.hosts:
-            err = egress_host_issue(host)
-            if err:
-                yield "error", f"{where}.hosts", err
-    policy = sc.outbound_traffic_policy
-    if policy is not None:
-        if policy.mode == "ALLOW_ANY_DYNAMIC_DNS":
-            yield (
-                "error",
-                "spec.outboundTrafficPolicy",
-                "sidecar: ALLOW_ANY_DYNAMIC_DNS mode is only supported in MeshConfig",
-            )
-        elif policy.mode not in ("ALLOW_ANY", "REGISTRY_ONLY"):
-            yield "error", "spec.outboundTrafficPolicy.mode", f"unknown mode {policy.mode}"
-        if policy.egress_proxy is not None:
-            if policy.mode != "ALLOW_ANY":
-                yield (
-                    "error",
-                    "spec.outboundTrafficPolicy",
-                    "sidecar: egress_proxy must be set only with ALLOW_ANY",
-                )
-            elif policy.egress_proxy.port is None:
-                yield "error", "spec.outboundTrafficPolicy", "sidecar: egress_proxy port must be non-nil"
-            err = fqdn_error(policy.egress_proxy.host)
-            if err:
-                yield "error", "spec.outboundTrafficPolicy.egressProxy.host", err
 
 
 def destination_rule_issues(dr: DestinationRule) -> Iterator[Issue]:

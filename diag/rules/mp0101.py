@@ -8,8 +8,9 @@ port listener's ``PassthroughFilterChain`` → ``BlackHoleCluster``, or to the s
 does it, not by "host:port is covered" (istio-review §3.2, §9).
 Versions: Istio 1.1.3+ (502 instead of 404 for HTTP), unchanged through 1.22–1.30.
 Source: istio/istio ``pilot/pkg/networking/core/listener_builder.go`` (virtual outbound listener
-and its catch-all chain), ``pilot/pkg/networking/core/httproute.go`` (``block_all`` vhost);
-``reference/istio-egress.md`` §1, ``reference/istio-review.md`` §8–9.
+and its catch-all chain), ``pilot/pkg/networking/core/httproute.go`` (``block_all`` vhost). The
+call is the pod's: a short name is resolved through the search domains first (`diag.rules.diagnose`),
+and an in-mesh or short name never gets a MESH_EXTERNAL entry as its fix (`docs/codes/MP0101.md`).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ DestinationRule and telemetry). The reverse (TLS/HTTPS declared, plaintext spoke
 falls through too, unless TLS origination was intended (MP0116). Config-driven; outranks MP0101.
 Versions: Istio 1.6+ (ALPN match and fall-through chain; before, the HTTP listener swallowed TLS,
 istio/istio#16458). Source: ``pilot/pkg/networking/core/listener.go`` (HTTP chain match,
-``PassthroughFilterChain``); ``reference/istio-review.md`` §3.4; ``reference/lab-prototype.md`` §6.
+``PassthroughFilterChain``).
 """
 
 from __future__ import annotations

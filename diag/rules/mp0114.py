@@ -8,8 +8,12 @@ a client that bypasses the agent's DNS proxy: hard-coded IP, its own resolver, a
 it and goes to ``virtualOutbound`` (the blackhole under REGISTRY_ONLY).
 Versions: all of 1.22–1.30; auto-allocation on by default from 1.25. Source: istio/istio
 ``pilot/pkg/networking/core/listener.go`` (``GetAddressForProxy`` use), ``tls.go``
-(SNI only on wildcard/CIDR binds), ``pilot/pkg/model/service.go`` (auto-allocated addresses);
-``reference/istio-review.md`` §3.2.
+(SNI only on wildcard/CIDR binds), ``pilot/pkg/model/service.go`` (auto-allocated addresses).
+
+When no address is known (offline, no probe result) and the port is opened by CIDR ranges (a TCP
+entry listing a provider's published ranges, Istio's ``samples/external/github.yaml``), the
+verdict depends on the address the name resolves to: a warning naming the ranges, superseding
+MP0101/MP0102, which would blame the wrong thing (`docs/codes/MP0114.md`).
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ origination on port 80 without ``targetPort: 443`` sends TLS to the origin's pla
 or SAN that does not verify fails the upstream handshake (503 with a TLS/CERTIFICATE_VERIFY_FAILED
 transport failure reason).
 Versions: all of 1.22–1.30. Source: istio/istio ``pilot/pkg/networking/core/cluster_tls.go``;
-Istio task "Egress TLS origination"; ``reference/istio-review.md`` §3.4; ``reference/lab-prototype.md``
-§6.
+Istio task "Egress TLS origination". The port is the cluster's: a VirtualService that sends port
+80 to port 443 gets the origination of 443.
 """
 
 from __future__ import annotations
