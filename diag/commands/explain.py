@@ -52,7 +52,17 @@ def explain(
         Path | None, typer.Option("--results", help="A saved `python -m probes` JSON result.")
     ] = None,
     expect: Annotated[str, typer.Option("--expect", help="allowed, blocked or via-gateway.")] = "allowed",
-    output: Annotated[str, typer.Option("-o", "--output", help="text or json.")] = "text",
+    output: Annotated[str, typer.Option("-o", "--output", help="text, json or junit.")] = "text",
+    write_fixes: Annotated[
+        Path | None,
+        typer.Option("--write-fixes", metavar="DIR", help="Also write each fix to its own YAML file in DIR."),
+    ] = None,
+    fixes_only: Annotated[
+        bool, typer.Option("--fixes-only", help="Print only the fixes, one YAML stream (kubectl apply -f -).")
+    ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Each target's phase waterfall and the sidecar evidence.")
+    ] = False,
 ) -> None:
     """Explain, from config files, what the sidecar does with each target and why.
 
@@ -74,15 +84,41 @@ def explain(
         expect=expect,
         output=output,
     )
-    if output == "json":
-        typer.echo(json.dumps(report.to_json(), indent=2))
-    else:
-        from diag.render.report import print_report
-
-        print_report(report, title="meshprobe explain")
+    emit(report, output, title="meshprobe explain", write_fixes=write_fixes, fixes_only=fixes_only,
+         verbose=verbose)  # fmt: skip
     # SystemExit, not typer.Exit: diag.cli.main runs the app with standalone_mode=False, where click
     # turns typer.Exit into a return value that main() does not propagate.
     raise SystemExit(report.exit_code)
+
+
+def emit(
+    report: Report, output: str, *, title: str, write_fixes: Path | None = None, fixes_only: bool = False,
+    verbose: bool = False,
+) -> None:  # fmt: skip
+    """Print ``report`` as asked (text, json, junit, or only its fixes) and write its fixes."""
+    import sys
+
+    from diag.errors import UsageError
+    from diag.render.fixes import fixes_stream
+    from diag.render.fixes import write_fixes as write_fix_files
+
+    if fixes_only and output != "text":
+        raise UsageError(f"--fixes-only prints YAML: it cannot be combined with -o {output}")
+    if write_fixes is not None:
+        written = write_fix_files(report, write_fixes)
+        sys.stderr.write(f"wrote {len(written)} fix file(s) to {write_fixes}\n")
+    if fixes_only:
+        sys.stdout.write(fixes_stream(report))
+    elif output == "json":
+        typer.echo(json.dumps(report.to_json(), indent=2))
+    elif output == "junit":
+        from diag.render.junit import report_junit
+
+        sys.stdout.write(report_junit(report))
+    else:
+        from diag.render.report import print_report
+
+        print_report(report, title=title, verbose=verbose)
 
 
 def run(
@@ -183,8 +219,8 @@ def _check_flags(
         raise UsageError("--mesh-config and --mode are mutually exclusive")
     if mode is not None and mode.upper() not in MODES:
         raise UsageError(f"--mode must be REGISTRY_ONLY or ALLOW_ANY, not {mode!r}")
-    if output not in ("text", "json"):
-        raise UsageError(f"-o must be text or json, not {output!r}")
+    if output not in ("text", "json", "junit"):
+        raise UsageError(f"-o must be text, json or junit, not {output!r}")
     if expect not in ("allowed", "blocked", "via-gateway"):
         raise UsageError(f"--expect must be allowed, blocked or via-gateway, not {expect!r}")
 

@@ -1,132 +1,119 @@
-"""Text rendering of a `diag.report.Report` (SPEC §4 "text"): a header with the source and the
-effective mode, one line per target (✓/✗, signature or predicted verdict, decision, time), then a
-panel per failed target with each diagnosis, its evidence and the fix YAML (syntax-highlighted),
-then config findings.
+"""Text rendering of a `diag.report.Report`: a header with the source and the effective mode, one
+line per target (✓/✗, signature or predicted verdict, decision, time), then a section per group of
+failed targets with each diagnosis, its evidence and the fix YAML, then config findings. What is
+said is built once (`diag.render.document`); this module draws it in one of two forms:
 
-Colour follows Rich's console detection: none when ``NO_COLOR`` is set or stdout is not a TTY.
-`report_text(report, width)` gives the same output as a string (golden tests).
+- on a terminal: Rich panels at the terminal's width, the fix syntax-highlighted;
+- piped, or with ``NO_COLOR`` set: plain lines, no box drawing, no wrapping (long lines stay
+  long, nothing is cut), and each fix at column 0 after a ``---`` line, so it can be copied into
+  ``kubectl apply -f -`` as it is.
+
+`report_text(report, width=..., plain=...)` gives either form as a string (golden tests).
 """
 
 from __future__ import annotations
 
 import io
+import os
+import sys
 from typing import Any
 
 from rich.console import Console, Group
+from rich.padding import Padding
 from rich.panel import Panel
 from rich.syntax import Syntax
 from rich.text import Text
 
-from diag.report import Report, TargetResult, unique
-from diag.rules.base import Diagnosis
-
-LEVEL_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+from diag.render.document import Block, Line, Section, Yaml, build
+from diag.report import Report
 
 
-def print_report(report: Report, *, title: str = "meshprobe", console: Console | None = None) -> None:
-    """Print to stdout (or ``console``)."""
+def plain_output(console: Console | None = None) -> bool:
+    """Plain lines rather than panels: the output is not a terminal, or NO_COLOR is set."""
+    if os.environ.get("NO_COLOR"):
+        return True
+    if console is not None:
+        return not console.is_terminal
+    return not sys.stdout.isatty()
+
+
+def print_report(
+    report: Report, *, title: str = "meshprobe", console: Console | None = None, verbose: bool = False
+) -> None:
+    """Print to stdout (or ``console``): panels on a terminal, plain lines otherwise."""
     out = console or Console(highlight=False)
-    for renderable in _renderables(report, title):
-        out.print(renderable)
+    if plain_output(out):
+        out.file.write(plain_text(report, title=title, verbose=verbose))
+        out.file.flush()
+        return
+    _draw(report, out, title=title, verbose=verbose)
 
 
-def report_text(report: Report, *, title: str = "meshprobe", width: int = 100, color: bool = False) -> str:
-    """The text report as a string at a fixed width."""
+def report_text(
+    report: Report,
+    *,
+    title: str = "meshprobe",
+    width: int | None = 100,
+    color: bool = False,
+    plain: bool | None = None,
+    verbose: bool = False,
+) -> str:
+    """The report as a string: the terminal form at ``width`` (``plain=False``), the plain form
+    (``plain=True``), or, by default, the form `print_report` would choose for stdout."""
+    if plain is None:
+        plain = plain_output()
+    if plain:
+        return plain_text(report, title=title, verbose=verbose)
     buffer = io.StringIO()
     console = Console(
         file=buffer,
-        width=width,
-        force_terminal=color,
+        width=width or 100,
+        force_terminal=True,
         no_color=not color,
         color_system="standard" if color else None,
         highlight=False,
+        legacy_windows=False,
     )
-    print_report(report, title=title, console=console)
+    _draw(report, console, title=title, verbose=verbose)
     return buffer.getvalue()
 
 
-def _renderables(report: Report, title: str) -> list[Any]:
-    items: list[Any] = [_header(report, title)]
-    items.extend(_target_line(t) for t in report.targets)
-    for target in report.targets:
-        if target.outcome != "pass" and unique(target.diagnoses):
-            items.append(_panel(target))
-        elif target.outcome != "pass":
-            items.append(Text(f"  {target.target}: failed, no diagnosis (see the evidence with -o json)"))
-    if report.findings:
-        items.append(Text("config findings", style="bold"))
-        items.extend(_finding_line(f) for f in report.findings)
-    summary = report.to_json()["summary"]
-    if report.targets:
-        items.append(Text(f"{summary['passed']} passed, {summary['failed']} failed", style="bold"))
-    else:
-        items.append(
-            Text(f"{len(report.findings)} findings" if report.findings else "no findings", style="bold")
-        )
-    return items
+def plain_text(report: Report, *, title: str = "meshprobe", verbose: bool = False) -> str:
+    """The plain form: every block as unwrapped lines; a section's body indented by two spaces,
+    its fixes at column 0."""
+    lines: list[str] = []
+    was_section = False
+    for block in build(report, title=title, verbose=verbose):
+        if isinstance(block, Section):
+            lines.extend(["", block.title])
+            for item in block.body:
+                lines.extend(_plain(item, indent=2))
+        else:
+            if lines and lines[-1] and was_section:
+                lines.append("")
+            lines.extend(_plain(block))
+        was_section = isinstance(block, Section)
+    return "\n".join(lines) + "\n"
 
 
-def _header(report: Report, title: str) -> Text:
-    src, mesh = report.source, report.mesh
-    line = Text(title, style="bold")
-    if report.targets:
-        line.append(f"  namespace {src.namespace} · {src.dataplane}")
-    line.append(
-        f" · mode {mesh.outbound_policy}" if report.targets else f"  mesh mode {mesh.outbound_policy}"
-    )
-    if mesh.source:
-        line.append(f" ({mesh.source})")
-    return line
+def _plain(block: Line | Yaml, indent: int = 0) -> list[str]:
+    if isinstance(block, Yaml):
+        return ["---", *block.text.rstrip("\n").split("\n")]
+    return [(" " * indent + block.text).rstrip()]
 
 
-def _target_line(target: TargetResult) -> Text:
-    ok = target.outcome == "pass"
-    line = Text("✓ " if ok else "✗ ", style="green" if ok else "red")
-    line.append(target.url or target.target)
-    if target.expect != "allowed":
-        line.append(f"  expect {target.expect}")
-    if target.observed is not None:
-        line.append(f"  {target.observed.signature.value}", style="bold")
-        line.append(f"  {target.observed.elapsed:.2f}s")
-    if target.predicted is not None:
-        line.append(f"  predicted {target.predicted.verdict} → {target.predicted.envoy}")
-    if target.actual is not None:
-        line.append(f"  live → {target.actual.envoy}")
-    codes = [d.code for d in unique(target.diagnoses) if d.level != "info"]
-    if codes:
-        line.append("  " + " ".join(codes), style="bold")
-    return line
+def _draw(report: Report, console: Console, *, title: str, verbose: bool) -> None:
+    for block in build(report, title=title, verbose=verbose):
+        console.print(_rich(block))
 
 
-def _panel(target: TargetResult) -> Panel:
-    parts: list[Any] = []
-    shown: dict[str, str] = {}  # fix YAML -> the code that showed it first
-    for d in unique(target.diagnoses):
-        parts.extend(_diagnosis(d, shown))
-    return Panel(Group(*parts), title=f"✗ {target.target}", title_align="left", border_style="red")
-
-
-def _diagnosis(d: Diagnosis, shown: dict[str, str]) -> list[Any]:
-    head = Text(f"{d.code} {d.name}", style=LEVEL_STYLE.get(d.level, ""))
-    head.append(f" ({d.level})")
-    out: list[Any] = [head, Text(d.message)]
-    for line in d.evidence:
-        out.append(Text(f"  • {line}", style="dim"))
-    if d.resources:
-        out.append(Text("  resources: " + ", ".join(sorted(set(d.resources)))))
-    if d.fix is not None and d.fix.yaml in shown:
-        out.append(Text(f"  fix: the same as for {shown[d.fix.yaml]} above", style="green"))
-    elif d.fix is not None:
-        shown[d.fix.yaml] = d.code
-        out.append(Text(f"  fix: {d.fix.summary}", style="green"))
-        out.append(Syntax(d.fix.yaml.rstrip("\n"), "yaml", theme="ansi_dark", background_color="default"))
-    out.append(Text(""))
-    return out
-
-
-def _finding_line(d: Diagnosis) -> Text:
-    line = Text(f"  {d.code} ", style=LEVEL_STYLE.get(d.level, ""))
-    line.append(f"{d.name}: {d.message}")
-    if d.istio_code:
-        line.append(f" [{d.istio_code}]")
-    return line
+def _rich(block: Block) -> Any:
+    if isinstance(block, Section):
+        body = [_rich(item) for item in block.body]
+        return Panel(Group(*body), title=block.title, title_align="left", border_style="red")
+    if isinstance(block, Yaml):
+        return Syntax(block.text.rstrip("\n"), "yaml", theme="ansi_dark", background_color="default")
+    text = Text()
+    for part, style in block.spans:
+        text.append(part, style=style)
+    return Padding(text, (0, 0, 0, block.indent)) if block.indent else text

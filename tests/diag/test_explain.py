@@ -242,7 +242,6 @@ meshprobe explain  namespace apps · sidecar · mode REGISTRY_ONLY (--mode)
 │     name: https                                                                                  │
 │     protocol: HTTPS                                                                              │
 │   resolution: DNS                                                                                │
-│                                                                                                  │
 ╰──────────────────────────────────────────────────────────────────────────────────────────────────╯
 1 passed, 1 failed
 """
@@ -250,10 +249,10 @@ meshprobe explain  namespace apps · sidecar · mode REGISTRY_ONLY (--mode)
 
 def test_text_report_golden(config: Path) -> None:
     report = run(["api.example.com", "pkgindex.example"], [config], namespace="apps", mode="REGISTRY_ONLY")
-    text = report_text(report, title="meshprobe explain", width=100)
+    text = report_text(report, title="meshprobe explain", width=100, plain=False)
     assert text == GOLDEN
     assert "\x1b[" not in text
-    assert "\x1b[" in report_text(report, title="meshprobe explain", width=100, color=True)
+    assert "\x1b[" in report_text(report, title="meshprobe explain", width=100, color=True, plain=False)
 
 
 def test_invalid_objects_are_reported_and_left_out(tmp_path: Path) -> None:

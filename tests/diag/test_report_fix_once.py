@@ -17,4 +17,4 @@ def test_shared_fix_yaml_is_shown_once(capsys: pytest.CaptureFixture[str]) -> No
     text = capsys.readouterr().out
     assert "MP0101" in text and "MP0113" in text
     assert text.count("kind: ServiceEntry") == 1
-    assert "fix: the same as for MP0101 above" in text
+    assert "fix: the same as for MP0101 of files.lab.example above" in text
