@@ -20,24 +20,20 @@ OUTSIDE = ("../" + "shared", "SPEC" + ".md", "reference/" + "istio-")
 # Files that still cite notes outside the repository. Nothing may be added here; a file leaves
 # the list when its citations are replaced by istio/istio paths or `docs/` pages.
 _NOT_YET_CLEAN = """
-    README.md diag/lint.py diag/predict.py probes/envoy.py
-    diag/rules/mp0101.py diag/rules/mp0102.py diag/rules/mp0103.py diag/rules/mp0104.py
-    diag/rules/mp0105.py diag/rules/mp0106.py diag/rules/mp0107.py diag/rules/mp0108.py
-    diag/rules/mp0109.py diag/rules/mp0110.py diag/rules/mp0111.py diag/rules/mp0112.py
-    diag/rules/mp0113.py diag/rules/mp0114.py diag/rules/mp0115.py diag/rules/mp0116.py
-    diag/rules/mp0117.py diag/rules/mp0118.py diag/rules/mp0119.py diag/rules/mp0120.py
-    diag/rules/mp0121.py diag/rules/mp0201.py diag/rules/mp0202.py diag/rules/mp0203.py
-    diag/rules/mp0204.py diag/rules/mp0301.py diag/rules/mp0302.py diag/rules/mp0303.py
-    diag/rules/mp0304.py diag/rules/mp0305.py
-    docs/codes/MP0101.md docs/codes/MP0102.md docs/codes/MP0103.md docs/codes/MP0104.md
-    docs/codes/MP0105.md docs/codes/MP0106.md docs/codes/MP0107.md docs/codes/MP0108.md
+    diag/predict.py diag/rules/mp0102.py diag/rules/mp0104.py diag/rules/mp0105.py
+    diag/rules/mp0106.py diag/rules/mp0107.py diag/rules/mp0108.py diag/rules/mp0109.py
+    diag/rules/mp0110.py diag/rules/mp0111.py diag/rules/mp0112.py diag/rules/mp0113.py
+    diag/rules/mp0115.py diag/rules/mp0117.py diag/rules/mp0118.py diag/rules/mp0119.py
+    diag/rules/mp0120.py diag/rules/mp0121.py diag/rules/mp0201.py diag/rules/mp0202.py
+    diag/rules/mp0203.py diag/rules/mp0204.py diag/rules/mp0301.py diag/rules/mp0302.py
+    diag/rules/mp0303.py diag/rules/mp0304.py diag/rules/mp0305.py docs/codes/MP0102.md
+    docs/codes/MP0104.md docs/codes/MP0105.md docs/codes/MP0106.md docs/codes/MP0107.md
     docs/codes/MP0109.md docs/codes/MP0110.md docs/codes/MP0111.md docs/codes/MP0112.md
-    docs/codes/MP0113.md docs/codes/MP0114.md docs/codes/MP0115.md docs/codes/MP0116.md
-    docs/codes/MP0117.md docs/codes/MP0118.md docs/codes/MP0119.md docs/codes/MP0120.md
-    docs/codes/MP0121.md docs/codes/MP0201.md docs/codes/MP0202.md docs/codes/MP0203.md
-    docs/codes/MP0204.md docs/codes/MP0301.md docs/codes/MP0302.md docs/codes/MP0303.md
-    docs/codes/MP0304.md docs/codes/MP0305.md docs/codes/MP0401.md docs/codes/MP0405.md
-    docs/codes/MP0408.md docs/lab-config.md docs/vectors.md
+    docs/codes/MP0113.md docs/codes/MP0115.md docs/codes/MP0117.md docs/codes/MP0118.md
+    docs/codes/MP0119.md docs/codes/MP0120.md docs/codes/MP0121.md docs/codes/MP0201.md
+    docs/codes/MP0202.md docs/codes/MP0203.md docs/codes/MP0204.md docs/codes/MP0301.md
+    docs/codes/MP0302.md docs/codes/MP0303.md docs/codes/MP0304.md docs/codes/MP0305.md
+    docs/codes/MP0405.md docs/lab-config.md docs/vectors.md probes/envoy.py
     tests/diag/test_predict.py tests/diag/test_predict_variants.py tests/diag/test_visibility.py
     tests/lab/test_istiod_listeners.py
 """
