@@ -25,7 +25,7 @@ from typing import Any
 from diag.lint_codes import CODES, LintCode, finding
 from diag.lint_istioctl import conflicting_protocols, istioctl_on_rejected, port_capture
 from diag.loader import LoadResult, Problem
-from diag.resources import TLS_FAMILY, MeshConfig, Resource
+from diag.resources import TLS_FAMILY, MeshConfig, Resource, ServiceEntry
 from diag.rules.base import Diagnosis
 from diag.snapshot import Snapshot, host_matches
 
@@ -115,7 +115,12 @@ def load_findings(problems: Iterable[Problem]) -> list[Diagnosis]:
 def mixed_case(snapshot: Snapshot) -> list[Diagnosis]:
     """MP0404. Envoy lower-cases Host and SNI, but Istio passes config hosts through: VS/DR host
     selection was case-sensitive before istio/istio#56090, duplicate domains differing in case get
-    RDS NACKed (#49638), VS ``authority`` matches are case-sensitive (#56801)."""
+    RDS NACKed (#49638), VS ``authority`` matches are case-sensitive (#56801).
+
+    A warning for a ServiceEntry (its hosts become cluster names, SNI ``server_names`` and DNS
+    names as written) and for any object whose host is spelled another way elsewhere in the config;
+    otherwise (one spelling everywhere, e.g. a gateway-only VirtualService and its Gateway, as in
+    Istio's ``samples/multicluster/expose-istiod-https.yaml``) an info: nothing mismatches."""
     out = []
     items: list[tuple[Resource, Iterable[str]]] = []
     for se in snapshot.service_entries:
@@ -125,18 +130,26 @@ def mixed_case(snapshot: Snapshot) -> list[Diagnosis]:
     for vs in snapshot.virtual_services:
         items.append((vs, vs.hosts))
     for sc in snapshot.sidecars:
-        items.append((sc, [h for eg in sc.egress for h in eg.hosts]))
+        items.append((sc, [h.split("/", 1)[-1] for eg in sc.egress for h in eg.hosts]))
+    gateway_hosts = [
+        h.split("/", 1)[-1] for gw in snapshot.gateways for server in gw.servers for h in server.hosts
+    ]
+    spellings: dict[str, set[str]] = {}
+    for host in [*gateway_hosts, *(h for _, hosts in items for h in hosts)]:
+        spellings.setdefault(host.lower(), set()).add(host)
     for obj, hosts in items:
         upper = sorted({h for h in hosts if h != h.lower()})
-        if upper:
-            out.append(
-                finding(
-                    "MP0404",
-                    f"{obj.ref} has upper case in {', '.join(upper)}: write hosts in lower "
-                    "case (matching is not case-insensitive everywhere in Istio)",
-                    [obj.ref],
-                )
-            )
+        if not upper:
+            continue
+        mixed = any(len(spellings.get(h.lower(), ())) > 1 for h in upper)
+        level = "warning" if isinstance(obj, ServiceEntry) or mixed else "info"
+        message = (
+            f"{obj.ref} has upper case in {', '.join(upper)}: write hosts in lower case (matching is "
+            "not case-insensitive everywhere in Istio)"
+        )
+        if mixed:
+            message += "; the same host is spelled another way elsewhere in the config"
+        out.append(finding("MP0404", message, [obj.ref], level=level))
     return out
 
 
@@ -165,7 +178,12 @@ def mesh_internal(snapshot: Snapshot) -> list[Diagnosis]:
 def double_tls(snapshot: Snapshot) -> list[Diagnosis]:
     """MP0406. A DestinationRule's SIMPLE/MUTUAL/ISTIO_MUTUAL becomes the upstream TLS of a port whose
     clients already speak TLS (``cluster_tls.go`` user TLS wins): TLS in TLS, ``wrong version number``
-    (istio/istio#36377)."""
+    (istio/istio#36377).
+
+    An info instead of a warning when a mesh VirtualService sends plain HTTP of the host to that
+    port: the setting is the TLS origination of that route (Istio's
+    ``samples/bookinfo/networking/egress-rule-google-apis.yaml``), and only clients that speak TLS
+    to the port directly are hurt."""
     out = []
     for dr in snapshot.destination_rules:
         if dr.traffic_policy is None:
@@ -176,14 +194,32 @@ def double_tls(snapshot: Snapshot) -> list[Diagnosis]:
             for port in se.ports:
                 tls = dr.traffic_policy.tls_for_port(port.number)
                 if port.protocol in TLS_FAMILY and tls is not None and tls.mode in ("SIMPLE", "MUTUAL"):
-                    out.append(
-                        finding(
-                            "MP0406",
-                            f"{dr.ref} originates TLS ({tls.mode}) for {se.ref} port "
-                            f"{port.number}, which is declared {port.protocol}: TLS inside TLS",
-                            [dr.ref, se.ref],
-                        )
+                    routes = _origination_routes(snapshot, se, port.number)
+                    message = (
+                        f"{dr.ref} originates TLS ({tls.mode}) for {se.ref} port "
+                        f"{port.number}, which is declared {port.protocol}: TLS inside TLS"
                     )
+                    if routes:
+                        message += (
+                            f" for clients that speak TLS to port {port.number}; it is the TLS "
+                            f"origination of {', '.join(routes)}, which sends plain HTTP there"
+                        )
+                    level = "info" if routes else None
+                    out.append(finding("MP0406", message, [dr.ref, se.ref], level=level))
+    return out
+
+
+def _origination_routes(snapshot: Snapshot, se: ServiceEntry, port: int) -> list[str]:
+    """Mesh VirtualServices for the entry's hosts with an http route to `port` of one of them."""
+    hosts = {h.lower() for h in se.hosts}
+    out = []
+    for vs in snapshot.virtual_services:
+        if not vs.binds_mesh or not hosts & {h.lower() for h in vs.hosts}:
+            continue
+        for rule in vs.http:
+            if any(d.port == port and d.host.lower() in hosts for d in rule.destinations):
+                out.append(vs.ref)
+                break
     return out
 
 

@@ -44,3 +44,31 @@ def test_a_document_that_is_not_yaml_is_left_to_the_caller() -> None:
     loaded = load_text("kind: [unclosed\n", "broken.yaml")
     _, found, fatal = lint_loaded(loaded)
     assert fatal and not [f for f in found if f.code == "MP0403"]
+
+
+def test_one_spelling_of_an_upper_case_host_is_not_a_warning() -> None:
+    """Envoy lower-cases Host and SNI; the Istio bugs MP0404 guards against need two spellings of a
+    host (or a ServiceEntry, whose hosts become cluster and SNI names as written). A Gateway and
+    its gateway-only VirtualService spelling one placeholder host alike get an info only."""
+    loaded = load_text((SAMPLES / "gateway-placeholder-host.yaml").read_text(), "gw.yaml")
+    _, found, _ = lint_loaded(loaded)
+    assert [f for f in found if f.level != "info"] == [], [f.message for f in found]
+    assert any(f.code == "MP0404" for f in found)
+    text = (SAMPLES / "gateway-placeholder-host.yaml").read_text()
+    gateway_lower = text.replace('hosts: ["ISTIOD-HOST.DOMAIN"]\n---', 'hosts: ["istiod-host.domain"]\n---')
+    assert gateway_lower != text
+    other = load_text(gateway_lower, "gw.yaml")
+    _, mixed, _ = lint_loaded(other)
+    assert any(f.code == "MP0404" and f.level == "warning" for f in mixed), [f.message for f in mixed]
+
+
+def test_tls_setting_that_is_an_origination_is_an_info() -> None:
+    """SIMPLE on 443 wraps a TLS client's TLS (MP0406), but in Istio's
+    samples/bookinfo/networking/egress-rule-google-apis.yaml shape it is the origination of the
+    VirtualService's 80→443 route (cluster_tls.go: the cluster's port): an info naming the route."""
+    loaded = load_text((SAMPLES / "tls-origination.yaml").read_text(), "origination.yaml")
+    _, found, _ = lint_loaded(loaded)
+    mp0406 = [f for f in found if f.code == "MP0406"]
+    assert mp0406 and all(f.level == "info" for f in mp0406)
+    assert "VirtualService default/rewrite-port-for-storage" in mp0406[0].message
+    assert [f for f in found if f.level != "info"] == [], [f.message for f in found]
