@@ -275,17 +275,20 @@ def _read_results(path: Path) -> ProbeReport:
     from probes.model import ProbeReport, from_json
 
     try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read: {exc}") from None
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not UTF-8 text: a probe result is JSON") from None
+    except OSError as exc:
+        raise InputError(f"--results {path}: cannot read: {(exc.strerror or 'unreadable').lower()}") from None
     except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: not JSON: {exc.msg} at line {exc.lineno}") from None
+        raise InputError(f"{path}:{exc.lineno}:{exc.colno}: not JSON: {exc.msg}") from None
     if not isinstance(data, dict) or not isinstance(data.get("results"), list):
         raise InputError(f"{path}: not a `python -m probes` JSON result (no `results` list)")
     try:
         return from_json(ProbeReport, data)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise InputError(f"{path}: malformed probe result: {exc}") from None
+    except (KeyError, TypeError, ValueError):
+        problem = "a field is missing or has the wrong type"
+        raise InputError(f"{path}: not a `python -m probes` JSON result: {problem}") from None
 
 
 def _find_result(report: ProbeReport, spec: TargetSpec) -> ProbeResult | None:

@@ -266,3 +266,24 @@ def test_an_interrupted_lab_down_or_apply_never_prints_success(
     out, err = capsys.readouterr()
     assert (out, err) == ("", "error: interrupted\n")
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "error: --results {path}: cannot read: no such file or directory"),
+        (b"{bad", "error: {path}:1:2: not JSON: "),
+        (b"\xe9", "error: {path}: not UTF-8 text"),
+        (b'{"results": [{"x": 1}]}', "error: {path}: not a `python -m probes` JSON result: a field"),
+    ],
+)
+def test_results_file_errors_read_the_same_way(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes | None, message: str
+) -> None:
+    (tmp_path / "se.yaml").write_text(SE)
+    path = tmp_path / "results.json"
+    if content is not None:
+        path.write_bytes(content)
+    code, _, err = explain(capsys, "--config", str(tmp_path / "se.yaml"), "--results", str(path))
+    assert code == 2 and err.startswith(message.format(path=path)), err
+    assert not PYTHON_WORDS.search(err) and "Errno" not in err
