@@ -45,7 +45,7 @@ app = typer.Typer(
     add_completion=True,  # --install-completion, --show-completion (typer loads its completion code anyway)
     pretty_exceptions_enable=False,
     # Plain (click) help: typer's Rich help loads rich.markdown/pygments (~0.1 s), which would
-    # break SPEC §8's `--help` budget (≤ 1.5x a bare `import typer, rich`).
+    # break the `--help` budget (≤ 1.5x a bare `import typer, rich`; see docs/benchmarks.md).
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )

@@ -1,4 +1,4 @@
-"""The report: SPEC §4's ``meshprobe.report/v1`` document and the exit code.
+"""The report: the ``meshprobe.report/v1`` document (`docs/schema.md`) and the exit code.
 
 `Report` holds plain results (one `TargetResult` per target, plus config `findings`);
 `Report.to_json()` renders the documented schema (`docs/schema.md`,
@@ -6,10 +6,10 @@
 diagnoses in root-cause order (the order of `diag.rules.ALL_RULES`) and de-duplicated, findings
 sorted by level, code, resources and message and de-duplicated, `by_code` sorted.
 
-Exit codes (SPEC §4): 0 every target met its expectation; 1 at least one failed target is the
-mesh's doing (`failure_is_mesh`: a mesh code at level error, or at level warning when no DNS/upstream
-error explains it); 3 failures, none attributable to the mesh (DNS, upstream: codes in
-`NOT_MESH_CODES`, or no diagnosis at all).
+Exit codes (`docs/exit-codes.md`): 0 every target met its expectation; 1 at least one failed
+target is the mesh's doing (`failure_is_mesh`: a mesh code at level error, or at level warning when
+no DNS/upstream error explains it); 3 failures, none attributable to the mesh (DNS, upstream: codes
+in `NOT_MESH_CODES`, or no diagnosis at all).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ OBSERVED_KEYS = (
 
 @dataclass(frozen=True)
 class SourceInfo:
-    """Who made the calls (SPEC §4 ``source``)."""
+    """Who made the calls (the report's ``source``)."""
 
     kind: str = "offline"  # pod | like | ephemeral | local | offline
     namespace: str = "default"
@@ -62,7 +62,7 @@ class SourceInfo:
 
 @dataclass(frozen=True)
 class MeshInfo:
-    """The effective outbound policy and where it comes from (SPEC §4 ``mesh``)."""
+    """The effective outbound policy and where it comes from (the report's ``mesh``)."""
 
     outbound_policy: str = "UNKNOWN"
     source: str = ""
@@ -141,7 +141,7 @@ class Report:
 
     @property
     def exit_code(self) -> int:
-        """SPEC §4: 0 all met, 1 a mesh-attributable failure, 3 failures not the mesh's doing."""
+        """0 all met, 1 a mesh-attributable failure, 3 failures not the mesh's doing."""
         failed = [t for t in self.targets if t.outcome != "pass"]
         if not failed:
             return EXIT_OK
@@ -275,7 +275,7 @@ def _paths(snapshot: Any, source: Any, call: Any, config: Any) -> tuple[Any, Any
     declared_mode = None
     known = live_mode in ("REGISTRY_ONLY", "ALLOW_ANY")
     if prediction is not None and known and live_mode != prediction.mode:
-        # The live catch-all is the ground truth for the mode (SPEC §6): predict under it, and let
+        # The live catch-all is the ground truth for the mode: predict under it, and let
         # MP0120 report that the declared config disagrees.
         declared_mode = prediction.mode
         prediction = predict(snapshot, replace(source, mode_override=live_mode), call)
