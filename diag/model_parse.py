@@ -27,6 +27,7 @@ from diag.resources import (
     EnvoyFilter,
     Gateway,
     GatewayServer,
+    HttpMatch,
     Namespace,
     OutboundTrafficPolicy,
     Pod,
@@ -40,6 +41,7 @@ from diag.resources import (
     Service,
     ServiceEntry,
     Sidecar,
+    StringMatch,
     Subset,
     TrafficPolicy,
     VirtualService,
@@ -311,6 +313,10 @@ def _route_rules(value: Any, kind: str) -> tuple[RouteRule, ...]:
                 )
             )
         matches = tuple(_map(x, f"{where}.match") for x in _list(m.get("match"), f"{where}.match"))
+        http = kind == "http"
+        redirect = _map(m.get("redirect"), f"{where}.redirect") if http else {}
+        direct = _map(m.get("directResponse"), f"{where}.directResponse") if http else {}
+        delegate = _map(m.get("delegate"), f"{where}.delegate") if http else {}
         rules.append(
             RouteRule(
                 kind=kind,
@@ -319,9 +325,71 @@ def _route_rules(value: Any, kind: str) -> tuple[RouteRule, ...]:
                 destinations=tuple(dests),
                 has_direct_response=m.get("directResponse") is not None,
                 has_redirect=m.get("redirect") is not None,
+                http_match=tuple(
+                    _http_match(x, f"{where}.match[{j}]") for j, x in enumerate(matches)
+                ) if http else (),
+                redirect_code=(
+                    _int(redirect.get("redirectCode"), f"{where}.redirect.redirectCode") or 0
+                    if m.get("redirect") is not None
+                    else None
+                ),
+                redirect=redirect,
+                direct_status=(
+                    _int(direct.get("status"), f"{where}.directResponse.status")
+                    if m.get("directResponse") is not None
+                    else None
+                ),
+                delegate=(
+                    (
+                        _str(delegate.get("namespace"), f"{where}.delegate.namespace"),
+                        _str(delegate.get("name"), f"{where}.delegate.name"),
+                    )
+                    if m.get("delegate") is not None
+                    else None
+                ),
             )
         )
     return tuple(rules)
+
+
+def _string_match(value: Any, where: str) -> StringMatch:
+    """`StringMatch`: exact/prefix/regex; no value is a presence check."""
+    m = _map(value, where)
+    for kind in ("exact", "prefix", "regex"):
+        if kind in m:
+            return StringMatch(kind=kind, value=_str(m[kind], f"{where}.{kind}"))
+    return StringMatch(kind="present")
+
+
+def _named_matches(value: Any, where: str, lower: bool) -> tuple[tuple[str, StringMatch], ...]:
+    out = []
+    for k, v in _map(value, where).items():
+        name = _str(k, where)
+        out.append((name.lower() if lower else name, _string_match(v, f"{where}.{name}")))
+    return tuple(sorted(out, key=lambda item: item[0]))
+
+
+def _optional_match(value: Any, where: str) -> StringMatch | None:
+    return None if value is None else _string_match(value, where)
+
+
+def _http_match(m: Mapping[str, Any], where: str) -> HttpMatch:
+    """One `HTTPMatchRequest` (`networking/v1alpha3/virtual_service.proto`)."""
+    return HttpMatch(
+        name=_str(m.get("name"), f"{where}.name"),
+        uri=_optional_match(m.get("uri"), f"{where}.uri"),
+        scheme=_optional_match(m.get("scheme"), f"{where}.scheme"),
+        method=_optional_match(m.get("method"), f"{where}.method"),
+        authority=_optional_match(m.get("authority"), f"{where}.authority"),
+        headers=_named_matches(m.get("headers"), f"{where}.headers", lower=True),
+        without_headers=_named_matches(m.get("withoutHeaders"), f"{where}.withoutHeaders", lower=True),
+        query_params=_named_matches(m.get("queryParams"), f"{where}.queryParams", lower=False),
+        ignore_uri_case=bool(m.get("ignoreUriCase")),
+        port=_int(m.get("port"), f"{where}.port") or None,
+        source_labels=_labels(m.get("sourceLabels"), f"{where}.sourceLabels"),
+        source_namespace=_str(m.get("sourceNamespace"), f"{where}.sourceNamespace"),
+        gateways=_strs(m.get("gateways"), f"{where}.gateways"),
+    )
 
 
 def _virtual_service(base: dict[str, Any], spec: Mapping[str, Any]) -> VirtualService:

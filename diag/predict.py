@@ -10,7 +10,8 @@
    transport protocol, ALPN), no backtracking; nothing matched → the default chain
    (a match-all TCP chain, or `PassthroughFilterChain` to the catch-all cluster);
 3. HTTP chains → route config → virtual host by Host (exact, longest wildcard, `*`) → cluster, or
-   `block_all`'s direct 502.
+   `block_all`'s direct 502; a VirtualService's virtual host → the first of its routes matching the
+   request (`diag.predict_http`) → cluster(s), redirect or direct response, or none (404 NR).
 
 The listener model is `diag.predict_listeners`, the per-proxy scope `diag.predict_scope`, routes,
 DestinationRules and DNS answers `diag.predict_routes`. Side questions for rules — all
@@ -23,6 +24,7 @@ from __future__ import annotations
 import ipaddress
 
 from diag.predict_hosts import resolve_call
+from diag.predict_http import http_request
 from diag.predict_listeners import (
     PASSTHROUGH_CHAIN,
     ChainIndex,
@@ -54,7 +56,7 @@ from diag.predict_queries import (
     upstream_tls,
     virtual_services_for,
 )
-from diag.predict_routes import catch_all, dns_answer_for, pick_vhost, upstream_tls_for
+from diag.predict_routes import catch_all, dns_answer_for, pick_vhost, upstream_tls_for, with_route_outcome
 from diag.predict_scope import WILDCARD, ProxyScope, scope_for
 from diag.snapshot import MeshService, Snapshot
 
@@ -121,7 +123,7 @@ def predict(snapshot: Snapshot, source: Source, call: Call) -> Prediction:
         return _finish(
             scope, call, path, chain.service, chain.via, listener, address, dns, assumptions, notes
         )
-    choice = pick_vhost(scope, chain.route, call.port, call.host)
+    choice = pick_vhost(scope, chain.route, call.port, call.host, http_request(call))
     if choice is None:
         path = EnvoyPath(listener=base.listener, filter_chain=base.filter_chain, route=chain.route)
         notes.append("no virtual host matches (404 NR)")
@@ -136,8 +138,11 @@ def predict(snapshot: Snapshot, source: Source, call: Call) -> Prediction:
         cluster=choice.cluster,
     )
     catch = choice.vhost in ("block_all", "allow_any")
-    return _finish(
-        scope, call, path, choice.service, choice.via, listener, address, dns, assumptions, notes, catch
+    return with_route_outcome(
+        _finish(
+            scope, call, path, choice.service, choice.via, listener, address, dns, assumptions, notes, catch
+        ),
+        choice,
     )
 
 

@@ -60,7 +60,9 @@ class Call:
     or "tcp". `sni` defaults to the host for https/tls unless the host is an IP literal (no SNI).
     `address` is the destination IP dialled; None = "whatever the name resolves to" (the agent's
     DNS answer with DNS capture, the ClusterIP for Kubernetes Services, else an assumption noted
-    in the prediction). `http_version` "1.0", "1.1" or "2".
+    in the prediction). `http_version` "1.0", "1.1" or "2". `path` (with its query), `method` and
+    `headers` (extra request headers; a `host` header replaces the Host derived from `host`/`port`)
+    are what VirtualService HTTP matches read.
     """
 
     host: str
@@ -69,6 +71,9 @@ class Call:
     sni: str | None = None
     address: str | None = None
     http_version: str = "1.1"
+    path: str = "/"
+    method: str = "GET"
+    headers: tuple[tuple[str, str], ...] = ()
 
     @property
     def host_is_ip(self) -> bool:
@@ -208,6 +213,12 @@ class Prediction:
     sidecar: str | None = None  # ref of the Sidecar selecting the source
     unmodelled: tuple[str, ...] = ()  # EnvoyFilter/WasmPlugin/locked egress listeners (MP0121)
     catch_all: bool = False  # ended in virtualOutbound/PassthroughFilterChain/block_all/allow_any
+    # VirtualService HTTP routes (None when no VirtualService owns the virtual host):
+    http_action: str | None = None  # "route" | "redirect" | "direct_response" | "no_route" (404 NR)
+    route_name: str | None = None  # the matching route's own name
+    routes_tried: tuple[str, ...] = ()  # the virtual host's routes, in the order Envoy tries them
+    weighted: tuple[tuple[str, int], ...] = ()  # (cluster, weight) of a weighted route
+    local_status: int | None = None  # the sidecar's own answer: redirect code, direct status, 404
 
     def to_json(self) -> dict[str, Any]:
         """The report's `predicted` object (SPEC §4), with the notes and the assumptions the

@@ -8,7 +8,9 @@ Sources (istio/istio 86c9f01f):
   or the Sidecar's egressProxy), `getVirtualHostsForSniffedServicePort` (auto port on a VIP: one
   vhost with domains `*`, no catch-all); Envoy picks exact domains, then the longest wildcard,
   then `*`, ignoring the port (`ignore_port_in_host_matching`).
-- VirtualServices: mesh-bound (`gateways` empty or `mesh`), exportTo, hosts matching.
+- VirtualServices: mesh-bound (`gateways` empty or `mesh`), exportTo, hosts matching; the most
+  specific VS host owns the virtual host; its routes (built and matched in `diag.predict_http`)
+  replace the default route, and a request none of them matches gets 404 NR.
 - DestinationRules: client namespace, then service namespace, then root namespace
   (`push_context.go` `destinationRule`), exportTo (`defaultDestinationRuleExportTo`), most
   specific host; workloadSelector DRs only for selected workloads in their namespace.
@@ -22,11 +24,13 @@ Sources (istio/istio 86c9f01f):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from dataclasses import replace as dc_replace
 
+from diag.predict_http import HttpRequest, HttpRoute, RouteContext, build_routes, delegate_index, first_match
 from diag.predict_listeners import cluster_name
-from diag.predict_model import UpstreamTls
+from diag.predict_model import Prediction, UpstreamTls
 from diag.predict_scope import WILDCARD, ProxyScope, mesh_virtual_services, resolve_short_host, vs_hosts
-from diag.resources import ClientTls, DestinationRule, VirtualService
+from diag.resources import ClientTls, DestinationRule, RouteDestination, VirtualService
 from diag.snapshot import MeshService, Snapshot, host_matches
 from diag.visibility import config_exported
 
@@ -40,6 +44,11 @@ class VhostChoice:
     service: MeshService | None = None
     via: str | None = None  # VirtualService ref
     note: str = ""
+    action: str = "route"  # "route" | "redirect" | "direct_response" | "no_route" (404 NR)
+    route_name: str | None = None  # the route's own name (VirtualService rules)
+    status: int | None = None  # redirect code / direct response status
+    weighted: tuple[tuple[str, int], ...] = ()
+    tried: tuple[str, ...] = ()  # the VirtualService routes Envoy tried, in order
 
 
 def _domains(scope: ProxyScope, svc: MeshService, domain_suffix: str) -> set[str]:
@@ -62,17 +71,30 @@ def catch_all(scope: ProxyScope) -> VhostChoice:
     return VhostChoice(vhost="block_all", cluster=None)
 
 
-def pick_vhost(scope: ProxyScope, route: str, port: int, host: str) -> VhostChoice | None:
-    """The vhost of route config `route` for Host `host` (None: no vhost matches → 404 NR)."""
+def pick_vhost(
+    scope: ProxyScope, route: str, port: int, host: str, request: HttpRequest | None = None
+) -> VhostChoice | None:
+    """The vhost of route config `route` for Host `host` and the route Envoy picks for `request`
+    (default: GET /) in it (None: no vhost matches → 404 NR). Envoy picks the vhost by the Host
+    header, so the request's `:authority` (when given) wins over `host`."""
+    if request is not None and request.headers.get(":authority"):
+        host = request.headers[":authority"]
     name = host.lower().rsplit(":", 1)[0] if host.count(":") == 1 else host.lower()
     if route != str(port):  # sniffed route "host:port" on a VIP: one vhost, domains "*"
         svc_host = route.rsplit(":", 1)[0]
         svc = scope.primary.get(svc_host)
         return VhostChoice(vhost=route, cluster=cluster_name(port, svc_host), service=svc)
-    routed = _vs_vhost(scope, name, port)
+    request = request or HttpRequest(headers={":authority": host})
+    exact_domains, wildcards = _domain_index(scope, port)
+    routed = _vs_vhost(scope, name, port, request)
+    own = exact_domains.get(name)
+    if routed is None and own is not None and own.host != name:
+        # a Kubernetes short name or address of a service: the virtual host a VirtualService
+        # builds for the service carries the service's domains (`generateVirtualHostDomains`)
+        if name in _domains(scope, own, scope.snapshot.mesh.domain_suffix):
+            routed = _vs_vhost(scope, own.host, port, request)
     if routed is not None:
         return routed
-    exact_domains, wildcards = _domain_index(scope, port)
     chosen = exact_domains.get(name)
     if chosen is None:
         for svc in wildcards:
@@ -111,34 +133,126 @@ def _domain_index(scope: ProxyScope, port: int) -> tuple[dict[str, MeshService],
     return index
 
 
-def _vs_vhost(scope: ProxyScope, host: str, port: int) -> VhostChoice | None:
-    """The VirtualService that owns `host`'s vhost: an exact host beats a wildcard (most specific
-    wins, `computeWildcardHostVirtualServiceIndex`); otherwise the first in pilot's order."""
-    best: tuple[int, VirtualService, str] | None = None
-    for vs in mesh_virtual_services(scope, host):
-        if not any(r.destinations or r.has_direct_response or r.has_redirect for r in vs.http):
-            continue
+def _vs_candidates(scope: ProxyScope, host: str) -> list[tuple[VirtualService, str, bool]]:
+    """Mesh VirtualServices covering `host`, most specific host first (exact beats the longest
+    wildcard, `computeWildcardHostVirtualServiceIndex`; ties keep pilot's order): (vs, the VS host
+    that matched, exact?)."""
+    scored: list[tuple[int, int, VirtualService, str]] = []
+    for order, vs in enumerate(mesh_virtual_services(scope, host)):
+        best: tuple[int, str] | None = None
         for h in vs_hosts(scope.snapshot, vs):
             score = 100_000 if h == host else (len(h) if host_matches(h, host) else -1)
             if score >= 0 and (best is None or score > best[0]):
-                best = (score, vs, h)
-    if best is None:
-        return None
-    _, vs, vh_host = best
-    first = next(r for r in vs.http if r.destinations or r.has_direct_response or r.has_redirect)
-    note = "first http route taken; its match conditions are not evaluated" if first.match else ""
-    if not first.destinations:
-        return VhostChoice(
-            vhost=f"{vh_host}:{port}", cluster=None, via=vs.ref, note="direct response/redirect"
-        )
-    dest = first.destinations[0]
-    dest_host = resolve_short_host(dest.host, vs.namespace, scope.snapshot.mesh.domain_suffix)
-    return VhostChoice(
-        vhost=f"{vh_host}:{port}",
-        cluster=cluster_name(dest.port or port, dest_host, dest.subset),
-        service=scope.primary_for(dest_host),
-        via=vs.ref,
-        note=note,
+                best = (score, h)
+        if best is not None:
+            scored.append((-best[0], order, vs, best[1]))
+    scored.sort(key=lambda item: (item[0], item[1]))
+    return [(vs, h, -neg == 100_000) for neg, _, vs, h in scored]
+
+
+def vs_routes(scope: ProxyScope, vs: VirtualService, port: int) -> tuple[HttpRoute, ...]:
+    """The Envoy routes `vs` gives this proxy on `port` (cached per scope)."""
+    key = ("vs-routes", vs.ref, port)
+    cached = scope.cache.get(key)
+    if isinstance(cached, tuple):
+        return cached
+    snapshot = scope.snapshot
+    delegates = scope.cache.get("vs-delegates")
+    if not isinstance(delegates, dict):
+        delegates = delegate_index(snapshot.virtual_services)
+        scope.cache["vs-delegates"] = delegates
+    ctx = RouteContext(
+        labels=scope.source.labels,
+        namespace=scope.source.namespace,
+        port=port,
+        delegates=delegates,
+        cluster_for=lambda dest, ns, listen: _destination_cluster(scope, dest, ns, listen),
+        default_export_to=snapshot.mesh.default_virtual_service_export_to,
+    )
+    routes = build_routes(vs, ctx)
+    scope.cache[key] = routes
+    return routes
+
+
+def _destination_cluster(
+    scope: ProxyScope, dest: RouteDestination, namespace: str, port: int
+) -> tuple[str, str]:
+    """`GetDestinationCluster`: (cluster name, destination host)."""
+    host = resolve_short_host(dest.host, namespace, scope.snapshot.mesh.domain_suffix)
+    svc = scope.primary.get(host)
+    target = host
+    if svc is not None and svc.resolution == "ALIAS" and svc.external_name:
+        target = svc.external_name.lower().rstrip(".")
+    number = dest.port
+    if number is None and svc is not None:
+        ports = scope.primary_ports.get(svc.host, set())
+        if len(ports) == 1:
+            number = next(iter(ports))
+    return cluster_name(number or port, target, dest.subset), host
+
+
+def _vs_vhost(scope: ProxyScope, host: str, port: int, request: HttpRequest) -> VhostChoice | None:
+    """The virtual host a VirtualService owns for `host`, and the route Envoy picks in it.
+
+    A VirtualService yielding no route for this proxy and port builds no virtual host: a host that
+    is a service then keeps its default route, any other host falls to the next VirtualService."""
+    is_service = scope.primary_for(host) is not None
+    for vs, vh_host, _exact in _vs_candidates(scope, host):
+        routes = vs_routes(scope, vs, port)
+        if not routes:
+            if is_service:
+                return None
+            continue
+        vhost = f"{vh_host}:{port}"
+        tried = tuple(r.describe() for r in routes)
+        chosen = first_match(routes, request)
+        if chosen is None:
+            return VhostChoice(vhost=vhost, cluster=None, via=vs.ref, action="no_route", tried=tried,
+                               note="no route of the virtual host matches the request (404 NR)")
+        if chosen.action != "route":
+            verb = "redirects" if chosen.action == "redirect" else "answers directly"
+            return VhostChoice(vhost=vhost, cluster=None, via=chosen.vs.ref, action=chosen.action,
+                               route_name=chosen.name, status=chosen.status, tried=tried,
+                               note=f"{chosen.where} {verb} ({chosen.status})")
+        heaviest = max(range(len(chosen.destinations)), key=lambda i: chosen.destinations[i][1], default=None)
+        if heaviest is None:
+            return VhostChoice(vhost=vhost, cluster=None, via=chosen.vs.ref, route_name=chosen.name,
+                               tried=tried, note=f"{chosen.where} has no destination")
+        cluster = chosen.destinations[heaviest][0]
+        weighted = chosen.destinations if len(chosen.destinations) > 1 else ()
+        note = ("weighted: " + ", ".join(f"{c} {w}" for c, w in weighted)) if weighted else ""
+        return VhostChoice(vhost=vhost, cluster=cluster, service=scope.primary_for(chosen.hosts[heaviest]),
+                           via=chosen.vs.ref, route_name=chosen.name, weighted=weighted,
+                           tried=tried, note=note)
+    return None
+
+
+def with_route_outcome(prediction: Prediction, choice: VhostChoice) -> Prediction:
+    """The prediction with what a VirtualService route did: no route → 404 NR from the sidecar
+    (blocked, `envoy` "no_route"), a redirect (`envoy` "redirect"; the client follows it), a direct
+    response (`envoy` the virtual host, as for `block_all`; blocked from 400 on)."""
+    if choice.via is None or not choice.tried:
+        # pilot's own routes: `DefaultRouteName` "default", or the catch-all vhost's one route
+        # (`util.BlackHole` "block_all", `util.Passthrough` "allow_any")
+        name = choice.vhost if choice.vhost in ("block_all", "allow_any") else "default"
+        return dc_replace(prediction, route_name=name)
+    verdict, envoy, status = prediction.verdict, prediction.envoy, choice.status
+    if choice.action == "no_route":
+        verdict, envoy, status = "blocked", "no_route", 404
+    elif choice.action == "redirect":
+        verdict, envoy = "allowed", "redirect"
+    elif choice.action == "direct_response":
+        verdict = "blocked" if (status or 0) >= 400 else "allowed"
+        envoy = choice.vhost
+    return dc_replace(
+        prediction,
+        verdict=verdict,
+        envoy=envoy,
+        http_action=choice.action,
+        route_name=choice.route_name,
+        routes_tried=choice.tried,
+        weighted=choice.weighted,
+        local_status=status if choice.action != "route" else None,
     )
 
 

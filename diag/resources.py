@@ -283,8 +283,61 @@ class RouteDestination:
 
 
 @dataclass(frozen=True, kw_only=True)
+class StringMatch:
+    """A VirtualService `StringMatch`: `kind` exact, prefix or regex, or "present" when no value
+    is given (`{}`); pilot turns that and the regex `*` into Envoy's `present_match`
+    (`pilot/pkg/networking/core/route/route.go` `canBeConvertedToPresentMatch`)."""
+
+    kind: str
+    value: str = ""
+
+    @property
+    def presence(self) -> bool:
+        """Translated to `present_match` (no value, or the regex `*`)."""
+        return self.kind == "present" or (self.kind == "regex" and self.value == "*")
+
+    def describe(self) -> str:
+        return "present" if self.presence else f"{self.kind} {self.value!r}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class HttpMatch:
+    """One `http[].match[]` item (`HTTPMatchRequest`). `headers`, `without_headers` and
+    `query_params` are (name, match) pairs with header names lower-cased."""
+
+    name: str = ""
+    uri: StringMatch | None = None
+    scheme: StringMatch | None = None
+    method: StringMatch | None = None
+    authority: StringMatch | None = None
+    headers: tuple[tuple[str, StringMatch], ...] = ()
+    without_headers: tuple[tuple[str, StringMatch], ...] = ()
+    query_params: tuple[tuple[str, StringMatch], ...] = ()
+    ignore_uri_case: bool = False
+    port: int | None = None
+    source_labels: Mapping[str, str] = field(default_factory=dict)
+    source_namespace: str = ""
+    gateways: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        """The conditions in one line (for "routes tried" evidence)."""
+        parts = [f"uri {self.uri.describe()}"] if self.uri else []
+        for label, m in (("scheme", self.scheme), ("method", self.method), ("authority", self.authority)):
+            if m is not None:
+                parts.append(f"{label} {m.describe()}")
+        parts += [f"header {n} {m.describe()}" for n, m in self.headers]
+        parts += [f"without header {n} {m.describe()}" for n, m in self.without_headers]
+        parts += [f"query {n} {m.describe()}" for n, m in self.query_params]
+        if self.ignore_uri_case:
+            parts.append("ignoreUriCase")
+        return ", ".join(parts) or "any request"
+
+
+@dataclass(frozen=True, kw_only=True)
 class RouteRule:
-    """One `http[]`, `tls[]` or `tcp[]` rule of a VirtualService; `match` kept as written."""
+    """One `http[]`, `tls[]` or `tcp[]` rule of a VirtualService; `match` kept as written, and for
+    http rules also parsed (`http_match`), with the redirect / direct response status and the
+    `delegate` (namespace, name; namespace "" = the VirtualService's own)."""
 
     kind: str  # "http" | "tls" | "tcp"
     name: str = ""
@@ -292,6 +345,11 @@ class RouteRule:
     destinations: tuple[RouteDestination, ...] = ()
     has_direct_response: bool = False
     has_redirect: bool = False
+    http_match: tuple[HttpMatch, ...] = ()
+    redirect_code: int | None = None  # None: no redirect (0 in the YAML means 301)
+    redirect: Mapping[str, Any] = field(default_factory=dict)
+    direct_status: int | None = None
+    delegate: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,12 +1,16 @@
 """MP0119 VirtualServiceNoRoute: a VirtualService bound to the mesh for this host has no http
 route matching the request.
 
-Istio behaviour relied on: a mesh-bound VirtualService replaces the host's default route with its
-own ``http`` rules in order; Istio adds no fallback route, so a request no rule matches gets
-Envoy's ``404`` with flag NR — local, empty body, no ``x-envoy-upstream-service-time``. (Unknown
-hosts get 502 ``block_all``, never 404, since 1.1.3.)
-Versions: all of 1.22–1.30. Source: istio/istio ``pilot/pkg/networking/core/route/route.go``
-(``BuildHTTPRoutesForVirtualService``); ``reference/istio-review.md`` §3.12.
+Istio behaviour relied on: a mesh-bound VirtualService replaces the host's default route with the
+routes it builds for this proxy and port, in rule order (`BuildHTTPRoutesForVirtualService`):
+matches for another port, for gateways other than `mesh`, or for other source labels or
+namespaces are dropped first (`TranslateRoute`, `sourceMatchHTTP`), and Istio adds no fallback
+route. A request none of the remaining routes matches gets Envoy's `404` with flag NR — local,
+empty body, no `x-envoy-upstream-service-time`. (Unknown hosts get 502 `block_all`, never 404,
+since 1.1.3.) Diagnosed from the prediction alone (which route Envoy would try, in order), from
+the live sidecar's config, or from an observed local 404.
+Versions: all of 1.22–1.30. Source: istio/istio `pilot/pkg/networking/core/route/route.go`
+(`BuildHTTPRoutesForVirtualService`, `TranslateRoute`, `sourceMatchHTTP`, `TranslateRouteMatch`).
 """
 
 from __future__ import annotations
@@ -24,20 +28,26 @@ def evaluate(ctx: RuleContext) -> list[Diagnosis]:
         and (obs.http is None or not obs.http.upstream_service_time)
     )
     live_nr = ctx.actual is not None and ctx.actual.outcome in ("no_route", "no_vhost")
-    if ctx.protocol != "http" or not (local_nr or live_nr) or ctx.snapshot is None:
+    pred = ctx.prediction
+    predicted_nr = pred is not None and pred.http_action == "no_route" and ctx.actual is None
+    if ctx.protocol != "http" or not (local_nr or live_nr or predicted_nr) or ctx.snapshot is None:
         return []
     services = predict.virtual_services_for(ctx.snapshot, ctx.source, ctx.call.host)
     if not services:
         return []
-    vs = services[0]
-    message = f"{vs.ref} routes {ctx.call.host} but none of its http rules matches this request (404 NR)"
+    owner = pred.matched[0] if pred is not None and pred.http_action == "no_route" and pred.matched else ""
+    vs = next((v for v in services if v.ref == owner), services[0])
+    request = f"{ctx.call.method} {ctx.call.path}"
+    message = f"{vs.ref} routes {ctx.call.host} but none of its http routes matches {request} (404 NR)"
+    tried = pred.routes_tried if pred is not None else ()
+    evidence = [f"route tried: {t}" for t in tried] or ["no route of the VirtualService applies"]
     return [
         RULE.diagnose(
             message,
-            resources=tuple(v.ref for v in services),
-            evidence=observed_evidence(ctx),
+            resources=(vs.ref, *(v.ref for v in services if v is not vs)),
+            evidence=[*evidence, *observed_evidence(ctx)],
             fix=_default_route(vs.raw, ctx.call.host, ctx.call.port),
-            supersedes=("MP0202",),
+            supersedes=("MP0101", "MP0113", "MP0202"),
         )
     ]
 
