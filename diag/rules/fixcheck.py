@@ -12,9 +12,12 @@ A fix is withheld (the diagnosis keeps its message and says why there is no fix)
   ``samples/bookinfo/networking/egress-rule-google-apis.yaml``).
 
 Calls to the fixed target's own host and port, and to the host:ports a fix registers with a new
-entry (what it is written for), are not "other" calls. Both predictions run on the
-part of the config that can matter for them (every object except services on unrelated ports and
-hosts), so the check stays cheap on large meshes.
+entry (what it is written for), are not "other" calls; another port of the target's host may open
+with it (the entry is the same), but must not lose a TLS origination. The report's targets are all
+checked; of the declared calls, the fixed host's and the hosts the fix names come first, then the
+other services on its ports, `MAX_CALLS` in all. The "before" side is the snapshot itself, whose
+per-proxy caches are already built; only the fixed config is built anew (about a second for a
+fixable target in a mesh of 10,000 entries).
 """
 
 from __future__ import annotations
@@ -29,10 +32,10 @@ from diag.predict import predict
 from diag.predict_model import Call, Prediction, Source
 from diag.resources import HTTP_FAMILY, TLS_FAMILY, Namespace, Resource, Service, ServiceEntry
 from diag.rules.base import Diagnosis, Fix
-from diag.snapshot import Snapshot, host_matches
+from diag.snapshot import Snapshot
 
 ORIGINATING = ("SIMPLE", "MUTUAL", "ISTIO_MUTUAL")
-MAX_CALLS = 400  # other calls re-predicted per fix (report targets always count)
+MAX_CALLS = 50  # declared calls re-predicted per fix (the report's targets always count)
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,7 @@ def check_fix(
 ) -> Verdict:
     """Apply `fix` to the snapshot's objects and compare predictions (see the module docstring)."""
     loaded = load_documents(fix.objects, "fix")
-    if loaded.problems or not loaded.objects:
+    if loaded.problems or not loaded.objects or any(_rejected(o) for o in loaded.objects):
         return Verdict("the change it needs does not load as a valid object")
     invented = _invented_addresses(loaded.objects, snapshot, known_addresses)
     if invented:
@@ -90,24 +93,33 @@ def check_fix(
             "destination's real addresses (probe it from the pod, or its published ranges)"
         )
     changed = {o.ref for o in loaded.objects}
-    before_objects = _objects(snapshot)
-    after_objects = [o for o in before_objects if o.ref not in changed] + list(loaded.objects)
+    after_objects = [o for o in _objects(snapshot) if o.ref not in changed] + list(loaded.objects)
     hosts, ports = _touched(loaded.objects, snapshot)
-    suffix = snapshot.mesh.domain_suffix
-    before = _subset(before_objects, hosts, ports, suffix)
-    after = _subset(after_objects, hosts, ports, suffix)
-    before_snap = Snapshot.build(before, snapshot.mesh, istio_version=snapshot.istio_version)
-    after_snap = Snapshot.build(after, snapshot.mesh, istio_version=snapshot.istio_version)
+    # The snapshot's objects are valid already and the fix's were just validated; the original
+    # snapshot keeps its caches (the proxy's scope and listeners) for the "before" side.
+    before_snap = snapshot
+    after_snap = Snapshot.build(
+        after_objects, snapshot.mesh, istio_version=snapshot.istio_version, validate=False
+    )
     subject = {(call.host.lower(), call.port)} | _new_entries(loaded.objects, snapshot)
-    for other in _calls(before_snap, after_snap, hosts, ports, report_calls):
+    for other in _calls(before_snap, after_snap, hosts, ports, report_calls, call.host.lower()):
         if (other.host.lower(), other.port) in subject:
             continue
         was = predict(before_snap, source, other)
         now = predict(after_snap, source, other)
-        reason = _difference(other, was, now)
+        # Another port of the target's own host may open with it (the entry is the same); losing
+        # a TLS origination is never a side effect to accept.
+        same_host = other.host.lower() == call.host.lower()
+        reason = _difference(other, was, now, verdicts=not same_host)
         if reason:
             return Verdict(reason)
     return Verdict()
+
+
+def _rejected(obj: Resource) -> bool:
+    from diag.validation import validate
+
+    return any(m.level == "error" for m in validate(obj))
 
 
 def _new_entries(objects: Sequence[Resource], snapshot: Snapshot) -> set[tuple[str, int]]:
@@ -123,9 +135,9 @@ def _new_entries(objects: Sequence[Resource], snapshot: Snapshot) -> set[tuple[s
     }
 
 
-def _difference(call: Call, was: Prediction, now: Prediction) -> str:
+def _difference(call: Call, was: Prediction, now: Prediction, *, verdicts: bool = True) -> str:
     what = f"{call.protocol}://{call.host}:{call.port}"
-    if (was.verdict, was.envoy) != (now.verdict, now.envoy):
+    if verdicts and (was.verdict, was.envoy) != (now.verdict, now.envoy):
         return f"it would also change {what} from {was.verdict} ({was.envoy}) to {now.verdict} ({now.envoy})"
     before_tls = was.upstream_tls.mode if was.upstream_tls else "NONE"
     after_tls = now.upstream_tls.mode if now.upstream_tls else "NONE"
@@ -212,47 +224,37 @@ def _touched(objects: Sequence[Resource], snapshot: Snapshot) -> tuple[set[str],
     return hosts, ports
 
 
-def _relevant(obj: Resource, hosts: set[str], ports: set[int], suffix: str) -> bool:
-    """Whether a service object can bear on calls to the touched hosts and ports."""
-    if isinstance(obj, ServiceEntry):
-        names = [h.lower() for h in obj.hosts]
-    elif isinstance(obj, Service):
-        names = [obj.hostname(suffix)]
-    else:
-        return True
-    if any(n == h or host_matches(h, n) or host_matches(n, h) for n in names for h in hosts):
-        return True
-    return any(p.number in ports for p in obj.ports)
-
-
-def _subset(objects: Sequence[Resource], hosts: set[str], ports: set[int], suffix: str) -> list[Resource]:
-    """Everything but the services on ports and hosts the fix cannot reach."""
-    return [o for o in objects if _relevant(o, hosts, ports, suffix)]
-
-
 def _calls(
-    before: Snapshot, after: Snapshot, hosts: set[str], ports: set[int], report_calls: Sequence[Call]
+    before: Snapshot,
+    after: Snapshot,
+    hosts: set[str],
+    ports: set[int],
+    report_calls: Sequence[Call],
+    target_host: str,
 ) -> list[Call]:
-    """The report's other targets, then each declared host:port of the affected part (capped)."""
+    """The report's other targets, then each declared host:port of the affected part: the target's
+    own host and the hosts the fix names first, then the other services on its ports (capped)."""
     out: list[Call] = list(report_calls)
     seen: set[tuple[str, int, str]] = {(c.host.lower(), c.port, c.protocol) for c in out}
-    extra = 0
+    named: list[Call] = []
+    others: list[Call] = []
     for snap in (before, after):
         for svc in snap.mesh_services:
             if svc.is_wildcard or svc.resolution == "ALIAS":
                 continue
+            close = svc.host in hosts or svc.host == target_host
             for port in svc.ports:
-                if port.number not in ports and svc.host not in hosts:
+                if port.number not in ports and not close:
                     continue
                 for protocol in _protocols(port.protocol):
                     key = (svc.host, port.number, protocol)
-                    if key in seen or extra >= MAX_CALLS:
+                    if key in seen:
                         continue
                     seen.add(key)
-                    extra += 1
                     address = svc.ip_addresses[0] if svc.ip_addresses and not svc.assumed_address else None
-                    out.append(Call(host=svc.host, port=port.number, protocol=protocol, address=address))
-    return out
+                    made = Call(host=svc.host, port=port.number, protocol=protocol, address=address)
+                    (named if close else others).append(made)
+    return out + (named + others)[:MAX_CALLS]
 
 
 def _protocols(protocol: str) -> tuple[str, ...]:
