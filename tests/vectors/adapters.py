@@ -19,13 +19,15 @@ from tests.vectors.outcome import LIVEPATH_ERRORS, Observed
 from tests.vectors.vector_format import VectorCall, VectorCase
 
 OBSERVABLE = {
-    # diag.predict.EnvoyPath has listener/filter_chain/route (the route config)/vhost/cluster;
-    # the route entry's own name is not part of a prediction, and of Istio's errors only "none"
-    # can be read from one (a path ending in a cluster or a virtual host).
-    "predict": frozenset({"listener", "filter_chain", "route_config", "vhost", "cluster", "error"}),
+    # diag.predict.EnvoyPath has listener/filter_chain/route (the route config)/vhost/cluster,
+    # Prediction.route_name the route's own name (VirtualService routes); of Istio's errors
+    # "none" (a path ending in a cluster or a virtual host) and "no_route" (http_action).
+    "predict": frozenset(
+        {"listener", "filter_chain", "route_config", "vhost", "route", "cluster", "status", "error"}
+    ),
     # diag.livepath.LivePath has all of them (route_entry is the route's name).
     "generated": frozenset(
-        {"listener", "filter_chain", "route_config", "vhost", "route", "cluster", "error"}
+        {"listener", "filter_chain", "route_config", "vhost", "route", "cluster", "status", "error"}
     ),
 }
 
@@ -51,14 +53,28 @@ def predict_call(call: VectorCall) -> Any:
     """A ``diag.predict.Call`` for this call (the address is always given, as in Istio's tests)."""
     from diag.predict import Call
 
+    host = call.host or call.address
+    headers = tuple(call.headers.items())
+    if call.protocol != "tcp" and not call.tls:
+        headers = (("host", host), *headers)  # the Host header exactly as the simulator sends it
     return Call(
-        host=call.host or call.address,
+        host=_bare_host(host),
         port=call.port,
         protocol=predict_protocol(call),
         sni=call.sni if call.tls else None,
         address=call.address,
         http_version=http_version(call) or "1.1",
+        path=call.path,
+        method=call.method,
+        headers=headers,
     )
+
+
+def _bare_host(host: str) -> str:
+    """``name:port`` → ``name`` (IPv6 literals untouched)."""
+    if host.startswith("["):
+        return host.split("]", 1)[0] + "]"
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
 def predict_source(case: VectorCase) -> Any:
@@ -90,13 +106,18 @@ def snapshot_for(case: VectorCase) -> Any:
 def observed_from_prediction(prediction: Any) -> Observed:
     """A ``diag.predict.Prediction`` as an observation."""
     path = prediction.path
+    error = "none" if (path.cluster or path.vhost) else "no_path_predicted"
+    if prediction.http_action == "no_route":
+        error = "no_route"
     return Observed(
         listener=path.listener,
         filter_chain=path.filter_chain,
         route_config=path.route,
         vhost=path.vhost,
-        cluster=path.cluster,
-        error="none" if (path.cluster or path.vhost) else "no_path_predicted",
+        route=prediction.route_name,
+        cluster=None if prediction.weighted else path.cluster,
+        status=None if prediction.local_status is None else str(prediction.local_status),
+        error=error,
         detail=f"(verdict {prediction.verdict}; notes {list(prediction.notes)})",
     )
 
@@ -128,7 +149,16 @@ def live_call(call: VectorCall) -> Any:
         alpn = (call.alpn,) if call.alpn else ()
         return LiveCall(call.port, call.address, "tls", call.sni, alpn, None, None, call.path)
     return LiveCall(
-        call.port, call.address, "raw_buffer", call.sni, (), call.host, http_version(call), call.path
+        call.port,
+        call.address,
+        "raw_buffer",
+        call.sni,
+        (),
+        call.host,
+        http_version(call),
+        call.path,
+        call.method,
+        tuple((k.lower(), v) for k, v in call.headers.items()),
     )
 
 
@@ -140,7 +170,8 @@ def observed_from_livepath(path: Any) -> Observed:
         route_config=path.route,
         vhost=path.vhost,
         route=path.route_entry,
-        cluster=path.cluster,
+        cluster=None if path.weighted else path.cluster,
+        status=None if path.local_status is None else str(path.local_status),
         error=LIVEPATH_ERRORS.get(path.outcome, path.outcome),
         detail=f"(outcome {path.outcome}; notes {list(path.notes)})",
     )

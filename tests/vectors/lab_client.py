@@ -1,10 +1,11 @@
 """Make vector calls from inside a lab pod, one after another, and report each call's client port.
 
 Run behind the pod's sidecar (``pod.exec([sys.executable, "-c", this source, JSON, FIRST_PORT])``);
-stdlib only. JSON is a list of ``{name, address, port, protocol, tls, host, sni, alpn, path}``; the
-output (stdout) is a JSON list of ``{name, local, status, error}`` where ``local`` is the client's
-``ip:port`` — the key that finds the call's line (``downstream_remote_address``) in Envoy's access
-log, the oracle for which route and cluster Envoy chose.
+stdlib only. JSON is a list of ``{name, address, port, protocol, tls, host, sni, alpn, path,
+method, headers}``; the output (stdout) is a JSON list of ``{name, local, status, error}`` where
+``local`` is the client's ``ip:port`` — the key that finds the call's line
+(``downstream_remote_address``) in Envoy's access log, the oracle for which route and cluster
+Envoy chose.
 
 Each call binds its own source port, counting up from FIRST_PORT (ports in use are skipped), and
 the caller never hands out a port twice in one pod. Left to the kernel, two calls to different
@@ -27,9 +28,10 @@ CONNECT_TIMEOUT_S = 2.0
 
 def _request(call: dict[str, Any]) -> bytes:
     host = call.get("host") or call["address"]
+    extra = "".join(f"{name}: {value}\r\n" for name, value in (call.get("headers") or {}).items())
     return (
-        f"GET {call.get('path') or '/'} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: meshprobe-vectors\r\n"
-        "Connection: close\r\n\r\n"
+        f"{call.get('method') or 'GET'} {call.get('path') or '/'} HTTP/1.1\r\nHost: {host}\r\n"
+        f"User-Agent: meshprobe-vectors\r\n{extra}Connection: close\r\n\r\n"
     ).encode()
 
 

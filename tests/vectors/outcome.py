@@ -13,7 +13,7 @@ from tests.vectors.vector_format import EXPECT_FIELDS, Expect, RouteTable
 LIVEPATH_ERRORS = {
     "cluster": "none",
     "direct_response": "none",
-    "redirect": "tls_redirect",
+    "redirect": "none",
     "no_listener": "no_listener",
     "no_filter_chain": "no_filter_chain",
     "no_route_config": "no_route",
@@ -22,7 +22,9 @@ LIVEPATH_ERRORS = {
     "protocol_error": "protocol_error",
 }
 """``diag.livepath`` outcomes in Istio's simulation error vocabulary (an outcome not listed is
-reported as itself, so it never equals an expected kind by accident)."""
+reported as itself, so it never equals an expected kind by accident). A route's redirect or direct
+response is no error in Istio's simulator (it reports the route matched); its
+``ErrTLSRedirect`` is a virtual host's ``require_tls``, which sidecar outbound config never sets."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,7 @@ class Observed:
     vhost: str | None = None
     route: str | None = None
     cluster: str | None = None
+    status: str | None = None
     error: str = "none"
     detail: str = ""
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.vectors import adapters
+from tests.vectors import adapters, lab_runner
 from tests.vectors.outcome import Observed, mismatches, restrict, route_table_mismatches
 from tests.vectors.vector_format import Expect, RouteTable, VectorCall
 
@@ -75,8 +75,9 @@ def test_live_call_keeps_host_and_tls_hello_as_written() -> None:
 
 
 def test_restrict_and_mismatches() -> None:
+    expect = Expect(route="route1", cluster="C", filter_chain="F")
+    assert restrict(expect, lab_runner.OBSERVABLE) == {"route": "route1", "cluster": "C", "error": "none"}
     expect = Expect(route="route1", cluster="C")
-    assert restrict(expect, adapters.OBSERVABLE["predict"]) == {"cluster": "C", "error": "none"}
     assert restrict(expect, adapters.OBSERVABLE["generated"]) == {
         "route": "route1",
         "cluster": "C",

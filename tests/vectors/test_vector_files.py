@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.vectors.vector_format import (
+    CASE_DIR,
     EXPECT_FIELDS,
     VECTOR_DIR,
     VectorFormatError,
@@ -20,6 +21,7 @@ from tests.vectors.vector_format import (
 )
 
 FILES = sorted(VECTOR_DIR.glob("*.yaml"))
+CASE_FILES = sorted(CASE_DIR.glob("*.yaml"))
 
 
 def test_there_are_vector_files() -> None:
@@ -31,7 +33,8 @@ def test_file_parses_and_asserts_something(path: Path) -> None:
     vectors = load_file(path)
     assert re.fullmatch(r"[0-9a-f]{40}", vectors.source["commit"])
     assert vectors.source["repo"] == "istio/istio"
-    assert vectors.source["file"].startswith("pilot/pkg/networking/core/")
+    # pilot's simulation tests, or the integration tests that assert what a client got
+    assert vectors.source["file"].startswith(("pilot/pkg/networking/core/", "tests/integration/pilot/"))
     assert vectors.source["test"].startswith("Test")
     assert vectors.cases
     calls = [call for case in vectors.cases for call in case.calls]
@@ -42,7 +45,22 @@ def test_file_parses_and_asserts_something(path: Path) -> None:
             assert table.domains, f"{case.id}: empty route table"
 
 
-@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", CASE_FILES, ids=lambda p: p.stem)
+def test_case_file_names_the_istio_source_it_rests_on(path: Path) -> None:
+    vectors = load_file(path)
+    assert vectors.source["repo"] == "meshprobe"
+    assert re.fullmatch(r"[0-9a-f]{40}", vectors.source["commit"])
+    basis = vectors.source["basis"].split()
+    assert basis and all(p.startswith("pilot/") and p.endswith(".go") for p in basis), basis
+    for case in vectors.cases:
+        assert case.calls, f"{case.id} asserts nothing"
+
+
+def test_there_are_case_files() -> None:
+    assert CASE_FILES, "tests/vectors/meshprobe/ is empty"
+
+
+@pytest.mark.parametrize("path", FILES + CASE_FILES, ids=lambda p: p.stem)
 def test_every_call_checks_a_field(path: Path) -> None:
     for case in load_file(path).cases:
         for call in case.calls:

@@ -24,6 +24,10 @@ from typing import Any
 import yaml
 
 VECTOR_DIR = Path(__file__).parent / "istio"
+CASE_DIR = Path(__file__).parent / "meshprobe"
+"""``istio/``: Istio's own tests transcribed (the external oracle). ``meshprobe/``: cases written
+for meshprobe whose expectations rest on a reading of Istio's source (``source.basis`` names the
+files); they run through the same three paths, and the real Envoy in the lab decides the match."""
 
 ERROR_KINDS = (
     "none",
@@ -39,7 +43,7 @@ ERROR_KINDS = (
 """Istio's simulation errors (ErrNoListener, ErrNoFilterChain, ErrNoRoute, ErrNoVirtualHost,
 ErrTLSRedirect, ErrMultipleFilterChain, ErrProtocolError, ErrTLSError) plus ``none``."""
 
-EXPECT_FIELDS = ("listener", "filter_chain", "route_config", "vhost", "route", "cluster", "error")
+EXPECT_FIELDS = ("listener", "filter_chain", "route_config", "vhost", "route", "cluster", "status", "error")
 PROTOCOLS = ("http", "http2", "tcp")
 FEATURES = ("virtualservice", "endpointslice", "ipv6", "dns_capture", "auto_allocation")
 """What a case exercises beyond ServiceEntries, Services, Sidecars and the mode (``requires:``)."""
@@ -51,7 +55,9 @@ class VectorFormatError(ValueError):
 
 @dataclass(frozen=True)
 class Expect:
-    """What the original asserts for one call; None = not checked (``error`` is always checked)."""
+    """What the original asserts for one call; None = not checked (``error`` is always checked).
+    ``status`` is an HTTP status the sidecar answers itself with (a redirect, a direct response,
+    404 NR), asserted only where the original asserts that status."""
 
     listener: str | None = None
     filter_chain: str | None = None
@@ -59,6 +65,7 @@ class Expect:
     vhost: str | None = None
     route: str | None = None
     cluster: str | None = None
+    status: str | None = None
     error: str = "none"
 
     def checked(self) -> dict[str, str]:
@@ -73,8 +80,9 @@ class VectorCall:
 
     ``protocol`` is what the client speaks (http, http2, tcp); ``tls`` whether it is wrapped in TLS
     (the sidecar passes it through); ``host`` the Host header of plaintext HTTP; ``sni``/``alpn``
-    the TLS ClientHello. ``simulation_only`` gives the reason a call cannot be made on a real
-    socket (the lab path does not run it).
+    the TLS ClientHello; ``path`` (with its query), ``method`` and ``headers`` (extra request
+    headers) what an HTTP request carries. ``simulation_only`` gives the reason a call cannot be
+    made on a real socket (the lab path does not run it).
     """
 
     name: str
@@ -87,6 +95,8 @@ class VectorCall:
     sni: str | None = None
     alpn: str | None = None
     path: str = "/"
+    method: str = "GET"
+    headers: Mapping[str, str] = field(default_factory=dict)
     simulation_only: str | None = None
 
 
@@ -202,8 +212,18 @@ def _call(raw: Any, where: str) -> VectorCall:
         sni=raw.get("sni"),
         alpn=alpn,
         path=str(raw.get("path", "/")),
+        method=str(raw.get("method", "GET")),
+        headers=_headers(raw.get("headers"), where),
         simulation_only=raw.get("simulation_only"),
     )
+
+
+def _headers(raw: Any, where: str) -> dict[str, str]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping) or not all(isinstance(v, str) for v in raw.values()):
+        raise _fail(where, "headers must map names to strings")
+    return {str(k): v for k, v in raw.items()}
 
 
 def _route_tables(raw: Any, where: str) -> tuple[RouteTable, ...]:
@@ -254,7 +274,10 @@ def load_file(path: Path) -> VectorFile:
     if not isinstance(data, Mapping):
         raise _fail(path.name, "top level must be a mapping")
     source = _require(data, "source", Mapping, path.name)
-    for key in ("repo", "file", "test", "commit"):
+    keys = ("repo", "file", "test", "commit")
+    if source.get("repo") == "meshprobe":
+        keys = ("repo", "basis", "commit")
+    for key in keys:
         _require(source, key, str, f"{path.name} source")
     cases = tuple(_case(c, path) for c in _require(data, "cases", list, path.name))
     if len({c.name for c in cases}) != len(cases):
@@ -263,9 +286,9 @@ def load_file(path: Path) -> VectorFile:
 
 
 @cache
-def load_all(directory: Path = VECTOR_DIR) -> tuple[VectorFile, ...]:
-    """Every vector file, sorted by name (parsed once per process)."""
-    return tuple(load_file(p) for p in sorted(directory.glob("*.yaml")))
+def load_all(directories: tuple[Path, ...] = (VECTOR_DIR, CASE_DIR)) -> tuple[VectorFile, ...]:
+    """Every vector file, Istio's first, each directory sorted by name (parsed once per process)."""
+    return tuple(load_file(p) for d in directories for p in sorted(d.glob("*.yaml")))
 
 
 def all_cases(files: Sequence[VectorFile] | None = None) -> tuple[VectorCase, ...]:
