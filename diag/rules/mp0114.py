@@ -125,6 +125,8 @@ def _fix(ctx: RuleContext, entry: object, dialled: str) -> Fix | None:
     if not isinstance(entry, ServiceEntry) or not entry.addresses:
         return None
     if ctx.protocol == "tcp":
+        if facts.known_address(ctx) != dialled:
+            return None  # only an address given or observed is ever written (never an assumed one)
         ip = ipaddress.ip_address(dialled)
         obj = fixes.patched(
             entry.raw, lambda o: o["spec"].setdefault("addresses", []).append(f"{ip}/{ip.max_prefixlen}")
