@@ -39,15 +39,12 @@ def require_lab() -> None:
     pytest.skip(reason)
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        if item.get_closest_marker("lab") is not None:
-            item.add_marker(pytest.mark.usefixtures("_lab_gate"))
-
-
-@pytest.fixture
-def _lab_gate() -> None:
-    require_lab()
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """The lab gate, before any fixture of a ``lab`` test is set up. (A ``usefixtures`` mark added
+    at collection time would come too late: an item's fixtures are fixed when it is collected.)"""
+    if item.get_closest_marker("lab") is not None:
+        require_lab()
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
