@@ -34,16 +34,17 @@ def snapshot_of(name: str) -> Snapshot:
 def test_short_name_is_served_by_the_virtual_service_of_the_service_it_resolves_to() -> None:
     """`reviews` from namespace default is `reviews.default.svc.cluster.local`; pilot attaches the
     VirtualService for `reviews` to that service's virtual host (istio/istio
-    pilot/pkg/networking/core/httproute.go, pilot/pkg/model/virtualservice.go): the call takes one
-    of its routes (to a subset), not the Service's default route."""
+    pilot/pkg/networking/core/httproute.go, pilot/pkg/model/virtualservice.go): a request without
+    the `end-user: jason` header takes its second route, subset v3; with it, v2."""
     snap = snapshot_of("bookinfo-reviews.yaml")
     p = predict(snap, Source(namespace="default"), Call(host="reviews", port=9080, protocol="http"))
     assert p.path.vhost == "reviews.default.svc.cluster.local:9080", p
-    assert p.path.cluster in (
-        "outbound|9080|v2|reviews.default.svc.cluster.local",
-        "outbound|9080|v3|reviews.default.svc.cluster.local",
-    ), p
+    assert p.path.cluster == "outbound|9080|v3|reviews.default.svc.cluster.local", p
     assert "VirtualService default/reviews" in p.matched
+    jason = Call(host="reviews", port=9080, protocol="http", headers=(("end-user", "jason"),))
+    assert predict(snap, Source(namespace="default"), jason).path.cluster == (
+        "outbound|9080|v2|reviews.default.svc.cluster.local"
+    )
     assert any("reviews.default.svc.cluster.local" in n and "search domains" in n for n in p.notes)
 
 
@@ -76,6 +77,11 @@ def test_tcp_to_a_short_name_dials_the_service_cluster_ip() -> None:
 @pytest.mark.parametrize(
     ("sample", "target", "cluster"),
     [
+        (
+            "egress-gateway-http.yaml",
+            "http://news.example.com/",
+            "outbound|80|news|istio-egressgateway.istio-system.svc.cluster.local",
+        ),
         (
             "egress-gateway-tls.yaml",
             "news.example.com",
