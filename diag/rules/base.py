@@ -231,7 +231,7 @@ def observed_evidence(ctx: RuleContext) -> list[str]:
         lines.append(f"predicted: listener {p.listener} → {p.filter_chain} → {ctx.prediction.envoy}")
     if ctx.prediction is not None:
         lines.extend(f"prediction note: {n}" for n in ctx.prediction.notes)
-        lines.extend(f"prediction assumes: {a}" for a in ctx.prediction.assumptions)
+        lines.extend(f"assumption: {a}" for a in ctx.prediction.assumptions)
     return lines
 
 

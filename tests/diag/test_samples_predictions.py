@@ -129,7 +129,7 @@ def test_tcp_to_a_host_whose_port_is_opened_by_cidr_says_what_it_assumed() -> No
     mp0114 = codes["MP0114"]
     assert mp0114.level == "warning" and mp0114.resources == ("ServiceEntry default/git-tcp",)
     assert mp0114.fix is None
-    assert any(e.startswith("prediction assumes:") for e in mp0114.evidence)
+    assert any(e.startswith("assumption: assumed git.example.com") for e in mp0114.evidence)
 
 
 @pytest.mark.parametrize(("address", "verdict"), [("198.51.100.7", "allowed"), ("192.0.2.59", "allowed")])
