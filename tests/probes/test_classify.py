@@ -18,12 +18,15 @@ import pytest
 from probes.classify import EXCEPTION_TABLE, classify, rule_for
 from probes.model import Phase, Signature
 
-# Catch-all bases: a rule on one of these would make the coverage test vacuous.
+# Catch-all bases: a rule on one of these would make the coverage test vacuous. ssl.SSLError is
+# one: the table's last TLS row catches every SSLError, so it must not count as covering the
+# concrete classes (each has its own row; the base itself is asserted in SSL_CLASS_SIGNATURES).
 ROOTS: tuple[type[BaseException], ...] = (
     BaseException,
     Exception,
     OSError,
     ValueError,
+    ssl.SSLError,
     httpx.HTTPError,
     httpx.RequestError,
     httpx.TransportError,
@@ -96,6 +99,39 @@ def test_the_coverage_check_can_fail() -> None:
         pass
 
     assert not _explicit_rule(Stray)
+
+
+def test_a_catch_all_ssl_row_covers_no_concrete_class() -> None:
+    """The SSLError fallback row must not make the TLS classes look covered."""
+    assert not _explicit_rule(type("StraySSLError", (ssl.SSLError,), {}))
+
+
+def _ssl_instance(cls: type[ssl.SSLError]) -> ssl.SSLError:
+    if cls is ssl.SSLCertVerificationError:
+        return _verify_error(20)
+    return _ssl_error(cls, "SOME_OTHER_REASON")
+
+
+SSL_CLASS_SIGNATURES: dict[type[ssl.SSLError], Signature] = {
+    ssl.SSLError: Signature.TLS_ALERT,  # a reason no row names: "another TLS handshake failure"
+    ssl.SSLCertVerificationError: Signature.TLS_CERT_UNTRUSTED,
+    ssl.SSLEOFError: Signature.RESET_BEFORE_RESPONSE,
+    ssl.SSLZeroReturnError: Signature.RESET_BEFORE_RESPONSE,
+    ssl.SSLSyscallError: Signature.RESET_BEFORE_RESPONSE,
+    ssl.SSLWantReadError: Signature.PROBE_ERROR,
+    ssl.SSLWantWriteError: Signature.PROBE_ERROR,
+}
+
+
+def test_every_ssl_class_has_an_asserted_signature() -> None:
+    """Each concrete ssl exception class (the base too), whatever its reason says, gets the
+    signature written here; a class a new Python adds fails until it is added."""
+    classes = {
+        v for v in vars(ssl).values() if isinstance(v, type) and issubclass(v, ssl.SSLError)
+    }
+    assert classes == set(SSL_CLASS_SIGNATURES)
+    for cls, signature in SSL_CLASS_SIGNATURES.items():
+        assert classify(_ssl_instance(cls), Phase.TLS).signature is signature, cls.__name__
 
 
 def test_no_rule_is_a_catch_all_base() -> None:
