@@ -167,3 +167,28 @@ def _typed(item: dict[str, Any], api_version: str, kind: str) -> dict[str, Any]:
 
 
 Reader = Callable[[Cluster, Sequence[str]], LiveMesh]
+
+
+@dataclass(frozen=True)
+class LiveConfig:
+    """The live mesh as ``explain``/``lint`` use it when no ``--config`` is given."""
+
+    objects: list[Any]
+    mesh: Any
+    notes: tuple[str, ...]
+    context: str
+    namespace: str
+
+
+def load_live(kubeconfig: str | None, context: str | None, namespace: str | None) -> LiveConfig:
+    """Connect, read the mesh (read-only) and parse it as files are parsed."""
+    from diag.loader import load_documents
+
+    cluster = Cluster.connect(kubeconfig, context, namespace)
+    try:
+        live = read_mesh(cluster, [cluster.namespace])
+    finally:
+        cluster.close()
+    loaded = load_documents(live.objects, origin=f"cluster {cluster.context}")
+    notes = [f"mesh config read from the cluster (context {cluster.context})", *live.notes]
+    return LiveConfig(list(loaded.objects), loaded.mesh, tuple(notes), cluster.context, cluster.namespace)

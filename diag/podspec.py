@@ -80,6 +80,7 @@ class Workload:
     dns_config: Mapping[str, Any] | None = None
     host_aliases: tuple[Mapping[str, Any], ...] = ()
     proxy_env: Mapping[str, str] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def ref(self) -> str:
@@ -89,12 +90,12 @@ class Workload:
     def from_template(cls, kind: str, name: str, namespace: str, template: Mapping[str, Any]) -> Workload:
         meta = template.get("metadata") or {}
         spec = template.get("spec") or {}
-        proxy_env: dict[str, str] = {}
+        env: dict[str, str] = {}
         for container in spec.get("containers") or []:
             for item in container.get("env") or []:
-                key = str(item.get("name", ""))
-                if key.upper() in ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY") and "value" in item:
-                    proxy_env.setdefault(key, str(item["value"]))
+                if "value" in item and item.get("name") != "MESHPROBE_PLAN":
+                    env.setdefault(str(item.get("name", "")), str(item["value"]))
+        proxy_env = {k: v for k, v in env.items() if k.upper() in ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")}
         return cls(
             kind=kind,
             name=name,
@@ -112,6 +113,7 @@ class Workload:
             dns_config=spec.get("dnsConfig"),
             host_aliases=tuple(spec.get("hostAliases") or ()),
             proxy_env=proxy_env,
+            env=env,
         )
 
     @property

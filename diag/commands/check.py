@@ -121,6 +121,7 @@ class _Options:
         self.targets, self.presets, self.namespaces, self.contexts = targets, presets, namespaces, contexts
         self.kubeconfig, self.like, self.from_pod, self.image = kubeconfig, like, from_pod, image
         self.timeout, self.expect, self.output, self.keep_pod = timeout, expect, output, keep_pod
+        self.accept_4xx: set[str] = set()
 
 
 def _validate(o: _Options) -> None:
@@ -287,23 +288,31 @@ def _targets(
     loaded = load_documents(raw_objects, origin="cluster")
     objects = list(loaded.objects)
     snapshot = Snapshot.build(objects, loaded.mesh)
-    raw = list(o.targets) + _preset_targets(o)
+    raw = list(o.targets) + [t for t in _preset_targets(o, workload) if t not in o.targets]
     labels = dict(workload.labels) if workload is not None else {}
     return target_specs(raw, snapshot, namespace, labels), objects, loaded.mesh
 
 
-def _preset_targets(o: _Options) -> list[str]:
+def _preset_targets(o: _Options, workload: Workload | None) -> list[str]:
+    """The presets' targets; their HTTP(S) targets count an origin's 4xx as reached
+    (``o.accept_4xx``). Package-manager presets find their hosts in the ``--like`` workload's
+    environment first, then this machine's package managers."""
     if not o.presets:
         return []
     from diag.errors import UsageError
     from diag.presets import PresetError, expand_preset
 
+    env = dict(workload.env) if workload is not None else None
     out: list[str] = []
     for spec in o.presets:
         try:
-            out.extend(expand_preset(spec).targets)
+            preset = expand_preset(spec, env=env)
         except PresetError as exc:
             raise UsageError(str(exc)) from None
+        for planned in preset.planned_targets():
+            out.append(planned.raw)
+            if planned.accept_4xx:
+                o.accept_4xx.add(planned.raw)
     return out
 
 
@@ -312,7 +321,10 @@ def _plan(o: _Options, specs: list[Any], *, native: bool, ambient: bool, created
     ports = {str(s.port): s.protocol.upper() for s in specs if s.protocol in ("http", "https", "tls")}
     return {
         "schema": "meshprobe.plan/v1",
-        "targets": [{"target": s.raw, "expect": o.expect} for s in specs],
+        "targets": [
+            {"target": s.raw, "expect": o.expect, **({"accept_4xx": True} if s.raw in o.accept_4xx else {})}
+            for s in specs
+        ],
         "options": {"timeout": o.timeout, "port_protocols": ports},
         "sidecar": {
             "mode": "off" if ambient else "auto",
@@ -393,7 +405,7 @@ def _emit(
         text = ""
         for report in reports:
             title = f"meshprobe check · {report.source.context}/{report.source.namespace}"
-            text += report_text(report, title=title, width=_width())
+            text += report_text(report, title=title, width=_width(), verbose=verbose)
     sys.stdout.write(text)
     if output_file is not None:
         output_file.write_text(text)

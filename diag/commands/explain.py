@@ -63,14 +63,20 @@ def explain(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Each target's phase waterfall and the sidecar evidence.")
     ] = False,
+    kubeconfig: Annotated[
+        str | None, typer.Option("--kubeconfig", help="Without --config: the cluster's kubeconfig.")
+    ] = None,
+    context: Annotated[str | None, typer.Option("--context", help="Without --config: the context.")] = None,
 ) -> None:
-    """Explain, from config files, what the sidecar does with each target and why.
+    """Explain what the sidecar does with each target and why, from config files or (without
+    --config) from the live cluster, read-only.
 
     Examples:
 
     \b
       meshprobe explain api.example.com --config mesh/ -n shop --mode REGISTRY_ONLY
       meshprobe explain api.example.com --config mesh.yaml --results probe.json -o json
+      meshprobe explain api.example.com -n shop          # the live cluster, read-only
     """
     report = run(
         targets,
@@ -83,6 +89,8 @@ def explain(
         results=results,
         expect=expect,
         output=output,
+        kubeconfig=kubeconfig,
+        context=context,
     )
     emit(report, output, title="meshprobe explain", write_fixes=write_fixes, fixes_only=fixes_only,
          verbose=verbose)  # fmt: skip
@@ -133,8 +141,11 @@ def run(
     results: Path | None = None,
     expect: str = "allowed",
     output: str = "text",
+    kubeconfig: str | None = None,
+    context: str | None = None,
 ) -> Report:
-    """The whole explain pipeline (no printing): validate flags, load, predict, diagnose."""
+    """The whole explain pipeline (no printing): validate flags, load (files, or the live cluster
+    without ``config``), predict, diagnose."""
     from diag.dnsnames import namespace as dns_namespace
     from diag.predict import Source
     from diag.report import Report, SourceInfo
@@ -142,7 +153,12 @@ def run(
 
     _check_flags(config, mesh_config, mode, output, expect)
     namespace = dns_namespace(namespace)
-    objects, mesh = _load(config, mesh_config)
+    notes: tuple[str, ...] = ()
+    cluster_context = None
+    if config:
+        objects, mesh = _load(config, mesh_config)
+    else:
+        objects, mesh, notes, cluster_context = _load_live(kubeconfig, context, namespace, mesh_config)
     snapshot = Snapshot.build(objects, mesh)
     probe = _read_results(results) if results else None
     live = probe.sidecar if probe is not None else None
@@ -156,10 +172,13 @@ def run(
     dataplane = "none" if live is not None and not live.present else "sidecar"
     rows = _assess(raw_targets, snapshot, source, objects, probe, results, expect, dataplane)
     return Report(
-        source=SourceInfo("offline", namespace, dataplane=dataplane, sidecar=_sidecar_json(probe)),
+        source=SourceInfo(
+            "offline", namespace, context=cluster_context, dataplane=dataplane, sidecar=_sidecar_json(probe)
+        ),
         mesh=_mesh_info(snapshot, source, live),
         targets=tuple(rows),
         findings=tuple(_findings(snapshot, objects)),
+        notes=notes,
     )
 
 
@@ -209,12 +228,6 @@ def _check_flags(
 ) -> None:
     from diag.errors import UsageError
 
-    if not config:
-        raise UsageError(
-            "explain needs --config PATH (files or directories of mesh YAML); "
-            "reading the live cluster is not available yet",
-            hint="export the config with `kubectl get serviceentries,sidecars,... -A -o yaml`",
-        )
     if mesh_config is not None and mode is not None:
         raise UsageError("--mesh-config and --mode are mutually exclusive")
     if mode is not None and mode.upper() not in MODES:
@@ -233,6 +246,18 @@ def _load(config: list[Path], mesh_config: Path | None) -> tuple[list[Any], Mesh
     loaded = require_loadable(load_paths(config), sys.stderr.write)
     mesh = load_mesh_config(mesh_config) if mesh_config is not None else loaded.mesh
     return list(loaded.objects), mesh
+
+
+def _load_live(
+    kubeconfig: str | None, context: str | None, namespace: str, mesh_config: Path | None
+) -> tuple[list[Any], MeshConfig | None, tuple[str, ...], str]:
+    """No ``--config``: the live cluster's mesh config, read-only (``diag.meshread``)."""
+    from diag.loader import load_mesh_config
+    from diag.meshread import load_live
+
+    live = load_live(kubeconfig, context, namespace)
+    mesh = load_mesh_config(mesh_config) if mesh_config is not None else live.mesh
+    return live.objects, mesh, live.notes, live.context
 
 
 def _labels(text: str) -> dict[str, str]:

@@ -3,8 +3,8 @@
 `--mesh-config` are explain's: the mesh-wide mode (lint has no source workload, so no Sidecar
 applies and the report shows the mesh-wide mode).
 
-Reading the live cluster (lint without `--config`) arrives with the `check` issue. Exit 0 when no
-finding is an error or warning, 1 otherwise, 2 for bad usage or files.
+Without `--config` it reads the live cluster, read-only (`diag.meshread`). Exit 0 when no finding
+is an error or warning, 1 otherwise, 2 for bad usage or files, 4 when the cluster cannot be read.
 """
 
 from __future__ import annotations
@@ -33,6 +33,10 @@ def lint(
         typer.Option("--mode", help="Mesh-wide mode: REGISTRY_ONLY or ALLOW_ANY (a Sidecar overrides it)."),
     ] = None,
     output: Annotated[str, typer.Option("-o", "--output", help="text, json or sarif.")] = "text",
+    kubeconfig: Annotated[
+        str | None, typer.Option("--kubeconfig", help="Without --config: the cluster's kubeconfig.")
+    ] = None,
+    context: Annotated[str | None, typer.Option("--context", help="Without --config: the context.")] = None,
 ) -> None:
     """Find static egress smells in mesh config (what istioctl analyze misses, and some it has).
 
@@ -41,10 +45,13 @@ def lint(
     \b
       meshprobe lint --config mesh/ --mode REGISTRY_ONLY
       meshprobe lint --config mesh.yaml -o sarif > lint.sarif
+      meshprobe lint --context prod                       # the live cluster, read-only
     """
-    from diag.errors import InputError, UsageError
+    import sys
+
+    from diag.errors import UsageError
     from diag.lint import sarif, static_findings
-    from diag.loader import load_mesh_config, load_paths
+    from diag.loader import load_mesh_config, load_paths, require_loadable
     from diag.report import MeshInfo, Report, SourceInfo, mesh_attributable
     from diag.snapshot import Snapshot
     from diag.visibility import mesh_wide_mode
@@ -56,22 +63,20 @@ def lint(
         raise UsageError("--mesh-config and --mode are mutually exclusive")
     if mode is not None and mode.upper() not in ("REGISTRY_ONLY", "ALLOW_ANY"):
         raise UsageError(f"--mode must be REGISTRY_ONLY or ALLOW_ANY, not {mode!r}")
-    if not config:
-        raise UsageError(
-            "lint needs --config PATH (files or directories of mesh YAML); "
-            "reading the live cluster is not available yet"
-        )
-    loaded = load_paths(config)
-    errors = [p for p in loaded.problems if p.level == "error"]
-    if errors:
-        raise InputError(
-            f"{errors[0]}" + (f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else "")
-        )
-    mesh = load_mesh_config(mesh_config) if mesh_config is not None else loaded.mesh
-    snapshot = Snapshot.build(loaded.objects, mesh)
-    findings = static_findings(snapshot, loaded.objects)
+    notes: tuple[str, ...] = ()
+    if config:
+        loaded = require_loadable(load_paths(config), sys.stderr.write)
+        objects, origins = list(loaded.objects), {o.ref: o.origin for o in loaded.objects}
+        mesh = load_mesh_config(mesh_config) if mesh_config is not None else loaded.mesh
+    else:
+        from diag.meshread import load_live
+
+        live = load_live(kubeconfig, context, None)
+        objects, origins, notes = live.objects, {o.ref: o.origin for o in live.objects}, live.notes
+        mesh = load_mesh_config(mesh_config) if mesh_config is not None else live.mesh
+    snapshot = Snapshot.build(objects, mesh)
+    findings = static_findings(snapshot, objects)
     if output == "sarif":
-        origins = {o.ref: o.origin for o in loaded.objects}
         typer.echo(json.dumps(sarif(findings, origins, __version__), indent=2))
     else:
         decided = mesh_wide_mode(snapshot, mode)
@@ -80,6 +85,7 @@ def lint(
             MeshInfo(decided.mode, decided.decided_by, snapshot.istio_version),
             (),
             tuple(findings),
+            notes,
         )
         if output == "json":
             typer.echo(json.dumps(report.to_json(), indent=2))

@@ -65,7 +65,7 @@ def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str,
 @pytest.mark.parametrize(
     ("argv", "needle"),
     [
-        (["explain", "api.example.com"], "needs --config"),
+        (["explain", "api.example.com", "--kubeconfig", "/nonexistent/kc"], "/nonexistent/kc: no such file"),
         (["explain", "api.example.com", "--config", "/nonexistent/x.yaml"], "/nonexistent/x.yaml"),
         (["explain", "bad target", "--config", "{cfg}"], "bad target"),
         (["explain", "api.example.com", "--config", "{cfg}", "--mode", "SOMETIMES"], "--mode"),

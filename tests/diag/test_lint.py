@@ -120,7 +120,7 @@ def test_cli_exit_0_on_clean_config(tmp_path: Path, capsys: pytest.CaptureFixtur
 @pytest.mark.parametrize(
     ("argv", "needle"),
     [
-        (["lint"], "needs --config"),
+        (["lint", "--kubeconfig", "/nonexistent/kubeconfig"], "/nonexistent/kubeconfig: no such file"),
         (["lint", "--config", "/nonexistent.yaml"], "/nonexistent.yaml"),
         (["lint", "--config", "{bad}"], "bad.yaml"),
         (["lint", "--config", "{bad}", "-o", "xml"], "-o"),

@@ -197,6 +197,29 @@ def test_sidecar_scope_allow_any_and_no_sidecar(lab: Any, capsys: pytest.Capture
     assert leftovers(lab) == []
 
 
+def test_explain_and_lint_read_the_live_cluster(lab: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """Without --config, explain and lint read the mesh through the API (read-only)."""
+    from diag.cli import main
+
+    writes: list[str] = []
+    unsubscribe = lab.control_plane.store.subscribe(
+        lambda kind, obj: writes.append(f"{kind} {obj.get('kind')}")
+    )
+    code = main(["explain", "--kubeconfig", str(lab.kubeconfig), "-n", "shop", "-o", "json",
+                 "pkg.lab.example", "blocked.lab.example"])  # fmt: skip
+    report = json.loads(capsys.readouterr().out)
+    verdicts = {t["target"]: t["predicted"]["verdict"] for t in report["targets"]}
+    assert verdicts == {"pkg.lab.example": "allowed", "blocked.lab.example": "blocked"}
+    assert report["mesh"]["outbound_policy"] == "REGISTRY_ONLY" and report["source"]["context"] == "lab"
+    assert any("read from the cluster" in n for n in report["notes"])
+    assert code == 1
+    code = main(["lint", "--kubeconfig", str(lab.kubeconfig), "-o", "json"])
+    linted = json.loads(capsys.readouterr().out)
+    assert code in (0, 1) and "findings" in linted
+    unsubscribe()
+    assert writes == [], "explain/lint must not write"
+
+
 def test_expect_blocked(lab: Any, capsys: pytest.CaptureFixture[str]) -> None:
     code, report = check(lab, "-n", "shop", "--expect", "blocked", "blocked.lab.example", capsys=capsys)
     assert code == 0 and report["targets"][0]["outcome"] == "pass"
