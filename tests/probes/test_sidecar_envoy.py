@@ -170,9 +170,16 @@ def test_wait_ready_is_bounded_when_never_ready() -> None:
     assert time.monotonic() - start < 1.0
 
 
+NATIVE_REFUSAL = "refused: native sidecar (the kubelet stops it when the probe exits)"
+UNKNOWN_REFUSAL = "refused: cannot tell whether the sidecar is native (the CLI must say it is not)"
+
+
 def test_quit_posts_for_a_regular_sidecar_and_refuses_native() -> None:
+    """Expected texts are written here (SPEC §5: quit only a regular sidecar the CLI created), not
+    taken from ``request_quit`` itself."""
     with agent_emulator() as (agent, state):
-        assert sidecar.request_quit(True, status=agent) == (False, sidecar.request_quit(True)[1])
+        assert sidecar.request_quit(True, status=agent) == (False, NATIVE_REFUSAL)
+        assert sidecar.request_quit(None, status=agent) == (False, UNKNOWN_REFUSAL)
         assert state.quit_posts == []
         assert sidecar.request_quit(False, status=agent) == (True, None)
         assert state.quit_posts == ["127.0.0.1"]
