@@ -88,11 +88,15 @@ def pick_vhost(
     exact_domains, wildcards = _domain_index(scope, port)
     routed = _vs_vhost(scope, name, port, request)
     own = exact_domains.get(name)
-    if routed is None and own is not None and own.host != name:
-        # a Kubernetes short name or address of a service: the virtual host a VirtualService
-        # builds for the service carries the service's domains (`generateVirtualHostDomains`)
-        if name in _domains(scope, own, scope.snapshot.mesh.domain_suffix):
-            routed = _vs_vhost(scope, own.host, port, request)
+    # a Kubernetes short name or address of a service: the virtual host a VirtualService
+    # builds for the service carries the service's domains (`generateVirtualHostDomains`)
+    if (
+        routed is None
+        and own is not None
+        and own.host != name
+        and name in _domains(scope, own, scope.snapshot.mesh.domain_suffix)
+    ):
+        routed = _vs_vhost(scope, own.host, port, request)
     if routed is not None:
         return routed
     chosen = exact_domains.get(name)

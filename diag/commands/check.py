@@ -328,6 +328,7 @@ def _plan(o: _Options, specs: list[Any], *, native: bool, ambient: bool, created
         "options": {"timeout": o.timeout, "port_protocols": ports},
         "sidecar": {
             "mode": "off" if ambient else "auto",
+            "ready_timeout": min(30.0, _start_timeout()),
             "quit": created and not native and not ambient,
             "native": native,
         },

@@ -23,15 +23,20 @@ def evaluate(ctx: RuleContext) -> list[Diagnosis]:
     if obs is None or not obs.redirects:
         return []
     out: list[Diagnosis] = []
-    for hop in obs.redirects[1:]:
-        parts = urlsplit(hop.url)
+    hops = [(hop.url, hop.signature) for hop in obs.redirects[1:]]
+    last = obs.redirects[-1]
+    if last.location and last.location not in {url for url, _ in hops}:
+        # The probe records the hops it completed; the hop that failed is the result's own signature.
+        hops.append((last.location, obs.signature))
+    for url, signature in hops:
+        parts = urlsplit(url)
         host = (parts.hostname or "").lower()
-        if hop.signature not in BLOCK_SIGNATURES or not host or host == ctx.call.host.lower():
+        if signature not in BLOCK_SIGNATURES or not host or host == ctx.call.host.lower():
             continue
         scheme = parts.scheme or "https"
         port = parts.port or SCHEME_PORTS.get(scheme, 443)
         fix: Fix | None = fixes.service_entry(host, port, scheme, ctx.source.namespace)
-        message = f"{ctx.call.host} redirects to {host}:{port}, which is blocked ({hop.signature.value})"
+        message = f"{ctx.call.host} redirects to {host}:{port}, which is blocked ({signature.value})"
         evidence = [f"{h.status} {h.url} → {h.location or '-'} ({h.signature.value})" for h in obs.redirects]
         out.append(RULE.diagnose(message, evidence=evidence, fix=fix))
     return out

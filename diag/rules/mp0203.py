@@ -27,11 +27,14 @@ def evaluate(ctx: RuleContext) -> list[Diagnosis]:
         "connection failure" in reason or "refused" in reason
     )
     closed = obs.signature is Signature.TCP_CLOSED_AFTER_CONNECT
+    # Envoy's own word for a dropped SYN: 503 "reset reason: connection timeout" after connectTimeout
+    # (× the retries); a route-level timeout is a 504, not this.
+    timed_out = obs.signature is Signature.ENVOY_503_UPSTREAM and "connection timeout" in reason
     if refused or closed:
         message = (
             f"the sidecar routed {ctx.call.host}:{ctx.call.port} to {ctx.decision}, but the upstream refused"
         )
-    elif obs.signature in DROPPED:
+    elif obs.signature in DROPPED or timed_out:
         message = (
             f"the sidecar routed {ctx.call.host}:{ctx.call.port} to {ctx.decision}, but the upstream did not "
             f"answer within {obs.elapsed:.0f} s (dropped? connectTimeout is 10 s × up to 3 attempts: check "
