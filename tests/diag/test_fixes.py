@@ -1,6 +1,7 @@
 """Every fix the rules write is applied to its case's snapshot: the target is then allowed, the
 diagnosis is gone, and nothing else opens (other hosts on the port, another port of the host, and
-the port's capture owner all keep their predicted decision)."""
+the port's capture owner all keep their predicted decision). The predictor that wrote a fix is not
+its only judge: ``tests/lab/test_fixes_lab.py`` applies each one to a real sidecar and re-probes."""
 
 from __future__ import annotations
 
@@ -52,8 +53,39 @@ def _objects(snapshot: Snapshot) -> list[Any]:
     ]
 
 
-def test_there_are_fixes_to_check() -> None:
-    assert len(FIXED) >= 8, FIXED
+EXPECTED_FIXES = {
+    ("MP0101/http-observed-502", "MP0101"),
+    ("MP0101/https-no-entry", "MP0101"),
+    ("MP0101/tcp-with-address", "MP0101"),
+    ("MP0102/port-not-declared", "MP0102"),
+    ("MP0103/tls-on-http-port", "MP0103"),
+    ("MP0104/export-to-own-namespace", "MP0104"),
+    ("MP0104/mesh-default-export", "MP0104"),
+    ("MP0105/not-imported", "MP0105"),
+    ("MP0105/root-sidecar-not-imported", "MP0105"),
+    ("MP0105/sidecar-sets-registry-only", "MP0101"),
+    ("MP0106/redirect-last-hop-is-the-result", "MP0106"),
+    ("MP0106/redirect-to-unregistered-cdn", "MP0106"),
+    ("MP0108/simple-on-https-port", "MP0108"),
+    ("MP0109/istio-mutual-to-external", "MP0109"),
+    ("MP0111/wildcard-dns-without-endpoints", "MP0101"),
+    ("MP0111/wildcard-dns-without-endpoints", "MP0111"),
+    ("MP0113/wildcard-does-not-cover-apex", "MP0101"),
+    ("MP0114/stale-address", "MP0114"),
+    ("MP0115/outside-discovery-selectors", "MP0115"),
+    ("MP0119/no-http-rule-matches", "MP0119"),
+    ("MP0119/predicted-from-config", "MP0119"),
+    ("MP0120/declared-mode-is-not-live", "MP0101"),
+}
+"""Every (rule case, code) whose diagnosis carries a fix — exactly these: a rule that stops
+writing a fix, or starts writing one, fails here until this table says so. Each is also applied
+to a real sidecar and re-probed in ``tests/lab/test_fixes_lab.py``."""
+
+
+def test_exactly_these_cases_have_fixes() -> None:
+    got = {(case.name, code) for case, code in FIXED}
+    assert got == EXPECTED_FIXES, (sorted(got - EXPECTED_FIXES), sorted(EXPECTED_FIXES - got))
+    assert len(FIXED) == len(EXPECTED_FIXES) == 22
 
 
 @pytest.mark.parametrize(("case", "code"), FIXED, ids=[f"{c.name}-{code}" for c, code in FIXED])
