@@ -178,6 +178,7 @@ class LiveConfig:
     notes: tuple[str, ...]
     context: str
     namespace: str
+    loaded: Any = None  # the loader's LoadResult (objects, problems, mesh)
 
 
 def load_live(kubeconfig: str | None, context: str | None, namespace: str | None) -> LiveConfig:
@@ -191,4 +192,5 @@ def load_live(kubeconfig: str | None, context: str | None, namespace: str | None
         cluster.close()
     loaded = load_documents(live.objects, origin=f"cluster {cluster.context}")
     notes = [f"mesh config read from the cluster (context {cluster.context})", *live.notes]
-    return LiveConfig(list(loaded.objects), loaded.mesh, tuple(notes), cluster.context, cluster.namespace)
+    objects = list(loaded.objects)
+    return LiveConfig(objects, loaded.mesh, tuple(notes), cluster.context, cluster.namespace, loaded)

@@ -234,9 +234,11 @@ def assess_target(
     address: str | None = None,
     bypass: tuple[str, ...] = (),
     invalid_objects: tuple[Any, ...] = (),
+    report_calls: tuple[Any, ...] = (),
 ) -> TargetResult:
     """Predict, read the live path (when sidecar evidence carries config), run the rules, and
-    judge one target (``spec`` is a ``probes.model.TargetSpec``)."""
+    judge one target (``spec`` is a ``probes.model.TargetSpec``). ``report_calls`` are the report's
+    other targets (``diag.predict.Call``): a fix that would change any of them is not offered."""
     from diag.predict import Call
     from diag.rules import diagnose
     from diag.rules.base import RuleContext
@@ -247,7 +249,7 @@ def assess_target(
     ctx = RuleContext(
         source=source, call=call, snapshot=snapshot, prediction=prediction, actual=actual, observed=observed,
         expect=expect, dataplane=dataplane, sidecar=sidecar, live_mode=live_mode, declared_mode=declared_mode,
-        invalid_objects=invalid_objects, bypass=bypass,
+        invalid_objects=invalid_objects, bypass=bypass, report_calls=report_calls,
     )
     cluster = actual.cluster if actual is not None else (prediction.path.cluster if prediction else None)
     verdict = prediction.verdict if prediction is not None else None

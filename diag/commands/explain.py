@@ -189,8 +189,12 @@ def _assess(raw_targets: list[str], snapshot: Any, source: Any, objects: list[An
 
     invalid_refs = {getattr(m, "ref", "") for m in snapshot.invalid}
     invalid = tuple(o for o in objects if o.ref in invalid_refs)
+    from diag.predict import Call
+
+    specs = _targets(raw_targets, snapshot, source)
+    calls = tuple(Call(host=s.host, port=s.port, protocol=s.protocol.value, sni=s.sni) for s in specs)
     rows = []
-    for spec in _targets(raw_targets, snapshot, source):
+    for index, spec in enumerate(specs):
         observed = _find_result(probe, spec) if probe else None
         if probe is not None and observed is None:
             raise UsageError(f"--results {results}: no result for target {spec.raw!r}")
@@ -199,6 +203,7 @@ def _assess(raw_targets: list[str], snapshot: Any, source: Any, objects: list[An
             spec, snapshot=snapshot, source=source, expect=wanted,
             observed=observed, sidecar=probe.sidecar if probe else None, dataplane=dataplane,
             address=_address(observed), invalid_objects=invalid,
+            report_calls=calls[:index] + calls[index + 1:],
         ))
     return rows
 

@@ -48,12 +48,12 @@ def lint(
       meshprobe lint --context prod                       # the live cluster, read-only
     """
     import sys
+    from dataclasses import replace
 
     from diag.errors import UsageError
-    from diag.lint import sarif, static_findings
+    from diag.lint import lint_loaded, sarif
     from diag.loader import load_mesh_config, load_paths, require_loadable
     from diag.report import MeshInfo, Report, SourceInfo, mesh_attributable
-    from diag.snapshot import Snapshot
     from diag.visibility import mesh_wide_mode
     from probes import __version__
 
@@ -65,17 +65,22 @@ def lint(
         raise UsageError(f"--mode must be REGISTRY_ONLY or ALLOW_ANY, not {mode!r}")
     notes: tuple[str, ...] = ()
     if config:
-        loaded = require_loadable(load_paths(config), sys.stderr.write)
-        objects, origins = list(loaded.objects), {o.ref: o.origin for o in loaded.objects}
-        mesh = load_mesh_config(mesh_config) if mesh_config is not None else loaded.mesh
+        loaded = load_paths(config)
     else:
         from diag.meshread import load_live
 
         live = load_live(kubeconfig, context, None)
-        objects, origins, notes = live.objects, {o.ref: o.origin for o in live.objects}, live.notes
-        mesh = load_mesh_config(mesh_config) if mesh_config is not None else live.mesh
-    snapshot = Snapshot.build(objects, mesh)
-    findings = static_findings(snapshot, objects)
+        loaded, notes = live.loaded, live.notes
+    mesh = load_mesh_config(mesh_config) if mesh_config is not None else None
+    # An object that cannot be read is a finding (IST0106 where istioctl says so) and the rest is
+    # linted; only what is not an object at all (an unreadable file, not YAML) stops the run.
+    snapshot, findings, fatal = lint_loaded(loaded, mesh)
+    if fatal:
+        require_loadable(replace(loaded, problems=tuple(fatal)), sys.stderr.write)
+    for problem in loaded.problems:
+        if problem.level != "error":
+            sys.stderr.write(f"warning: {problem}\n")
+    origins = {o.ref: o.origin for o in loaded.objects}
     if output == "sarif":
         typer.echo(json.dumps(sarif(findings, origins, __version__), indent=2))
     else:

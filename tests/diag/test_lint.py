@@ -140,3 +140,21 @@ def test_conflicts_only_within_overlapping_export_scopes() -> None:
     found = _findings((DATA / "MP0402" / "separate-scopes-do-not-conflict.yaml").read_text())
     (conflict,) = [f for f in found if f.code == "MP0402"]
     assert "ServiceEntry tools/api-tls" not in conflict.resources
+
+
+def test_cli_keeps_going_past_an_unreadable_object(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``ports: [null]`` is an IST0106 finding, not the end of the run; the rest is still linted."""
+    (tmp_path / "bad.yaml").write_text(
+        "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: broken, namespace: a}\n"
+        "spec: {hosts: [x.example.com], ports: [null], resolution: DNS}\n"
+    )
+    (tmp_path / "wide.yaml").write_text(
+        "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: wide, namespace: a}\n"
+        "spec: {hosts: ['*.com'], ports: [{number: 443, name: tls, protocol: TLS}], resolution: NONE}\n"
+    )
+    code = main(["lint", "--config", str(tmp_path), "-o", "json"])
+    report = json.loads(capsys.readouterr().out)
+    found = {(f["code"], f.get("istio_code")) for f in report["findings"]}
+    assert ("MP0403", "IST0106") in found
+    assert any(code_ != "MP0403" for code_, _ in found), "the readable entry was linted too"
+    assert code == 1
