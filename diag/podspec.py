@@ -131,7 +131,7 @@ class ProbeRun:
     plan: Mapping[str, Any]
     native_sidecar: bool
     deadline_s: int = 300
-    ttl_s: int = 60
+    ttl_s: int = 30  # a finished run is collected this soon even if meshprobe died (SIGKILL)
     like: Workload | None = None
     inject: bool = True
 

@@ -530,3 +530,24 @@ def test_ctrl_c_while_probing_leaves_nothing(lab: Any) -> None:
     print("ERR", err)
     assert err.strip().splitlines()[-1] == "error: interrupted"
     assert leftovers(lab) == []
+
+
+def test_sigkill_of_the_cli_is_collected_by_the_job_ttl(lab: Any) -> None:
+    """SIGKILL leaves no chance to clean up: the Job's ttlSecondsAfterFinished (30 s) and the
+    garbage collector remove the run once the probe has finished."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from diag.cli import run; run()", "check",
+         "--kubeconfig", str(lab.kubeconfig), "-n", "shop", "pkg.lab.example"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    store = lab.control_plane.store
+    deadline = time.monotonic() + 15
+    while not [
+        p for p in store.list("pods", "shop") if "meshprobe.io/run-id" in (p["metadata"].get("labels") or {})
+    ]:
+        assert time.monotonic() < deadline, "no probe pod appeared"
+        time.sleep(0.02)
+    proc.kill()
+    proc.wait(10)
+    assert leftovers(lab), "the run must still exist right after the kill (nothing cleaned it up)"
+    assert wait_clean(lab, 60) == [], "the Job's TTL and the garbage collector did not collect the run"
