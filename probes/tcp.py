@@ -1,12 +1,19 @@
 """The TCP prober: connect to the address DNS gave, then listen for a short read window.
 
-Outcomes: a banner (server-first protocol: OK), silence (client-first protocol: OK with
-``silent=True``), or FIN/RST inside the window (`TCP_CLOSED_AFTER_CONNECT`: what a sidecar's
-BlackHoleCluster or an unmatched TCP chain looks like, reference/lab-prototype.md §6–7.4).
+Outcomes: a banner (server-first protocol: OK), FIN/RST (`TCP_CLOSED_AFTER_CONNECT`: what a
+sidecar's BlackHoleCluster or an unmatched TCP chain looks like, and what a sidecar does when its
+upstream connect fails), or silence.
 
 Behind a sidecar, ``connect()`` always succeeds, because the kernel completes the handshake
 with Envoy's listener: a connect to a captured destination proves nothing about the host.
-`TcpEvidence.captured` and ``note`` say so (SPEC §4 "to sidecar").
+`TcpEvidence.captured` and ``note`` say so (SPEC §4 "to sidecar"). Silence is therefore read
+differently: from a host connected directly, silence after the short read window is a
+client-first protocol (OK, ``silent=True``: the host itself accepted the connection); through the
+sidecar, the probe keeps listening up to ``--timeout`` — Envoy closes the connection when it
+cannot reach the destination (after its connect timeout) — and silence until then is
+`READ_TIMEOUT` with ``silent=True``: the sidecar accepted, nothing came back, and nothing shows
+the destination was reached (a client-first server and a destination still being dialled look
+the same). Never OK (``docs/signatures.md``).
 
 `open_connection` is shared with the TLS prober: one timed connect that never raises.
 """
@@ -76,8 +83,12 @@ def probe(spec: TargetSpec, ctx: ProbeContext) -> ProbeResult:
             error_class=conn.failure.error_class,
             elapsed=time.perf_counter() - started,
         )
+    captured = ctx.captured(res.address, spec.port)
+    window = ctx.options.read_window
+    if captured:  # up to --timeout in all: the sidecar may still close it (see the docstring)
+        window = max(window, ctx.options.timeout - conn.seconds)
     with conn.sock as sock:
-        signature, first_byte, fields, failure = _read_window(sock, ctx.options.read_window)
+        signature, first_byte, fields, failure = _read_window(sock, window, bool(captured))
     return ProbeResult(
         target=spec,
         signature=signature,
@@ -92,13 +103,15 @@ def probe(spec: TargetSpec, ctx: ProbeContext) -> ProbeResult:
 
 
 def _read_window(
-    sock: socket.socket, window: float
+    sock: socket.socket, window: float, captured: bool = False
 ) -> tuple[Signature, float | None, dict[str, object], Classified | None]:
     started = time.perf_counter()
     sock.settimeout(window)
     try:
         data = sock.recv(BANNER_BYTES)
     except TimeoutError:
+        if captured:
+            return Signature.READ_TIMEOUT, None, {"silent": True}, None
         return Signature.OK, None, {"silent": True}, None
     except OSError as exc:
         found = classify(exc, Phase.FIRST_BYTE)

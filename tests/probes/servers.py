@@ -13,6 +13,7 @@ import socket
 import ssl
 import struct
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, ClassVar
 
@@ -159,6 +160,16 @@ def reset_now(conn: socket.socket) -> None:
 
 def stay_silent(conn: socket.socket) -> None:
     conn.recv(1)
+
+
+def close_after(seconds: float) -> Callable[[socket.socket], None]:
+    """Say nothing, then close (a sidecar whose upstream connect gave up)."""
+
+    def behaviour(conn: socket.socket) -> None:
+        time.sleep(seconds)
+        conn.close()
+
+    return behaviour
 
 
 def reset_after_hello(conn: socket.socket) -> None:

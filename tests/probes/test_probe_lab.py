@@ -50,3 +50,30 @@ def test_probe_in_a_lab_pod_sees_what_the_sidecar_does() -> None:
     sidecar = report["sidecar"]
     assert sidecar["present"] and sidecar["ready"] and sidecar["config"]
     assert not sidecar["quit_requested"]
+
+
+def test_a_tcp_target_the_sidecar_cannot_reach_is_not_ok() -> None:
+    """ALLOW_ANY passes tcp://ADDRESS:5432 through to an address the lab internet drops: Envoy
+    accepts the connection and keeps dialling, so nothing comes back. That was reported ✓ OK
+    "silent"; a connect accepted by the sidecar proves nothing, so it is READ_TIMEOUT now (and a
+    blackholed one under REGISTRY_ONLY is closed by the sidecar)."""
+    from lab import Lab
+
+    with Lab([], mode="ALLOW_ANY", drain_seconds=0.1) as lab:
+        pod = lab.pod("default")
+        dropped = f"tcp://{lab.drop_address}:5432"
+        proc = pod.exec(
+            [sys.executable, "-m", "probes", "--timeout", "2", "--compact", dropped],
+            env={"PYTHONPATH": str(ROOT)}, timeout=60,
+        )  # fmt: skip
+        (result,) = json.loads(proc.stdout)["results"]
+        assert result["tcp"]["captured"] is True
+        assert result["signature"] == "READ_TIMEOUT" and result["tcp"]["silent"] is True, result
+        assert proc.returncode == 1
+        lab.apply([], mode="REGISTRY_ONLY")
+        proc = pod.exec(
+            [sys.executable, "-m", "probes", "--timeout", "2", "--compact", dropped],
+            env={"PYTHONPATH": str(ROOT)}, timeout=60,
+        )  # fmt: skip
+        (result,) = json.loads(proc.stdout)["results"]
+        assert result["signature"] == "TCP_CLOSED_AFTER_CONNECT", result

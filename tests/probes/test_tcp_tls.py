@@ -56,6 +56,40 @@ def test_tcp_peers(
     assert result.dns is not None and result.dns.bypassed_pod_dns
 
 
+CAPTURED_CASES: list[tuple[str, Callable[..., None], Signature, dict[str, object]]] = [
+    ("silent", servers.stay_silent, Signature.READ_TIMEOUT, {"silent": True, "banner": None}),
+    ("closed-after-the-window", servers.close_after(0.8), Signature.TCP_CLOSED_AFTER_CONNECT,
+     {"closed_by_peer": True, "silent": False}),
+    ("banner", servers.banner(b"220 mail ready\r\n"), Signature.OK, {"banner": "220 mail ready"}),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "behaviour", "signature", "evidence"), CAPTURED_CASES, ids=[c[0] for c in CAPTURED_CASES]
+)
+def test_a_captured_connect_that_stays_silent_is_never_ok(
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    behaviour: Callable[..., None],
+    signature: Signature,
+    evidence: dict[str, object],
+) -> None:
+    """Through a sidecar the kernel's handshake is with Envoy: silence proves nothing about the
+    destination, so the probe listens up to --timeout (Envoy closes when its upstream connect
+    fails) and reports silence as READ_TIMEOUT, never OK. The peer here stands in for the
+    sidecar: ``captured`` is forced, as ``--sidecar auto`` sets it for a non-loopback address."""
+    options = ProbeOptions(timeout=1.5, read_window=0.3, resolve={"peer.lab.example": "127.0.0.1"})
+    with servers.serve_raw(behaviour) as port, ProbeContext(options) as own:
+        monkeypatch.setattr(own, "captured", lambda ip, p: True)
+        result = tcp.probe(parse_target(f"tcp://peer.lab.example:{port}"), own)
+    assert result.signature is signature, (name, result.error)
+    assert result.tcp is not None and result.tcp.captured is True and result.tcp.note
+    for key, value in evidence.items():
+        assert getattr(result.tcp, key) == value, key
+    if name == "silent":
+        assert result.elapsed >= 1.2  # listened up to --timeout, not just the read window
+
+
 def test_tcp_refused(ctx: ProbeContext) -> None:
     port = servers.refused_port()
     result = tcp.probe(parse_target(f"tcp://127.0.0.1:{port}"), ctx)
