@@ -11,16 +11,25 @@ Answers inside Istio's auto-allocated VIP ranges (240.240.0.0/16, 2001:2::/48) a
 ``mesh_vip``: they came from the sidecar agent's DNS proxy (pilot/pkg/serviceregistry/
 serviceentry address allocation; pkg/dns/client/dns.go answers for known hosts).
 
-``--resolve HOST:ADDR`` skips DNS and ``--resolver IP[:PORT]`` asks another server; both are
-recorded as ``bypassed_pod_dns``. The connect then reuses the address found here: no second
-resolution happens anywhere else.
+Before DNS, the hosts file is read, as the pod's libc does by default (nsswitch ``hosts: files
+dns``; musl reads it first too): the ``hosts`` file beside the resolv.conf in use
+(``/etc/hosts``), where kubelet writes ``localhost``, the pod's own name and its ``hostAliases``
+(Kubernetes "Adding entries to Pod /etc/hosts with HostAliases"). A name is looked up there as
+written — no search domains, letter case ignored, a trailing dot never matches — and an entry
+wins over DNS (``source: hosts-file``).
+
+``--resolve HOST:ADDR`` skips both and ``--resolver IP[:PORT]`` asks another server (the hosts
+file is then not read either); both are recorded as ``bypassed_pod_dns``. The connect then
+reuses the address found here: no second resolution happens anywhere else.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import ipaddress
 import time
+from pathlib import Path
 
 import dns.exception
 import dns.name
@@ -106,7 +115,64 @@ def resolve(host: str, ip_literal: bool, ctx: ProbeContext) -> Resolution:
             mesh_vip=is_mesh_vip(mapped),
         )
         return Resolution(evidence, mapped, time.perf_counter() - started)
+    if ctx.options.resolver is None:
+        found = hosts_file_lookup(host, hosts_file_for(ctx.options.resolv_conf))
+        if found is not None:
+            a, aaaa = found
+            evidence = DnsEvidence(
+                query=host,
+                names_tried=(host,),
+                answered_name=host,
+                a=a,
+                aaaa=aaaa,
+                source="hosts-file",
+                mesh_vip=any(is_mesh_vip(x) for x in a + aaaa),
+            )
+            return Resolution(evidence, (a or aaaa)[0], time.perf_counter() - started)
     return _resolve_with_dns(host, ctx, started)
+
+
+def hosts_file_for(resolv_conf: str) -> Path:
+    """The hosts file of the pod whose resolv.conf is used: the one beside it (``/etc/hosts``)."""
+    return Path(resolv_conf).parent / "hosts"
+
+
+def hosts_file_lookup(host: str, path: Path) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    """(IPv4, IPv6) addresses the hosts file gives ``host``, in file order; None when it names it
+    nowhere (or cannot be read). A name with a trailing dot is never in a hosts file."""
+    if host.endswith(".") or not host:
+        return None
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    table = _hosts_table(str(path), stat.st_mtime_ns, stat.st_size)
+    return table.get(host.lower())
+
+
+@functools.lru_cache(maxsize=4)
+def _hosts_table(path: str, mtime_ns: int, size: int) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+    """name → (IPv4, IPv6) from a hosts file (``IP name [alias...]``, ``#`` comments); cached per
+    file version (mtime and size)."""
+    found: dict[str, tuple[list[str], list[str]]] = {}
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return {}
+    for line in text.splitlines():
+        fields = line.split("#", 1)[0].split()
+        if len(fields) < 2:
+            continue
+        try:
+            ip = ipaddress.ip_address(fields[0].split("%", 1)[0])
+        except ValueError:
+            continue
+        for name in fields[1:]:
+            v4, v6 = found.setdefault(name.lower(), ([], []))
+            target = v4 if ip.version == 4 else v6
+            if str(ip) not in target:
+                target.append(str(ip))
+    return {name: (tuple(v4), tuple(v6)) for name, (v4, v6) in found.items()}
 
 
 def _resolve_with_dns(host: str, ctx: ProbeContext, started: float) -> Resolution:

@@ -1,6 +1,7 @@
 """The DNS prober against a loopback dnspython server, through a pod-like resolv.conf
 (ndots:5, Kubernetes search list): answers, NXDOMAIN, SERVFAIL, empty answers, a server that never
-answers, search-domain expansion order, mesh VIPs, and the --resolver / --resolve bypasses."""
+answers, search-domain expansion order, mesh VIPs, the --resolver / --resolve bypasses, and the
+hosts file read first (localhost, hostAliases)."""
 
 from __future__ import annotations
 
@@ -194,3 +195,71 @@ def test_dns_failure_keeps_the_target_and_its_warnings(ctx: ProbeContext, raw: s
     assert result.notes == spec.warnings
     if raw.endswith(":5432"):
         assert spec.warnings, "a bare HOST:PORT on an unknown port warns about server-first protocols"
+
+
+HOSTS = """\
+# Kubernetes-managed hosts file.
+127.0.0.1\tlocalhost
+::1\tlocalhost ip6-localhost ip6-loopback
+10.244.0.7\tprobe-pod
+
+# Entries added by HostAliases.
+10.1.2.3\tlegacy.internal Legacy-API
+10.1.2.4\tgood.lab.example
+"""
+
+
+@pytest.fixture
+def pod_etc(resolv_conf: tuple[Path, str], tmp_path: Path) -> Iterator[ProbeContext]:
+    """A pod's /etc: its resolv.conf (the test DNS server) and a hosts file beside it."""
+    (tmp_path / "resolv.conf").write_text(resolv_conf[0].read_text())
+    (tmp_path / "hosts").write_text(HOSTS)
+    with ProbeContext(ProbeOptions(timeout=0.6, resolv_conf=str(tmp_path / "resolv.conf"))) as c:
+        yield c
+
+
+@pytest.mark.parametrize(
+    ("host", "a", "aaaa"),
+    [
+        ("localhost", ("127.0.0.1",), ("::1",)),
+        ("legacy.internal", ("10.1.2.3",), ()),
+        ("legacy-api", ("10.1.2.3",), ()),  # letter case does not matter
+        ("good.lab.example", ("10.1.2.4",), ()),  # the hosts file wins over DNS (127.0.0.1 there)
+    ],
+)
+def test_the_hosts_file_comes_first(
+    pod_etc: ProbeContext, host: str, a: tuple[str, ...], aaaa: tuple[str, ...]
+) -> None:
+    result = dns_probe.probe(parse_target(host), pod_etc)
+    assert result.signature is Signature.OK, result.error
+    assert result.dns is not None
+    assert (result.dns.a, result.dns.aaaa, result.dns.source) == (a, aaaa, "hosts-file")
+    assert result.dns.names_tried == (host,) and not result.dns.bypassed_pod_dns
+
+
+def test_names_not_in_the_hosts_file_go_to_dns(pod_etc: ProbeContext) -> None:
+    result = dns_probe.probe(parse_target("v4only.lab.example"), pod_etc)
+    assert result.dns is not None and result.dns.source == "resolv.conf"
+    assert result.dns.a == ("127.0.0.2",)
+    dotted = dns_probe.probe(parse_target("legacy.internal."), pod_etc)  # a trailing dot never matches
+    assert dotted.signature is Signature.DNS_NXDOMAIN and dotted.dns is not None
+    assert dotted.dns.source == "resolv.conf"
+
+
+def test_resolver_flag_skips_the_hosts_file(resolv_conf: tuple[Path, str], tmp_path: Path) -> None:
+    (tmp_path / "hosts").write_text(HOSTS)
+    resolv = tmp_path / "resolv.conf"
+    options = ProbeOptions(timeout=0.6, resolv_conf=str(resolv), resolver=resolv_conf[1])
+    with ProbeContext(options) as c:
+        result = dns_probe.probe(parse_target("good.lab.example"), c)
+    assert result.dns is not None and result.dns.source == "resolver-flag"
+    assert result.dns.a == ("127.0.0.1",)
+
+
+def test_localhost_resolves_with_the_machines_own_hosts_file() -> None:
+    with ProbeContext(ProbeOptions(timeout=1.0)) as c:  # /etc/resolv.conf, so /etc/hosts
+        result = dns_probe.probe(parse_target("localhost"), c)
+    assert result.signature is Signature.OK, result.error
+    assert result.dns is not None and result.dns.source == "hosts-file"
+    assert "127.0.0.1" in result.dns.a or "::1" in result.dns.aaaa
+
