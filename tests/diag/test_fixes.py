@@ -58,6 +58,7 @@ EXPECTED_FIXES = {
     ("MP0101/https-no-entry", "MP0101"),
     ("MP0101/tcp-with-address", "MP0101"),
     ("MP0102/port-not-declared", "MP0102"),
+    ("MP0102/tcp-target-with-observed-address", "MP0102"),
     ("MP0103/tls-on-http-port", "MP0103"),
     ("MP0104/export-to-own-namespace", "MP0104"),
     ("MP0104/mesh-default-export", "MP0104"),
@@ -85,7 +86,7 @@ to a real sidecar and re-probed in ``tests/lab/test_fixes_lab.py``."""
 def test_exactly_these_cases_have_fixes() -> None:
     got = {(case.name, code) for case, code in FIXED}
     assert got == EXPECTED_FIXES, (sorted(got - EXPECTED_FIXES), sorted(EXPECTED_FIXES - got))
-    assert len(FIXED) == len(EXPECTED_FIXES) == 22
+    assert len(FIXED) == len(EXPECTED_FIXES) == 23
 
 
 @pytest.mark.parametrize(("case", "code"), FIXED, ids=[f"{c.name}-{code}" for c, code in FIXED])
