@@ -1,0 +1,82 @@
+"""The manifests meshprobe ships under ``manifests/`` and prints with ``meshprobe manifests``,
+rendered from code so that they never drift from what meshprobe does:
+
+- ``rbac`` (``diag.manifests.rbac``): least privilege for ``check``, ``explain``/``lint`` on a
+  live cluster, and ``cleanup`` (``docs/rbac.md``);
+- ``probe_pod`` and ``cronjob`` (``diag.manifests.workloads``): the probe pod ``diag.podspec``
+  builds, as a standalone Pod, and a scheduled ``meshprobe check`` smoke test;
+- ``diag.manifests.yamlout``: YAML kubectl reads exactly as written, with a comment per rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from diag.manifests.common import DEFAULT_NAMESPACE, DEFAULT_SERVICE_ACCOUNT, DEFAULT_TARGETS
+from diag.manifests.rbac import Rule, Subjects, rbac, rule_comments
+from diag.manifests.workloads import EXIT_LINE, check_schedule, cronjob, example_plan, probe_pod
+from diag.manifests.yamlout import to_yaml
+
+__all__ = [
+    "DEFAULT_NAMESPACE",
+    "DEFAULT_SERVICE_ACCOUNT",
+    "DEFAULT_TARGETS",
+    "EXIT_LINE",
+    "HEADERS",
+    "RENDERERS",
+    "Rule",
+    "Subjects",
+    "check_schedule",
+    "cronjob",
+    "example_plan",
+    "probe_pod",
+    "rbac",
+    "render_cronjob",
+    "render_probe_pod",
+    "render_rbac",
+]
+
+HEADERS = {
+    "rbac": """\
+meshprobe's permissions, least privilege (docs/rbac.md says what each rule is for).
+Rendered by `meshprobe manifests rbac`; re-render with your subjects and probe namespaces:
+  meshprobe manifests rbac -n shop --group sre --service-account meshprobe/meshprobe
+""",
+    "probe-pod": """\
+The pod `meshprobe check` runs (diag/podspec.py), as a standalone example: apply it, read the
+probe's JSON with `kubectl logs meshprobe-example -c probe`; `meshprobe cleanup` removes it.
+Rendered by `meshprobe manifests probe-pod` (docs/probe-pod.md).
+""",
+    "cronjob": """\
+A scheduled egress smoke test: `meshprobe check` in the cluster, as the ServiceAccount that
+manifests/rbac.yaml binds. The JSON report and a last line `meshprobe exit status: N` land in the
+Job's log; the Job fails when the check does. The image must contain meshprobe-cli.
+Rendered by `meshprobe manifests cronjob` (docs/rbac.md).
+""",
+}
+
+
+def render_rbac(
+    namespaces: Sequence[str] = (DEFAULT_NAMESPACE,),
+    subjects: Subjects | None = None,
+    *,
+    revisions: Sequence[str] = (),
+    all_namespaces: bool = False,
+) -> str:
+    """``meshprobe manifests rbac``."""
+    objects = rbac(namespaces, subjects, revisions=revisions, all_namespaces=all_namespaces)
+    return to_yaml(objects, HEADERS["rbac"], rule_comments(revisions))
+
+
+def render_probe_pod(**options: Any) -> str:
+    """``meshprobe manifests probe-pod`` (the options of ``probe_pod``)."""
+    return to_yaml([probe_pod(**options)], HEADERS["probe-pod"])
+
+
+def render_cronjob(**options: Any) -> str:
+    """``meshprobe manifests cronjob`` (the options of ``cronjob``)."""
+    return to_yaml(cronjob(**options), HEADERS["cronjob"])
+
+
+RENDERERS = {"rbac": render_rbac, "probe-pod": render_probe_pod, "cronjob": render_cronjob}
