@@ -19,6 +19,7 @@ One check per code, each a function whose docstring states the Istio behaviour a
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -67,12 +68,34 @@ def invalid_entries(snapshot: Snapshot, objects: Sequence[Resource]) -> list[Dia
     return [
         finding(
             "MP0403",
-            f"{m.ref}: {m.message} (rejected at admission; left out of predictions)",
+            f"{m.ref}: {_invalid_text(m.message)} (rejected at admission; left out of predictions)",
             [m.ref],
             istio=True,
         )
         for m in snapshot.invalid
     ]
+
+
+_FQDN_RULE = re.compile(
+    r"hosts must be FQDN or contain only prefix wildcards if no endpoints are provided for "
+    r"resolution mode (?P<mode>\w+), (?P<detail>.*)"
+)
+
+
+def _invalid_text(message: str) -> str:
+    """Validation's message, except where its wording contradicts itself: for DNS resolution
+    without endpoints ``ValidateServiceEntry`` says hosts must be "FQDN or contain only prefix
+    wildcards", yet checks them with ``ValidateFQDN``, which rejects every ``*`` label — so a
+    prefix wildcard such as ``*.example.com`` is exactly what it refuses (istio/istio
+    ``pkg/config/validation/validation.go``)."""
+    found = _FQDN_RULE.fullmatch(message)
+    if found is None:
+        return message
+    return (
+        f"with resolution {found['mode']} and no endpoints, every host must be a fully qualified "
+        f"name, and a wildcard (even a prefix one) is not: {found['detail']}; list exact hosts, "
+        "give the entry endpoints, or use resolution NONE"
+    )
 
 
 ISTIO_KINDS = frozenset(
