@@ -47,6 +47,7 @@ class LiveMesh:
     notes: list[str] = field(default_factory=list)
     istio_installed: bool = True
     mesh_from: str | None = None
+    mesh_unreadable: bool = False  # the istio ConfigMap may not be read
 
 
 def served_version(cluster: Cluster, group: str) -> str | None:
@@ -78,7 +79,7 @@ def read_mesh(cluster: Cluster, namespaces: Sequence[str], *, revision: str | No
         jobs.extend(CORE_KINDS)
         lists = list(pool.map(lambda job: _list_kind(cluster, job, wanted, live.notes), jobs))
         namespace_objs = pool.submit(_namespaces, cluster, wanted, live.notes)
-        config = pool.submit(_mesh_configmap, cluster, revision)
+        config = pool.submit(_mesh_configmap, cluster, revision, live)
         istiod = pool.submit(_istiod, cluster)
         for items in lists:
             live.objects.extend(items)
@@ -133,7 +134,7 @@ def _namespaces(cluster: Cluster, wanted: Sequence[str], notes: list[str]) -> li
     return [_typed(item, "v1", "Namespace") for item in items]
 
 
-def _mesh_configmap(cluster: Cluster, revision: str | None) -> dict[str, Any] | None:
+def _mesh_configmap(cluster: Cluster, revision: str | None, live: LiveMesh) -> dict[str, Any] | None:
     names = [f"istio-{revision}"] if revision and revision != "default" else []
     names.append("istio")
     for name in names:
@@ -141,7 +142,14 @@ def _mesh_configmap(cluster: Cluster, revision: str | None) -> dict[str, Any] | 
             cm = cluster.get(
                 resource_path("", "v1", "configmaps", ROOT_NAMESPACE, name), what=f"get configmap {name}"
             )
-        except (NotFound, errors.PermissionDenied):
+        except NotFound:
+            continue
+        except errors.PermissionDenied:
+            live.mesh_unreadable = True
+            live.notes.append(
+                f"cannot read ConfigMap {ROOT_NAMESPACE}/{name} (forbidden): the mesh-wide settings are "
+                "unknown; the outbound mode is the sidecar's own (its catch-all)"
+            )
             continue
         return _typed(cm, "v1", "ConfigMap")
     return None

@@ -220,6 +220,7 @@ def _one(o: _Options, context: str | None, namespace: str | None) -> Report:
             native_sidecar=native,
             deadline_s=int(60 + o.timeout * 6 * max(1, len(specs) // 32 + 1)),
             like=workload,
+            inject=not ambient,  # an ambient pod has no sidecar: ztunnel carries its traffic
         )
         hosts = sorted({s.host for s in specs})
         phase = _phase_printer(o, cluster.context, ns)
@@ -388,6 +389,7 @@ def _report(
         dataplane=dataplane,
         notes=notes,
         native=launched.native,
+        mesh_unknown=live.mesh_unreadable,
     )
 
 

@@ -383,9 +383,12 @@ def build_report(
     dataplane: str,
     notes: list[str],
     native: bool,
+    mesh_unknown: bool = False,
 ) -> Report:
     """The report of a live run (``meshprobe check``): the probe's results, the live sidecar's
-    config it read, and predictions from the live objects, through the same pipeline as explain."""
+    config it read, and predictions from the live objects, through the same pipeline as explain.
+    ``mesh_unknown``: the mesh config could not be read, so the mesh-wide mode is the sidecar's own
+    (its catch-all) rather than a default that would contradict it."""
     from dataclasses import replace
 
     from diag.predict import Source
@@ -394,7 +397,13 @@ def build_report(
 
     snapshot = Snapshot.build(objects, mesh)
     live = probe.sidecar
-    source = Source(namespace=namespace, labels=labels, dns_capture=_live_dns(live),
+    mesh_mode = None
+    if mesh_unknown and live is not None and live.config:
+        from diag.livepath import effective_mode as live_mode
+
+        observed = live_mode(live.config)
+        mesh_mode = observed if observed != "UNKNOWN" else None
+    source = Source(namespace=namespace, labels=labels, dns_capture=_live_dns(live), mesh_mode=mesh_mode,
                     istio_version=live.istio_version if live is not None else None)  # fmt: skip
     raw = [s.raw for s in specs]
     rows = _assess(raw, snapshot, source, objects, probe, None, expect, dataplane)

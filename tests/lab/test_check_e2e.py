@@ -220,6 +220,54 @@ def test_explain_and_lint_read_the_live_cluster(lab: Any, capsys: pytest.Capture
     assert writes == [], "explain/lint must not write"
 
 
+def test_ambient_namespace_is_mp0303(lab: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """An ambient namespace: no sidecar is injected or waited for, sidecar rules stay silent, and
+    MP0303 says ztunnel does not enforce REGISTRY_ONLY."""
+    lab.control_plane.store.create({
+        "apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": "amb", "labels": {"istio.io/dataplane-mode": "ambient"}},
+    })  # fmt: skip
+    _, report = check(lab, "-n", "amb", "blocked.lab.example", capsys=capsys)
+    assert report["source"]["dataplane"] == "ambient"
+    found = codes(report)["blocked.lab.example"]
+    assert "MP0303" in found and "MP0101" not in found
+    assert report["targets"][0]["observed"]["signature"] == "OK"
+    assert leftovers(lab) == []
+
+
+def test_namespace_only_permissions_read_what_they_can(
+    lab: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A user who may do everything in `shop` but nothing cluster-wide: mesh objects are read from
+    the namespaces that matter, and the report says what could not be seen."""
+    api = lab.control_plane.api
+    api.add_user("teamlead", groups=["team"])
+    store = lab.control_plane.store
+    store.create({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+        "metadata": {"name": "all", "namespace": "shop"},
+        "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}],
+    })  # fmt: skip
+    store.create({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": "teamlead-all", "namespace": "shop"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "all"},
+        "subjects": [{"kind": "User", "name": "teamlead", "apiGroup": "rbac.authorization.k8s.io"}],
+    })  # fmt: skip
+    config = api.kubeconfig(user="teamlead", path=tmp_path / "teamlead.kubeconfig")
+    from diag.cli import main
+
+    code = main(["check", "--kubeconfig", str(config), "-n", "shop", "-o", "json", "pkg.lab.example",
+                 "blocked.lab.example"])  # fmt: skip
+    report = json.loads(capsys.readouterr().out)
+    assert any("cannot list serviceentries cluster-wide" in n for n in report["notes"])
+    assert any("ConfigMap istio-system/istio (forbidden)" in n for n in report["notes"])
+    found = codes(report)
+    assert found["pkg.lab.example"] == [] and "MP0101" in found["blocked.lab.example"]
+    assert code == 1
+    assert wait_clean(lab) == []
+
+
 def test_expect_blocked(lab: Any, capsys: pytest.CaptureFixture[str]) -> None:
     code, report = check(lab, "-n", "shop", "--expect", "blocked", "blocked.lab.example", capsys=capsys)
     assert code == 0 and report["targets"][0]["outcome"] == "pass"
