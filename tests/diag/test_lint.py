@@ -142,7 +142,9 @@ def test_conflicts_only_within_overlapping_export_scopes() -> None:
     assert "ServiceEntry tools/api-tls" not in conflict.resources
 
 
-def test_cli_keeps_going_past_an_unreadable_object(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_keeps_going_past_an_unreadable_object(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """``ports: [null]`` is an IST0106 finding, not the end of the run; the rest is still linted."""
     (tmp_path / "bad.yaml").write_text(
         "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: broken, namespace: a}\n"
