@@ -5,7 +5,7 @@ overriding it), a call that no listener/filter chain/virtual host built from a *
 matches falls to ``virtualOutbound-catchall-tcp`` → ``BlackHoleCluster`` (TCP/TLS: reset), to a
 port listener's ``PassthroughFilterChain`` → ``BlackHoleCluster``, or to the shared HTTP route's
 ``block_all`` virtual host (direct 502). Matching is by (destination IP, port, SNI/Host) as Envoy
-does it, not by "host:port is covered" (istio-review §3.2, §9).
+does it, not by "host:port is covered" (the matching rules: ``docs/model.md``, Prediction).
 Versions: Istio 1.1.3+ (502 instead of 404 for HTTP), unchanged through 1.22–1.30.
 Source: istio/istio ``pilot/pkg/networking/core/listener_builder.go`` (virtual outbound listener
 and its catch-all chain), ``pilot/pkg/networking/core/httproute.go`` (``block_all`` vhost). The

@@ -7,7 +7,8 @@ service's own namespace. Hidden services build nothing for that proxy. Sidecar m
 ignores exportTo, istio/istio#55163).
 Versions: all of 1.22–1.30. Source: istio/istio ``pilot/pkg/model/push_context.go``
 (``IsServiceVisible``, ``initServiceRegistry``), ``pilot/pkg/serviceregistry/kube/conversion.go``
-(exportTo annotation); ``reference/istio-egress.md`` §2.5.
+(exportTo annotation), ``pkg/config/mesh/mesh.go`` (``defaultServiceExportTo``: ``*``),
+``pkg/config/validation/validation.go`` (``validateExportTo``).
 """
 
 from __future__ import annotations

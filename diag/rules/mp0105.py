@@ -9,7 +9,7 @@ services the proxy imports; its ``outboundTrafficPolicy`` overrides the mesh mod
 Versions: all of 1.22–1.30 (egressProxy since 1.8). Source: istio/istio
 ``pilot/pkg/model/push_context.go`` (``getSidecarScope``), ``pilot/pkg/model/sidecar.go``
 (``egressHostsIndex``/``matchingAliases``, ``OutboundTrafficPolicy``), ``listener_builder.go``
-(egressProxy catch-all); ``reference/istio-review.md`` §3.13, §3.11.
+(egressProxy catch-all). How meshprobe picks the Sidecar and reads its imports: ``docs/model.md``.
 """
 
 from __future__ import annotations

@@ -4,8 +4,9 @@ Istio behaviour relied on: every hop of a redirect chain is a new connection the
 its own (Host/SNI of the *new* host); an entry for the first host says nothing about the second
 (e.g. a registry redirecting to a CDN or blob host). The blocked hop shows the blackhole's
 signature (502 ``block_all`` or a reset).
-Versions: all of 1.22–1.30. Source: ``reference/istio-egress.md`` §2.8 ("problems with server
-names"), istio/istio#52403 (google.com → www.google.com).
+Versions: all of 1.22–1.30. Source: istio/istio ``samples/external/README.md`` ("problems with
+server names"), ``samples/external/pypi.yaml`` (a redirect host and a file host),
+istio/istio#52403 (google.com → www.google.com).
 """
 
 from __future__ import annotations

@@ -12,7 +12,9 @@ Versions: all of 1.22–1.30; DNS capture + auto-allocation (default from 1.25) 
 DNS/STATIC entries on proxies that capture DNS. Source: istio/istio
 ``pilot/pkg/networking/core/listener.go`` (``buildSidecarOutboundListeners``, conflict handling),
 ``sidecar_simulation_test.go`` ``TestPassthroughTraffic``/``TestExternalNameServices``,
-``pilot/pkg/networking/serviceentry/ip_autoallocation.go``; ``reference/istio-review.md`` §3.3.
+``pilot/pkg/networking/serviceentry/ip_autoallocation.go``, ``pilot/cmd/pilot-agent/options/options.go``
+(DNS capture off by default), ``pkg/config/analysis/analyzers/serviceentry/protocoladdresses.go``
+(IST0134, silent once ``status.addresses`` is set).
 """
 
 from __future__ import annotations

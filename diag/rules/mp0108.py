@@ -7,7 +7,7 @@ origin answers the inner ClientHello as plaintext: ``wrong version number`` (TLS
 a reset. (On an HTTP-declared port, TLS never reaches that cluster: MP0103.)
 Versions: all of 1.22–1.30. Source: istio/istio ``pilot/pkg/networking/core/cluster_tls.go``
 (``buildUpstreamTLSSettings``: user settings win), istio/istio#36377, Istio docs "Double TLS";
-``reference/istio-review.md`` §8 (MP0108).
+``pilot/pkg/networking/core/listener.go`` (an HTTP-declared port's chain never takes TLS).
 """
 
 from __future__ import annotations

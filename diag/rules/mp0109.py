@@ -9,7 +9,8 @@ alone does not cause mTLS (that is lint MP0405). Symptoms: 503 with a TLS transp
 HTTP, a handshake reset on TLS/TCP.
 Versions: all of 1.22–1.30. Source: istio/istio ``pilot/pkg/networking/core/cluster_tls.go``
 (auto-mTLS transport-socket match; user TLS wins), ``pilot/pkg/serviceregistry/serviceentry/
-conversion.go`` (endpoint TLS mode); ``reference/istio-review.md`` §3.1.
+conversion.go`` (endpoint TLS mode), ``pilot/pkg/model/push_context.go`` (``destinationRule``: which
+DestinationRule applies).
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ LOGICAL_DNS) that Envoy resolves itself; a name it cannot resolve (typo, a priva
 cannot see) leaves the cluster empty: ``503 no healthy upstream`` (UH) on HTTP, a reset/close on
 TLS/TCP that only ``/clusters`` tells from a blackhole. That is mesh configuration, not upstream.
 Versions: all of 1.22–1.30. Source: istio/istio ``pilot/pkg/networking/core/cluster.go``
-(resolution → cluster type); ``reference/istio-review.md`` §3.7, §9.7.
+(resolution → cluster type); how the probe reads the 503 and the
+reset: ``docs/signatures.md``.
 """
 
 from __future__ import annotations

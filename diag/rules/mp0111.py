@@ -6,7 +6,8 @@ at admission, left out of predictions) and cannot exist live. With endpoints it 
 *every* host the wildcard covers is sent to those endpoints (MP0107-like: wrong certificate or
 banner).
 Versions: all of 1.22–1.30. Source: istio/istio ``pkg/config/validation/validation.go``
-(``ValidateServiceEntry``); ``reference/istio-review.md`` §3.5.
+(``ValidateServiceEntry``); what ``explain --config`` does with invalid objects: ``docs/model.md``
+(Validation).
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ gateway is ``503 UC`` (connection termination); resolution NONE cannot work behi
 (ORIGINAL_DST is unusable there: no endpoints, 503 UH). The gateway hop is inferred.
 Versions: all of 1.22–1.30. Source: istio/istio ``pilot/pkg/networking/core/gateway.go``
 (``blackhole`` vhost), ``cluster.go`` (NONE behind gateways); Istio egress-gateway task;
-``reference/istio-egress.md`` §3, ``reference/istio-review.md`` §6.1.
+istioctl analyze IST0132 (``pkg/config/analysis/analyzers/virtualservice/gateways.go``) and IST0162
+(``pkg/config/analysis/analyzers/gateway/gateway.go``).
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ set Envoy's ``strip_trailing_host_dot``, so ``host.`` misses ``host``; redirects
 clients to hosts nobody registered. Letter case in the *target* never matters (Envoy lower-cases
 Host and SNI); mixed case in config is a lint finding (MP0404).
 Versions: all of 1.22–1.30. Source: istio/istio ``pkg/config/host/name.go`` (``Matches``),
-Envoy ``source/common/router/config_impl.cc`` (``findVirtualHost`` lower-cases);
-``reference/istio-review.md`` §3.8.
+Envoy ``source/common/router/config_impl.cc`` (``findVirtualHost`` lower-cases),
+``source/common/network/connection_socket_impl.h`` (the SNI lower-cased).
 """
 
 from __future__ import annotations

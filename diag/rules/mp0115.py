@@ -5,8 +5,8 @@ namespaces no discovery selector matches — by default since 1.22
 (``ENABLE_ENHANCED_RESOURCE_SCOPING``), unconditionally since 1.25. The entry then exists in the
 cluster but in no proxy's config.
 Versions: 1.22+ (1.20–1.21: Services only). Source: istio/istio ``pkg/kube/namespace/filter.go``,
-``pilot/pkg/features/experimental.go`` (1.22), commit fa361b9bca4; ``reference/istio-review.md``
-§3.11.
+``pilot/pkg/features/experimental.go`` (1.22), commit fa361b9bca4 (the
+flag removed, 1.25).
 """
 
 from __future__ import annotations

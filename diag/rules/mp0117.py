@@ -7,7 +7,7 @@ wait forever. A server-first protocol (SSH, SMTP, MySQL, FTP) waits for the serv
 instead: both sides wait, the client times out (READ_TIMEOUT, no banner).
 Versions: all of 1.22–1.30 (``protocolDetectionTimeout`` default 0 since 1.11). Source: istio/istio
 ``pilot/pkg/networking/core/listener.go`` (listener filters and timeout), ``pkg/config/mesh/mesh.go``;
-Istio docs "Server first protocols"; ``reference/istio-review.md`` §3.12.
+Istio docs "Server first protocols".
 """
 
 from __future__ import annotations

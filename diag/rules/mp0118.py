@@ -6,7 +6,8 @@ never governs a sidecar's outbound requests; on egress it applies at an egress g
 waypoint, evaluated against the source workload's identity (service account). Denial is
 ``403 RBAC: access denied`` for HTTP, a reset for TLS/TCP.
 Versions: all of 1.22–1.30 (waypoints: ambient, 1.22+). Source: Istio docs "Authorization"
-(concepts/security); istio/istio#58349; ``reference/istio-review.md`` §1.1, §6.1.
+(concepts/security); istio/istio#58349. Why ``--like`` carries the service account:
+``docs/probe-pod.md``.
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ With DNS capture, a lookup that fails for a host the agent's name table should h
 staleness seen through DNS (the agent answers SERVFAIL until the table arrives,
 ``pkg/dns/client/dns.go``).
 Versions: all of 1.22–1.30. Source: istio/istio ``tools/packaging/common/envoy_bootstrap.json``
-(stats inclusion), ``pilot/pkg/xds`` (debounce/push); ``reference/istio-review.md`` §5.3.
+(stats inclusion), ``pilot/pkg/xds`` (debounce/push), ``pkg/bootstrap/config.go``
+(the default stats matcher).
 """
 
 from __future__ import annotations

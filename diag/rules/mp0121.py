@@ -5,7 +5,8 @@ pilot builds it; a Sidecar egress listener with an explicit ``port``/``bind``/``
 a "locked" listener (no ALPN match when not on the wildcard). Predictions may be wrong there; the
 live path (``actual``) is the ground truth.
 Versions: all of 1.22–1.30. Source: istio/istio ``pilot/pkg/networking/core/envoyfilter``,
-``listener.go`` (egress listeners with bind/captureMode); ``reference/istio-review.md`` §5.2.
+``listener.go`` (egress listeners with bind/captureMode). What else is not modelled:
+``docs/model.md``.
 """
 
 from __future__ import annotations

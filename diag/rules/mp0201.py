@@ -6,7 +6,8 @@ proxy's scope (SE ``addresses`` or auto-allocated VIPs, on by default from 1.25)
 scope *would* make it resolve: then the failure is the mesh's (a hidden or missing entry), not DNS.
 Before readiness the agent answers SERVFAIL. An empty AAAA beside a good A is normal.
 Versions: all of 1.22–1.30. Source: istio/istio ``pkg/dns/server/name_table.go``,
-``pkg/dns/client/dns.go``; ``reference/istio-review.md`` §1.5, §5.1.
+``pkg/dns/client/dns.go``, ``pkg/istio-agent/agent.go`` (readiness waits for the name table),
+``tools/istio-iptables/pkg/capture/run.go`` (``SetupDNSRedir``).
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ on plaintext HTTP a response relayed from the origin's cluster carries
 ``x-envoy-upstream-service-time``. Only after capture (MP0107), a gateway (MP0112, MP0118) and an
 address mismatch (MP0114) are excluded — those rules supersede this one.
 Versions: all of 1.22–1.30. Source: istio/istio ``pilot/pkg/networking/util/proxy_headers.go``
-(debug headers); ``reference/istio-review.md`` §3.9, §4.1.
+(debug headers), ``httproute.go`` (``block_all``'s empty 502). How a local reply is told from a
+relayed one: ``docs/signatures.md``.
 """
 
 from __future__ import annotations

@@ -6,8 +6,7 @@ waits ``connectTimeout`` (default 10 s) — times up to 3 attempts on routes to 
 (2 retries on connect-failure; the ``allow_any`` route has none). Check NetworkPolicy and the
 egress firewall.
 Versions: all of 1.22–1.30. Source: istio/istio ``pkg/config/mesh/mesh.go`` (connectTimeout),
-``pilot/pkg/networking/core/route/retry`` (default retry policy), ``httproute.go``;
-``reference/istio-review.md`` §3.7.
+``pilot/pkg/networking/core/route/retry`` (default retry policy), ``httproute.go``.
 """
 
 from __future__ import annotations

@@ -7,8 +7,9 @@ proxy's UID *or* GID (1337 unless the platform allocates another); everything wi
 ``sidecar.istio.io/interceptionMode: NONE`` or ``hostNetwork``. Bypassed traffic usually *succeeds*
 directly (REGISTRY_ONLY silently does not apply) or meets a firewall; reported whatever the outcome.
 Versions: all of 1.22–1.30. Source: istio/istio ``tools/istio-iptables/pkg/capture/run.go``
-(owner match on uid and gid), ``manifests/.../injection-template.yaml`` (annotations);
-``reference/istio-review.md`` §3.6, ``reference/istio-egress.md`` §6.
+(owner match on uid and gid), ``tools/common/config/config.go`` (the gid defaults to the uid),
+``manifests/charts/istio-control/istio-discovery/files/injection-template.yaml`` (annotations →
+istio-iptables flags).
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ listeners' ``PassthroughFilterChain`` and the HTTP routes' ``allow_any`` vhost a
 ``PassthroughCluster``: unknown destinations pass. The mode comes from the Sidecar selecting the
 workload if it sets one, else MeshConfig (``ALLOW_ANY`` by default).
 Versions: all of 1.22–1.30. Source: istio/istio ``pilot/pkg/networking/core/listener_builder.go``,
-``httproute.go`` (``allow_any``), ``pkg/config/mesh/mesh.go`` (default); ``reference/istio-egress.md``
-§5.1.
+``httproute.go`` (``allow_any``), ``pkg/config/mesh/mesh.go`` (default),
+``pilot/pkg/bootstrap/mesh.go`` (the ``istio``/``istio-<rev>`` ConfigMap).
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@
 Istio behaviour relied on: outbound policy (REGISTRY_ONLY, ServiceEntries, DestinationRules) is
 enforced by the pod's own proxy; a pod without one (injection disabled for the namespace or pod,
 a failed webhook) talks to the network directly.
-Versions: all of 1.22–1.30. Source: istio/istio ``pkg/kube/inject/webhook.go`` (injection policy);
-istioctl analyze IST0102/IST0103; ``reference/istio-egress.md`` §5.2.
+Versions: all of 1.22–1.30. Source: istio/istio ``pkg/kube/inject/webhook.go``, ``inject.go``
+(injection policy), ``app_probe.go`` (``FindSidecar``: a regular or native sidecar); istioctl analyze
+IST0102/IST0103.
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ implement ``outboundTrafficPolicy`` (unknown destinations pass through, istio/zt
 ``exportTo`` (istio/istio#55163), captures DNS by default. Egress control is a waypoint plus
 AuthorizationPolicy, or NetworkPolicy. The sidecar-only codes are suppressed.
 Versions: ambient GA in 1.24; all of 1.22–1.30. Source: istio/istio#54281,
-``manifests/charts/istio-cni/values.yaml``; ``reference/istio-review.md`` §3.10, §6.2.
+``manifests/charts/istio-cni/values.yaml``,
+``pkg/config/analysis/analyzers/util/in_mesh.go`` (ambient enrolment).
 """
 
 from __future__ import annotations

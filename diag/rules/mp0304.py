@@ -4,8 +4,9 @@ Istio behaviour relied on: what lets a call out of a REGISTRY_ONLY-minded mesh �
 mode (mesh or Sidecar), a visible entry or Service for the host, a NONE/CIDR entry capturing the
 port (MP0107), a Sidecar ``egressProxy``, bypassed capture (MP0204), or an ambient source (ztunnel
 ignores the mode).
-Versions: all of 1.22–1.30. Source: ``reference/istio-review.md`` §3.6, §3.13, §6.2; istio/istio
-``pilot/pkg/networking/core/listener_builder.go`` (catch-all).
+Versions: all of 1.22–1.30. Source: istio/istio
+``pilot/pkg/networking/core/listener_builder.go`` (catch-all, egressProxy),
+``tools/istio-iptables/pkg/capture/run.go`` (what is not captured), istio/istio#54281 (ztunnel).
 """
 
 from __future__ import annotations

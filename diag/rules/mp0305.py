@@ -6,8 +6,7 @@ Envoy is not listening yet (before readiness — no ``holdApplicationUntilProxyS
 (after ``quitquitquit``/shutdown), or there is no ``virtualOutbound`` (interception NONE), the
 kernel refuses the redirected SYN: ECONNREFUSED for a remote address that may well be up.
 Versions: all of 1.22–1.30. Source: istio/istio ``pilot/pkg/networking/core/listener_builder.go``
-(virtualOutbound absent with interception NONE), ``pilot/cmd/pilot-agent/status/server.go``;
-``reference/istio-review.md`` §3.6.
+(virtualOutbound absent with interception NONE), ``pilot/cmd/pilot-agent/status/server.go``.
 """
 
 from __future__ import annotations
