@@ -268,6 +268,35 @@ def test_namespace_only_permissions_read_what_they_can(
     assert wait_clean(lab) == []
 
 
+def test_two_contexts_from_a_merged_kubeconfig(
+    lab: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """KUBECONFIG with two files (merged as kubectl merges them) and --context twice: one report per
+    context, each named after its context."""
+    base = yaml.safe_load(Path(lab.kubeconfig).read_text())
+    paths = []
+    for name in ("east", "west"):
+        config = yaml.safe_load(yaml.safe_dump(base))
+        config["contexts"][0]["name"] = name
+        config["contexts"][0]["context"]["cluster"] = config["clusters"][0]["name"] = f"{name}-cluster"
+        config["contexts"][0]["context"]["user"] = config["users"][0]["name"] = f"{name}-user"
+        config["current-context"] = name
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(config))
+        paths.append(str(path))
+    monkeypatch.setenv("KUBECONFIG", os.pathsep.join(paths))
+    from diag.cli import main
+
+    code = main(["check", "--context", "east", "--context", "west", "-n", "shop", "-o", "json",
+                 "pkg.lab.example"])  # fmt: skip
+    reports = json.loads(capsys.readouterr().out)
+    assert sorted(r["source"]["context"] for r in reports) == ["east", "west"]
+    assert all(r["targets"][0]["outcome"] == "pass" for r in reports)
+    assert code == 0
+    code = main(["check", "--context", "north", "pkg.lab.example"])
+    assert code == 2 and "no such context" in capsys.readouterr().err
+
+
 def test_expect_blocked(lab: Any, capsys: pytest.CaptureFixture[str]) -> None:
     code, report = check(lab, "-n", "shop", "--expect", "blocked", "blocked.lab.example", capsys=capsys)
     assert code == 0 and report["targets"][0]["outcome"] == "pass"
