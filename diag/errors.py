@@ -1,4 +1,5 @@
-"""The error tree of the control plane. Each branch carries an exit code (SPEC §4) and a hint.
+"""The error tree of the control plane. Each branch carries an exit code (docs/exit-codes.md) and a
+hint.
 
     MeshprobeError            exit 4 unless a branch says otherwise
     ├── UsageError            exit 2: bad flags, bad targets, bad input files

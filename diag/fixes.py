@@ -1,6 +1,7 @@
-"""Fixes: the smallest safe YAML for a diagnosis (SPEC §1, §3 "Bundles must be safe").
+"""Fixes: the smallest safe YAML for a diagnosis (`diagnoses[].fix` in docs/schema.md; the same
+safety rules as preset bundles, docs/presets.md).
 
-Safety rules every builder here follows (istio-review §3.3):
+Safety rules every builder here follows (why a TCP entry needs an address: docs/codes/MP0107.md):
 
 - exact hosts only (never a wildcard the target did not ask for);
 - new entries live in the source's namespace with ``exportTo: ["."]``, so nothing outside that

@@ -1,5 +1,5 @@
 """The live path: which listener, filter chain, route/virtual host and cluster an Envoy sidecar
-picks for one call, read from its own configuration (SPEC §1 "actual", §6).
+picks for one call, read from its own configuration (the report's ``actual``, docs/schema.md).
 
 Input is any of the shapes the project meets: an admin ``config_dump`` (``{"configs": [...]}``
 with ``dynamic_listeners[].active_state.listener``, ``dynamic_active_clusters[].cluster``,
@@ -14,7 +14,7 @@ What is implemented is Envoy's own selection, as documented for
 
 1. listener: a listener bound to exactly the original destination IP:port, else the wildcard
    (``0.0.0.0``/``::``) listener on that port, else the ``use_original_dst`` listener itself
-   (``virtualOutbound``) — istio-review §9.6;
+   (``virtualOutbound``; istio ``pilot/pkg/networking/core/listener_builder.go``);
 2. filter chain, criterion by criterion, each time keeping the most specific matching chains or,
    when none matches, those that leave the criterion unset: destination port, destination prefix
    ranges (longest prefix), server names (exact, then the longest ``*.`` wildcard), transport
@@ -25,7 +25,7 @@ What is implemented is Envoy's own selection, as documented for
    with ``ignore_port_in_host_matching``), the first matching route, and its action (cluster,
    direct response, redirect); 4. TCP proxy: its cluster.
 
-Also here: :func:`effective_mode` (the cluster of ``virtualOutbound-catchall-tcp``, SPEC §6),
+Also here: :func:`effective_mode` (the cluster of ``virtualOutbound-catchall-tcp``, docs/model.md),
 :func:`empty_clusters` (DNS/EDS clusters ``/clusters`` shows without hosts) and
 :func:`rejected_updates` (``lds``/``cds`` ``update_rejected`` counters and listener error states).
 The module is longer than most because these steps only make sense together.
@@ -154,13 +154,13 @@ class LivePath:
 
     @property
     def envoy(self) -> str:
-        """SPEC §4's one-word decision: the vhost for a direct response, else the cluster."""
+        """The one-word decision (docs/schema.md): the vhost for a direct response, else the cluster."""
         if self.outcome == "direct_response" and self.vhost:
             return self.vhost
         return self.cluster or self.outcome
 
     def as_dict(self) -> dict[str, str | None]:
-        """The report's ``actual`` object (SPEC §4)."""
+        """The report's ``actual`` object (docs/schema.md)."""
         return {
             "listener": self.listener,
             "filter_chain": self.filter_chain,
@@ -395,7 +395,7 @@ def _trace(config: Any, call: Any) -> LivePath:
 
 
 def match(config: Any, call: Any) -> LivePath:
-    """Which listener/chain/route/vhost/cluster Envoy picks (SPEC §1 "actual"); the result has
+    """Which listener/chain/route/vhost/cluster Envoy picks (the report's ``actual``); the result has
     the attributes of ``diag.predict.EnvoyPath`` plus the outcome and notes."""
     return trace(config, call)
 
@@ -915,8 +915,8 @@ def catchall_cluster(config: Any) -> str | None:
 
 
 def effective_mode(config: Any) -> str:
-    """The proxy's effective outbound mode from its catch-all (istio-review §2.2;
-    istio ``pilot/pkg/networking/core/listener_builder.go`` builds that chain):
+    """The proxy's effective outbound mode from its catch-all (istio
+    ``pilot/pkg/networking/core/listener_builder.go`` builds that chain):
     ``REGISTRY_ONLY`` (BlackHoleCluster), ``ALLOW_ANY`` (PassthroughCluster), ``EGRESS_PROXY``
     (a Sidecar ``outboundTrafficPolicy.egressProxy`` cluster) or ``UNKNOWN`` (no virtualOutbound,
     e.g. interception NONE, or a filtered dump without it)."""
@@ -959,7 +959,7 @@ def empty_clusters(config: Any, memberships: Iterable[Any]) -> tuple[str, ...]:
 
 def rejected_updates(config: Any = None, counters: Mapping[str, int] | None = None) -> tuple[str, ...]:
     """Evidence of NACKed config: ``update_rejected`` counters above zero and resources in an
-    error state (SPEC MP0120; the counters are in Istio's default stats inclusion list)."""
+    error state (MP0120; the counters are in Istio's default stats inclusion list)."""
     found = [f"{k}={v}" for k, v in sorted((counters or {}).items()) if "update_rejected" in k and int(v) > 0]
     if config is not None:
         found.extend(f"{r} in error state" for r in load_config(config).rejected)

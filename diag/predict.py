@@ -1,7 +1,7 @@
 """Predict the Envoy path pilot's config gives a call, and answer the rules' side questions.
 
 `predict(snapshot, source, call)` follows how pilot builds a sidecar's outbound config
-(`reference/istio-review.md` §9; `pilot/pkg/networking/core/listener.go`, `tls.go`, `httproute.go`,
+(docs/model.md; `pilot/pkg/networking/core/listener.go`, `tls.go`, `httproute.go`,
 `listener_builder.go` `buildOutboundCatchAllNetworkFiltersOnly`) and how Envoy then matches:
 
 1. listener by original destination: `IP_port`, else `0.0.0.0_port`, else `virtualOutbound`

@@ -195,7 +195,7 @@ class AddressOwner:
 
 @dataclass(frozen=True, kw_only=True)
 class Prediction:
-    """What pilot's config does with a call from a source (SPEC §4 `predicted`, §7)."""
+    """What pilot's config does with a call from a source (docs/model.md; the report's `predicted`)."""
 
     verdict: str  # one of VERDICTS
     envoy: str  # the one-word summary: the cluster, or the vhost for a direct response (block_all)
@@ -221,7 +221,7 @@ class Prediction:
     local_status: int | None = None  # the sidecar's own answer: redirect code, direct status, 404
 
     def to_json(self) -> dict[str, Any]:
-        """The report's `predicted` object (SPEC §4), with the notes and the assumptions the
+        """The report's `predicted` object (docs/schema.md), with the notes and the assumptions the
         verdict rests on (e.g. the address a name was assumed to resolve to)."""
         return {
             "verdict": self.verdict,

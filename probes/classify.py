@@ -1,4 +1,4 @@
-"""The one ordered table from exceptions to signatures (STYLE.md convention 2).
+"""The one ordered table from exceptions to signatures (`docs/signatures.md` lists them).
 
 The exceptions a probe can meet, drawn as the trees the table walks::
 
@@ -15,7 +15,7 @@ The exceptions a probe can meet, drawn as the trees the table walks::
 
 A reset, a TLS unexpected EOF and an empty reply before the first byte are one signature
 (`RESET_BEFORE_RESPONSE`): which one a client sees behind a sidecar blackhole is a race
-(reference/lab-prototype.md §7.1).
+(`docs/signatures.md`).
 
 `classify(exc, phase)` walks the exception chain (``__cause__``/``__context__``); rules are tried
 in table order, each against every exception in the chain from the innermost cause outwards, so

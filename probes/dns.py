@@ -6,7 +6,7 @@ than ``ndots`` dots is tried with each search suffix first and as-is last; a nam
 ``ndots`` dots as-is first; a trailing dot means as-is only. Like glibc, NXDOMAIN and an empty
 answer move on to the next candidate; a timeout stops (DNS_TIMEOUT).
 
-A and AAAA are asked; an empty AAAA beside a good A is normal (SPEC §4), never DNS_NO_ANSWER.
+A and AAAA are asked; an empty AAAA beside a good A is normal (docs/signatures.md), never DNS_NO_ANSWER.
 Answers inside Istio's auto-allocated VIP ranges (240.240.0.0/16, 2001:2::/48) are flagged
 ``mesh_vip``: they came from the sidecar agent's DNS proxy (pilot/pkg/serviceregistry/
 serviceentry address allocation; pkg/dns/client/dns.go answers for known hosts).

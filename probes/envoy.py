@@ -1,6 +1,8 @@
-"""Envoy's own HTTP responses ("local replies"), told apart from an upstream's answer (SPEC §4).
+"""Envoy's own HTTP responses ("local replies"), told apart from an upstream's answer (the
+Envoy signatures in docs/signatures.md).
 
-Rules (reference/istio-review.md §4.1; reference/lab-prototype.md §6–7):
+Rules (istio/istio ``pilot/pkg/networking/util/proxy_headers.go``, ``httproute.go``; what a real
+Envoy sidecar answers in the lab: ``tests/probes/test_probe_lab.py``):
 
 * An Envoy-generated signature is possible only on **plaintext HTTP through the local sidecar's
   HTTP connection manager** (or with TLS origination there). Over end-to-end TLS a

@@ -1,7 +1,7 @@
 """The wire format between the data plane (probes/) and the control plane (diag/).
 
 Everything the probe observes is described here as frozen dataclasses: what a target is
-(`TargetSpec`), the closed set of observed signatures (`Signature`, SPEC §4), per-phase timings,
+(`TargetSpec`), the closed set of observed signatures (`Signature`, docs/signatures.md), per-phase timings,
 the per-protocol evidence, the sidecar's own evidence, and the JSON document `python -m probes`
 prints (`ProbeReport`, schema ``meshprobe.probe/v1``).
 
@@ -30,7 +30,7 @@ MESH_VIP_V6 = "2001:2::/48"
 
 
 class Signature(enum.StrEnum):
-    """The closed set of what a client can observe (SPEC §4). Extend, never rename."""
+    """The closed set of what a client can observe (docs/signatures.md). Extend, never rename."""
 
     OK = "OK"
     HTTP_STATUS = "HTTP_STATUS"
@@ -55,7 +55,7 @@ class Signature(enum.StrEnum):
     DNS_SERVFAIL = "DNS_SERVFAIL"
     DNS_TIMEOUT = "DNS_TIMEOUT"
     DNS_NO_ANSWER = "DNS_NO_ANSWER"
-    # Added by the probe engine (extensions of the closed set, SPEC §4 "extend, never rename"):
+    # Added by the probe engine (extensions of the closed set: extend, never rename):
     PROTOCOL_ERROR = "PROTOCOL_ERROR"  # the peer answered, but not in the protocol spoken (not HTTP)
     PROBE_ERROR = "PROBE_ERROR"  # the probe itself failed (local resource error, a bug): no evidence
 
@@ -70,7 +70,7 @@ class Protocol(enum.StrEnum):
 
 
 class Origin(enum.StrEnum):
-    """Which hop produced what the client saw (SPEC §4 ``observed.origin``).
+    """Which hop produced what the client saw (``observed.origin``, docs/probe.md).
 
     ``local-sidecar``: the pod's own Envoy answered (plaintext HTTP through its HCM, no
     ``x-envoy-upstream-service-time``). ``via-route``: relayed by an Envoy from a routed cluster
@@ -153,7 +153,7 @@ def _convert(tp: Any, data: Any) -> Any:
 
 @dataclasses.dataclass(frozen=True)
 class TargetSpec:
-    """One parsed target (SPEC §3 Targets). ``raw`` is exactly what the user wrote."""
+    """One parsed target (docs/targets.md). ``raw`` is exactly what the user wrote."""
 
     raw: str
     protocol: Protocol
@@ -293,7 +293,7 @@ class ClusterMembership:
 
 @dataclasses.dataclass(frozen=True)
 class SidecarEvidence:
-    """What the pod's own Envoy says, collected with filtered admin endpoints only (SPEC §5–6)."""
+    """What the pod's own Envoy says, collected with filtered admin endpoints only (docs/probe-pod.md)."""
 
     present: bool
     admin: str | None = None  # "127.0.0.1:15000"

@@ -45,7 +45,7 @@ class PlannedTarget:
 
 @dataclasses.dataclass(frozen=True)
 class SidecarPlan:
-    """How the probe treats the pod's sidecar (SPEC §5 lifecycle)."""
+    """How the probe treats the pod's sidecar (what the probe does in the pod: docs/probe-pod.md)."""
 
     mode: str = "auto"  # auto: detect, wait ready, collect; off: leave it alone
     admin: str = "127.0.0.1:15000"

@@ -6,7 +6,7 @@
 input order). Everything expensive is shared through one `ProbeContext` (SSL contexts, the
 resolver, one HTTP client): a probe allocates only its socket, its TLS session and its result.
 
-`run_plan` is what ``python -m probes`` does (SPEC §5 lifecycle): with ``sidecar.mode == "auto"``
+`run_plan` is what ``python -m probes`` does (docs/probe-pod.md): with ``sidecar.mode == "auto"``
 it detects the sidecar (`probes.sidecar.detect`), waits (bounded) for readiness, snapshots the
 attribution counters, probes, collects the sidecar's evidence (deltas are attributed only when the
 probes ran alone, i.e. one at a time) and, when asked, requests quit. ``off`` leaves it alone.

@@ -1,4 +1,4 @@
-"""The sidecar's own evidence, read from inside the pod without harming anything (SPEC §5–6).
+"""The sidecar's own evidence, read from inside the pod without harming anything (docs/probe-pod.md).
 
 Public API (used by the probe runner and ``python -m probes``):
 
@@ -582,8 +582,8 @@ def collect(
     ``ready``: pass ``False`` when ``wait_ready`` gave up (default: ready when ``ready_after_s`` is
     set, unknown otherwise). ``counter_deltas`` is set only when ``before`` shows the stats were
     opted in **and** the probes ran alone (serially, nothing else through this proxy that we know
-    of): a delta cannot be attributed to one target otherwise (SPEC §6). A sidecar that does not answer gives
-    ``present=False``; a failing single call becomes a note, never an exception.
+    of): a delta cannot be attributed to one target otherwise (docs/probe.md). A sidecar that does
+    not answer gives ``present=False``; a failing single call becomes a note, never an exception.
     """
     targets = _unique_targets(r.target for r in results)
     notes: list[str] = []

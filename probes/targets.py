@@ -1,4 +1,4 @@
-"""Parse what the user wrote into a `TargetSpec` (SPEC §3 Targets), or reject it with `TargetError`.
+"""Parse what the user wrote into a `TargetSpec` (docs/targets.md), or reject it with `TargetError`.
 
     HOST                  https://HOST:443/      DNS, TCP, TLS (SNI=HOST), HTTP GET /
     HOST:PORT             80 -> http, 443 -> https, a hinted port -> its protocol, else tcp (+ warning)

@@ -4,16 +4,16 @@ Outcomes: a banner (server-first protocol: OK), FIN/RST (`TCP_CLOSED_AFTER_CONNE
 sidecar's BlackHoleCluster or an unmatched TCP chain looks like, and what a sidecar does when its
 upstream connect fails), or silence.
 
-Behind a sidecar, ``connect()`` always succeeds, because the kernel completes the handshake
-with Envoy's listener: a connect to a captured destination proves nothing about the host.
-`TcpEvidence.captured` and ``note`` say so (SPEC §4 "to sidecar"). Silence is therefore read
-differently: from a host connected directly, silence after the short read window is a
-client-first protocol (OK, ``silent=True``: the host itself accepted the connection); through the
-sidecar, the probe keeps listening up to ``--timeout`` — Envoy closes the connection when it
-cannot reach the destination (after its connect timeout) — and silence until then is
-`READ_TIMEOUT` with ``silent=True``: the sidecar accepted, nothing came back, and nothing shows
-the destination was reached (a client-first server and a destination still being dialled look
-the same). Never OK (``docs/signatures.md``).
+Behind a sidecar, ``connect()`` always succeeds, because the kernel completes the handshake with
+Envoy's listener: a connect to a captured destination proves nothing about the host.
+`TcpEvidence.captured` and ``note`` say so (the report labels it "to sidecar", docs/schema.md).
+Silence is therefore read differently: from a host connected directly, silence after the short
+read window is a client-first protocol (OK, ``silent=True``: the host itself accepted the
+connection); through the sidecar, the probe keeps listening up to ``--timeout`` — Envoy closes the
+connection when it cannot reach the destination (after its connect timeout) — and silence until
+then is `READ_TIMEOUT` with ``silent=True``: the sidecar accepted, nothing came back, and nothing
+shows the destination was reached (a client-first server and a destination still being dialled
+look the same). Never OK (``docs/signatures.md``).
 
 `open_connection` is shared with the TLS prober: one timed connect that never raises.
 """

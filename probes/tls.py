@@ -6,7 +6,7 @@ certificate is then fetched with one more, non-verifying handshake so the report
 *whose* certificate arrived (cheap: only on failure).
 
 Over TLS a sidecar is invisible on success, and every blocked case looks the same: a reset (or
-EOF) during the handshake, `RESET_BEFORE_RESPONSE` (reference/lab-prototype.md §6–7).
+EOF) during the handshake, `RESET_BEFORE_RESPONSE` (docs/signatures.md).
 """
 
 from __future__ import annotations

@@ -318,7 +318,8 @@ def _preset_targets(o: _Options, workload: Workload | None) -> list[str]:
 
 
 def _plan(o: _Options, specs: list[Any], *, native: bool, ambient: bool, created: bool) -> dict[str, Any]:
-    """The probe's plan (docs/probe.md): one entry per target, the sidecar handling of SPEC's probe pod."""
+    """The probe's plan (docs/probe.md): one entry per target, and the sidecar handling described in
+    docs/probe-pod.md."""
     ports = {str(s.port): s.protocol.upper() for s in specs if s.protocol in ("http", "https", "tls")}
     return {
         "schema": "meshprobe.plan/v1",

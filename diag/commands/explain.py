@@ -1,9 +1,8 @@
 """The `meshprobe explain` command: the predicted path and diagnoses for targets, from config
-files alone, optionally correlated with a saved probe result (`--results`, the JSON
-`python -m probes` prints).
+files or, without `--config`, from the live cluster (read-only, `diag.meshread`), optionally
+correlated with a saved probe result (`--results`, the JSON `python -m probes` prints).
 
-Reading the live cluster (explain without `--config`) arrives with the `check` issue; until then
-`--config` is required. Only typer and the standard library are imported at module level.
+Only typer and the standard library are imported at module level.
 """
 
 from __future__ import annotations
@@ -213,7 +212,7 @@ def _live_dns(live: Any) -> bool | None:
 
 
 def _mesh_info(snapshot: Any, source: Any, live: Any) -> Any:
-    """The declared mode and its source; the live catch-all wins when known (SPEC §6)."""
+    """The declared mode and its source; the live catch-all wins when known (docs/model.md, Visibility)."""
     from diag.livepath import effective_mode as live_mode
     from diag.report import MeshInfo
     from diag.visibility import effective_mode
@@ -278,7 +277,8 @@ def _labels(text: str) -> dict[str, str]:
 
 
 def _targets(raw: list[str], snapshot: Any, source: Any) -> list[TargetSpec]:
-    """Parse targets; ``HOST:PORT`` takes the protocol a visible entry declares on that port (SPEC §3)."""
+    """Parse targets (docs/targets.md); ``HOST:PORT`` takes the protocol a visible entry declares on
+    that port."""
     from diag.errors import UsageError
     from diag.visibility import service_visible
     from probes.targets import TargetError, parse_target
@@ -356,7 +356,7 @@ def _sidecar_json(probe: ProbeReport | None) -> dict[str, Any] | None:
 
 
 def _findings(snapshot: Any, objects: list[Any]) -> list[Any]:
-    """Objects Istio's validation rejects are left out of predictions: say so (SPEC §3)."""
+    """Objects Istio's validation rejects are left out of predictions: say so (docs/model.md)."""
     from diag.lint import invalid_entries
 
     return invalid_entries(snapshot, objects)

@@ -1,4 +1,4 @@
-"""`meshprobe lab up|apply|exec|status|down`: drive the lab (SPEC §3, §10) from the shell.
+"""`meshprobe lab up|apply|exec|status|down`: drive the lab (docs/lab.md) from the shell.
 
 `up` starts a detached supervisor that owns the lab (see `lab/supervisor.py`); the other
 subcommands talk to it through its state directory, and `down` stops it by PID. `exec` runs the

@@ -1,12 +1,13 @@
-"""Diagnosis rules: one module per stable code (SPEC §4), listed explicitly in `ALL_RULES`.
+"""Diagnosis rules: one module per stable code (docs/codes/README.md), listed explicitly in
+`ALL_RULES`.
 
-`ALL_RULES` is in root-cause order (SPEC §4 "Order"): what makes other findings moot first
-(ambient, no sidecar, bypass), then why a matching entry is not in the proxy's config (MP0115,
-MP0105, MP0104), why it does not match the call (MP0103, MP0114, MP0107, MP0111, MP0102),
-MP0101 itself, the path's own failures (TLS, resolution, gateway, routes, staleness), and the
-codes not attributable to the mesh (MP0201–MP0203) last. `diagnose(ctx)` runs them all, drops codes a
-firing rule ``supersedes`` (e.g. MP0104 → MP0101, MP0107 → MP0202) and, for ambient or
-sidecar-less sources, the sidecar-only codes (SPEC §6).
+`ALL_RULES` is in root-cause order (the "Order" in docs/codes/README.md): what makes other
+findings moot first (ambient, no sidecar, bypass), then why a matching entry is not in the proxy's
+config (MP0115, MP0105, MP0104), why it does not match the call (MP0103, MP0114, MP0107, MP0111,
+MP0102), MP0101 itself, the path's own failures (TLS, resolution, gateway, routes, staleness), and
+the codes not attributable to the mesh (MP0201–MP0203) last. `diagnose(ctx)` runs them all, drops
+codes a firing rule ``supersedes`` (e.g. MP0104 → MP0101, MP0107 → MP0202) and, for ambient or
+sidecar-less sources, the sidecar-only codes (docs/codes/MP0303.md).
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@
 A rule is a pure function of its context: the snapshot of declared config (may be None when only
 the live sidecar is known), the source proxy, the call, the prediction (``diag.predict``), the
 actual live path (``diag.livepath``, None offline), the observation (``probes.model.ProbeResult``,
-None offline) and the expectation. Rules never call the API (STYLE.md rule 4).
+None offline) and the expectation. Rules never call the API: they read a snapshot, so the same
+rule runs live, offline from files and in the lab.
 
 The facts several rules need (blocked? reached? which mode, from where?) are properties here so
 every rule reads them the same way.
@@ -24,7 +25,7 @@ from probes.model import ProbeResult, SidecarEvidence, Signature, accepted
 
 LEVELS = ("error", "warning", "info")
 
-# What a client sees when the sidecar blackholes a call (SPEC §4 signatures; lab-prototype §6).
+# What a client sees when the sidecar blackholes a call (docs/signatures.md).
 BLOCK_SIGNATURES = frozenset(
     {Signature.ENVOY_BLACKHOLE_502, Signature.RESET_BEFORE_RESPONSE, Signature.TCP_CLOSED_AFTER_CONNECT}
 )
@@ -51,7 +52,7 @@ class Fix:
 @dataclass(frozen=True)
 class Diagnosis:
     """One finding about one target (or, for lint, about the config). ``supersedes`` lists codes
-    this root cause makes redundant for the same target (SPEC §4 "Order")."""
+    this root cause makes redundant for the same target (the "Order" in docs/codes/README.md)."""
 
     code: str
     name: str
@@ -183,7 +184,7 @@ class Rule:
     level: str
     evaluate: Callable[[RuleContext], Sequence[Diagnosis]]
     mesh: bool = True
-    sidecar_only: bool = False  # suppressed in ambient/no-sidecar sources (SPEC §6)
+    sidecar_only: bool = False  # suppressed in ambient/no-sidecar sources (docs/codes/MP0303.md)
 
     def diagnose(
         self,

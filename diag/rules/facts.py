@@ -1,7 +1,7 @@
 """Facts several rules derive from the context the same way: the dialled address, the services
 that match the target (and why each is hidden), the host behind a cluster name, and the
-object that sets the mode. Thin wrappers over `diag.predict` / `diag.visibility` (D1's model),
-returning nothing when there is no snapshot (live-only contexts).
+object that sets the mode. Thin wrappers over `diag.predict` / `diag.visibility` (the mesh model,
+docs/model.md), returning nothing when there is no snapshot (live-only contexts).
 """
 
 from __future__ import annotations
