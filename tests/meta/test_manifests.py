@@ -503,3 +503,20 @@ def test_kubectl_server_dry_run_can_fail(kubectl: Any) -> None:
     )
     done = kubectl("apply", "--dry-run=server", "-f", "-", stdin=bad)
     assert done.returncode != 0 and "not found" in done.stderr
+
+
+def test_docs_rbac_describes_every_rule() -> None:
+    """docs/rbac.md has one table row per rule, with the rule's group, resources and verbs."""
+    from diag.manifests.rbac import istio_config_rules, mesh_reader_rules, prober_rules
+
+    doc = (ROOT / "docs" / "rbac.md").read_text()
+    rows = re.findall(r"^\| `[^`]*` \| `.*$", doc, re.M)
+    rules = [*mesh_reader_rules(), *istio_config_rules(), *prober_rules()]
+    assert len(rows) == len(rules)
+    for rule in rules:
+        resources = ", ".join(f"`{r}`" for r in rule.resources)
+        if rule.names:
+            resources += f" (`resourceNames: [{', '.join(rule.names)}]`)"
+        verbs = ", ".join(f"`{v}`" for v in rule.verbs)
+        row = f"| `{rule.group or chr(34) * 2}` | {resources} | {verbs} | "
+        assert any(r.startswith(row) for r in rows), f"docs/rbac.md has no row {row}"
