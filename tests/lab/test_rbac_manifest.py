@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -415,3 +416,72 @@ def test_every_granted_permission_is_tested_or_explained() -> None:
     not_read = [p.values[0] for p in NOT_READ_YET]
     covered = {c[:4] for c in [*CHECK_NEEDS, *CLEANUP_NEEDS, *READS, *not_read, *SPECIAL]} | set(UNOBSERVED)
     assert granted == covered
+
+
+@pytest.mark.parametrize(
+    "native", [True, False], ids=["as-rendered", "without-the-native-sidecar-annotation"]
+)
+def test_the_cronjobs_job_finishes_despite_its_sidecar_and_logs_its_exit_status(
+    lab: Any, native: bool
+) -> None:
+    """The CronJob's Job template, run by the lab's Job controller and kubelet as the CronJob
+    controller would create it — only the image swapped for the lab's (this checkout's
+    ``meshprobe`` on PATH). Lab pods get no service-account token and cannot reach the API
+    server, so meshprobe exits 4: the log ends with that status, the Job fails, and the pod
+    finishes because its sidecar is native. Without the annotation the injected sidecar is a
+    regular container that keeps the pod running: the annotation is what lets the Job finish."""
+    import sys
+
+    from diag.manifests import EXIT_LINE, cronjob
+
+    store = lab.control_plane.store
+    account, cron = cronjob("shop", targets=["pkg.lab.example"])
+    template = cron["spec"]["jobTemplate"]
+    pod = template["spec"]["template"]
+    container = pod["spec"]["containers"][0]
+    container["image"] = "lab.example/app:1"
+    container["env"].append({"name": "PATH", "value": f"{Path(sys.executable).parent}:/usr/bin:/bin"})
+    if not native:
+        del pod["metadata"]["annotations"]["sidecar.istio.io/nativeSidecar"]
+    name = f"meshprobe-smoke-{'native' if native else 'regular'}"
+    if store.get("serviceaccounts", "shop", "meshprobe") is None:
+        store.create(account)
+    store.create(
+        {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {"name": name, "namespace": "shop", **template["metadata"]},
+            "spec": template["spec"],
+        },
+        admission=True,
+    )
+    try:
+
+        def job_failed() -> bool:
+            job = store.get("jobs", "shop", name, "batch") or {}
+            return any(
+                c["type"] == "Failed" and c["status"] == "True"
+                for c in job.get("status", {}).get("conditions") or []
+            )
+
+        if not native:
+            time.sleep(8)
+            pods = store.list("pods", "shop", label_selector=f"job-name={name}")
+            assert [p["status"]["phase"] for p in pods] == ["Running"] and not job_failed()
+            return
+        wait_for(job_failed, 40)
+        (pod_obj,) = store.list("pods", "shop", label_selector=f"job-name={name}")
+        assert pod_obj["status"]["phase"] == "Failed"
+        assert [
+            c["name"] for c in pod_obj["spec"]["initContainers"] if c.get("restartPolicy") == "Always"
+        ] == ["istio-proxy"]
+        log = b"".join(
+            lab.control_plane.kubelet.logs(
+                "shop", pod_obj["metadata"]["name"], "meshprobe", follow=False, tail_lines=None
+            )
+        ).decode()
+        lines = log.strip().splitlines()
+        assert lines[-1] == f"{EXIT_LINE} 4", log
+        assert lines[0].startswith("error: no usable kubeconfig") and len(lines) <= 3, log  # error, hint
+    finally:
+        store.delete("jobs", "shop", name, group="batch")
