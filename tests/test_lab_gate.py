@@ -1,6 +1,6 @@
 """The lab gate of ``tests/conftest.py`` itself: on a machine that cannot run the lab, a ``lab`` test
 is skipped before any of its fixtures runs; with ``CI=true`` it fails instead, and a lab test that
-skips itself fails the run (SPEC §9: never silently skipped in CI).
+skips itself fails the run (docs/lab.md: never silently skipped in CI).
 
 Each case runs the project's conftest in a fresh pytest process with ``PATH`` emptied, so ``ip``
 and ``iptables-restore`` cannot be found — the gate's own check, as on a machine without them."""

@@ -1,4 +1,5 @@
-"""SPEC §8: `meshprobe --help` / `--version` cost at most 1.5x a bare `python -c "import typer, rich"`.
+"""Target (docs/benchmarks.md): `meshprobe --help` / `--version` cost at most 1.5x a bare
+`python -c "import typer, rich"`.
 
 Runs the three commands alternately (so load changes hit all of them alike), N times each, and
 prints the medians and the ratios. Uses the interpreter running this script and the `meshprobe`

@@ -1,5 +1,5 @@
-"""Benchmark: how long `meshprobe lab up`, `lab apply` and `lab down` take (issue 3 targets:
-up < 1.5 s, apply < 0.5 s on the 2-core machine).
+"""Benchmark: how long `meshprobe lab up`, `lab apply` and `lab down` take (targets:
+up < 1.5 s, apply < 0.5 s on the 2-core machine; docs/benchmarks.md).
 
 Measures two things, each repeated N times (median, min, max):
 

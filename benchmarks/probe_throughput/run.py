@@ -1,12 +1,12 @@
-"""Probe throughput benchmark (SPEC §8): N HTTPS targets on loopback, measured side by side in one
-run against a sequential curl loop and Prometheus blackbox_exporter.
+"""Probe throughput benchmark (target: docs/benchmarks.md): N HTTPS targets on loopback, measured
+side by side in one run against a sequential curl loop and Prometheus blackbox_exporter.
 
     python benchmarks/probe_throughput/run.py [--targets 500] [--concurrency 32]
                                               [--legs meshprobe,curl,blackbox] [--json PATH]
 
 Targets are ``tNNN.bench.lab.example`` spread over 127.0.0.2–127.0.0.9 on one random port, served
-by an Envoy (``origins.py``) with a certificate from a throw-away trustme CA. Prints a
-Markdown table, the ratios the SPEC asks for, and (with ``--json``) the raw numbers. Exit status 0
+by an Envoy (``origins.py``) with a certificate from a throw-away trustme CA. Prints a Markdown
+table, the ratios the target is stated in, and (with ``--json``) the raw numbers. Exit status 0
 when every leg that ran got every answer right, 1 otherwise (numbers are printed either way).
 """
 
@@ -120,7 +120,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--legs", default=",".join(LEGS), help=f"comma-separated subset of {','.join(LEGS)}")
     parser.add_argument("--rounds", type=int, default=3, help="repeat every leg; report the median round")
     parser.add_argument("--origin-delay-ms", type=int, default=0,
-                        help="hold every answer this long (models a distant origin; the SPEC target is 0)")
+                        help="hold every answer this long (models a distant origin; the target is for 0)")
     parser.add_argument("--json", type=Path, help="also write the raw numbers here")
     args = parser.parse_args(argv)
     args.legs = [leg.strip() for leg in args.legs.split(",") if leg.strip()]

@@ -1,12 +1,12 @@
-"""istiod in miniature: the lab's config generator (SPEC §10 "Config").
+"""istiod in miniature: the lab's config generator (docs/lab-config.md).
 
 Turns raw Kubernetes/Istio objects (dicts, as ``kubectl get -o yaml`` gives them: ServiceEntry,
 Service, EndpointSlice, Sidecar, DestinationRule, VirtualService HTTP routes, Namespace) into the
 Envoy v3 listeners and clusters pilot would push to one sidecar, with pilot's names, plus the table
 the agent's DNS proxy would answer from. Written independently of ``diag/``'s visibility, matching and
-prediction logic so the lab can check them (istio-review §7.2).
+prediction logic so the lab can check them (why: docs/vectors.md).
 
-Public API (stable; helpers L1 and V depend on it):
+Public API (stable; the lab runtime and the vector tests depend on it):
 
 - :class:`PodView` — the proxy the config is generated for (namespace, labels, DNS capture, mesh).
 - :class:`GeneratedConfig` — listeners, clusters (static; EDS flattened), DNS table, notes.

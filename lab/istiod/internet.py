@@ -2,9 +2,10 @@
 
 A ServiceEntry port's protocol decides what the lab's server on that port speaks: HTTP-family →
 ``http``, HTTPS → ``https``, TLS → ``tls``, TCP/unset/others → ``tcp``. The standard ports keep
-what the real internet speaks there whatever an entry declares (80 http, 443 https, 22 tcp banner):
-an entry declaring HTTP on 443 is a misconfiguration of the *mesh*, the origin still speaks TLS
-(reference/lab-prototype.md §6 "wrong protocol"). A ``targetPort`` is served too (443 → https).
+what the real internet speaks there whatever an entry declares (80 http, 443 https, 22 tcp
+banner): an entry declaring HTTP on 443 is a misconfiguration of the *mesh*, the origin still
+speaks TLS (the client's TLS then meets a sidecar that expects HTTP: MP0103). A ``targetPort`` is
+served too (443 → https).
 """
 
 from __future__ import annotations

@@ -197,7 +197,7 @@ def test_results_are_correlated_with_the_live_path(config: Path, tmp_path: Path)
     assert pkg.actual is not None and pkg.actual.cluster == "outbound|443||pkgindex.example"
     assert api.actual is not None and api.actual.cluster == "BlackHoleCluster"
     assert api.outcome == "fail"
-    assert report.mesh.outbound_policy == "REGISTRY_ONLY"  # the live catch-all decides (SPEC §6)
+    assert report.mesh.outbound_policy == "REGISTRY_ONLY"  # the live catch-all decides (docs/model.md)
     assert report.mesh.source == "sidecar catch-all; declared: ALLOW_ANY from default MeshConfig"
     assert [d.code for d in api.diagnoses] == ["MP0104", "MP0120"]  # declared ALLOW_ANY, live REGISTRY_ONLY
     assert "live catch-all says REGISTRY_ONLY" in api.diagnoses[1].message

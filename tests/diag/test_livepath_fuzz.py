@@ -1,4 +1,4 @@
-"""Robustness (SPEC §9): odd or truncated Envoy config never makes the live-path matcher raise, and
+"""Robustness: odd or truncated Envoy config never makes the live-path matcher raise, and
 fuzzed YAML inputs to `meshprobe explain` / `meshprobe lint` never produce a traceback — only
 exit 0/1/2/3 with at most one ``error:`` line.
 

@@ -1,4 +1,4 @@
-"""`--mode` is the mesh-wide mode (SPEC §3), exactly as the istio ConfigMap's
+"""`--mode` is the mesh-wide mode (docs/model.md), exactly as the istio ConfigMap's
 ``outboundTrafficPolicy`` would be: a Sidecar selected for the workload still overrides it
 (`pilot/pkg/model/sidecar.go` `initSidecarScopeInternalIndexes`), and the report names what decided.
 

@@ -1,8 +1,9 @@
-"""predict(): the lab prototype's observed paths (reference/lab-prototype.md §6) and its variants.
+"""predict(): the paths a real Envoy took in an early prototype of the lab's main scenario
+(`testdata/model/prototype-main.yaml`), and variants.
 
-Each row: call → (verdict, envoy summary, listener, filter chain). The prototype's Envoy access
-log is the oracle for the main scenario; the variants follow `TestPassthroughTraffic`'s comments
-(pilot/pkg/networking/core/sidecar_simulation_test.go) and reference/istio-review.md §9.
+Each row: call → (verdict, envoy summary, listener, filter chain). That Envoy's access log is
+the oracle for the main scenario; the variants follow `TestPassthroughTraffic`'s comments
+(pilot/pkg/networking/core/sidecar_simulation_test.go) and the listener rules in docs/model.md.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """predict() variants: port capture, auto ports with/without VIP, CIDRs, Kubernetes Services,
-conflicts, VirtualServices and upstream TLS (reference/istio-review.md §9; sidecar and
-serviceentry simulation tests in pilot/pkg/networking/core)."""
+conflicts, VirtualServices and upstream TLS (the rules in docs/model.md; sidecar and serviceentry
+simulation tests in pilot/pkg/networking/core)."""
 
 from __future__ import annotations
 

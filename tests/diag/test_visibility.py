@@ -1,5 +1,5 @@
 """Visibility: exportTo, discoverySelectors, Sidecar selection and import, effective mode — and the
-object each answer names (push_context.go, sidecar.go; reference/istio-egress.md §2.5–2.6)."""
+object each answer names (push_context.go, sidecar.go; docs/model.md)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The lab internet: per-SNI certificates, who-answered bodies, banners, redirects, the index
-page, the SYN-dropping address and authoritative DNS (SPEC §10). Clients run as the proxy uid so
+page, the SYN-dropping address and authoritative DNS (docs/lab.md). Clients run as the proxy uid so
 they bypass capture and talk to the internet directly."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The lab generator is written independently of ``diag/`` (SPEC §10, istio-review §7.2): nothing
+"""The lab generator is written independently of ``diag/`` (docs/lab-config.md; why: docs/vectors.md): nothing
 under ``lab/istiod`` may import ``diag`` (its matching, visibility or prediction logic), or the lab
 would stop being a check on them."""
 

@@ -1,6 +1,6 @@
 """Unit tests of the generated listener shape (lab/istiod): binds, chains, names, inspectors.
 
-Each case names the pilot behaviour it checks (reference/istio-review.md §9, SPEC §7)."""
+Each case names the pilot behaviour it checks (the pilot sources are listed in docs/lab-config.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Nothing left behind (SPEC §9): after a lab closes — normally, on a failed start, or when the
+"""Nothing left behind (docs/lab.md, Cleanup): after a lab closes — normally, on a failed start, or when the
 process holding it gets SIGINT/SIGTERM — no netns, veth, process or file of that run remains."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """A lab pod behaves like a sidecar-injected pod: capture, bypass, DNS capture, readiness, quit,
-stats filtering (SPEC §10, istio-review §7)."""
+stats filtering (docs/lab.md)."""
 
 from __future__ import annotations
 

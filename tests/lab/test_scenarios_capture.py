@@ -1,4 +1,4 @@
-"""End-to-end lab scenarios: shared ports and DNS capture (SPEC §7, MP0107; istio-review §3.3).
+"""End-to-end lab scenarios: shared ports and DNS capture (docs/codes/MP0107.md).
 
 - A TCP entry without ``addresses`` (resolution DNS) owns ``0.0.0.0:22``: every port-22 connection
   goes to that entry's host, whatever address the client dialled.

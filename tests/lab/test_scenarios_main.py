@@ -1,5 +1,7 @@
-"""End-to-end lab scenario: reference/lab-prototype.md §6 ("main"), every row, corrected where SPEC
-and istio-review §7.1 say the prototype was wrong (HTTP/1.0 is blackholed, not answered 426).
+"""End-to-end lab scenario "main": registered and unknown hosts, from every angle a client can call
+them. HTTP/1.0 never gets Envoy's 426 (blackholed under REGISTRY_ONLY, passed through under
+ALLOW_ANY): pilot's HTTP chain matches ALPN ``http/1.1`` and ``h2c`` only, unless ``PILOT_HTTP10``
+is set (istio ``pilot/pkg/networking/core/listener.go``).
 
 One lab: REGISTRY_ONLY first, then the same objects under ALLOW_ANY (``Lab.apply``). Each case is
 made by curl and by a Python client (httpx / sockets) from the pod; the Envoy access log names the

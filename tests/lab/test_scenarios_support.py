@@ -4,7 +4,7 @@ oracle naming the cluster or route that handled each request.
 
 A scenario is one ``lab.Lab`` (one Envoy config) and many :class:`Case` rows. The Python client is a
 single long-lived process inside the pod (JSON lines in/out) so a case costs milliseconds.
-Outcome classes follow SPEC §4: ``reset`` is the one class for ECONNRESET / TLS EOF / empty reply.
+Outcome classes follow docs/signatures.md: ``reset`` is the one class for ECONNRESET / TLS EOF / empty reply.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """End-to-end lab scenarios: upstream TLS from DestinationRules and the SYN-dropping upstream.
 
-- TLS origination (SPEC §7, MP0116): an HTTP-declared port 80 entry with ``targetPort: 443`` and a
+- TLS origination (MP0116): an HTTP-declared port 80 entry with ``targetPort: 443`` and a
   DR ``SIMPLE``: the app speaks plain HTTP, the origin answers over TLS with the right SNI
   (auto_sni from the Host header). Without the DR the origin's TLS port gets plaintext: 503.
 - A DR ``ISTIO_MUTUAL`` on an external host (MP0109): Envoy expects a mesh certificate; the origin's
@@ -155,7 +155,8 @@ def test_syn_drop_times_out_through_connect_timeout_and_retries() -> None:
 @pytest.mark.lab
 @pytest.mark.slow
 def test_syn_drop_full_default_connect_timeout() -> None:
-    """Default 10 s connect timeout x 3 attempts: about 30 s before the 503 (istio-review §3.7)."""
+    """Default 10 s connect timeout x 3 attempts: about 30 s before the 503
+    (istio ``pkg/config/mesh/mesh.go``, ``pilot/pkg/networking/core/route/retry/retry.go``)."""
     from lab.runtime import Lab
 
     lab = _drop_lab(None)

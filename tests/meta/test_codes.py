@@ -1,4 +1,4 @@
-"""Meta-tests for diagnosis and lint codes (STYLE.md rule 5). The published table is
+"""Meta-tests for diagnosis and lint codes. The published table is
 `docs/codes/README.md`; it, the rule registry (`diag.rules.ALL_RULES`, `diag.lint.CODES`) and the
 pages under `docs/codes/` must agree: every code in the registry has exactly one row (same name,
 level and one-line meaning as its page), a YAML test case (diagnosis codes) and a page with the

@@ -1,5 +1,5 @@
 """The data plane stays small: probes/ imports only the stdlib, httpx and dnspython, and only
-diag/render/ imports rich (STYLE.md "The shape")."""
+diag/render/ imports rich (README.md, Layout)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The exception -> signature table: every library exception class is covered by an explicit rule,
-and representative exception chains map to the signature SPEC §4 names."""
+and representative exception chains map to the signature docs/signatures.md names."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """`python -m probes` inside a lab pod, behind a real Envoy with Istio's capture rules (REGISTRY_ONLY):
-the signatures SPEC §4 names for blocked traffic, `captured` connects, and the sidecar's own
+the signatures docs/signatures.md names for blocked traffic, `captured` connects, and the sidecar's own
 evidence read by `--sidecar auto` (detection, readiness, filtered config_dump)."""
 
 from __future__ import annotations

@@ -175,7 +175,7 @@ UNKNOWN_REFUSAL = "refused: cannot tell whether the sidecar is native (the CLI m
 
 
 def test_quit_posts_for_a_regular_sidecar_and_refuses_native() -> None:
-    """Expected texts are written here (SPEC §5: quit only a regular sidecar the CLI created), not
+    """Expected texts are written here (docs/probe-pod.md: quit only a regular sidecar meshprobe created), not
     taken from ``request_quit`` itself."""
     with agent_emulator() as (agent, state):
         assert sidecar.request_quit(True, status=agent) == (False, NATIVE_REFUSAL)

@@ -1,4 +1,4 @@
-"""The target parser (SPEC §3 Targets): table of accepted and rejected targets, plus a fuzz test."""
+"""The target parser (docs/targets.md): table of accepted and rejected targets, plus a fuzz test."""
 
 from __future__ import annotations
 

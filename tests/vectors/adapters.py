@@ -2,9 +2,9 @@
 :class:`~tests.vectors.outcome.Observed`.
 
 - predictions: ``diag.loader.load_documents`` + ``diag.snapshot.Snapshot.build`` +
-  ``diag.predict.predict(snapshot, Source, Call)`` (helper D1);
-- generated config: ``lab.istiod.generate(objects, PodView)`` (helper L2) read by
-  ``diag.livepath.match(config, LiveCall)`` (helper D2).
+  ``diag.predict.predict(snapshot, Source, Call)``;
+- generated config: ``lab.istiod.generate(objects, PodView)`` read by
+  ``diag.livepath.match(config, LiveCall)``.
 
 Which expectation fields each path can observe is declared here (``OBSERVABLE``), so a field a
 path cannot see is reported as such instead of silently passing or failing.

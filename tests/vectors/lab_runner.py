@@ -1,4 +1,4 @@
-"""Run vector cases in the real lab (``lab.Lab``, helper L1) and read what Envoy chose from its
+"""Run vector cases in the real lab (``lab.Lab``) and read what Envoy chose from its
 access log (``lab/bootstrap.py`` ``ACCESS_LOG_JSON_FORMAT``, Istio's JSON keys).
 
 One lab serves every case: ``lab.apply(config, mode=…)`` regenerates the sidecar config and

@@ -3,9 +3,9 @@
 - ``simulation_only`` calls (marked in the vector file) cannot be made on a real socket; no path
   runs them — they are a finding about Istio's simulator, not about meshprobe.
 - ``UNSUPPORTED`` names, per path, the ``requires:`` features that path does not model by design
-  (SPEC scope), with the reason. A case needing one is not run on that path and is counted as
-  "not run" in the coverage table — never reported as passing.
-- ``DISAGREEMENTS`` are confirmed implementation bugs outside this helper's files: the test is
+  (what meshprobe models: docs/model.md), with the reason. A case needing one is not run on that
+  path and is counted as "not run" in the coverage table — never reported as passing.
+- ``DISAGREEMENTS`` are confirmed implementation bugs outside ``tests/vectors``: the test is
   ``xfail(strict=True)`` with the reason, so it turns red the moment the bug is fixed (and the
   entry must then be removed). Keys are ``path -> "file-stem/case" or "file-stem/case/call"``.
 """
@@ -30,7 +30,7 @@ _LAB_NO_IPV6 = (
 
 UNSUPPORTED: dict[str, dict[str, str]] = {
     "predict": {
-        "endpointslice": "diag does not load EndpointSlices (SPEC §7 inputs), so a headless"
+        "endpointslice": "diag does not load EndpointSlices (docs/model.md lists its inputs), so a headless"
         " Service's per-endpoint listeners cannot be predicted",
     },
     "generated": {
