@@ -13,7 +13,8 @@ work against it unchanged (``docs/apiserver.md`` says what it serves and what it
 
 Store: ``get``, ``list``, ``create``, ``update``, ``patch_status``, ``delete``, ``remove``,
 ``subscribe`` (one dispatcher thread, commit order), ``objects``, ``compact`` (older watch
-resourceVersions then get 410). Controllers: namespaces, garbage collector, Jobs (+ TTL).
+resourceVersions then get 410). Controllers: namespaces, garbage collector, Jobs (+ TTL),
+Deployments, ReplicaSets, EndpointSlices.
 """
 
 from __future__ import annotations

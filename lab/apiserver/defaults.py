@@ -3,8 +3,10 @@
 Pods: pkg/apis/core/v1/defaults.go (``SetDefaults_PodSpec``, ``SetDefaults_Container``) plus the
 DefaultTolerationSeconds admission plugin; Services: ``SetDefaults_Service`` and the ClusterIP
 allocator; Jobs: pkg/apis/batch/v1/defaults.go and pkg/registry/batch/job/strategy.go
-(``generateSelector``: the controller-uid labels); Namespaces: the ``kubernetes`` finalizer and
-the ``kubernetes.io/metadata.name`` label (pkg/registry/core/namespace/strategy.go).
+(``generateSelector``: the controller-uid labels); apps/v1 workloads: pkg/apis/apps/v1/defaults.go
+(replicas, update strategies, history limits, the pod template's spec); Namespaces: the
+``kubernetes`` finalizer and the ``kubernetes.io/metadata.name`` label
+(pkg/registry/core/namespace/strategy.go).
 """
 
 from __future__ import annotations
@@ -142,6 +144,70 @@ def default_job(obj: dict[str, Any]) -> None:
     obj.setdefault("status", {})
 
 
+def _default_template(spec: dict[str, Any]) -> None:
+    """A workload's pod template: the PodSpec defaults, but no service account (only pods get
+    ``default``, from the ServiceAccount admission plugin)."""
+    template = spec.setdefault("template", {})
+    template.setdefault("metadata", {})
+    pod_spec = template.setdefault("spec", {})
+    named = pod_spec.get("serviceAccountName") or pod_spec.get("serviceAccount")
+    default_pod_spec(pod_spec)
+    if not named:
+        pod_spec.pop("serviceAccountName", None)
+        pod_spec.pop("serviceAccount", None)
+
+
+def default_deployment(obj: dict[str, Any]) -> None:
+    spec = obj.setdefault("spec", {})
+    spec.setdefault("replicas", 1)
+    strategy = spec.setdefault("strategy", {})
+    strategy.setdefault("type", "RollingUpdate")
+    if strategy["type"] == "RollingUpdate":
+        rolling = strategy.setdefault("rollingUpdate", {})
+        rolling.setdefault("maxUnavailable", "25%")
+        rolling.setdefault("maxSurge", "25%")
+    spec.setdefault("revisionHistoryLimit", 10)
+    spec.setdefault("progressDeadlineSeconds", 600)
+    _default_template(spec)
+    obj.setdefault("status", {})
+
+
+def default_replica_set(obj: dict[str, Any]) -> None:
+    obj.setdefault("spec", {}).setdefault("replicas", 1)
+    _default_template(obj["spec"])
+    obj.setdefault("status", {"replicas": 0})
+
+
+def default_stateful_set(obj: dict[str, Any]) -> None:
+    spec = obj.setdefault("spec", {})
+    spec.setdefault("replicas", 1)
+    spec.setdefault("podManagementPolicy", "OrderedReady")
+    strategy = spec.setdefault("updateStrategy", {})
+    strategy.setdefault("type", "RollingUpdate")
+    if strategy["type"] == "RollingUpdate":
+        strategy.setdefault("rollingUpdate", {}).setdefault("partition", 0)
+    spec.setdefault("revisionHistoryLimit", 10)
+    spec.setdefault("persistentVolumeClaimRetentionPolicy", {"whenDeleted": "Retain", "whenScaled": "Retain"})
+    _default_template(spec)
+    obj.setdefault("status", {"replicas": 0, "availableReplicas": 0})
+
+
+def default_daemon_set(obj: dict[str, Any]) -> None:
+    spec = obj.setdefault("spec", {})
+    strategy = spec.setdefault("updateStrategy", {})
+    strategy.setdefault("type", "RollingUpdate")
+    if strategy["type"] == "RollingUpdate":
+        rolling = strategy.setdefault("rollingUpdate", {})
+        rolling.setdefault("maxUnavailable", 1)
+        rolling.setdefault("maxSurge", 0)
+    spec.setdefault("revisionHistoryLimit", 10)
+    _default_template(spec)
+    obj.setdefault(
+        "status",
+        {"currentNumberScheduled": 0, "desiredNumberScheduled": 0, "numberMisscheduled": 0, "numberReady": 0},
+    )
+
+
 def default_namespace(obj: dict[str, Any]) -> None:
     meta = obj["metadata"]
     meta.setdefault("labels", {})["kubernetes.io/metadata.name"] = meta["name"]
@@ -161,6 +227,10 @@ BY_KIND = {
     ("", "Namespace"): default_namespace,
     ("", "Event"): default_event,
     ("batch", "Job"): default_job,
+    ("apps", "Deployment"): default_deployment,
+    ("apps", "ReplicaSet"): default_replica_set,
+    ("apps", "StatefulSet"): default_stateful_set,
+    ("apps", "DaemonSet"): default_daemon_set,
 }
 
 

@@ -3,8 +3,10 @@ and spec resets per subresource, the validation the stand-in models, deletion ma
 
 Sources: the strategies in pkg/registry/core/pod/strategy.go (status reset on create, the
 ephemeralcontainers and status strategies, graceful deletion), pkg/registry/batch/job/strategy.go,
-pkg/apis/core/validation/validation.go (``ValidatePodUpdate``, ``ValidatePodEphemeralContainersUpdate``)
-and pkg/apis/batch/validation/validation.go (the template's restartPolicy).
+pkg/apis/core/validation/validation.go (``ValidatePodUpdate``, ``ValidatePodEphemeralContainersUpdate``),
+pkg/apis/batch/validation/validation.go (the template's restartPolicy) and
+pkg/apis/apps/validation/validation.go (a workload's selector: required, not empty, matching the
+template's labels, immutable; the template's restartPolicy).
 """
 
 from __future__ import annotations
@@ -69,11 +71,16 @@ def prepare_create(rtype: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
         meta["name"] = generated_name(str(meta["generateName"]))
     if not rtype.namespaced:
         meta.pop("namespace", None)
-    default_metadata(meta, has_spec="." in rtype.group or rtype.group == "batch")
+    default_metadata(meta, has_spec="." in rtype.group or rtype.group in ("batch", "apps"))
     if rtype.has_status or rtype.kind == "Namespace":
         obj.pop("status", None)
     apply_defaults(rtype.group, rtype.kind, obj)
     return obj
+
+
+def redefault(rtype: ResourceType, obj: dict[str, Any]) -> None:
+    """Default what a mutating admission hook added (an injected container gets its defaults)."""
+    apply_defaults(rtype.group, rtype.kind, obj)
 
 
 def prepare_update(
@@ -132,8 +139,69 @@ def validate(
                     'supported values: "OnFailure", "Never"',
                 )
             )
+    if rtype.group == "apps" and not subresource:
+        causes.extend(
+            _workload_causes(rtype.kind, spec, (old or {}).get("spec") if old is not None else None)
+        )
     if causes:
         raise Invalid(rtype.kind, name, rtype.group, [(f, w, d.rstrip(": ")) for f, w, d in causes])
+
+
+def _go_labels(labels: dict[str, Any]) -> str:
+    """A label map as Go's ``%#v`` prints it in validation messages."""
+    return "map[string]string{" + ", ".join(f'"{k}":"{v}"' for k, v in sorted(labels.items())) + "}"
+
+
+def _go_selector(selector: dict[str, Any]) -> str:
+    labels = selector.get("matchLabels")
+    shown = _go_labels(labels) if labels else "map[string]string(nil)"
+    return f"v1.LabelSelector{{MatchLabels:{shown}, MatchExpressions:[]v1.LabelSelectorRequirement(nil)}}"
+
+
+def _workload_causes(
+    kind: str, spec: dict[str, Any], old_spec: dict[str, Any] | None
+) -> list[tuple[str, str, str]]:
+    """apps/v1: ``ValidateDeploymentSpec`` and its ReplicaSet/StatefulSet/DaemonSet siblings."""
+    from lab.apiserver.selectors import selector_matches
+
+    causes: list[tuple[str, str, str]] = []
+    selector = spec.get("selector")
+    template = spec.get("template") or {}
+    labels = (template.get("metadata") or {}).get("labels") or {}
+    if selector is None:
+        causes.append(("spec.selector", "Required value", ""))
+    elif not selector.get("matchLabels") and not selector.get("matchExpressions"):
+        causes.append(
+            (
+                "spec.selector",
+                f"Invalid value: {_go_selector(selector)}",
+                f"empty selector is invalid for {kind.lower()}",
+            )
+        )
+    elif not selector_matches(selector, labels):
+        causes.append(
+            (
+                "spec.template.metadata.labels",
+                f"Invalid value: {_go_labels(labels)}",
+                "`selector` does not match template `labels`",
+            )
+        )
+    if old_spec is not None and selector is not None and old_spec.get("selector") != selector:
+        causes.append(("spec.selector", f"Invalid value: {_go_selector(selector)}", "field is immutable"))
+    policy = (template.get("spec") or {}).get("restartPolicy", "Always")
+    if policy != "Always":
+        causes.append(
+            (
+                "spec.template.spec.restartPolicy",
+                f'Unsupported value: "{policy}"',
+                'supported values: "Always"',
+            )
+        )
+    if int(spec.get("replicas") or 0) < 0:
+        causes.append(
+            ("spec.replicas", f"Invalid value: {spec['replicas']}", "must be greater than or equal to 0")
+        )
+    return causes
 
 
 def _pod_update_causes(

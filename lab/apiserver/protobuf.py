@@ -4,7 +4,8 @@ kubectl's typed clients send (``kubectl create namespace``, ``auth can-i``, ``ru
 The envelope is ``k8s\\x00`` + a ``runtime.Unknown`` (staging/src/k8s.io/apimachinery/pkg/runtime/
 serializer/protobuf/protobuf.go): TypeMeta (1), raw (2). ``protobuf_schema.json`` beside this module
 holds the field numbers, JSON names and types of the messages reachable from the kinds listed in
-``PACKAGES`` — the wire format of k8s.io/api's ``generated.proto`` at v0.32 — with flag 2 on the
+``PACKAGES`` — the wire format of k8s.io/api's ``generated.proto`` at v0.32 (apps/v1: Deployment and
+ReplicaSet, which ``kubectl create deployment`` and typed clients send) — with flag 2 on the
 fields Go inlines in JSON (``json:",inline"``). Decoded objects are JSON-shaped: times as RFC 3339,
 quantities as strings, IntOrString as int or string, ``bytes`` as base64; empty strings dropped.
 """
@@ -24,6 +25,7 @@ from lab.apiserver.errors import BadRequest, unsupported_media_type
 MAGIC = b"k8s\x00"
 PACKAGES = {
     "": "core",
+    "apps": "apps",
     "batch": "batch",
     "rbac.authorization.k8s.io": "rbac",
     "authorization.k8s.io": "authorization",

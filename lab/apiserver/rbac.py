@@ -80,6 +80,7 @@ def _binding(name: str, role: str, *groups: str) -> dict[str, Any]:
 
 READ = ["get", "list", "watch"]
 WRITE = ["create", "delete", "deletecollection", "patch", "update"]
+APPS = ["daemonsets", "deployments", "replicasets", "statefulsets"]
 WORKLOADS = [
     "pods",
     "pods/log",
@@ -124,6 +125,8 @@ def bootstrap_objects() -> list[dict[str, Any]]:
             [
                 {"apiGroups": [""], "resources": WORKLOADS, "verbs": READ},
                 {"apiGroups": ["batch"], "resources": ["jobs", "jobs/status"], "verbs": READ},
+                {"apiGroups": ["apps"], "resources": APPS + [f"{r}/status" for r in APPS], "verbs": READ},
+                {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": READ},
             ],
         ),
         _role(
@@ -131,6 +134,8 @@ def bootstrap_objects() -> list[dict[str, Any]]:
             [
                 {"apiGroups": [""], "resources": WORKLOADS, "verbs": READ + WRITE},
                 {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": READ + WRITE},
+                {"apiGroups": ["apps"], "resources": APPS, "verbs": READ + WRITE},
+                {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": READ},
             ],
         ),
         _binding("cluster-admin", "cluster-admin", MASTERS),

@@ -1,6 +1,7 @@
 """The resource types the stand-in serves: group, versions, plural, kind, scope, verbs, short names.
 
-Built-in types mirror what ``kubectl api-resources`` prints against a 1.32 cluster; the Istio types
+Built-in types mirror what ``kubectl api-resources`` prints against a 1.32 cluster (apps/v1 without
+the ``scale`` subresource); the Istio types
 mirror the CRDs in istio/istio manifests/charts/base/files/crd-all.gen.yaml (served versions, short
 names, categories). The first version listed is the preferred one (and the one objects are stored
 at: a custom resource is stored once and returned at whichever version the request names, as the
@@ -99,7 +100,21 @@ CORE: tuple[ResourceType, ...] = (
     ),
 )
 
+APPS: tuple[ResourceType, ...] = tuple(
+    ResourceType(
+        "apps", ("v1",), plural, kind, short_names=(short,), categories=("all",), subresources=(STATUS,)
+    )
+    for plural, kind, short in (
+        ("daemonsets", "DaemonSet", "ds"),
+        ("deployments", "Deployment", "deploy"),
+        ("replicasets", "ReplicaSet", "rs"),
+        ("statefulsets", "StatefulSet", "sts"),
+    )
+)
+WORKLOAD_KINDS = frozenset(t.kind for t in APPS)
+
 BUILTIN_GROUPS: tuple[ResourceType, ...] = (
+    *APPS,
     ResourceType(
         "authentication.k8s.io",
         ("v1",),

@@ -1,9 +1,13 @@
 """Label and field selectors, parsed and matched as the API server does.
 
 Label selector syntax: staging/src/k8s.io/apimachinery/pkg/labels/selector.go (``=``, ``==``,
-``!=``, ``in``, ``notin``, ``key``, ``!key``). Field selectors: ``=``, ``==``, ``!=`` over the
-fields each resource registers (pkg/registry/core/pod/strategy.go ``ToSelectableFields``,
-pkg/registry/core/event/strategy.go); an unsupported field is a 400 ``field label not supported``.
+``!=``, ``in``, ``notin``, ``key``, ``!key``). A ``metav1.LabelSelector`` object (``matchLabels``,
+``matchExpressions`` with ``In``, ``NotIn``, ``Exists``, ``DoesNotExist``), as workload controllers
+match pods with it: staging/src/k8s.io/apimachinery/pkg/apis/meta/v1/helpers.go
+``LabelSelectorAsSelector`` (an empty selector matches everything, a missing one nothing).
+Field selectors: ``=``, ``==``, ``!=`` over the fields each resource registers
+(pkg/registry/core/pod/strategy.go ``ToSelectableFields``, pkg/registry/core/event/strategy.go);
+an unsupported field is a 400 ``field label not supported``.
 """
 
 from __future__ import annotations
@@ -79,6 +83,44 @@ def label_matcher(text: str | None) -> Matcher:
 
 def selector_from_labels(match_labels: Mapping[str, str]) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted(match_labels.items()))
+
+
+LABEL_SELECTOR_OPS = {"In": "in", "NotIn": "notin", "Exists": "exists", "DoesNotExist": "!"}
+
+
+def label_selector_requirements(selector: Mapping[str, Any] | None) -> tuple[Requirement, ...] | None:
+    """A ``metav1.LabelSelector`` as requirements (None for a missing selector, which matches nothing)."""
+    if selector is None:
+        return None
+    out = [
+        Requirement(str(k), "=", (str(v),)) for k, v in sorted((selector.get("matchLabels") or {}).items())
+    ]
+    for expr in selector.get("matchExpressions") or []:
+        op = LABEL_SELECTOR_OPS.get(str(expr.get("operator")))
+        if op is None:
+            raise BadRequest(f'"{expr.get("operator")}" is not a valid label selector operator')
+        out.append(Requirement(str(expr.get("key")), op, tuple(str(v) for v in expr.get("values") or ())))
+    return tuple(out)
+
+
+def selector_matches(selector: Mapping[str, Any] | None, labels: Mapping[str, str] | None) -> bool:
+    """Whether ``labels`` satisfy a ``metav1.LabelSelector``."""
+    requirements = label_selector_requirements(selector)
+    return requirements is not None and all(r.matches(labels or {}) for r in requirements)
+
+
+def format_label_selector(selector: Mapping[str, Any] | None) -> str:
+    """``metav1.FormatLabelSelector``: ``app=api,tier in (a,b)``, or ``<none>`` when empty."""
+    parts = [f"{k}={v}" for k, v in sorted(((selector or {}).get("matchLabels") or {}).items())]
+    for expr in (selector or {}).get("matchExpressions") or []:
+        op, key = str(expr.get("operator")), expr.get("key")
+        values = ",".join(str(v) for v in expr.get("values") or ())
+        parts.append(
+            {"In": f"{key} in ({values})", "NotIn": f"{key} notin ({values})", "Exists": f"{key}"}.get(
+                op, f"!{key}"
+            )
+        )
+    return ",".join(parts) or "<none>"
 
 
 POD_FIELDS = (

@@ -2,11 +2,13 @@
 counter, a bounded change history for watch resumption, and the write rules of the real registry.
 
 Write rules modelled (staging/src/k8s.io/apiserver/pkg/registry/generic/registry/store.go):
-optimistic concurrency on ``metadata.resourceVersion`` (409 Conflict); a no-op update keeps the
-resourceVersion and emits nothing; ``generation`` moves when ``spec`` does; deleting an object with
-finalizers, or a scheduled non-terminal pod (pkg/registry/core/pod/strategy.go
-``CheckGracefulDeleteWithOptions``), only marks it (``deletionTimestamp``); Orphan and Foreground
-propagation add the ``orphan`` / ``foregroundDeletion`` finalizer for the garbage collector.
+optimistic concurrency on ``metadata.resourceVersion`` (409 Conflict); what mutating admission
+returns is defaulted again (the API server decodes a webhook's patched object, defaults included);
+a no-op update keeps the resourceVersion and emits nothing; ``generation`` moves when ``spec``
+does; deleting an object with finalizers, or a scheduled non-terminal pod
+(pkg/registry/core/pod/strategy.go ``CheckGracefulDeleteWithOptions``), only marks it
+(``deletionTimestamp``); Orphan and Foreground propagation add the ``orphan`` /
+``foregroundDeletion`` finalizer for the garbage collector.
 """
 
 from __future__ import annotations
@@ -108,6 +110,7 @@ class Store:
             self._require_namespace(rtype, namespace, meta["name"])
         if admission:
             new = self._admit("CREATE", rtype, "", (namespace, meta["name"]), new, None, user, dry_run)
+            objects.redefault(rtype, new)
         objects.validate(rtype, new, None)
         key = (rtype.group, rtype.plural, namespace, meta["name"])
         with self._lock:
@@ -146,6 +149,7 @@ class Store:
             new = objects.prepare_update(rtype, copy.deepcopy(obj), current, subresource)
             if admission:
                 new = self._admit("UPDATE", rtype, subresource, key[2:], new, current, user, dry_run)
+                objects.redefault(rtype, new)
             objects.validate(rtype, new, current, subresource)
             with self._lock:
                 now = self._objects.get(key)

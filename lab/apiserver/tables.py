@@ -1,7 +1,7 @@
 """Server-side printing: the ``meta.k8s.io/v1`` Table a client gets when it asks for
 ``as=Table`` (``kubectl get``), with the columns of pkg/printers/internalversion/printers.go for
-the built-in kinds and the ``additionalPrinterColumns`` of Istio's CRDs; ages in the wording of
-apimachinery's ``duration.HumanDuration``.
+the built-in kinds (core, batch, apps, discovery) and the ``additionalPrinterColumns`` of Istio's
+CRDs; ages in the wording of apimachinery's ``duration.HumanDuration``.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 
 from lab.apiserver.defaults import parse_rfc3339
 from lab.apiserver.resources import ResourceType
+from lab.apiserver.selectors import format_label_selector
 
 Row = Callable[[dict[str, Any]], list[Any]]
 NONE = "<none>"
@@ -134,6 +135,80 @@ def _job(job: dict[str, Any]) -> list[Any]:
     ]
 
 
+def _template(obj: dict[str, Any]) -> tuple[str, str]:
+    """The Containers and Images cells of a workload (``layoutContainerCells``)."""
+    spec = (((obj.get("spec") or {}).get("template") or {}).get("spec")) or {}
+    containers = spec.get("containers") or []
+    return ",".join(str(c.get("name", "")) for c in containers), ",".join(
+        str(c.get("image", "")) for c in containers
+    )
+
+
+def _deployment(obj: dict[str, Any]) -> list[Any]:
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    return [
+        obj["metadata"]["name"],
+        f"{status.get('readyReplicas', 0)}/{spec.get('replicas', 1)}",
+        status.get("updatedReplicas", 0),
+        status.get("availableReplicas", 0),
+        _meta_age(obj),
+        *_template(obj),
+        format_label_selector(spec.get("selector")),
+    ]
+
+
+def _replica_set(obj: dict[str, Any]) -> list[Any]:
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    return [
+        obj["metadata"]["name"],
+        spec.get("replicas", 1),
+        status.get("replicas", 0),
+        status.get("readyReplicas", 0),
+        _meta_age(obj),
+        *_template(obj),
+        format_label_selector(spec.get("selector")),
+    ]
+
+
+def _stateful_set(obj: dict[str, Any]) -> list[Any]:
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    ready = f"{status.get('readyReplicas', 0)}/{spec.get('replicas', 1)}"
+    return [obj["metadata"]["name"], ready, _meta_age(obj), *_template(obj)]
+
+
+def _daemon_set(obj: dict[str, Any]) -> list[Any]:
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    node_selector = ((spec.get("template") or {}).get("spec") or {}).get("nodeSelector") or {}
+    return [
+        obj["metadata"]["name"],
+        status.get("desiredNumberScheduled", 0),
+        status.get("currentNumberScheduled", 0),
+        status.get("numberReady", 0),
+        status.get("updatedNumberScheduled", 0),
+        status.get("numberAvailable", 0),
+        ",".join(f"{k}={v}" for k, v in sorted(node_selector.items())) or NONE,
+        _meta_age(obj),
+        *_template(obj),
+        format_label_selector(spec.get("selector")),
+    ]
+
+
+def _endpoint_slice(obj: dict[str, Any]) -> list[Any]:
+    """``formatDiscoveryPorts`` and ``formatDiscoveryEndpoints`` (three addresses, then a count)."""
+    ports = ",".join(
+        str(p["port"]) if p.get("port") is not None else "<unset>" for p in obj.get("ports") or []
+    )
+    addresses = [a for ep in obj.get("endpoints") or [] for a in ep.get("addresses") or []]
+    shown = ",".join(addresses[:3]) + (f" + {len(addresses) - 3} more..." if len(addresses) > 3 else "")
+    return [
+        obj["metadata"]["name"],
+        obj.get("addressType", ""),
+        ports or "<unset>",
+        shown or "<unset>",
+        _meta_age(obj),
+    ]
+
+
 def _event(ev: dict[str, Any]) -> list[Any]:
     involved = ev.get("involvedObject") or {}
     seen = ev.get("lastTimestamp") or ev.get("eventTime") or ev["metadata"].get("creationTimestamp")
@@ -202,6 +277,35 @@ BUILTIN: dict[tuple[str, str], tuple[list[tuple[str, int]], Row]] = {
     ),
     ("", "events"): (_columns("Last Seen", "Type", "Reason", "Object", "Message"), _event),
     ("batch", "jobs"): (_columns("Name", "Status", "Completions", "Duration", "Age"), _job),
+    ("apps", "deployments"): (
+        _columns("Name", "Ready", "Up-to-date", "Available", "Age", "+Containers", "+Images", "+Selector"),
+        _deployment,
+    ),
+    ("apps", "replicasets"): (
+        _columns("Name", "Desired", "Current", "Ready", "Age", "+Containers", "+Images", "+Selector"),
+        _replica_set,
+    ),
+    ("apps", "statefulsets"): (_columns("Name", "Ready", "Age", "+Containers", "+Images"), _stateful_set),
+    ("apps", "daemonsets"): (
+        _columns(
+            "Name",
+            "Desired",
+            "Current",
+            "Ready",
+            "Up-to-date",
+            "Available",
+            "Node Selector",
+            "Age",
+            "+Containers",
+            "+Images",
+            "+Selector",
+        ),
+        _daemon_set,
+    ),
+    ("discovery.k8s.io", "endpointslices"): (
+        _columns("Name", "AddressType", "Ports", "Endpoints", "Age"),
+        _endpoint_slice,
+    ),
     ("rbac.authorization.k8s.io", "rolebindings"): (_columns("Name", "Role", "Age"), _binding),
     ("rbac.authorization.k8s.io", "clusterrolebindings"): (_columns("Name", "Role", "Age"), _binding),
 }
