@@ -1,6 +1,6 @@
 """Where a lab pod's sidecar config comes from: a ``ConfigSource`` maps (objects, pod, mesh, mode)
-to (listeners, clusters, DNS table). The default is L2's generator; the hand-written catch-all
-keeps the runtime's own tests independent of it."""
+to (listeners, clusters, DNS table). The default is the lab's config generator; the hand-written
+catch-all keeps the runtime's own tests independent of it."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def istiod_source(
     ca_file: str | None = None,
     pod_ips: tuple[str, ...] = (),
 ) -> ConfigOut:
-    """The default: L2's generator (``lab.istiod.generate``). ``Lab`` passes the run's CA file
+    """The default: the lab's config generator (``lab.istiod.generate``). ``Lab`` passes the run's CA file
     (what origination DestinationRules without ``caCertificates`` verify against) and the pod's
     own address."""
     from lab.istiod import PodView, generate
