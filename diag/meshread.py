@@ -2,7 +2,8 @@
 / ``lint`` without ``--config``, predict from.
 
 - Istio kinds in the version the cluster serves (v1, else v1beta1, else v1alpha3: discovery of
-  ``/apis/<group>``); a group the cluster does not serve means Istio's CRDs are not installed,
+  ``/apis/<group>``; EnvoyFilter at v1alpha3 and WasmPlugin at v1alpha1, the only versions their
+  CRDs have); a group the cluster does not serve means Istio's CRDs are not installed,
   which is a note, not an error (probing still runs).
 - Kubernetes Services, EndpointSlices and Namespaces (labels: injection, ambient, discovery
   selectors).
@@ -25,6 +26,8 @@ from diag.cluster import Cluster, NotFound, resource_path
 
 ROOT_NAMESPACE = "istio-system"
 VERSIONS = ("v1", "v1beta1", "v1alpha3")
+# Kinds Istio serves only at an older version (its CRDs: EnvoyFilter v1alpha3, WasmPlugin v1alpha1).
+ONLY_AT = {"envoyfilters": ("v1alpha3",), "wasmplugins": ("v1alpha1",)}
 ISTIO_KINDS: tuple[tuple[str, str, str], ...] = (
     ("networking.istio.io", "serviceentries", "ServiceEntry"),
     ("networking.istio.io", "sidecars", "Sidecar"),
@@ -50,14 +53,18 @@ class LiveMesh:
     mesh_unreadable: bool = False  # the istio ConfigMap may not be read
 
 
-def served_version(cluster: Cluster, group: str) -> str | None:
-    """The version of ``group`` to read (v1 > v1beta1 > v1alpha3), None when it is not served."""
+def served_versions(cluster: Cluster, group: str) -> set[str]:
+    """The versions the cluster serves for ``group`` (empty when the group is not served)."""
     try:
         data = cluster.get(f"/apis/{group}", what=f"discover {group}")
     except NotFound:
-        return None
-    served = {str(v.get("version")) for v in data.get("versions") or []}
-    return next((v for v in VERSIONS if v in served), None)
+        return set()
+    return {str(v.get("version")) for v in data.get("versions") or []}
+
+
+def pick_version(resource: str, served: set[str]) -> str | None:
+    """The version to read ``resource`` at: v1 > v1beta1 > v1alpha3, or the one its CRD has."""
+    return next((v for v in ONLY_AT.get(resource, VERSIONS) if v in served), None)
 
 
 def read_mesh(cluster: Cluster, namespaces: Sequence[str], *, revision: str | None = None) -> LiveMesh:
@@ -66,16 +73,18 @@ def read_mesh(cluster: Cluster, namespaces: Sequence[str], *, revision: str | No
     wanted = sorted({*namespaces, ROOT_NAMESPACE})
     groups = sorted({g for g, _, _ in ISTIO_KINDS})
     with ThreadPoolExecutor(max_workers=8) as pool:
-        versions = dict(zip(groups, pool.map(lambda g: served_version(cluster, g), groups), strict=True))
-        if versions.get("networking.istio.io") is None:
+        versions = dict(zip(groups, pool.map(lambda g: served_versions(cluster, g), groups), strict=True))
+        if not versions.get("networking.istio.io"):
             live.istio_installed = False
             live.notes.append(
                 "Istio is not installed in this cluster (no networking.istio.io API): "
                 "nothing is predicted from mesh config; probing still runs"
             )
-        jobs: list[tuple[str, str, str, str]] = [
-            (g, versions[g] or "", r, k) for g, r, k in ISTIO_KINDS if versions.get(g)
-        ]
+        jobs: list[tuple[str, str, str, str]] = []
+        for group, resource, kind in ISTIO_KINDS:
+            version = pick_version(resource, versions.get(group, set()))
+            if version is not None:
+                jobs.append((group, version, resource, kind))
         jobs.extend(CORE_KINDS)
         lists = list(pool.map(lambda job: _list_kind(cluster, job, wanted, live.notes), jobs))
         namespace_objs = pool.submit(_namespaces, cluster, wanted, live.notes)

@@ -24,10 +24,10 @@ def register(app: typer.Typer) -> None:
 def demo() -> None:
     """Show meshprobe finding and fixing a blocked egress host in a lab mesh (needs root).
 
-    Example:
+    Examples:
 
     \b
-      sudo meshprobe demo
+      meshprobe demo          # as root: it builds network namespaces
     """
     from diag.errors import LabError
     from diag.presets import expand_preset

@@ -200,3 +200,18 @@ def test_from_a_pod_whose_sidecar_is_down_is_mp0305(
     assert report["targets"][0]["observed"]["signature"] == "TCP_REFUSED"
     assert "MP0305" in codes(report)["pkg.lab.example"]
     assert code == 1
+
+
+def test_envoyfilter_selecting_the_source_is_mp0121(lab: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """EnvoyFilter is served only at v1alpha3: the live read must find it there."""
+    store = lab.control_plane.store
+    store.create({
+        "apiVersion": "networking.istio.io/v1alpha3", "kind": "EnvoyFilter",
+        "metadata": {"name": "tweak", "namespace": "shop"},
+        "spec": {"configPatches": []},
+    })  # fmt: skip
+    try:
+        _, report = check(lab, capsys, "pkg.lab.example")
+    finally:
+        store.delete("envoyfilters", "shop", "tweak", group="networking.istio.io")
+    assert "MP0121" in codes(report)["pkg.lab.example"]

@@ -284,21 +284,10 @@ READS = [
         ("security.istio.io", "authorizationpolicies"),
         ("", "services"),
         ("discovery.k8s.io", "endpointslices"),
+        ("networking.istio.io", "envoyfilters"),
+        ("extensions.istio.io", "wasmplugins"),
     ]
 ] + [(READER, "", "namespaces", "list", "cannot read namespace shop")]
-# diag.meshread asks for these at v1 (v1, v1beta1 or v1alpha3 of the group), where Istio serves
-# neither: EnvoyFilter is v1alpha3 only and WasmPlugin v1alpha1 only, so they are never read and
-# their rule changes nothing yet. Strict xfail: once they are read, move them to READS.
-NOT_READ_YET = [
-    pytest.param(
-        (READER, group, resource, "list", f"cannot list {resource} in shop"),
-        marks=pytest.mark.xfail(
-            strict=True, reason=f"diag.meshread does not read {resource} at its served version"
-        ),
-        id=f"list-{group}/{resource}",
-    )
-    for group, resource in [("networking.istio.io", "envoyfilters"), ("extensions.istio.io", "wasmplugins")]
-]
 SPECIAL = [(CONFIG, "", "configmaps", "get"), (PROBER, "", "events", "list")]
 UNOBSERVED = {
     (
@@ -360,7 +349,7 @@ def test_cleanup_fails_with_exit_4_without(
         purge(lab)
 
 
-@pytest.mark.parametrize("case", [*(pytest.param(c, id=_name(c)) for c in READS), *NOT_READ_YET])
+@pytest.mark.parametrize("case", [pytest.param(c, id=_name(c)) for c in READS])
 def test_reads_without_a_rule_say_what_they_missed(
     alice: str, lab: Any, case: tuple[Any, ...], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -413,8 +402,7 @@ def test_every_granted_permission_is_tested_or_explained() -> None:
                 for r in rule["resources"]
                 for v in rule["verbs"]
             }
-    not_read = [p.values[0] for p in NOT_READ_YET]
-    covered = {c[:4] for c in [*CHECK_NEEDS, *CLEANUP_NEEDS, *READS, *not_read, *SPECIAL]} | set(UNOBSERVED)
+    covered = {c[:4] for c in [*CHECK_NEEDS, *CLEANUP_NEEDS, *READS, *SPECIAL]} | set(UNOBSERVED)
     assert granted == covered
 
 
