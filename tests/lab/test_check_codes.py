@@ -7,7 +7,6 @@ The mesh's ``connectTimeout`` is 0.5 s so the SYN-drop case answers in about 1.5
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -16,6 +15,7 @@ import pytest
 import yaml
 
 from tests.conftest import require_lab
+from tests.lab.checkrun import codes, leftovers, run_check
 
 pytestmark = pytest.mark.lab
 
@@ -102,23 +102,12 @@ def lab() -> Iterator[Any]:
         yield running
 
 
-def check(lab: Any, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any]]:
-    from diag.cli import main
-
-    code = main(["check", "--kubeconfig", str(lab.kubeconfig), "-n", "shop", "-o", "json", *args])
-    captured = capsys.readouterr()
-    assert "Traceback" not in captured.err
-    return code, json.loads(captured.out)
-
-
-def codes(report: dict[str, Any]) -> dict[str, list[str]]:
-    return {t["target"]: sorted({d["code"] for d in t["diagnoses"]}) for t in report["targets"]}
+def check(lab: Any, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, Any]:
+    return run_check(lab, capsys, "-n", "shop", *args)
 
 
 def no_leftovers(lab: Any) -> bool:
-    store = lab.control_plane.store
-    pods = [p for p in store.list("pods") if "meshprobe.io/run-id" in (p["metadata"].get("labels") or {})]
-    return not pods and not store.list("jobs", group="batch")
+    return not leftovers(lab)
 
 
 def test_redirect_to_a_blocked_host_is_mp0106(lab: Any, capsys: pytest.CaptureFixture[str]) -> None:

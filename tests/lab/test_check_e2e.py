@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from tests.conftest import require_lab
+from tests.lab.checkrun import codes, leftovers, run_check, wait_clean
 
 pytestmark = pytest.mark.lab
 
@@ -108,30 +109,8 @@ def lab() -> Iterator[Any]:
         yield running
 
 
-def check(lab: Any, *args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, Any]]:
-    from diag.cli import main
-
-    code = main(["check", "--kubeconfig", str(lab.kubeconfig), "-o", "json", *args])
-    out = capsys.readouterr().out
-    return code, (json.loads(out) if out.strip() else {})
-
-
-def codes(report: dict[str, Any]) -> dict[str, list[str]]:
-    return {t["target"]: sorted({d["code"] for d in t["diagnoses"]}) for t in report["targets"]}
-
-
-def leftovers(lab: Any) -> list[str]:
-    store = lab.control_plane.store
-    pods = [p for p in store.list("pods") if (p["metadata"].get("labels") or {}).get("meshprobe.io/run-id")]
-    jobs = store.list("jobs", group="batch")
-    return [p["metadata"]["name"] for p in pods] + [j["metadata"]["name"] for j in jobs]
-
-
-def wait_clean(lab: Any, seconds: float = 10.0) -> list[str]:
-    deadline = time.monotonic() + seconds
-    while (left := leftovers(lab)) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return left
+def check(lab: Any, *args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, Any]:
+    return run_check(lab, capsys, *args)
 
 
 def test_registered_passes_and_unregistered_is_mp0101(lab: Any, capsys: pytest.CaptureFixture[str]) -> None:
