@@ -495,6 +495,31 @@ def test_a_pod_that_stops_matching_is_released_and_replaced(
     assert api.store.get("pods", ns, name)["metadata"].get("ownerReferences") is None  # type: ignore[index]
 
 
+@pytest.mark.parametrize("scheduled", [False, True], ids=["removed-at-once", "terminating"])
+def test_a_job_whose_pod_is_deleted_fails_instead_of_replacing_it(
+    api: ApiServer, kube: client.ApiClient, ns: str, scheduled: bool
+) -> None:
+    """What the probe pod's Job (backoffLimit 0) does if something — a ReplicaSet trimming its
+    surplus — deletes the pod: a deleted pod that had not succeeded counts as failed."""
+    batch, core = client.BatchV1Api(kube), client.CoreV1Api(kube)
+    template = {"spec": {"restartPolicy": "Never", "containers": [{"name": "probe", "image": "probe:1"}]}}
+    batch.create_namespaced_job(
+        ns, {"metadata": {"name": "run"}, "spec": {"backoffLimit": 0, "template": template}}
+    )
+    (pod,) = eventually(lambda: pods(api, ns))
+    if scheduled:
+        start(api, ns, pod["metadata"]["name"], node=True)
+    core.delete_namespaced_pod(pod["metadata"]["name"], ns)
+    status = eventually(lambda: (s := batch.read_namespaced_job_status("run", ns).status).conditions and s)
+    assert [(c.type, c.reason) for c in status.conditions] == [
+        ("FailureTarget", "BackoffLimitExceeded"),
+        ("Failed", "BackoffLimitExceeded"),
+    ]
+    assert status.failed == 1 and not status.active
+    api.wait_idle()
+    assert [p["metadata"]["uid"] for p in pods(api, ns, live=False)] in ([], [pod["metadata"]["uid"]])
+
+
 # ---- EndpointSlices ----------------------------------------------------------------------------
 
 

@@ -7,7 +7,10 @@ refused pod becomes a ``FailedCreate`` Warning Event (``Error creating: <message
 with exponential backoff. Status: ``startTime``, ``active``, ``ready``, ``succeeded``, ``failed``,
 conditions ``SuccessCriteriaMet``+``Complete`` or ``FailureTarget``+``Failed`` (reasons
 ``BackoffLimitExceeded``, ``DeadlineExceeded``) and ``completionTime``. ``activeDeadlineSeconds``
-deletes the active pods and fails the Job; ``ttlSecondsAfterFinished`` deletes a finished Job
+deletes the active pods and fails the Job; a pod deleted before it succeeded counts as failed
+(``isPodFailed``: "count deleted Pods as failures to account for orphan Pods that never have a
+chance to reach the Failed phase"), so a Job with ``backoffLimit: 0`` whose pod someone deletes fails
+instead of making another; ``ttlSecondsAfterFinished`` deletes a finished Job
 (Background), after which the garbage collector removes its pods. Backoff here starts at
 ``backoff_base`` seconds (the real controller starts at 10 s) so that tests stay short.
 """
@@ -78,8 +81,13 @@ class JobController(Worker):
             self.fire((meta["namespace"], meta["name"]))
             return
         owner = next((r for r in meta.get("ownerReferences") or [] if r.get("kind") == "Job"), None)
-        if owner is not None:
-            self.fire((meta["namespace"], owner["name"]))
+        if owner is None:
+            return
+        if event_type == "DELETED" and (obj.get("status") or {}).get("phase") != "Succeeded":
+            job = self.store.get("jobs", meta["namespace"], owner["name"], "batch")
+            if job is not None and job["metadata"]["uid"] == owner.get("uid") and finished_at(job) is None:
+                self._counted.setdefault(job["metadata"]["uid"], {}).setdefault(meta["uid"], "Failed")
+        self.fire((meta["namespace"], owner["name"]))
 
     def fire(self, key: Any) -> None:
         namespace, name = key
@@ -130,6 +138,12 @@ class JobController(Worker):
         pods = self._pods(job)
         for pod in pods:
             phase = (pod.get("status") or {}).get("phase")
+            if (
+                phase != "Succeeded"
+                and pod["metadata"].get("deletionTimestamp")
+                and _replaces_terminating(job)
+            ):
+                phase = "Failed"
             if phase in ("Succeeded", "Failed") and pod["metadata"]["uid"] not in counted:
                 counted[pod["metadata"]["uid"]] = phase
                 if phase == "Failed":  # the next pod waits (the controller's per-Job backoff)
@@ -258,6 +272,12 @@ class JobController(Worker):
 
     def _delay(self, failures: int) -> float:
         return float(min(self.backoff_cap, self.backoff_base * 2 ** max(0, failures - 1)))
+
+
+def _replaces_terminating(job: dict[str, Any]) -> bool:
+    """Not ``onlyReplaceFailedPods``: no podFailurePolicy and podReplacementPolicy is not Failed."""
+    spec = job.get("spec") or {}
+    return not spec.get("podFailurePolicy") and spec.get("podReplacementPolicy") != "Failed"
 
 
 def _ready(pod: dict[str, Any]) -> bool:
