@@ -99,10 +99,10 @@ run()
 """
 
 
-# The console script's own code (`from diag.cli import run; run()`), after a marker byte on stdout
+# The console script's own code (`from diag.entry import run; run()`), after a marker byte on stdout
 # that tells the test the interpreter has started (a Ctrl-C during Python's own start-up, before any
 # of meshprobe's code runs, is the interpreter's business).
-CONSOLE = "import os, diag; os.write(1, b'>'); from diag.cli import run; run()"
+CONSOLE = "import os, diag; os.write(1, b'>'); from diag.entry import run; run()"
 
 
 def _console(args: list[str], code: str = CONSOLE) -> subprocess.Popen[str]:
