@@ -47,7 +47,8 @@ def demo() -> None:
         with Lab(_objects(kept), mode="REGISTRY_ONLY", internet=_hosts(preset), api=True, pods=[],
                  drain_seconds=0.1) as lab:  # fmt: skip
             up = lab.timings.get("up", 0)
-            say.line(f"lab up in {up:.1f} s (a real Envoy sidecar, Istio's iptables rules, a Kubernetes API)")
+            say.line(f"lab {lab.run_id} up in {up:.1f} s (a real Envoy sidecar, Istio's iptables rules, "
+                     "a Kubernetes API)")  # fmt: skip
             _story(lab, say, preset, missing)
     except LabStartError as exc:
         raise LabError(f"the lab could not start: {exc}") from None

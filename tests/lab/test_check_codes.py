@@ -113,7 +113,7 @@ def no_leftovers(lab: Any) -> bool:
 def test_redirect_to_a_blocked_host_is_mp0106(lab: Any, capsys: pytest.CaptureFixture[str]) -> None:
     target = "https://pkg.lab.example/redirect?to=https://files.lab.example/"
     code, report = check(lab, capsys, target)
-    assert "MP0106" in codes(report)[target]
+    assert "MP0106" in codes(report)[target], json.dumps(report["targets"][0]["diagnoses"])[:1500]
     assert code == 1 and no_leftovers(lab)
 
 
