@@ -36,7 +36,7 @@ from typing import Any  # noqa: E402
 import typer  # noqa: E402
 
 from diag import errors  # noqa: E402
-from diag.commands import check, cleanup, demo, explain, lab, lint, manifests, presets, probe  # noqa: E402
+from diag.commands import check, cleanup, demo, explain, lab, lint, manifests, presets, probe, watch  # noqa: E402
 
 app = typer.Typer(
     name="meshprobe",
@@ -77,6 +77,7 @@ lab.register(app)
 manifests.register(app)
 cleanup.register(app)
 demo.register(app)
+watch.register(app)
 
 if _default_sigint is not None:  # loaded: from here on Ctrl-C is a KeyboardInterrupt for main()
     signal.signal(signal.SIGINT, _default_sigint)
