@@ -497,6 +497,9 @@ def test_api_500_and_unreachable(lab: Any, tmp_path: Path, capsys: pytest.Captur
     lab.control_plane.api.inject_fault("create", "jobs", status=500, message="etcdserver: request timed out")
     code, err = fails(lab, capsys, "-n", "shop", "pkg.lab.example")
     assert code == 4 and "500" in err and "etcdserver" in err
+    lab.control_plane.api.inject_fault("create", "jobs", status=409, message='jobs.batch "x" already exists')
+    code, err = fails(lab, capsys, "-n", "shop", "pkg.lab.example")
+    assert code == 4 and "conflict" in err and "already exists" in err
     dead = tmp_path / "dead.kubeconfig"
     text = Path(lab.kubeconfig).read_text()
     server = yaml.safe_load(text)["clusters"][0]["cluster"]["server"]
