@@ -85,6 +85,16 @@ spec:
   location: MESH_EXTERNAL
   resolution: DNS
   ports: [{number: 80, name: http, protocol: HTTP}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: moved, namespace: shop}
+spec:
+  hosts: [moved.lab.example]
+  addresses: [240.240.7.0/31]
+  location: MESH_EXTERNAL
+  resolution: NONE
+  ports: [{number: 5432, name: tcp-pg, protocol: TCP}]
 """
 INTERNET = ["files.lab.example", "elsewhere.lab.example"]
 
@@ -204,3 +214,15 @@ def test_envoyfilter_selecting_the_source_is_mp0121(lab: Any, capsys: pytest.Cap
     finally:
         store.delete("envoyfilters", "shop", "tweak", group="networking.istio.io")
     assert "MP0121" in codes(report)["pkg.lab.example"]
+
+
+def test_entry_bound_to_an_address_the_client_did_not_dial_is_mp0114(
+    lab: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The entry pins 240.240.7.0/31 (the destination's old addresses); DNS now gives another one, so
+    the sidecar's listener for the range never sees the call."""
+    target = "tcp://moved.lab.example:5432"
+    code, report = check(lab, capsys, target)
+    assert report["targets"][0]["predicted"]["verdict"] == "blocked"
+    assert "MP0114" in codes(report)[target], json.dumps(report["targets"][0]["diagnoses"])[:1500]
+    assert code == 1

@@ -536,6 +536,34 @@ def test_pod_never_scheduled_and_sidecar_never_ready(
     assert wait_clean(lab) == []
 
 
+def test_a_probe_that_crashes_says_so(lab: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """A policy engine rewrites the probe's command and the container dies without a result: the
+    error quotes its exit code and last words, and nothing is left."""
+    from lab.apiserver import AdmissionRequest
+
+    def crash(request: AdmissionRequest) -> dict[str, Any] | None:
+        pod = request.obj
+        if request.resource != "pods" or "meshprobe.io/run-id" not in (pod["metadata"].get("labels") or {}):
+            return None
+        for container in pod["spec"]["containers"]:
+            if container["name"] == "probe":
+                container["command"] = [
+                    "python",
+                    "-c",
+                    "import sys; print('boom: out of memory'); sys.exit(3)",
+                ]
+                container["args"] = []
+        return pod
+
+    lab.control_plane.api.add_mutating(crash)
+    try:
+        code, err = fails(lab, capsys, "-n", "shop", "pkg.lab.example")
+    finally:
+        lab.control_plane.api.admission.mutating.remove(crash)
+    assert code == 4 and "exited with code 3" in err and "boom: out of memory" in err
+    assert wait_clean(lab) == []
+
+
 def test_watch_dropped_mid_run_is_resumed(lab: Any, capsys: pytest.CaptureFixture[str]) -> None:
     import threading
 
@@ -557,38 +585,62 @@ def test_watch_dropped_mid_run_is_resumed(lab: Any, capsys: pytest.CaptureFixtur
     assert leftovers(lab) == []
 
 
-def test_ctrl_c_while_probing_leaves_nothing(lab: Any) -> None:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from diag.cli import run; run()",
-            "check",
-            "--kubeconfig",
-            str(lab.kubeconfig),
-            "-n",
-            "shop",
-            "pkg.lab.example",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-        text=True,
+def _job_created(kind: str, obj: dict[str, Any]) -> bool:
+    return obj.get("kind") == "Job" and kind == "ADDED"
+
+
+def _pod_created(kind: str, obj: dict[str, Any]) -> bool:
+    return (
+        obj.get("kind") == "Pod"
+        and kind == "ADDED"
+        and "meshprobe.io/run-id" in obj["metadata"].get("labels", {})
     )
-    store = lab.control_plane.store
-    deadline = time.monotonic() + 15
-    while not [
-        p for p in store.list("pods", "shop") if "meshprobe.io/run-id" in (p["metadata"].get("labels") or {})
-    ]:
-        assert time.monotonic() < deadline, "no probe pod appeared"
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 130, err
-    print("ERR", err)
-    assert err.strip().splitlines()[-1] == "error: interrupted"
-    assert leftovers(lab) == []
+
+
+def _probe_state(state: str) -> Any:
+    def seen(kind: str, obj: dict[str, Any]) -> bool:
+        statuses = (obj.get("status") or {}).get("containerStatuses") or []
+        return obj.get("kind") == "Pod" and any(
+            c["name"] == "probe" and state in c["state"] for c in statuses
+        )
+
+    return seen
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [_job_created, _pod_created, _probe_state("running"), _probe_state("terminated")],
+    ids=["job-created", "pod-created", "probing", "result-ready"],
+)
+def test_ctrl_c_in_every_phase_leaves_nothing(lab: Any, moment: Any) -> None:
+    """SIGINT at each step of a run — the Job just created, its pod just created, the probe running,
+    the probe finished (result being read, cleanup about to run): one line, exit 130, no debris."""
+    import threading
+
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from diag.entry import run; run()", "check",
+         "--kubeconfig", str(lab.kubeconfig), "-n", "shop", "pkg.lab.example", "blocked.lab.example"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    fired = threading.Event()
+
+    def on_event(kind: str, obj: dict[str, Any]) -> None:
+        if not fired.is_set() and moment(kind, obj):
+            fired.set()
+            proc.send_signal(signal.SIGINT)
+
+    unsubscribe = lab.control_plane.store.subscribe(on_event)
+    try:
+        _, err = proc.communicate(timeout=60)
+    finally:
+        unsubscribe()
+    assert fired.is_set(), "the run never reached that moment"
+    if proc.returncode == 130:
+        assert err.strip().splitlines()[-1] == "error: interrupted", err
+    else:  # the run finished before the signal landed: a normal outcome, still no debris
+        assert proc.returncode == 1, err
+    assert "Traceback" not in err
+    assert wait_clean(lab) == []
 
 
 def test_sigkill_of_the_cli_is_collected_by_the_job_ttl(lab: Any) -> None:
