@@ -7,6 +7,7 @@ The mesh's ``connectTimeout`` is 0.5 s so the SYN-drop case answers in about 1.5
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
