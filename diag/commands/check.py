@@ -223,6 +223,7 @@ def _one(o: _Options, context: str | None, namespace: str | None) -> Report:
             inject=not ambient,  # an ambient pod has no sidecar: ztunnel carries its traffic
         )
         hosts = sorted({s.host for s in specs})
+        _warm_imports()
         phase = _phase_printer(o, cluster.context, ns)
         try:
             start = _start_timeout()
@@ -239,6 +240,23 @@ def _one(o: _Options, context: str | None, namespace: str | None) -> Report:
         return _report(o, cluster, ns, workload, pod, live, launched, specs, objects, mesh, ambient)
     finally:
         cluster.close()
+
+
+def _warm_imports() -> None:
+    """Import what the report needs (predictions, rules, rendering) in the background while the
+    probe pod starts: the main thread only waits on the API then, so this costs nothing."""
+
+    def load() -> None:
+        import importlib
+
+        for name in ("diag.report", "diag.predict", "diag.rules", "diag.rules.fixcheck", "diag.livepath",
+                     "diag.render.report", "diag.lint"):  # fmt: skip
+            try:
+                importlib.import_module(name)
+            except Exception:  # the main thread imports it again and reports a real failure
+                return
+
+    threading.Thread(target=load, name="meshprobe-warm-imports", daemon=True).start()
 
 
 def _start_timeout() -> float:
