@@ -98,6 +98,8 @@ class MeshWatch:
                 version = None
                 self._mark()  # events may have been missed
             except errors.MeshprobeError as exc:
+                if self._stop.is_set():
+                    break
                 log.warning("watch %s: %s (retrying in %.0f s)", what, exc.message, backoff)
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 60.0)
