@@ -69,7 +69,8 @@ class Watcher:
         self.namespace = cluster.namespace
         self.options = options
         self.prober = prober
-        self.mesh = MeshWatch(cluster, self.namespace)
+        configmaps = (options.targets_configmap,) if options.targets_configmap else ()
+        self.mesh = MeshWatch(cluster, self.namespace, configmaps=configmaps)
         self.metrics = WatchMetrics(version=__version__, istio_version=None)
         self.notifier = Notifier(cluster if events else None, pod, out)
         self.ready = threading.Event()

@@ -2,8 +2,11 @@
 the mesh).
 
 ``MeshWatch.start()`` reads the mesh once (``diag.meshread.read_mesh``, as check does) and starts
-one watch per kind that changes what a sidecar does with egress: Istio's kinds, Namespaces, and
-ConfigMaps in istio-system (the mesh config) and in the watch's namespace (a targets ConfigMap).
+one watch per kind that changes what a sidecar does with egress: Istio's kinds, Namespaces, the
+mesh config ConfigMap (``istio`` in istio-system) and the targets ConfigMap, if any (each watched
+by name: ``fieldSelector=metadata.name=``, which RBAC can grant with ``resourceNames``).
+Services and EndpointSlices are read with the mesh but not watched (EndpointSlices change with
+every pod; a Service change shows at the next change of the kinds watched).
 Any event marks the mesh stale; ``current()`` re-reads it at most once per batch of events. A
 watch that ends is resumed from its last resourceVersion; one that expired (410) lists again.
 """
@@ -26,10 +29,13 @@ WATCH_SECONDS = 300  # each watch request's timeoutSeconds; it is resumed at onc
 class MeshWatch:
     """The mesh as seen from ``namespace``; ``current()`` is always up to date with the watches."""
 
-    def __init__(self, cluster: Cluster, namespace: str, *, revision: str | None = None) -> None:
+    def __init__(
+        self, cluster: Cluster, namespace: str, *, revision: str | None = None, configmaps: Sequence[str] = ()
+    ) -> None:
         self.cluster = cluster
         self.namespace = namespace
         self.revision = revision
+        self.configmaps = tuple(configmaps)  # in ``namespace``: the targets ConfigMap
         self.generation = 0  # bumped on every event
         self.reads = 0
         self._read_generation = -1
@@ -43,9 +49,9 @@ class MeshWatch:
     def start(self) -> None:
         """Read the mesh, then watch every relevant kind (one daemon thread each)."""
         self.current()
-        for path, what in self._watched():
+        for path, what, selector in self._watched():
             thread = threading.Thread(
-                target=self._watch, args=(path, what), name=f"watch {what}", daemon=True
+                target=self._watch, args=(path, what, selector), name=f"watch {what}", daemon=True
             )
             thread.start()
             self._threads.append(thread)
@@ -70,29 +76,33 @@ class MeshWatch:
         self._changed.clear()
         return changed
 
-    def _watched(self) -> list[tuple[str, str]]:
-        paths: list[tuple[str, str]] = []
+    def _watched(self) -> list[tuple[str, str, dict[str, str]]]:
+        """(path, what, query) per watch."""
+        paths: list[tuple[str, str, dict[str, str]]] = []
         for group in sorted({g for g, _, _ in ISTIO_KINDS}):
             served = served_versions(self.cluster, group)
             for g, resource, _ in ISTIO_KINDS:
                 version = pick_version(resource, served) if g == group else None
                 if version is not None:
-                    paths.append((resource_path(group, version, resource), resource))
-        paths.append(("/api/v1/namespaces", "namespaces"))
-        for ns in sorted({ROOT_NAMESPACE, self.namespace}):
-            paths.append((resource_path("", "v1", "configmaps", ns), f"configmaps in {ns}"))
+                    paths.append((resource_path(group, version, resource), resource, {}))
+        paths.append(("/api/v1/namespaces", "namespaces", {}))
+        mesh = f"istio-{self.revision}" if self.revision and self.revision != "default" else "istio"
+        named = [(ROOT_NAMESPACE, mesh), *((self.namespace, name) for name in self.configmaps)]
+        for ns, name in named:
+            selector = {"fieldSelector": f"metadata.name={name}"}
+            paths.append((resource_path("", "v1", "configmaps", ns), f"configmap {ns}/{name}", selector))
         return paths
 
-    def _watch(self, path: str, what: str) -> None:
+    def _watch(self, path: str, what: str, selector: dict[str, str]) -> None:
         """List (for a resourceVersion), then watch; resume on end, re-list on 410, back off on errors."""
         version: str | None = None
         backoff = 1.0
         while not self._stop.is_set():
             try:
                 if version is None:
-                    listed = self.cluster.request("GET", path, what=f"list {what}")
+                    listed = self.cluster.request("GET", path, query=selector, what=f"list {what}")
                     version = str((listed.get("metadata") or {}).get("resourceVersion") or "")
-                version = self._follow(path, what, version)
+                version = self._follow(path, what, version, selector)
                 backoff = 1.0
             except WatchExpired:
                 version = None
@@ -105,8 +115,9 @@ class MeshWatch:
                 backoff = min(backoff * 2, 60.0)
                 version = None
 
-    def _follow(self, path: str, what: str, version: str) -> str:
-        query = {"watch": "true", "timeoutSeconds": str(WATCH_SECONDS), "allowWatchBookmarks": "true"}
+    def _follow(self, path: str, what: str, version: str, selector: dict[str, str]) -> str:
+        query = {**selector, "watch": "true", "timeoutSeconds": str(WATCH_SECONDS)}
+        query["allowWatchBookmarks"] = "true"
         if version:
             query["resourceVersion"] = version
         for line in self.cluster.stream(path, query=query, what=f"watch {what}", timeout=WATCH_SECONDS + 10):

@@ -203,3 +203,31 @@ def test_the_scrape_parses_and_carries_versions_and_health(running: Running) -> 
     while running.watcher.cycles < cycles + 2 and time.monotonic() < deadline:
         time.sleep(0.2)
     assert running.watcher.cycles >= cycles + 2 and running.watcher.mesh.reads == reads
+
+
+def test_targets_from_a_configmap_follow_its_edits(running: Running) -> None:
+    """A second watch reading its targets from a ConfigMap: an edit is seen through the watch
+    (by name), the next cycle probes the new list, and a removed target's series are dropped."""
+    from diag.watch.loop import Watcher, WatchOptions
+
+    path = "/api/v1/namespaces/shop/configmaps"
+    cm = {"apiVersion": "v1", "kind": "ConfigMap",
+          "metadata": {"name": "egress-targets", "namespace": "shop"},
+          "data": {"targets": f"# egress we depend on\n{PKG}\n{OPEN}\n"}}  # fmt: skip
+    running.cluster.request("POST", path, body=cm)
+    options = WatchOptions(targets_configmap="egress-targets", interval=INTERVAL, timeout=3.0)
+    watcher = Watcher(running.cluster, options, prober=running.probe, out=io.StringIO(), events=False)
+    watcher.start()
+    try:
+        assert "configmap shop/egress-targets" in watcher.mesh.watching
+        assert [v.target for v in watcher.cycle()] == [PKG, OPEN]
+        cm["data"]["targets"] = f"{PKG}\n"
+        running.cluster.request("PUT", f"{path}/egress-targets", body=cm)
+        assert watcher.mesh.wait_changed(10)
+        assert [v.target for v in watcher.cycle()] == [PKG]
+        text = watcher.metrics.scrape().decode()
+        targets = {s.labels.get("target") for f in text_string_to_metric_families(text) for s in f.samples}
+        assert OPEN not in targets and PKG in targets
+    finally:
+        watcher.mesh.stop()
+        running.cluster.request("DELETE", f"{path}/egress-targets")
