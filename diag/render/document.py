@@ -67,6 +67,7 @@ def build(report: Report, *, title: str, verbose: bool = False) -> list[Block]:
     axis = waterfall.axis(report.targets)
     for target in report.targets:
         blocks.append(_target_line(target))
+        blocks.extend(line(text, "dim", 4) for text in _prediction_caveats(target))
         if verbose:
             blocks.extend(line(text, style, 4) for text, style in waterfall.details(target, axis))
     groups = failure_groups(report.targets)
@@ -134,6 +135,16 @@ def _target_line(target: TargetResult) -> Line:
     if codes:
         spans.append(("  " + " ".join(codes), "bold"))
     return Line(tuple(spans))
+
+
+def _prediction_caveats(target: TargetResult) -> list[str]:
+    """What the prediction assumed or noted (an address taken from DNS, a route taken without a
+    match): shown for every target, passing ones included, since the verdict rests on it."""
+    predicted = target.predicted
+    if predicted is None:
+        return []
+    assumed = [f"assumed: {a}" for a in getattr(predicted, "assumptions", ()) or ()]
+    return assumed + [f"prediction note: {n}" for n in getattr(predicted, "notes", ()) or ()]
 
 
 def _section(targets: list[TargetResult], diagnoses: list[Diagnosis], seen_fixes: dict[str, str]) -> Section:

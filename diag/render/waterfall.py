@@ -37,8 +37,6 @@ def details(target: TargetResult, span: float) -> list[tuple[str, str]]:
         out.append((f"live path: {_path(target.actual.as_dict())}", "dim"))
     if target.predicted is not None:
         out.append((f"predicted path: {_path(target.predicted.path.to_json())}", "dim"))
-        for assumption in getattr(target.predicted, "assumptions", ()) or ():
-            out.append((f"assumed: {assumption}", "dim"))
     return out
 
 

@@ -169,3 +169,19 @@ def test_http_to_port_80_routed_to_443_gets_the_origination_of_port_443() -> Non
     assert p.path.cluster == "outbound|443||storage.example.com"
     assert p.upstream_tls is not None and p.upstream_tls.mode == "SIMPLE"
     assert result.outcome == "pass" and not [d for d in result.diagnoses if d.level != "info"]
+
+
+def test_the_text_report_shows_what_a_prediction_assumed() -> None:
+    """The assumption is part of the verdict: the text report prints it under the target line, for a
+    passing target as for a failing one (not only inside a diagnosis panel)."""
+    from diag.render.report import report_text
+    from diag.report import Report
+
+    snap = snapshot_of("git-https-and-ssh.yaml")
+    source = Source(namespace="default", mode_override="REGISTRY_ONLY")
+    result = assess_target(
+        parse_target("tcp://git.example.com:22"), snapshot=snap, source=source, expect="blocked"
+    )
+    assert result.outcome == "pass"
+    text = report_text(Report(targets=(result,)), plain=True)
+    assert f"assumed: {result.predicted.assumptions[0]}" in text
