@@ -174,6 +174,36 @@ def cronjob(
     )
 
 
+@manifests_app.command("watch")
+def watch(
+    namespace: Namespace = "meshprobe",
+    targets: Targets = None,
+    cli_image: Annotated[
+        str | None, typer.Option("--cli-image", help="An image with meshprobe-cli[watch] installed.")
+    ] = None,
+    interval: Annotated[int, typer.Option("--interval", help="Seconds between probe cycles.", min=5)] = 30,
+) -> None:
+    """`meshprobe watch` as a meshed Deployment: least-privilege RBAC, the targets ConfigMap, a
+    Service, a ServiceMonitor and PrometheusRule alerts keyed on the diagnosis code (docs/watch.md).
+
+    Examples:
+
+    \b
+      meshprobe manifests watch -n shop --targets api.example.com,files.example.com | kubectl apply -f -
+    """
+    from diag import manifests
+    from diag.manifests.watch import render_watch
+
+    sys.stdout.write(
+        render_watch(
+            namespace=namespace,
+            targets=_split(targets) or list(manifests.DEFAULT_TARGETS),
+            cli_image=cli_image,
+            interval=interval,
+        )
+    )
+
+
 def _split(values: list[str] | None) -> list[str]:
     """Repeated and comma-separated values, in order, without duplicates."""
     out = [part.strip() for value in values or [] for part in value.split(",") if part.strip()]

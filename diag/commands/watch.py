@@ -21,8 +21,8 @@ def register(app: typer.Typer) -> None:
             "\n\nRun it in a meshed Deployment (`meshprobe manifests watch`): its own sidecar is the source"
             " under test. Metrics on /metrics, health on /healthz and /readyz; a JSON line on stdout"
             " and a Kubernetes Event on every verdict change.\n\nExamples:\n\n\b\n"
-            "  meshprobe watch api.example.com pypi.org --interval 30\n"
-            "  meshprobe watch --preset pypi --targets-configmap egress-targets\n"
+            "  meshprobe watch api.example.com files.example.com --interval 30\n"
+            "  meshprobe watch --preset git --targets-configmap egress-targets\n"
             "  meshprobe watch api.example.com --once   # one cycle, verdicts as JSON"
         ),
     )(watch)
