@@ -243,7 +243,10 @@ def assess_target(
     from diag.rules import diagnose
     from diag.rules.base import RuleContext
 
-    call = Call(host=spec.host, port=spec.port, protocol=spec.protocol.value, sni=spec.sni, address=address)
+    path = spec.path if spec.protocol.value in ("http", "https") else "/"  # what the probe requests
+    call = Call(
+        host=spec.host, port=spec.port, protocol=spec.protocol.value, sni=spec.sni, address=address, path=path
+    )
     config = getattr(sidecar, "config", None)
     prediction, actual, live_mode, declared_mode = _paths(snapshot, source, call, config)
     ctx = RuleContext(
