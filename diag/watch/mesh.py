@@ -45,6 +45,7 @@ class MeshWatch:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.watching: list[str] = []
+        self.warnings: dict[str, str] = {}  # what → why its watch last failed (cleared when it works)
 
     def start(self) -> None:
         """Read the mesh, then watch every relevant kind (one daemon thread each)."""
@@ -104,12 +105,14 @@ class MeshWatch:
                     version = str((listed.get("metadata") or {}).get("resourceVersion") or "")
                 version = self._follow(path, what, version, selector)
                 backoff = 1.0
+                self.warnings.pop(what, None)
             except WatchExpired:
                 version = None
                 self._mark()  # events may have been missed
             except errors.MeshprobeError as exc:
                 if self._stop.is_set():
                     break
+                self.warnings[what] = exc.message
                 log.warning("watch %s: %s (retrying in %.0f s)", what, exc.message, backoff)
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 60.0)

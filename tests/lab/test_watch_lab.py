@@ -4,7 +4,9 @@ which each case scrapes over HTTP and parses with the Prometheus client's own pa
 
 The loop runs in the test process; each cycle's probe runs inside the pod (``python -m probes
 --plan -`` behind the sidecar, as the watch's in-process prober does in its own pod), because the
-test process is not in the pod's network namespace. Mesh changes go through the API only.
+test process is not in the pod's network namespace. The watch authenticates as the ServiceAccount
+of ``meshprobe manifests watch``, bound only by that command's RBAC objects; mesh changes go
+through the API as the admin.
 """
 
 from __future__ import annotations
@@ -47,17 +49,20 @@ MESH_PATH = "/api/v1/namespaces/istio-system/configmaps/istio"
 class Running:
     """A watch loop in a thread, its /metrics URL and its log."""
 
-    def __init__(self, lab: Any) -> None:
+    def __init__(self, lab: Any, kubeconfig: str) -> None:
         from diag.cluster import Cluster
         from diag.watch.loop import Watcher, WatchOptions
         from diag.watch.server import serve
 
         self.lab = lab
         self.pod = lab.pod("shop", "watch")
-        self.cluster = Cluster.connect(str(lab.kubeconfig), None, "shop")
+        self.cluster = Cluster.connect(str(lab.kubeconfig), None, "shop")  # the admin, to change things
+        self.watch_cluster = Cluster.connect(kubeconfig, None, "shop")
         self.out = io.StringIO()
         options = WatchOptions(targets=(PKG, OPEN), interval=INTERVAL, jitter=0.1, timeout=3.0)
-        self.watcher = Watcher(self.cluster, options, prober=self.probe, pod=("shop", "watch"), out=self.out)
+        self.watcher = Watcher(
+            self.watch_cluster, options, prober=self.probe, pod=("shop", "watch"), out=self.out
+        )
         self.watcher.start()
         self.server = serve(("127.0.0.1", 0), self.watcher, self.watcher.metrics)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -83,6 +88,7 @@ class Running:
         self.server.shutdown()
         self.server.server_close()
         self.cluster.close()
+        self.watch_cluster.close()
 
     def get(self, path: str) -> tuple[int, str]:
         try:
@@ -138,11 +144,25 @@ def running() -> Iterator[Running]:
     # BlackHoleCluster rather than as a name that does not resolve.
     with Lab(objects, mode="ALLOW_ANY", internet=["pkg.lab.example", "open.lab.example"], api=True, pods=[],
              drain_seconds=0.1) as lab:  # fmt: skip
-        watch = Running(lab)
+        watch = Running(lab, _service_account(lab))
         try:
             yield watch
         finally:
             watch.close()
+
+
+def _service_account(lab: Any) -> str:
+    """A kubeconfig for the manifest's ServiceAccount, bound by the manifest's RBAC objects only."""
+    from diag.manifests.watch import WATCH, watch_manifests
+
+    rbac_kinds = ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
+    for obj in watch_manifests("shop", targets=[PKG, OPEN]):
+        if obj["kind"] in rbac_kinds:
+            lab.control_plane.store.create(obj)
+    user = f"system:serviceaccount:shop:{WATCH}"
+    api = lab.control_plane.api
+    api.add_user(user, groups=["system:serviceaccounts", "system:serviceaccounts:shop"])
+    return str(api.kubeconfig(user=user))
 
 
 PASS = (1.0, "OK", "none")
@@ -197,6 +217,8 @@ def test_the_scrape_parses_and_carries_versions_and_health(running: Running) -> 
     phases = {s.labels["phase"] for s in families["meshprobe_probe_phase_duration_seconds"].samples}
     assert {"resolve", "connect", "tls", "first_byte"} <= phases
     assert "serviceentries" in running.watcher.mesh.watching
+    assert not running.watcher.mesh.warnings, running.watcher.mesh.warnings  # every watch was allowed
+    assert running.watcher.mesh.current().notes == []  # and every read
     # The mesh is re-read after watch events only, not once per cycle (no polling).
     reads, cycles = running.watcher.mesh.reads, running.watcher.cycles
     deadline = time.monotonic() + 4 * INTERVAL
@@ -208,21 +230,22 @@ def test_the_scrape_parses_and_carries_versions_and_health(running: Running) -> 
 def test_targets_from_a_configmap_follow_its_edits(running: Running) -> None:
     """A second watch reading its targets from a ConfigMap: an edit is seen through the watch
     (by name), the next cycle probes the new list, and a removed target's series are dropped."""
+    from diag.manifests.watch import TARGETS_CONFIGMAP
     from diag.watch.loop import Watcher, WatchOptions
 
     path = "/api/v1/namespaces/shop/configmaps"
     cm = {"apiVersion": "v1", "kind": "ConfigMap",
-          "metadata": {"name": "egress-targets", "namespace": "shop"},
+          "metadata": {"name": TARGETS_CONFIGMAP, "namespace": "shop"},
           "data": {"targets": f"# egress we depend on\n{PKG}\n{OPEN}\n"}}  # fmt: skip
     running.cluster.request("POST", path, body=cm)
-    options = WatchOptions(targets_configmap="egress-targets", interval=INTERVAL, timeout=3.0)
-    watcher = Watcher(running.cluster, options, prober=running.probe, out=io.StringIO(), events=False)
+    options = WatchOptions(targets_configmap=TARGETS_CONFIGMAP, interval=INTERVAL, timeout=3.0)
+    watcher = Watcher(running.watch_cluster, options, prober=running.probe, out=io.StringIO(), events=False)
     watcher.start()
     try:
-        assert "configmap shop/egress-targets" in watcher.mesh.watching
+        assert f"configmap shop/{TARGETS_CONFIGMAP}" in watcher.mesh.watching
         assert [v.target for v in watcher.cycle()] == [PKG, OPEN]
         cm["data"]["targets"] = f"{PKG}\n"
-        running.cluster.request("PUT", f"{path}/egress-targets", body=cm)
+        running.cluster.request("PUT", f"{path}/{TARGETS_CONFIGMAP}", body=cm)
         assert watcher.mesh.wait_changed(10)
         assert [v.target for v in watcher.cycle()] == [PKG]
         text = watcher.metrics.scrape().decode()
@@ -230,4 +253,4 @@ def test_targets_from_a_configmap_follow_its_edits(running: Running) -> None:
         assert OPEN not in targets and PKG in targets
     finally:
         watcher.mesh.stop()
-        running.cluster.request("DELETE", f"{path}/egress-targets")
+        running.cluster.request("DELETE", f"{path}/{TARGETS_CONFIGMAP}")
