@@ -84,14 +84,18 @@ class Watcher:
         self.metrics.mesh_reads.inc(self.mesh.reads)
 
     def run(self, stop: threading.Event) -> None:
-        """Cycle until ``stop`` is set; a failed cycle is logged and counted, never fatal."""
+        """Cycle until ``stop`` is set; a failed cycle is logged and counted, never fatal (the
+        loop must outlive an unreachable API or a probe that crashed)."""
         while not stop.is_set():
             started = time.monotonic()
             try:
                 self.cycle()
-            except errors.MeshprobeError as exc:
+            except Exception as exc:  # any failure: log it, try again next cycle
                 self.metrics.cycle_errors.inc()
-                self.notifier.log({"time": _now_iso(), "msg": "cycle failed", "error": exc.message})
+                message = (
+                    exc.message if isinstance(exc, errors.MeshprobeError) else f"{type(exc).__name__}: {exc}"
+                )
+                self.notifier.log({"time": _now_iso(), "msg": "cycle failed", "error": message})
             stop.wait(max(0.0, self.next_wait() - (time.monotonic() - started)))
 
     def next_wait(self) -> float:

@@ -40,6 +40,7 @@ def run_watch(
         raise errors.UsageError(f"--expect {expect}: use allowed, blocked or via-gateway")
     if not (targets or presets or targets_configmap):
         raise errors.UsageError("nothing to watch: give targets, --preset or --targets-configmap")
+    _check_targets(targets)
     address = parse_listen(listen)
     cluster = Cluster.connect(kubeconfig, context, namespace)
     options = WatchOptions(
@@ -67,6 +68,17 @@ def run_watch(
         return 0
     finally:
         cluster.close()
+
+
+def _check_targets(targets: list[str]) -> None:
+    """Bad targets are usage errors at start, not a failure every cycle."""
+    from probes.targets import TargetError, parse_target
+
+    for target in targets:
+        try:
+            parse_target(target)
+        except TargetError as exc:
+            raise errors.UsageError(str(exc)) from None
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
