@@ -9,66 +9,20 @@ publishes ``status`` through the store whenever it changes.
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
 import subprocess
 import threading
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from lab import images
+from lab.containers import Container, container_env, now
 from lab.injector import PROXY_CONTAINER, proxy_config, sidecar_container
+from lab.podstatus import pod_status
 
 POLL_S = 0.05
 READY_WAIT_S = 30.0
-
-
-def now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-class Container:
-    """One app or ephemeral container: its process, state and log."""
-
-    def __init__(self, spec: Mapping[str, Any], log: Path) -> None:
-        self.spec = dict(spec)
-        self.name = str(spec.get("name"))
-        self.log = log
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.state: dict[str, Any] = {"waiting": {"reason": "ContainerCreating"}}
-        self.restarts = 0
-        self.exit_code: int | None = None
-
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def kill(self) -> None:
-        proc = self.proc
-        if proc is None or proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(2)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(2)
-
-    def status(self, ready: bool) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "image": self.spec.get("image", ""),
-            "imageID": "",
-            "ready": ready,
-            "restartCount": self.restarts,
-            "started": self.running(),
-            "state": self.state,
-        }
 
 
 class PodWorker:
@@ -147,12 +101,12 @@ class PodWorker:
         finally:
             self._teardown()
 
-    def _spec(self) -> dict[str, Any]:
+    def spec(self) -> dict[str, Any]:
         with self._lock:
             return dict(self.pod.get("spec") or {})
 
     def _schedule(self) -> bool:
-        spec = self._spec()
+        spec = self.spec()
         selector = spec.get("nodeSelector") or {}
         fits = all(self.kubelet.node_labels.get(k) == v for k, v in selector.items())
         if self.kubelet.faults.unschedulable or not fits:
@@ -236,7 +190,7 @@ class PodWorker:
         self._publish()
         if self.sidecar is not None and (self.native or self._holds()):
             deadline = time.monotonic() + READY_WAIT_S
-            while not self._sidecar_ready():
+            while not self.sidecar_ready():
                 if self._stop.wait(POLL_S) or (time.monotonic() > deadline and self._deadline_passed()):
                     return False
                 if self._deadline_passed():
@@ -250,7 +204,7 @@ class PodWorker:
     def _holds(self) -> bool:
         return bool(proxy_config(self.pod).get("holdApplicationUntilProxyStarts"))
 
-    def _sidecar_ready(self) -> bool:
+    def sidecar_ready(self) -> bool:
         return (
             self.sidecar is not None
             and self.lab_pod is not None
@@ -260,7 +214,7 @@ class PodWorker:
     def _start(self, container: Container) -> None:
         argv = images.container_argv(container.spec)
         uid, gid = self._identity(container.spec)
-        env = _env(container.spec, self.pod, self.lab_pod.address)
+        env = container_env(container.spec, self.pod, self.lab_pod.address)
         container.log.parent.mkdir(parents=True, exist_ok=True)
         with container.log.open("ab") as log:
             container.proc = subprocess.Popen(
@@ -276,14 +230,14 @@ class PodWorker:
 
     def _identity(self, container: Mapping[str, Any]) -> tuple[int, int]:
         image = images.resolve(str(container.get("image") or ""))
-        pod_ctx = self._spec().get("securityContext") or {}
+        pod_ctx = self.spec().get("securityContext") or {}
         ctx = container.get("securityContext") or {}
         uid = ctx.get("runAsUser", pod_ctx.get("runAsUser", image.uid))
         gid = ctx.get("runAsGroup", pod_ctx.get("runAsGroup", image.gid if uid == image.uid else uid))
         return int(uid), int(gid)
 
     def _loop(self) -> None:
-        restart_policy = self._spec().get("restartPolicy", "Always")
+        restart_policy = self.spec().get("restartPolicy", "Always")
         while not self._stop.wait(POLL_S):
             self._start_ephemeral()
             for container in self.containers.values():
@@ -341,7 +295,7 @@ class PodWorker:
         return True
 
     def _deadline_passed(self) -> bool:
-        deadline = self._spec().get("activeDeadlineSeconds")
+        deadline = self.spec().get("activeDeadlineSeconds")
         return (
             deadline is not None
             and self._started_mono is not None
@@ -355,7 +309,7 @@ class PodWorker:
         self._publish()
 
     def _start_ephemeral(self) -> None:
-        for spec in self._spec().get("ephemeralContainers") or []:
+        for spec in self.spec().get("ephemeralContainers") or []:
             name = str(spec.get("name"))
             if name in self.ephemeral or self.lab_pod is None:
                 continue
@@ -371,96 +325,12 @@ class PodWorker:
     # ---- status --------------------------------------------------------------------------------
 
     def _publish(self) -> None:
-        status = self._status()
+        status = pod_status(self)
         if status == self._published:
             return
         self._published = status
         with contextlib.suppress(Exception):
             self.kubelet.store.patch_status("pods", self.namespace, self.name, status)
-
-    def _status(self) -> dict[str, Any]:
-        sidecar_ready = self._sidecar_ready_cached()
-        statuses = [c.status(c.running()) for c in self.containers.values()]
-        init_statuses: list[dict[str, Any]] = []
-        if self.sidecar is not None:
-            proxy = {
-                "name": PROXY_CONTAINER,
-                "image": self.sidecar.get("image", ""),
-                "imageID": "",
-                "ready": sidecar_ready,
-                "restartCount": self.sidecar_restarts,
-                "started": "running" in self.sidecar_state,
-                "state": self.sidecar_state,
-            }
-            (init_statuses if self.native else statuses).append(proxy)
-        all_ready = (
-            bool(statuses) and all(s["ready"] for s in statuses) and (not self.native or sidecar_ready)
-        )
-        if (
-            self.containers
-            and any(c.proc is not None for c in self.containers.values())
-            and self.phase == "Pending"
-        ):
-            self.phase = "Running"
-        conditions = dict(self.conditions)
-        if self.lab_pod is not None:
-            conditions["ContainersReady"] = (
-                ("True", None, None) if all_ready else ("False", "ContainersNotReady", None)
-            )
-            gates = [g.get("conditionType") for g in self._spec().get("readinessGates") or []]
-            gated = [g for g in gates if not self._gate_true(str(g))]
-            ready = all_ready and not gated
-            reason = "ReadinessGatesNotReady" if all_ready and gated else "ContainersNotReady"
-            conditions["Ready"] = ("True", None, None) if ready else ("False", reason, None)
-        out: dict[str, Any] = {
-            "phase": self.phase,
-            "conditions": [
-                {
-                    "type": t,
-                    "status": s,
-                    **({"reason": r} if r else {}),
-                    **({"message": m} if m else {}),
-                    "lastProbeTime": None,
-                    "lastTransitionTime": self.start_time or now(),
-                }
-                for t, (s, r, m) in conditions.items()
-            ]
-            + self._gate_conditions(),
-            "qosClass": "Burstable",
-        }
-        if self.start_time:
-            out["startTime"] = self.start_time
-        if self.lab_pod is not None:
-            out["podIP"] = self.lab_pod.address
-            out["podIPs"] = [{"ip": self.lab_pod.address}]
-            out["hostIP"] = self.lab_pod.net.gateway
-        if statuses:
-            out["containerStatuses"] = statuses
-        if init_statuses:
-            out["initContainerStatuses"] = init_statuses
-        if self.ephemeral:
-            out["ephemeralContainerStatuses"] = [c.status(False) for c in self.ephemeral.values()]
-        if self.reason:
-            out["reason"] = self.reason
-        if self.message:
-            out["message"] = self.message
-        return out
-
-    def _sidecar_ready_cached(self) -> bool:
-        return self._sidecar_ready() if "running" in self.sidecar_state else False
-
-    def _gate_true(self, condition_type: str) -> bool:
-        current = self.kubelet.store.get("pods", self.namespace, self.name) or {}
-        for cond in (current.get("status") or {}).get("conditions") or []:
-            if cond.get("type") == condition_type:
-                return bool(cond.get("status") == "True")
-        return False
-
-    def _gate_conditions(self) -> list[dict[str, Any]]:
-        """Conditions set by others (readiness gates) are kept as they are, never invented."""
-        current = self.kubelet.store.get("pods", self.namespace, self.name) or {}
-        own = {"PodScheduled", "Initialized", "ContainersReady", "Ready", "PodReadyToStartContainers"}
-        return [c for c in (current.get("status") or {}).get("conditions") or [] if c.get("type") not in own]
 
     # ---- teardown ------------------------------------------------------------------------------
 
@@ -486,23 +356,3 @@ class PodWorker:
                 with contextlib.suppress(Exception):
                     self.kubelet.store.remove("pods", self.namespace, self.name)
         self.kubelet.forget(self)
-
-
-def _env(container: Mapping[str, Any], pod: Mapping[str, Any], pod_ip: str) -> dict[str, str]:
-    """The container's env: literal values and the downward API fields pods commonly use."""
-    meta = pod.get("metadata") or {}
-    fields = {
-        "metadata.name": meta.get("name"),
-        "metadata.namespace": meta.get("namespace"),
-        "status.podIP": pod_ip,
-        "spec.serviceAccountName": (pod.get("spec") or {}).get("serviceAccountName"),
-    }
-    out: dict[str, str] = {}
-    for item in container.get("env") or []:
-        if "value" in item:
-            out[str(item["name"])] = str(item.get("value") or "")
-        else:
-            path = str(((item.get("valueFrom") or {}).get("fieldRef") or {}).get("fieldPath"))
-            if fields.get(path) is not None:
-                out[str(item["name"])] = str(fields[path])
-    return out
