@@ -291,11 +291,9 @@ def _sni_pool(index: ChainIndex, pool: list[ChainModel] | None, sni: str | None)
         exact = index.exact_sni.get(sni)
         if exact:
             return list(exact)
-        wild = [(c, sni_matches(tuple(n for n in c.sni if n != "*"), sni)) for c in index.wildcard_sni]
-        hits = [(c, s) for c, s in wild if s is not None]
-        if hits:
-            top = max(s for _, s in hits)
-            return [c for c, s in hits if s == top]
+        wild = index.wildcard_hits(sni)
+        if wild:
+            return wild
     return list(index.no_sni)
 
 

@@ -105,7 +105,7 @@ class ListenerModel:
     def index(self) -> ChainIndex:
         """The finalized chains indexed for matching (built once)."""
         if self._index is None:
-            self._index = ChainIndex.build(*self.finalized())
+            self._index = ChainIndex.build(*self.finalized(), added=self.chains)
         return self._index
 
     @property
@@ -124,12 +124,12 @@ class ListenerModel:
     @property
     def has_http_inspector(self) -> bool:
         """An ALPN-matching chain adds http_inspector (and protocolDetectionTimeout)."""
-        return any(c.alpn for c in self.chains)
+        return self.index().http_inspector
 
     @property
     def has_tls_inspector(self) -> bool:
         """An SNI-matching chain adds tls_inspector."""
-        return any(c.sni for c in self.chains)
+        return self.index().tls_inspector
 
 
 def _as_cidr(value: str) -> str:
@@ -351,9 +351,31 @@ class ChainIndex:
     exact_sni: dict[str, tuple[ChainModel, ...]]
     wildcard_sni: tuple[ChainModel, ...]
     no_sni: tuple[ChainModel, ...]
+    # "*X" names by X (lower-cased) → positions in `wildcard_sni`: an SNI looks up its own suffixes
+    wildcard_suffix: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    http_inspector: bool = False  # some chain (of all added, not only finalized) matches ALPN
+    tls_inspector: bool = False  # some chain matches server names
+
+    def wildcard_hits(self, sni: str) -> list[ChainModel]:
+        """Chains of `wildcard_sni` whose best `*` name covers `sni`, the longest name only, in chain
+        order — what a scan of every wildcard chain gives, from at most len(sni) + 1 lookups."""
+        name = sni.lower()
+        found: set[int] = set()
+        for k in range(len(name) + 1):
+            found.update(self.wildcard_suffix.get(name[k:], ()))
+        scored = [(i, sni_matches(_wild_names(self.wildcard_sni[i]), sni)) for i in sorted(found)]
+        hits = [(i, s) for i, s in scored if s is not None]
+        if not hits:
+            return []
+        top = max(s for _, s in hits)
+        return [self.wildcard_sni[i] for i, s in hits if s == top]
 
     @classmethod
-    def build(cls, chains: list[ChainModel], default: ChainModel | None) -> ChainIndex:
+    def build(
+        cls, chains: list[ChainModel], default: ChainModel | None, added: list[ChainModel] | None = None
+    ) -> ChainIndex:
+        """Index the finalized `chains`; `added` (all chains, default included) sets the inspectors."""
+        added = chains if added is None else added
         cidr, plain = [], []
         for chain in chains:
             prefixes = _effective_cidrs(chain)
@@ -378,13 +400,27 @@ class ChainIndex:
                     wild.append(chain)
                 else:
                     exact.setdefault(name, []).append(chain)
+        wildcard = tuple({id(c): c for c in wild}.values())
+        suffixes: dict[str, list[int]] = {}
+        for i, chain in enumerate(wildcard):
+            for name in _wild_names(chain):
+                if name.startswith("*"):
+                    suffixes.setdefault(name[1:].lower(), []).append(i)
         return cls(
             default=default,
             cidr=tuple(cidr),
             exact_sni={k: tuple(v) for k, v in exact.items()},
-            wildcard_sni=tuple({id(c): c for c in wild}.values()),
+            wildcard_sni=wildcard,
             no_sni=tuple(none),
+            wildcard_suffix={k: tuple(dict.fromkeys(v)) for k, v in suffixes.items()},
+            http_inspector=any(c.alpn for c in added),
+            tls_inspector=any(c.sni for c in added),
         )
+
+
+def _wild_names(chain: ChainModel) -> tuple[str, ...]:
+    """The chain's server names other than the match-all `*`."""
+    return tuple(n for n in chain.sni if n != "*")
 
 
 def sni_matches(names: tuple[str, ...], sni: str) -> int | None:

@@ -36,7 +36,6 @@ from diag.visibility import (
     config_exported,
     effective_mode,
     in_discovery_scope,
-    service_exported,
     sidecar_for,
     sidecar_importer,
 )
@@ -248,14 +247,20 @@ def _build_scope(snapshot: Snapshot, source: Source) -> ProxyScope:
 
 
 def _visible_in_order(snapshot: Snapshot, namespace: str) -> list[MeshService]:
+    private, public = _export_buckets(snapshot)
+    return [*private.get(namespace, ()), *public]
+
+
+def _export_buckets(snapshot: Snapshot) -> tuple[dict[str, list[MeshService]], list[MeshService]]:
+    """Built once per snapshot: services inside discoverySelectors in pilot's order, split into
+    those exported to named namespaces (by namespace: `.` = the owner's, `~` = none) and public ones."""
+    cached = snapshot.cache.get("export-buckets")
+    if isinstance(cached, tuple):
+        return cached
     in_scope: dict[str, bool] = {}
-    private: list[MeshService] = []
+    private: dict[str, list[MeshService]] = {}
     public: list[MeshService] = []
-    ordered = snapshot.cache.get("ordered-services")
-    if not isinstance(ordered, list):
-        ordered = sorted(snapshot.mesh_services, key=_order_key)
-        snapshot.cache["ordered-services"] = ordered
-    for svc in ordered:
+    for svc in sorted(snapshot.mesh_services, key=_order_key):
         ok = in_scope.get(svc.namespace)
         if ok is None:
             ok = in_scope[svc.namespace] = in_discovery_scope(snapshot, svc.namespace).allowed
@@ -264,9 +269,14 @@ def _visible_in_order(snapshot: Snapshot, namespace: str) -> list[MeshService]:
         export = svc.export_to or snapshot.mesh.default_service_export_to
         if "*" in export:
             public.append(svc)
-        elif service_exported(snapshot, svc, namespace).allowed:
-            private.append(svc)
-    return private + public
+            continue
+        reached = {svc.namespace} if "." in export else set()
+        reached.update(n for n in export if n not in (".", "~"))
+        for ns in reached:
+            private.setdefault(ns, []).append(svc)
+    buckets = (private, public)
+    snapshot.cache["export-buckets"] = buckets
+    return buckets
 
 
 def _dedupe_namespaces(services: list[MeshService], namespace: str) -> list[MeshService]:
