@@ -1,17 +1,15 @@
 """The `meshprobe check` command: probe targets from inside the mesh and explain every failure.
 
-For each context and namespace (in parallel): connect (``diag.cluster``), read the live mesh
-(``diag.meshread``), run the probe (a per-run Job, or an ephemeral container with ``--from``:
-``diag.launcher``), then correlate the three layers — observed (the probe), actual (the probe
-pod's own sidecar config), predicted (the live config) — into one report per namespace. Only
-typer and the standard library are imported at module level.
+The command line around ``diag.checkrun`` (what a run does for each context and namespace):
+flags checked before any cluster call (bad input exits 2), SIGTERM unwinding like Ctrl-C so every
+cleanup runs, the reports printed (text, JSON, JUnit) and the exit code. Only typer, the standard
+library and the light ``diag.checkrun`` are imported at module level.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import secrets
 import signal
 import sys
 import threading
@@ -22,22 +20,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from diag.checkrun import WORKLOAD_KINDS, Options, run
+
 if TYPE_CHECKING:
-    from diag.cluster import Cluster
-    from diag.podspec import Workload
     from diag.report import Report
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-WORKLOAD_KINDS = {
-    "deploy": ("apps", "deployments"),
-    "deployment": ("apps", "deployments"),
-    "sts": ("apps", "statefulsets"),
-    "statefulset": ("apps", "statefulsets"),
-    "ds": ("apps", "daemonsets"),
-    "daemonset": ("apps", "daemonsets"),
-    "pod": ("", "pods"),
-    "po": ("", "pods"),
-}
 
 
 def register(app: typer.Typer) -> None:
@@ -82,7 +70,7 @@ def check(
 
     Example: meshprobe check pypi.example.com github.com:22 -n shop --like deploy/api
     """
-    options = _Options(
+    options = Options(
         targets or [],
         preset or [],
         namespace or [],
@@ -102,29 +90,7 @@ def check(
     raise SystemExit(_exit_code(reports))
 
 
-class _Options:
-    def __init__(
-        self,
-        targets: list[str],
-        presets: list[str],
-        namespaces: list[str],
-        contexts: list[str],
-        kubeconfig: str | None,
-        like: str | None,
-        from_pod: str | None,
-        image: str | None,
-        timeout: float,
-        expect: str,
-        output: str,
-        keep_pod: bool,
-    ) -> None:
-        self.targets, self.presets, self.namespaces, self.contexts = targets, presets, namespaces, contexts
-        self.kubeconfig, self.like, self.from_pod, self.image = kubeconfig, like, from_pod, image
-        self.timeout, self.expect, self.output, self.keep_pod = timeout, expect, output, keep_pod
-        self.accept_4xx: set[str] = set()
-
-
-def _validate(o: _Options) -> None:
+def _validate(o: Options) -> None:
     from diag.errors import UsageError
     from probes.targets import TargetError, parse_target
 
@@ -173,243 +139,6 @@ def _with_signals(work: Callable[[], list[Report]]) -> list[Report]:
         return work()
     finally:
         signal.signal(signal.SIGTERM, old)
-
-
-def run(o: _Options) -> list[Report]:
-    """Every (context, namespace) run, in parallel; reports in a stable order."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    contexts: list[str | None] = list(o.contexts) or [None]
-    namespaces: list[str | None] = list(o.namespaces) or [None]
-    pairs = [(c, n) for c in contexts for n in namespaces]
-    if len(pairs) == 1:
-        return [_one(o, *pairs[0])]
-    with ThreadPoolExecutor(max_workers=min(8, len(pairs))) as pool:
-        return list(pool.map(lambda pair: _one(o, *pair), pairs))
-
-
-def _one(o: _Options, context: str | None, namespace: str | None) -> Report:
-    from diag import launcher
-    from diag.cluster import Cluster
-    from diag.image import PROBE_IMAGE
-    from diag.meshread import read_mesh
-    from diag.podspec import ProbeRun
-
-    cluster = Cluster.connect(o.kubeconfig, context, namespace)
-    try:
-        workload, pod = _workload(cluster, o)
-        ns = workload.namespace if workload is not None else cluster.namespace
-        live = read_mesh(cluster, [ns], revision=(workload.labels.get("istio.io/rev") if workload else None))
-        ns_labels = _namespace_labels(live.objects, ns)
-        ambient = (workload is not None and workload.ambient) or ns_labels.get(
-            "istio.io/dataplane-mode"
-        ) == "ambient"
-        specs, objects, mesh = _targets(o, live.objects, ns, workload)
-        native = cluster.server_version() >= (1, 29)
-        if pod is not None:  # --from: the pod's own sidecar, never quit
-            native = any(
-                c.get("name") == "istio-proxy" and c.get("restartPolicy") == "Always"
-                for c in (pod.get("spec") or {}).get("initContainers") or []
-            )
-        plan = _plan(o, specs, native=native, ambient=ambient, created=pod is None)
-        run_ = ProbeRun(
-            secrets.token_hex(4),
-            ns,
-            o.image or PROBE_IMAGE,
-            plan,
-            native_sidecar=native,
-            deadline_s=int(60 + o.timeout * 6 * max(1, len(specs) // 32 + 1)),
-            like=workload,
-            inject=not ambient,  # an ambient pod has no sidecar: ztunnel carries its traffic
-        )
-        hosts = sorted({s.host for s in specs})
-        _warm_imports()
-        phase = _phase_printer(o, cluster.context, ns)
-        try:
-            start = _start_timeout()
-            if pod is not None:
-                launched = launcher.run_ephemeral(
-                    cluster, run_, pod["metadata"]["name"], start_timeout=start, phase=phase
-                )
-            else:
-                launched = launcher.run_job(
-                    cluster, run_, hosts, keep=o.keep_pod, start_timeout=start, phase=phase
-                )
-        finally:
-            phase("")
-        return _report(o, cluster, ns, workload, pod, live, launched, specs, objects, mesh, ambient)
-    finally:
-        cluster.close()
-
-
-def _warm_imports() -> None:
-    """Import what the report needs (predictions, rules, rendering) in the background while the
-    probe pod starts: the main thread only waits on the API then, so this costs nothing."""
-
-    def load() -> None:
-        import importlib
-
-        for name in ("diag.report", "diag.predict", "diag.rules", "diag.rules.fixcheck", "diag.livepath",
-                     "diag.render.report", "diag.lint"):  # fmt: skip
-            try:
-                importlib.import_module(name)
-            except Exception:  # the main thread imports it again and reports a real failure
-                return
-
-    threading.Thread(target=load, name="meshprobe-warm-imports", daemon=True).start()
-
-
-def _start_timeout() -> float:
-    """How long the probe pod may take to be scheduled, pulled and get a ready sidecar
-    (``MESHPROBE_POD_START_TIMEOUT``, seconds; default 90)."""
-    import os
-
-    try:
-        return max(1.0, float(os.environ.get("MESHPROBE_POD_START_TIMEOUT", "90")))
-    except ValueError:
-        return 90.0
-
-
-def _workload(cluster: Cluster, o: _Options) -> tuple[Workload | None, dict[str, Any] | None]:
-    from diag.cluster import NotFound, resource_path
-    from diag.errors import UsageError
-    from diag.podspec import Workload
-
-    ref = o.like or o.from_pod
-    if ref is None:
-        return None, None
-    kind, _, name = ref.partition("/")
-    group, resource = WORKLOAD_KINDS[kind.lower()]
-    ns = cluster.namespace
-    try:
-        obj = cluster.get(resource_path(group, "v1", resource, ns, name), what=f"get {resource} {ns}/{name}")
-    except NotFound:
-        raise UsageError(f"{ref} not found in namespace {ns}") from None
-    template = obj if resource == "pods" else (obj.get("spec") or {}).get("template") or {}
-    workload = Workload.from_template(resource.rstrip("s"), name, ns, template)
-    return workload, (obj if o.from_pod else None)
-
-
-def _namespace_labels(objects: list[dict[str, Any]], namespace: str) -> dict[str, str]:
-    for obj in objects:
-        if obj.get("kind") == "Namespace" and (obj.get("metadata") or {}).get("name") == namespace:
-            return dict((obj.get("metadata") or {}).get("labels") or {})
-    return {}
-
-
-def _targets(
-    o: _Options, raw_objects: list[dict[str, Any]], namespace: str, workload: Workload | None
-) -> tuple[list[Any], list[Any], Any]:
-    from diag.commands.explain import target_specs
-    from diag.loader import load_documents
-    from diag.snapshot import Snapshot
-
-    loaded = load_documents(raw_objects, origin="cluster")
-    objects = list(loaded.objects)
-    snapshot = Snapshot.build(objects, loaded.mesh)
-    raw = list(o.targets) + [t for t in _preset_targets(o, workload) if t not in o.targets]
-    labels = dict(workload.labels) if workload is not None else {}
-    return target_specs(raw, snapshot, namespace, labels), objects, loaded.mesh
-
-
-def _preset_targets(o: _Options, workload: Workload | None) -> list[str]:
-    """The presets' targets; their HTTP(S) targets count an origin's 4xx as reached
-    (``o.accept_4xx``). Package-manager presets find their hosts in the ``--like`` workload's
-    environment first, then this machine's package managers."""
-    if not o.presets:
-        return []
-    from diag.errors import UsageError
-    from diag.presets import PresetError, expand_preset
-
-    env = dict(workload.env) if workload is not None else None
-    out: list[str] = []
-    for spec in o.presets:
-        try:
-            preset = expand_preset(spec, env=env)
-        except PresetError as exc:
-            raise UsageError(str(exc)) from None
-        for planned in preset.planned_targets():
-            out.append(planned.raw)
-            if planned.accept_4xx:
-                o.accept_4xx.add(planned.raw)
-    return out
-
-
-def _plan(o: _Options, specs: list[Any], *, native: bool, ambient: bool, created: bool) -> dict[str, Any]:
-    """The probe's plan (docs/probe.md): one entry per target, and the sidecar handling described in
-    docs/probe-pod.md."""
-    ports = {str(s.port): s.protocol.upper() for s in specs if s.protocol in ("http", "https", "tls")}
-    return {
-        "schema": "meshprobe.plan/v1",
-        "targets": [
-            {"target": s.raw, "expect": o.expect, **({"accept_4xx": True} if s.raw in o.accept_4xx else {})}
-            for s in specs
-        ],
-        "options": {"timeout": o.timeout, "port_protocols": ports},
-        "sidecar": {
-            "mode": "off" if ambient else "auto",
-            "ready_timeout": min(30.0, _start_timeout()),
-            "quit": created and not native and not ambient,
-            "native": native,
-        },
-    }
-
-
-def _phase_printer(o: _Options, context: str, namespace: str) -> Callable[[str], None]:
-    if o.output != "text" or not sys.stderr.isatty():
-        return lambda _: None
-    from diag.render.progress import Spinner
-
-    return Spinner(f"{context}/{namespace}").update
-
-
-def _report(
-    o: _Options,
-    cluster: Cluster,
-    ns: str,
-    workload: Workload | None,
-    pod: dict[str, Any] | None,
-    live: Any,
-    launched: Any,
-    specs: list[Any],
-    objects: list[Any],
-    mesh: Any,
-    ambient: bool,
-) -> Report:
-    from diag.commands.explain import build_report
-    from diag.errors import ProbePodFailed
-    from probes.model import ProbeReport, from_json
-
-    if launched.result is None:
-        raise ProbePodFailed("the probe printed no result")
-    try:
-        probe = from_json(ProbeReport, launched.result)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ProbePodFailed(f"the probe's result is malformed: {exc}") from None
-    kind = "ephemeral" if pod is not None else ("like" if workload is not None else "pod")
-    dataplane = "ambient" if ambient else ("sidecar" if launched.injected else "none")
-    notes = [*live.notes, *launched.notes]
-    if workload is not None and workload.proxy_env:
-        notes.append(
-            f"{workload.ref} sets proxy variables ({', '.join(sorted(workload.proxy_env))}): "
-            "its own clients may go through that proxy; the probe does not"
-        )
-    labels = dict(workload.labels) if workload is not None else {}
-    return build_report(
-        specs,
-        objects,
-        mesh,
-        source_kind=kind,
-        context=cluster.context,
-        namespace=ns,
-        labels=labels,
-        probe=probe,
-        expect=o.expect,
-        dataplane=dataplane,
-        notes=notes,
-        native=launched.native,
-        mesh_unknown=live.mesh_unreadable,
-    )
 
 
 def _emit(

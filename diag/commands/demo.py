@@ -87,10 +87,10 @@ def _story(lab: Any, say: _Narrator, preset: Any, missing: dict[str, Any]) -> No
 
 
 def _check(lab: Any, say: _Narrator) -> Any:
-    from diag.commands.check import _Options, run
+    from diag.checkrun import Options, run
     from diag.render.report import report_text
 
-    options = _Options([], [PRESET], [NAMESPACE], [], str(lab.kubeconfig), None, None, None, 5.0, "allowed",
+    options = Options([], [PRESET], [NAMESPACE], [], str(lab.kubeconfig), None, None, None, 5.0, "allowed",
                        "text", False)  # fmt: skip
     started = time.monotonic()
     report = run(options)[0]
