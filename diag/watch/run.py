@@ -50,8 +50,8 @@ def run_watch(
     pod = _own_pod(cluster.namespace)
     watcher = Watcher(cluster, options, pod=pod, events=events and not once)
     try:
+        watcher.target_list()  # a bad preset or a missing ConfigMap fails now, not every cycle
         if once:
-            watcher.mesh.current()
             verdicts = watcher.cycle()
             json.dump([asdict(v) for v in verdicts], sys.stdout, indent=2)
             sys.stdout.write("\n")
