@@ -200,7 +200,6 @@ def _add_service(scope: ProxyScope, built: dict[str, ListenerModel], svc: MeshSe
         return
     bind, cidrs = bound
     current = built.get(bind)
-    http_chain = _http_chain(scope, svc, port, bind)
     if family == "http":
         if current is not None and current.protocol not in _TCPISH:
             current.services.append(svc)
@@ -209,7 +208,8 @@ def _add_service(scope: ProxyScope, built: dict[str, ListenerModel], svc: MeshSe
             scope.notes.append(f"{svc.ref}: port {port.number} dropped (Mongo/MySQL protocol conflict)")
             return
         new_protocol = "" if bind == WILDCARD else port.protocol
-        _place(built, current, bind, port, new_protocol, [http_chain], svc, merge=current is not None)
+        chain = _http_chain(scope, svc, port, bind)
+        _place(built, current, bind, port, new_protocol, [chain], svc, merge=current is not None)
         return
     tcp = _tcp_chains(scope, svc, port, bind, cidrs)
     if current is not None and _well_known_clash(port.protocol, current.protocol):
@@ -220,9 +220,9 @@ def _add_service(scope: ProxyScope, built: dict[str, ListenerModel], svc: MeshSe
         _place(built, current, bind, port, proto, tcp, svc, merge=current is not None)
         return
     if current is None or current.protocol in _HTTPISH:
-        _place(built, None, bind, port, "", [*tcp, http_chain], svc, merge=False)
+        _place(built, None, bind, port, "", [*tcp, _http_chain(scope, svc, port, bind)], svc, merge=False)
     elif current.protocol in _TCPISH:
-        _place(built, current, bind, port, "", [*tcp, http_chain], svc, merge=True)
+        _place(built, current, bind, port, "", [*tcp, _http_chain(scope, svc, port, bind)], svc, merge=True)
     else:
         _place(built, current, bind, port, None, tcp, svc, merge=True)
 
