@@ -6,8 +6,10 @@ proxy — no ``addresses``, and no auto-allocated VIP because DNS capture is off
 the entry is a wildcard or allocation is opted out — binds ``0.0.0.0:port`` with a TCP chain that
 matches everything and becomes the port's only non-HTTP chain. DNS/STATIC entries then send every
 host's traffic to their own endpoints (the wrong host: certificate or banner mismatch); NONE entries
-pass any destination through, even under REGISTRY_ONLY. Kubernetes ExternalName Services and
-all-covering CIDR ``addresses`` do the same. Protocol-less ports still route plain HTTP by Host.
+pass any destination through, even under REGISTRY_ONLY. All-covering CIDR ``addresses`` do the
+same. (Kubernetes ExternalName Services did so only up to Istio 1.20; from 1.21 they are aliases
+and capture nothing — ``pilot/pkg/serviceregistry/kube/conversion.go`` — so this rule never names
+them.) Protocol-less ports still route plain HTTP by Host.
 Versions: all of 1.22–1.30; DNS capture + auto-allocation (default from 1.25) removes it for
 DNS/STATIC entries on proxies that capture DNS. Source: istio/istio
 ``pilot/pkg/networking/core/listener.go`` (``buildSidecarOutboundListeners``, conflict handling),
@@ -27,7 +29,6 @@ from diag.rules.base import Diagnosis, Rule, RuleContext, observed_evidence
 REASONS = {
     "tcp-no-address": "a TCP entry without an address for this proxy",
     "auto-no-address": "a protocol-less entry without an address for this proxy",
-    "external-name": "an ExternalName Service",
     "cidr-all": "an entry whose CIDR covers every address",
 }
 
