@@ -65,6 +65,7 @@ class JobController(Worker):
         self._counted: dict[str, dict[str, str]] = {}  # job uid -> pod uid -> "Succeeded" | "Failed"
         self._not_before: dict[str, float] = {}  # job uid -> earliest next pod creation
         self._refusals: dict[str, int] = {}  # job uid -> pod creations refused in a row
+        self._seen: dict[str, set[str]] = {}  # job uid -> its pods that were active at the last sync
 
     def wants(self, obj: dict[str, Any]) -> bool:
         if obj.get("kind") == "Job" and obj.get("apiVersion") == "batch/v1":
@@ -75,7 +76,7 @@ class JobController(Worker):
         meta = obj["metadata"]
         if obj["kind"] == "Job":
             if event_type == "DELETED":
-                for table in (self._counted, self._not_before, self._refusals):
+                for table in (self._counted, self._not_before, self._refusals, self._seen):
                     table.pop(meta["uid"], None)
                 return
             self.fire((meta["namespace"], meta["name"]))
@@ -136,6 +137,11 @@ class JobController(Worker):
         status.setdefault("startTime", now)
         counted = self._counted.setdefault(uid, {})
         pods = self._pods(job)
+        # A pod that was active and is gone, before its DELETED event was handled, still failed:
+        # without this a sync in between would replace it (the real controller's expectations).
+        present = {p["metadata"]["uid"] for p in pods}
+        for gone in self._seen.get(uid, set()) - present:
+            counted.setdefault(gone, "Failed")
         for pod in pods:
             phase = (pod.get("status") or {}).get("phase")
             if (
@@ -155,6 +161,7 @@ class JobController(Worker):
             if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
             and not p["metadata"].get("deletionTimestamp")
         ]
+        self._seen[uid] = {p["metadata"]["uid"] for p in active}
         succeeded = sum(1 for v in counted.values() if v == "Succeeded")
         failed = sum(1 for v in counted.values() if v == "Failed")
         started = parse_rfc3339(status["startTime"])
