@@ -19,27 +19,35 @@ from tests.vectors.vector_format import VectorCall, VectorCase, all_cases
 
 PATHS = ("predict", "generated", "lab")
 
-_LAB_NO_SLICES = (
-    "lab.istiod does not read EndpointSlices, so a headless Service gets no per-endpoint listeners"
-)
 _LAB_NO_IPV6 = (
     "lab pods are IPv4-only (PodView has no pod IPs), so listeners get no '::' additional address,"
     " which pilot adds for dual-stack proxies (listener.go extraBind); Envoy hands an IPv6"
     " destination only to an IPv6 wildcard listener"
 )
 
+_NO_CREDENTIALS = (
+    "Secrets are not modelled: a server terminating TLS with a credentialName needs its certificate"
+)
+_NO_MESH_CLIENT_CERT = "the vector client has no mesh certificate to make an ISTIO_MUTUAL call"
+_GATEWAY_NOT_WIRED = "no gateway proxy on this path yet"
+
 UNSUPPORTED: dict[str, dict[str, str]] = {
     "predict": {
-        "endpointslice": "diag does not load EndpointSlices (docs/model.md lists its inputs), so a headless"
-        " Service's per-endpoint listeners cannot be predicted",
+        "gateway_proxy": _GATEWAY_NOT_WIRED,
+        "credential_name": _NO_CREDENTIALS,
+        "istio_mutual": _NO_MESH_CLIENT_CERT,
     },
     "generated": {
-        "endpointslice": _LAB_NO_SLICES,
         "ipv6": _LAB_NO_IPV6,
+        "gateway_proxy": _GATEWAY_NOT_WIRED,
+        "credential_name": _NO_CREDENTIALS,
+        "istio_mutual": _NO_MESH_CLIENT_CERT,
     },
     "lab": {
-        "endpointslice": _LAB_NO_SLICES,
         "ipv6": _LAB_NO_IPV6,
+        "gateway_proxy": _GATEWAY_NOT_WIRED,
+        "credential_name": _NO_CREDENTIALS,
+        "istio_mutual": _NO_MESH_CLIENT_CERT,
     },
 }
 

@@ -45,8 +45,24 @@ ErrTLSRedirect, ErrMultipleFilterChain, ErrProtocolError, ErrTLSError) plus ``no
 
 EXPECT_FIELDS = ("listener", "filter_chain", "route_config", "vhost", "route", "cluster", "status", "error")
 PROTOCOLS = ("http", "http2", "tcp")
-FEATURES = ("virtualservice", "endpointslice", "ipv6", "dns_capture", "auto_allocation")
-"""What a case exercises beyond ServiceEntries, Services, Sidecars and the mode (``requires:``)."""
+FEATURES = (
+    "virtualservice",
+    "endpointslice",
+    "ipv6",
+    "dns_capture",
+    "auto_allocation",
+    "gateway_service_ports",
+    "credential_name",
+    "istio_mutual",
+    "gateway_proxy",
+)
+"""What a case exercises beyond ServiceEntries, Services, Sidecars, Gateways and the mode
+(``requires:``). ``gateway_service_ports``: a gateway listens on the targetPort of the Service port
+exposing it; ``credential_name``: a gateway server terminates TLS with a Secret;
+``istio_mutual``: the call is mutual TLS with the mesh's certificate; ``gateway_proxy``: the proxy
+is a gateway (set by the loader for ``proxy.type: router``, never written)."""
+PROXY_TYPES = ("sidecar", "router")
+"""Istio's proxy types: a sidecar, or a gateway (``model.Router``)."""
 
 
 class VectorFormatError(ValueError):
@@ -79,7 +95,8 @@ class VectorCall:
     """One call as Istio's simulator makes it, with every default written out.
 
     ``protocol`` is what the client speaks (http, http2, tcp); ``tls`` whether it is wrapped in TLS
-    (the sidecar passes it through); ``host`` the Host header of plaintext HTTP; ``sni``/``alpn``
+    (the sidecar passes it through), ``mtls`` whether that TLS is the mesh's mutual TLS
+    (``simulation.Call`` with TLS=MTLS); ``host`` the Host header of plaintext HTTP; ``sni``/``alpn``
     the TLS ClientHello; ``path`` (with its query), ``method`` and ``headers`` (extra request
     headers) what an HTTP request carries. ``simulation_only`` gives the reason a call cannot be
     made on a real socket (the lab path does not run it).
@@ -98,16 +115,23 @@ class VectorCall:
     method: str = "GET"
     headers: Mapping[str, str] = field(default_factory=dict)
     simulation_only: str | None = None
+    mtls: bool = False
 
 
 @dataclass(frozen=True)
 class Proxy:
-    """The sidecar the config is generated for."""
+    """The proxy the config is generated for: a sidecar, or (``type: router``) a gateway proxy,
+    which Gateways select by its labels."""
 
     namespace: str
     labels: Mapping[str, str] = field(default_factory=dict)
     dns_capture: bool = False
     ips: tuple[str, ...] = ("1.1.1.1",)
+    type: str = "sidecar"
+
+    @property
+    def is_gateway(self) -> bool:
+        return self.type == "router"
 
 
 @dataclass(frozen=True)
@@ -201,6 +225,9 @@ def _call(raw: Any, where: str) -> VectorCall:
     alpn = raw.get("alpn")
     if alpn is not None and not tls:
         raise _fail(where, "alpn needs tls (as in Istio's simulator)")
+    mtls = raw.get("mtls", False)
+    if not isinstance(mtls, bool) or (mtls and not tls):
+        raise _fail(where, "mtls must be a boolean and needs tls")
     return VectorCall(
         name=name,
         address=str(_require(raw, "address", str, where)),
@@ -215,6 +242,7 @@ def _call(raw: Any, where: str) -> VectorCall:
         method=str(raw.get("method", "GET")),
         headers=_headers(raw.get("headers"), where),
         simulation_only=raw.get("simulation_only"),
+        mtls=mtls,
     )
 
 
@@ -246,6 +274,15 @@ def _case(raw: Any, file: Path) -> VectorCase:
     requires = frozenset(map(str, raw.get("requires") or ()))
     if not requires <= set(FEATURES):
         raise _fail(where, f"unknown requires {sorted(requires - set(FEATURES))}")
+    proxy_type = str(proxy_raw.get("type", "sidecar"))
+    if proxy_type not in PROXY_TYPES:
+        raise _fail(where, f"proxy type must be one of {PROXY_TYPES}")
+    if proxy_type == "router" and proxy_raw.get("dns_capture"):
+        raise _fail(where, "a gateway proxy has no DNS capture")
+    if "gateway_proxy" in requires:
+        raise _fail(where, "gateway_proxy is implied by proxy type router, not written")
+    if proxy_type == "router":
+        requires |= {"gateway_proxy"}
     calls = tuple(_call(c, where) for c in _require(raw, "calls", list, where))
     if len({c.name for c in calls}) != len(calls):
         raise _fail(where, "call names must be unique")
@@ -259,6 +296,7 @@ def _case(raw: Any, file: Path) -> VectorCase:
             labels=dict(proxy_raw.get("labels") or {}),
             dns_capture=bool(proxy_raw.get("dns_capture", False)),
             ips=tuple(map(str, proxy_raw.get("ips") or ("1.1.1.1",))),
+            type=proxy_type,
         ),
         config=tuple(dict(o) for o in _require(raw, "config", list, where)),
         calls=calls,
