@@ -44,6 +44,8 @@ class PodSpec:
     ``sidecar=False`` is a pod without injection: its netns and route only (no capture, no Envoy).
     ``proxy_starts=False`` is an injected pod whose proxy never comes up (capture rules and agent in
     place, no Envoy): captured connections are refused and ``/healthz/ready`` never says 200.
+    ``service_account`` is the pod's ``serviceAccountName``: its sidecar presents the mesh CA's
+    certificate for ``spiffe://cluster.local/ns/NAMESPACE/sa/SERVICE_ACCOUNT`` on ISTIO_MUTUAL.
     """
 
     namespace: str = "default"
@@ -56,6 +58,7 @@ class PodSpec:
     proxy_gid: int = PROXY_GID
     sidecar: bool = True
     proxy_starts: bool = True
+    service_account: str = "default"
 
     @property
     def effective_proxy_config(self) -> dict[str, Any]:
@@ -105,9 +108,12 @@ class PodNetwork:
     dns_server: str
 
 
-def create_pod_network(names: RunNames, index: int, stack: contextlib.ExitStack) -> PodNetwork:
-    """Pod ``index``'s netns and its veth to the internet netns (cleanup registered on ``stack``)."""
-    ns = names.pod_netns(index)
+def create_pod_network(
+    names: RunNames, index: int, stack: contextlib.ExitStack, netns: str | None = None
+) -> PodNetwork:
+    """Pod ``index``'s netns (``netns`` or ``mplab-<run>-p<index>``) and its veth to the internet
+    netns (cleanup registered on ``stack``)."""
+    ns = netns or names.pod_netns(index)
     gateway, address = names.link_addresses(index)
     vi, vp = names.veth_internet_side(index), names.veth_pod_side(index)
     run(["ip", "netns", "add", ns])

@@ -36,6 +36,13 @@ ExitStack, undone in reverse) — on success, exceptions, KeyboardInterrupt and 
 SystemExit while the lab is open in the main thread), and at interpreter exit for a Lab never
 closed. Envoy gets ``--pdeathsig KILL``, so even SIGKILL leaves no sidecar running
 (``lab.leftovers.sweep(run_id)`` removes the namespaces then).
+
+``egress_gateway=True`` also runs ``istio-egressgateway`` in ``istio-system`` (``lab.gateway``):
+``gateway`` is its handle (an ``EgressGateway``: ``admin_get``, ``access_log()``, ``address``,
+``envoy``), its config comes from ``gateway_source`` (default ``lab.istiod.generate_gateway``) and
+is pushed by ``apply`` like the sidecars', and the sidecars see its Service and EndpointSlice.
+Every sidecar presents the mesh CA's certificate for its pod's service account on ISTIO_MUTUAL
+(``mesh_ca_file``, ``workload_cert(ns, sa)``).
 """
 
 from __future__ import annotations
@@ -55,8 +62,9 @@ from types import FrameType, TracebackType
 from typing import Any, TypeVar
 
 from lab.agent import PilotAgent
-from lab.certs import LabCA
+from lab.certs import LabCA, MeshCA, WorkloadCert
 from lab.dnsagent import DnsAgent
+from lab.gateway import EgressGateway, GatewaySource, gateway_status
 from lab.internet import Internet, ServedHost, plan_hosts, refresh_internet, start_internet
 from lab.names import RunNames, new_run_id
 from lab.objects import mesh_config_of
@@ -90,6 +98,8 @@ class Lab:
         istio_crds: bool = True,
         native_sidecars: bool = False,
         propagation_delay: float = 0.0,
+        egress_gateway: bool = False,
+        gateway_source: GatewaySource | None = None,
     ) -> None:
         self.objects = list(objects)
         self.mode = mode
@@ -128,6 +138,10 @@ class Lab:
             else None
         )
         self.control_plane: Any = None
+        self.egress_gateway = egress_gateway
+        self.gateway_source = gateway_source
+        self.gateway: EgressGateway | None = None
+        self._mesh_ca: MeshCA | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -144,6 +158,17 @@ class Lab:
     def ca_file(self) -> Path:
         assert self._ca is not None, "lab not started"
         return self._ca.ca_file
+
+    @property
+    def mesh_ca_file(self) -> Path:
+        """The mesh root (what ISTIO_MUTUAL validates against), distinct from ``ca_file``."""
+        assert self._mesh_ca is not None, "lab not started"
+        return self._mesh_ca.root_file
+
+    def workload_cert(self, namespace: str, service_account: str) -> WorkloadCert:
+        """The mesh CA's certificate for ``spiffe://cluster.local/ns/NS/sa/SA`` (files)."""
+        assert self._mesh_ca is not None, "lab not started"
+        return self._mesh_ca.workload(namespace, service_account)
 
     def __enter__(self) -> Lab:
         self._install_sigterm()
@@ -167,6 +192,7 @@ class Lab:
         self._workdir = workdir
         self._stack.callback(shutil.rmtree, workdir, ignore_errors=True)
         self._ca = LabCA(workdir)
+        self._mesh_ca = MeshCA(workdir)
         # Envoy runs with --pdeathsig KILL, which fires when the *thread* that spawned it exits:
         # spawn from one thread that lives exactly as long as the lab.
         spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"lab-{self.run_id}-spawn")
@@ -175,6 +201,8 @@ class Lab:
         self._start_loop()
         self._start_internet()
         self.timings["internet"] = time.monotonic() - started
+        if self.egress_gateway:
+            self._start_gateway()
         for spec in self.initial_pods:
             self._add_pod(spec, wait=False)
         for pod in self.pods.values():
@@ -359,11 +387,21 @@ class Lab:
     ) -> ConfigOut:
         pod = self.pods.get((spec.namespace, spec.name))
         ips = (pod.address,) if pod is not None else ()
-        return istiod_source(objects, spec, mesh, mode, ca_file=str(self.ca_file), pod_ips=ips)
+        cert = self.workload_cert(spec.namespace, spec.service_account)
+        return istiod_source(objects, spec, mesh, mode, ca_file=str(self.ca_file), pod_ips=ips,
+                             mesh_ca_file=str(self.mesh_ca_file), cert_chain_file=str(cert.cert_chain_file),
+                             private_key_file=str(cert.private_key_file))  # fmt: skip
+
+    def mesh_objects(self) -> list[Mapping[str, Any]]:
+        """The objects the proxies' config is generated from: the lab's, plus the egress gateway's
+        Service and EndpointSlice when it runs (unless the objects define them)."""
+        from lab.gateway_lab import mesh_objects
+
+        return mesh_objects(self)
 
     def _generate(self, spec: PodSpec) -> ConfigOut:
         try:
-            return self.config_source(self.objects, spec, self.mesh, self.mode)
+            return self.config_source(self.mesh_objects(), spec, self.mesh, self.mode)
         except Exception as exc:  # the generator's bug must not leave a half-built lab
             raise LabStartError(f"config generation for {spec.namespace}/{spec.name} failed: {exc}") from exc
 
@@ -450,6 +488,8 @@ class Lab:
     def _push_all(self, allow_rejected: bool) -> None:
         with self._lock:
             self._refresh_internet()
+            if self.gateway is not None:
+                self._push_gateway(allow_rejected)
             restarted = []
             for pod in list(self.pods.values()):
                 if not (pod.spec.sidecar and pod.spec.proxy_starts):
@@ -481,6 +521,18 @@ class Lab:
                 f"{where}: Envoy did not accept the config (cds {result.cds}, lds {result.lds}; "
                 f"see {pod.envoy.log_path})"
             )
+
+    # ---- egress gateway (lab.gateway_lab) ------------------------------------------------------
+
+    def _start_gateway(self) -> None:
+        from lab.gateway_lab import start_gateway
+
+        start_gateway(self)
+
+    def _push_gateway(self, allow_rejected: bool) -> None:
+        from lab.gateway_lab import push_gateway
+
+        push_gateway(self, allow_rejected)
 
     def access_log(self, namespace: str = "default", name: str = "probe") -> list[dict[str, Any]]:
         """The pod's Envoy access log as dicts (Istio's JSON keys); only with ``access_log=True``."""
@@ -518,4 +570,5 @@ class Lab:
             "hosts": [
                 {"name": h.name, "addresses": list(h.addresses), "ports": dict(h.ports)} for h in self.hosts
             ],
+            **({"egress_gateway": gateway_status(self.gateway)} if self.gateway is not None else {}),
         }

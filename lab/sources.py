@@ -26,10 +26,13 @@ def istiod_source(
     *,
     ca_file: str | None = None,
     pod_ips: tuple[str, ...] = (),
+    mesh_ca_file: str | None = None,
+    cert_chain_file: str | None = None,
+    private_key_file: str | None = None,
 ) -> ConfigOut:
     """The default: the lab's config generator (``lab.istiod.generate``). ``Lab`` passes the run's CA file
-    (what origination DestinationRules without ``caCertificates`` verify against) and the pod's
-    own address."""
+    (what origination DestinationRules without ``caCertificates`` verify against), the pod's
+    own address, the mesh root and the pod's workload certificate (ISTIO_MUTUAL)."""
     from lab.istiod import PodView, generate
 
     view = PodView(
@@ -40,6 +43,9 @@ def istiod_source(
         mode_override=mode,
         ca_file=ca_file,
         pod_ips=pod_ips,
+        mesh_ca_file=mesh_ca_file,
+        cert_chain_file=cert_chain_file,
+        private_key_file=private_key_file,
     )
     out = generate(objects, view)
     return out.listeners, out.clusters, dict(out.dns)

@@ -41,6 +41,8 @@ class PodView:
     VIPs are used only with ``dns_capture``). ``ca_file`` stands for the agent's "system" root
     bundle (DestinationRule SIMPLE/MUTUAL without ``caCertificates``) and ``mesh_ca_file`` for the
     mesh root (ISTIO_MUTUAL); without them the lab cannot verify upstream certificates.
+    ``cert_chain_file``/``private_key_file`` are the pod's SPIFFE workload certificate (what SDS
+    ``default`` would serve), presented on ISTIO_MUTUAL upstream connections.
     ``pod_ips`` are the pod's own addresses (pilot builds no outbound listener to itself).
     """
 
@@ -55,6 +57,8 @@ class PodView:
     ca_file: str | None = None
     mesh_ca_file: str | None = None
     pod_ips: tuple[str, ...] = ()
+    cert_chain_file: str | None = None
+    private_key_file: str | None = None
 
 
 @dataclass(frozen=True)

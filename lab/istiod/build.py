@@ -140,7 +140,8 @@ def build_config(objects: Sequence[Mapping[str, Any]], pod: PodView) -> Generate
     def rule_for(svc: MeshService) -> DestinationRule | None:
         return destination_rule_for(inputs.rules, mesh, pod.namespace, svc)
 
-    trust = TrustFiles(system_ca=pod.ca_file, mesh_ca=pod.mesh_ca_file)
+    trust = TrustFiles(system_ca=pod.ca_file, mesh_ca=pod.mesh_ca_file,
+                       cert_chain=pod.cert_chain_file, private_key=pod.private_key_file)
     all_vs = select_virtual_services(inputs.virtual_services, mesh, pod.namespace, scope.imports)
     for egress in scope.port_listeners:
         all_vs += select_virtual_services(inputs.virtual_services, mesh, pod.namespace, egress.imports)

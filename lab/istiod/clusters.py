@@ -48,10 +48,13 @@ _TYPES = {
 
 @dataclass(frozen=True)
 class TrustFiles:
-    """Files standing in for the agent's SDS secrets: ``system`` roots and the mesh root."""
+    """Files standing in for the agent's SDS secrets: ``system`` roots, the mesh root and the
+    workload certificate (SDS ``default``)."""
 
     system_ca: str | None = None
     mesh_ca: str | None = None
+    cert_chain: str | None = None
+    private_key: str | None = None
 
 
 def _endpoint_port(svc: MeshService, port: MeshPort, ep_ports: dict[str, int]) -> int:
@@ -84,6 +87,9 @@ def upstream_tls(tls: TlsSettings, svc: MeshService, name: str, http2: bool,
     note = None
     if tls.mode == "ISTIO_MUTUAL":
         common["alpn_protocols"] = ["istio-peer-exchange", "istio-h2" if http2 else "istio"]
+        if trust.cert_chain and trust.private_key:  # SDS "default" in Istio; files in the lab
+            common["tls_certificates"] = [{"certificate_chain": {"filename": trust.cert_chain},
+                                           "private_key": {"filename": trust.private_key}}]
         mesh_root = trust.mesh_ca or trust.system_ca
         if mesh_root:
             # A mesh certificate is expected: external origins have no spiffe:// URI SAN, so the
