@@ -124,6 +124,7 @@ class LiveCall:
 class LivePath:
     """What Envoy chose. ``outcome`` is one of: ``cluster``, ``direct_response``, ``redirect``,
     ``no_listener``, ``no_filter_chain``, ``no_route_config``, ``no_vhost``, ``no_route``,
+    ``tls_redirect`` (301: a plaintext request to a virtual host with ``require_tls: ALL``),
     ``protocol_error`` (non-HTTP bytes into an HTTP connection manager), ``http10_rejected``
     (426), ``unknown_filter``, ``invalid_config`` (the config is not shaped like Envoy's).
     ``route`` is the route configuration's name (pilot's ``"80"``), ``route_entry`` the route's
@@ -148,7 +149,7 @@ class LivePath:
         response's, a redirect's; None when the request is routed (or not HTTP)."""
         if self.outcome in ("no_route", "no_vhost"):
             return 404
-        if self.outcome in ("direct_response", "redirect"):
+        if self.outcome in ("direct_response", "redirect", "tls_redirect"):
             return self.direct_status
         return None
 
@@ -712,6 +713,10 @@ def _through_hcm(cfg: EnvoyConfig, hcm: Json, call: LiveCall, base: LivePath) ->
     if vhost is None:
         return _replace(with_rc, outcome="no_vhost")
     with_vh = _replace(with_rc, vhost=_text(vhost.get("name"), "virtual_hosts.name"))
+    if vhost.get("require_tls") == "ALL" and call.transport == "raw_buffer":
+        # Envoy's router answers a plaintext request on such a vhost with a 301 to https before any
+        # route is matched (pilot sets it for a Gateway server's httpsRedirect, gateway.go).
+        return _replace(with_vh, outcome="tls_redirect", direct_status=301)
     return _route_action(vhost, call, with_vh)
 
 

@@ -415,3 +415,31 @@ def test_from_call_accepts_the_prediction_call_shape() -> None:
         },
     )()
     assert LiveCall.from_call(plain).host == "dead.example:8080"
+
+
+def test_require_tls_redirects_plaintext_before_any_route() -> None:
+    vhost = {
+        "name": "example.com:80",
+        "domains": ["example.com"],
+        "require_tls": "ALL",
+        "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "outbound|80||b.default"}}],
+    }
+    hcm = {
+        "name": "envoy.filters.network.http_connection_manager",
+        "typed_config": {"route_config": {"name": "http.80", "virtual_hosts": [vhost]}},
+    }
+    listener = {
+        "name": "0.0.0.0_80",
+        "address": {"socket_address": {"address": "0.0.0.0", "port_value": 80}},
+        "filter_chains": [{"filters": [hcm]}],
+    }
+    path = livepath.match({"listeners": [listener]}, _http("example.com"))
+    assert (path.outcome, path.vhost, path.cluster, path.local_status) == (
+        "tls_redirect",
+        "example.com:80",
+        None,
+        301,
+    )
+    del vhost["require_tls"]
+    routed = livepath.match({"listeners": [listener]}, _http("example.com"))
+    assert (routed.outcome, routed.cluster) == ("cluster", "outbound|80||b.default")

@@ -19,12 +19,14 @@ LIVEPATH_ERRORS = {
     "no_route_config": "no_route",
     "no_vhost": "no_virtual_host",
     "no_route": "no_route",
+    "tls_redirect": "tls_redirect",
     "protocol_error": "protocol_error",
 }
 """``diag.livepath`` outcomes in Istio's simulation error vocabulary (an outcome not listed is
 reported as itself, so it never equals an expected kind by accident). A route's redirect or direct
 response is no error in Istio's simulator (it reports the route matched); its
-``ErrTLSRedirect`` is a virtual host's ``require_tls``, which sidecar outbound config never sets."""
+``ErrTLSRedirect`` is a virtual host's ``require_tls`` (a Gateway server's httpsRedirect; sidecar
+outbound config never sets it)."""
 
 
 @dataclass(frozen=True)
