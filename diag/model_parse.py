@@ -19,6 +19,11 @@ from typing import Any
 import yaml
 
 from diag.resources import (
+    AuthorizationPolicy,
+    AuthzCondition,
+    AuthzOperation,
+    AuthzRule,
+    AuthzSource,
     ClientTls,
     ControlPlane,
     DestinationRule,
@@ -51,7 +56,7 @@ from diag.resources import (
     normalize_protocol,
 )
 
-ISTIO_GROUPS = ("networking.istio.io", "extensions.istio.io")
+ISTIO_GROUPS = ("networking.istio.io", "extensions.istio.io", "security.istio.io")
 ISTIO_VERSIONS = ("v1", "v1beta1", "v1alpha3", "v1alpha1")
 
 
@@ -413,10 +418,70 @@ def _gateway(base: dict[str, Any], spec: Mapping[str, Any]) -> Gateway:
             GatewayServer(
                 port=_port(m.get("port"), f"spec.servers[{i}].port"),
                 hosts=_strs(m.get("hosts"), f"spec.servers[{i}].hosts"),
-                tls_mode=_enum(tls.get("mode"), "tls.mode", ""),
+                # ServerTLSSettings.mode: the enum's zero value is PASSTHROUGH
+                tls_mode=_enum(tls.get("mode"), "tls.mode", "" if m.get("tls") is None else "PASSTHROUGH"),
+                name=_str(m.get("name"), f"spec.servers[{i}].name"),
             )
         )
     return Gateway(**base, selector=_labels(spec.get("selector"), "spec.selector"), servers=tuple(servers))
+
+
+_SOURCE_MODELLED = frozenset({"principals", "notPrincipals", "namespaces", "notNamespaces"})
+
+
+def _authz_rule(item: Any, where: str) -> AuthzRule:
+    """One `rules[]` item (security/v1beta1/authorization_policy.proto `Rule`)."""
+    m = _map(item, where)
+    sources, operations, conditions = [], [], []
+    for i, f in enumerate(_list(m.get("from"), f"{where}.from")):
+        src = _map(_map(f, f"{where}.from[{i}]").get("source"), f"{where}.from[{i}].source")
+        w = f"{where}.from[{i}].source"
+        sources.append(
+            AuthzSource(
+                principals=_strs(src.get("principals"), f"{w}.principals"),
+                not_principals=_strs(src.get("notPrincipals"), f"{w}.notPrincipals"),
+                namespaces=_strs(src.get("namespaces"), f"{w}.namespaces"),
+                not_namespaces=_strs(src.get("notNamespaces"), f"{w}.notNamespaces"),
+                other=tuple(sorted(str(k) for k in src if k not in _SOURCE_MODELLED)),
+            )
+        )
+    for i, t in enumerate(_list(m.get("to"), f"{where}.to")):
+        op = _map(_map(t, f"{where}.to[{i}]").get("operation"), f"{where}.to[{i}].operation")
+        w = f"{where}.to[{i}].operation"
+        operations.append(
+            AuthzOperation(
+                **{
+                    field: _strs(op.get(key), f"{w}.{key}")
+                    for field, key in (
+                        ("hosts", "hosts"), ("not_hosts", "notHosts"), ("ports", "ports"),
+                        ("not_ports", "notPorts"), ("methods", "methods"), ("not_methods", "notMethods"),
+                        ("paths", "paths"), ("not_paths", "notPaths"),
+                    )
+                }
+            )
+        )
+    for i, c in enumerate(_list(m.get("when"), f"{where}.when")):
+        cm = _map(c, f"{where}.when[{i}]")
+        conditions.append(
+            AuthzCondition(
+                key=_str(cm.get("key"), f"{where}.when[{i}].key"),
+                values=_strs(cm.get("values"), f"{where}.when[{i}].values"),
+                not_values=_strs(cm.get("notValues"), f"{where}.when[{i}].notValues"),
+            )
+        )
+    return AuthzRule(sources=tuple(sources), operations=tuple(operations), conditions=tuple(conditions))
+
+
+def _authorization_policy(base: dict[str, Any], spec: Mapping[str, Any]) -> AuthorizationPolicy:
+    return AuthorizationPolicy(
+        **base,
+        selector=_selector(spec.get("selector"), "spec.selector", "matchLabels"),
+        action=_enum(spec.get("action"), "spec.action", "ALLOW"),
+        rules=tuple(
+            _authz_rule(r, f"spec.rules[{i}]") for i, r in enumerate(_list(spec.get("rules"), "spec.rules"))
+        ),
+        has_target_ref=spec.get("targetRef") is not None or bool(spec.get("targetRefs")),
+    )
 
 
 def _service(base: dict[str, Any], spec: Mapping[str, Any]) -> Service:
@@ -504,6 +569,7 @@ SPEC_PARSERS: dict[str, Callable[[dict[str, Any], Mapping[str, Any]], Resource |
     "DestinationRule": _destination_rule,
     "VirtualService": _virtual_service,
     "Gateway": _gateway,
+    "AuthorizationPolicy": _authorization_policy,
     "Service": _service,
     "Pod": _pod,
 }

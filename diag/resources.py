@@ -375,8 +375,9 @@ class GatewayServer:
     """A Gateway `servers[]` item."""
 
     port: Port
-    hosts: tuple[str, ...] = ()
-    tls_mode: str = ""
+    hosts: tuple[str, ...] = ()  # "ns/host" as written ("host" alone = "*/host")
+    tls_mode: str = ""  # PASSTHROUGH, SIMPLE, MUTUAL, ISTIO_MUTUAL, AUTO_PASSTHROUGH, ...; "" = no tls
+    name: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -386,6 +387,64 @@ class Gateway(Resource):
     kind: str = "Gateway"
     selector: Mapping[str, str] = field(default_factory=dict)
     servers: tuple[GatewayServer, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuthzSource:
+    """An AuthorizationPolicy `rules[].from[].source` (security/v1beta1/authorization_policy.proto).
+    Principals are written without ``spiffe://`` (``cluster.local/ns/apps/sa/sleep``)."""
+
+    principals: tuple[str, ...] = ()
+    not_principals: tuple[str, ...] = ()
+    namespaces: tuple[str, ...] = ()
+    not_namespaces: tuple[str, ...] = ()
+    other: tuple[str, ...] = ()  # other fields set (ipBlocks, requestPrincipals, ...): not modelled
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuthzOperation:
+    """An AuthorizationPolicy `rules[].to[].operation`."""
+
+    hosts: tuple[str, ...] = ()
+    not_hosts: tuple[str, ...] = ()
+    ports: tuple[str, ...] = ()
+    not_ports: tuple[str, ...] = ()
+    methods: tuple[str, ...] = ()
+    not_methods: tuple[str, ...] = ()
+    paths: tuple[str, ...] = ()
+    not_paths: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuthzCondition:
+    """An AuthorizationPolicy `rules[].when[]` item."""
+
+    key: str
+    values: tuple[str, ...] = ()
+    not_values: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuthzRule:
+    """One `rules[]` item: it matches when any `from`, any `to` and every `when` matches (an empty
+    list matches anything)."""
+
+    sources: tuple[AuthzSource, ...] = ()
+    operations: tuple[AuthzOperation, ...] = ()
+    conditions: tuple[AuthzCondition, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuthorizationPolicy(Resource):
+    """security.istio.io AuthorizationPolicy (v1, v1beta1). `selector` None = every workload of its
+    namespace (the whole mesh in the root namespace); no `rules` matches nothing (an ALLOW policy
+    without rules allows nothing), one empty rule (`rules: [{}]`) matches everything."""
+
+    kind: str = "AuthorizationPolicy"
+    selector: Mapping[str, str] | None = None
+    action: str = "ALLOW"  # ALLOW | DENY | AUDIT | CUSTOM
+    rules: tuple[AuthzRule, ...] = ()
+    has_target_ref: bool = False  # targetRef(s): attached to a Gateway API gateway or a waypoint
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -547,6 +606,7 @@ MESH_KINDS = (
     "DestinationRule",
     "VirtualService",
     "Gateway",
+    "AuthorizationPolicy",
     "Service",
     "Namespace",
     "Pod",

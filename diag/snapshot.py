@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from diag.resources import (
+    AuthorizationPolicy,
     ControlPlane,
     DestinationRule,
     EnvoyFilter,
@@ -134,6 +135,7 @@ class Snapshot:
     destination_rules: tuple[DestinationRule, ...] = ()
     virtual_services: tuple[VirtualService, ...] = ()
     gateways: tuple[Gateway, ...] = ()
+    authorization_policies: tuple[AuthorizationPolicy, ...] = ()
     namespaces: Mapping[str, Namespace] = field(default_factory=dict)
     pods: tuple[Pod, ...] = ()
     proxy_configs: tuple[ProxyConfigResource, ...] = ()
@@ -201,6 +203,7 @@ class Snapshot:
             destination_rules=tuple(grouped[DestinationRule]),
             virtual_services=tuple(grouped[VirtualService]),
             gateways=tuple(grouped[Gateway]),
+            authorization_policies=tuple(grouped[AuthorizationPolicy]),
             namespaces={n.name: n for n in grouped[Namespace]},
             pods=tuple(grouped[Pod]),
             proxy_configs=tuple(grouped[ProxyConfigResource]),
