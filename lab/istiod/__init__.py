@@ -11,6 +11,8 @@ Public API (stable; the lab runtime and the vector tests depend on it):
 - :class:`PodView` — the proxy the config is generated for (namespace, labels, DNS capture, mesh).
 - :class:`GeneratedConfig` — listeners, clusters (static; EDS flattened), DNS table, notes.
 - :func:`generate` — ``generate(objects, pod) -> GeneratedConfig``.
+- :class:`GatewayView` / :func:`generate_gateway` — the same for a gateway proxy (an egress
+  gateway): Gateway servers, VirtualServices bound to it, AuthorizationPolicies as RBAC filters.
 - :class:`InternetHost` / :func:`internet_hosts` — what the lab internet must serve.
 
 Routes are inlined in each HTTP connection manager (``route_config``), never RDS. Each
@@ -79,6 +81,37 @@ class GeneratedConfig:
     mode_from: str = "default"
 
 
+def _gateway_labels() -> dict[str, str]:
+    return {"istio": "egressgateway", "app": "istio-egressgateway"}
+
+
+@dataclass(frozen=True)
+class GatewayView:
+    """The gateway proxy a gateway config is generated for (istio's egress gateway by default).
+
+    ``labels`` select Gateways (``spec.selector``), Services (their ``targetPort`` becomes the
+    listener port) and AuthorizationPolicies; ``mesh`` is a MeshConfig dict as for :class:`PodView`.
+    ``ca_file`` stands for the "system" roots (DestinationRule SIMPLE origination without
+    ``caCertificates``); ``mesh_ca_file`` for the mesh root that validates client certificates on
+    ISTIO_MUTUAL servers; ``cert_chain_file``/``private_key_file`` are the gateway's own SPIFFE
+    certificate (served on ISTIO_MUTUAL servers, presented to mesh mTLS upstreams).
+    ``scope_to_namespace`` is istiod's ``PILOT_SCOPE_GATEWAY_TO_NAMESPACE``.
+    """
+
+    namespace: str = "istio-system"
+    name: str = "istio-egressgateway"
+    labels: Mapping[str, str] = field(default_factory=_gateway_labels)
+    service_account: str = "istio-egressgateway"
+    mesh: Mapping[str, Any] = field(default_factory=dict)
+    ca_file: str | None = None
+    mesh_ca_file: str | None = None
+    cert_chain_file: str | None = None
+    private_key_file: str | None = None
+    trust_domain: str = "cluster.local"
+    connect_timeout_s: float | None = None
+    scope_to_namespace: bool = False
+
+
 @dataclass(frozen=True)
 class InternetPort:
     """One port the lab internet serves for a host; ``protocol`` is ``http``, ``https``, ``tls`` or
@@ -108,6 +141,16 @@ def generate(objects: Sequence[Mapping[str, Any]], pod: PodView) -> GeneratedCon
     return build_config(objects, pod)
 
 
+def generate_gateway(objects: Sequence[Mapping[str, Any]], gw: GatewayView) -> GeneratedConfig:
+    """Generate the config istiod would push to the gateway proxy ``gw`` (``dns`` is empty).
+
+    Unmodelled kinds and settings are named in ``notes``; malformed objects are skipped with a note.
+    """
+    from lab.istiod.gateway import build_gateway_config
+
+    return build_gateway_config(objects, gw)
+
+
 def internet_hosts(objects: Sequence[Mapping[str, Any]]) -> list[InternetHost]:
     """The non-wildcard hosts named by ServiceEntries (and ExternalName Services) with the ports
     and protocols the config declares for them, sorted by host."""
@@ -118,10 +161,12 @@ def internet_hosts(objects: Sequence[Mapping[str, Any]]) -> list[InternetHost]:
 
 __all__ = [
     "DEFAULT_CONNECT_TIMEOUT_S",
+    "GatewayView",
     "GeneratedConfig",
     "InternetHost",
     "InternetPort",
     "PodView",
     "generate",
+    "generate_gateway",
     "internet_hosts",
 ]

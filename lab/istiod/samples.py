@@ -139,3 +139,51 @@ def endpoint_slice(service: str, addresses: Sequence[str], ports: Mapping[str, i
                          "labels": {"kubernetes.io/service-name": service}},
             "endpoints": [{"addresses": [a], "conditions": {"ready": ready}} for a in addresses],
             "ports": [{"name": n, "port": p} for n, p in ports.items()]}
+
+
+def gateway(name: str, servers: Sequence[Mapping[str, Any]], *, namespace: str = "istio-system",
+            selector: Mapping[str, str] | None = None, created: str | None = None) -> dict[str, Any]:
+    """A Gateway (``selector`` defaults to istio's egress gateway's ``istio: egressgateway``)."""
+    chosen = selector if selector is not None else {"istio": "egressgateway"}
+    spec: dict[str, Any] = {"selector": dict(chosen), "servers": [dict(s) for s in servers]}
+    return {"apiVersion": "networking.istio.io/v1", "kind": "Gateway",
+            "metadata": _meta(name, namespace, created, None), "spec": spec}
+
+
+def gateway_server(number: int, protocol: str, hosts: Sequence[str], *, name: str = "",
+                   tls: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """One Gateway server; the port is named after the protocol and number (``http-80``)."""
+    server: dict[str, Any] = {"port": {"number": number, "name": f"{protocol.lower()}-{number}",
+                                       "protocol": protocol}, "hosts": list(hosts)}
+    if name:
+        server["name"] = name
+    if tls is not None:
+        server["tls"] = dict(tls)
+    return server
+
+
+def egress_gateway_service(*, namespace: str = "istio-system",
+                           cluster_ip: str = "10.96.0.20") -> dict[str, Any]:
+    """istio's ``istio-egressgateway`` Service: 80→8080 and 443→8443, selecting the gateway pods."""
+    svc = kube_service("istio-egressgateway",
+                       [{"port": 80, "name": "http2", "targetPort": 8080},
+                        {"port": 443, "name": "https", "targetPort": 8443}],
+                       namespace=namespace, cluster_ip=cluster_ip)
+    svc["spec"]["selector"] = {"istio": "egressgateway", "app": "istio-egressgateway"}
+    return svc
+
+
+def authorization_policy(name: str, *, namespace: str = "istio-system", action: str | None = None,
+                         rules: Sequence[Mapping[str, Any]] | None = None,
+                         selector: Mapping[str, str] | None = None,
+                         annotations: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """An AuthorizationPolicy; ``rules=None`` leaves ``rules`` out (ALLOW nothing)."""
+    spec: dict[str, Any] = {}
+    if selector is not None:
+        spec["selector"] = {"matchLabels": dict(selector)}
+    if action:
+        spec["action"] = action
+    if rules is not None:
+        spec["rules"] = [dict(r) for r in rules]
+    return {"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy",
+            "metadata": _meta(name, namespace, None, None, annotations), "spec": spec}
