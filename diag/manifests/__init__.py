@@ -5,6 +5,8 @@ rendered from code so that they never drift from what meshprobe does:
   live cluster, and ``cleanup`` (``docs/rbac.md``);
 - ``probe_pod`` and ``cronjob`` (``diag.manifests.workloads``): the probe pod ``diag.podspec``
   builds, as a standalone Pod, and a scheduled ``meshprobe check`` smoke test;
+- ``watch`` (``diag.manifests.watch``): ``meshprobe watch`` as a meshed Deployment with its RBAC,
+  Service, ServiceMonitor and PrometheusRule (``docs/watch.md``);
 - ``diag.manifests.yamlout``: YAML kubectl reads exactly as written, with a comment per rule.
 """
 
@@ -35,6 +37,7 @@ __all__ = [
     "render_cronjob",
     "render_probe_pod",
     "render_rbac",
+    "render_watch",
 ]
 
 HEADERS = {
@@ -79,4 +82,16 @@ def render_cronjob(**options: Any) -> str:
     return to_yaml(cronjob(**options), HEADERS["cronjob"])
 
 
-RENDERERS = {"rbac": render_rbac, "probe-pod": render_probe_pod, "cronjob": render_cronjob}
+def render_watch(**options: Any) -> str:
+    """``meshprobe manifests watch`` (the options of ``diag.manifests.watch.watch_manifests``)."""
+    from diag.manifests.watch import render_watch as render
+
+    return render(**options)
+
+
+RENDERERS = {
+    "rbac": render_rbac,
+    "probe-pod": render_probe_pod,
+    "cronjob": render_cronjob,
+    "watch": render_watch,
+}

@@ -74,3 +74,19 @@ def test_alerts_are_keyed_on_codes_that_exist() -> None:
         if "code" in alert["expr"]:
             assert "$labels.code" in alert["annotations"]["summary"]
             assert alert["annotations"]["runbook_url"].endswith("{{ $labels.code }}.md")
+
+
+def test_the_shipped_file_is_what_the_command_prints(capsys: pytest.CaptureFixture[str]) -> None:
+    """manifests/watch.yaml is ``meshprobe manifests watch`` with its defaults, byte for byte."""
+    from pathlib import Path
+
+    from diag.manifests import RENDERERS
+
+    assert cli.main(["manifests", "watch"]) == 0
+    printed = capsys.readouterr().out
+    shipped = (Path(__file__).resolve().parents[2] / "manifests" / "watch.yaml").read_text()
+    assert shipped == printed == RENDERERS["watch"](), (
+        "re-render: meshprobe manifests watch > manifests/watch.yaml"
+    )
+    kinds = [doc["kind"] for doc, _ in kubeyaml.documents(shipped)]
+    assert kinds.count("Deployment") == 1 and "PrometheusRule" in kinds and "ServiceMonitor" in kinds
