@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from diag.model_endpoints import DISCOVERY_GROUP, EndpointSlice, SliceError, parse_endpoint_slice
 from diag.resources import (
     AuthorizationPolicy,
     AuthzCondition,
@@ -597,6 +598,9 @@ def parse_object(doc: Mapping[str, Any], origin: str) -> Resource | None:
         return Namespace(**base)
     if kind == "Deployment":
         return _control_plane(base, spec)
+    if kind == "EndpointSlice" and group == DISCOVERY_GROUP:
+        base["namespace"] = base["namespace"] or "default"
+        return _endpoint_slice(base, doc)
     if kind in ("Service", "Pod"):
         if group:
             return None
@@ -621,6 +625,13 @@ def parse_object(doc: Mapping[str, Any], origin: str) -> Resource | None:
             **base, selector=_selector(spec.get("selector"), "spec.selector", "matchLabels"), environment=env
         )
     return None
+
+
+def _endpoint_slice(base: dict[str, Any], doc: Mapping[str, Any]) -> EndpointSlice:
+    try:
+        return parse_endpoint_slice(base, doc)
+    except SliceError as exc:
+        raise ParseError(str(exc)) from None
 
 
 def short_json(value: Any) -> str:

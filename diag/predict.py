@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ipaddress
 
+from diag.predict_endpoints import headless_answer
 from diag.predict_hosts import resolve_call
 from diag.predict_http import http_request
 from diag.predict_listeners import (
@@ -156,6 +157,10 @@ def dialled_address(scope: ProxyScope, call: Call, dns: tuple[str, ...] | None) 
         return dns[0], ""
     svc = scope.primary.get(scope.resolve_alias(call.host.lower()))
     if svc is not None and svc.kind == "Service":
+        ready = headless_answer(svc) if svc.headless else ()
+        if ready:
+            shown = ", ".join(ready[:3]) + (f", … {len(ready)} in all" if len(ready) > 3 else "")
+            return ready[0], f"assumed {call.host} resolves to {ready[0]} (DNS gives its endpoints: {shown})"
         addr = scope.address_for(svc)
         note = f"{svc.ref} has no clusterIP in the input: assumed {addr}" if svc.assumed_address else ""
         return (addr if addr != WILDCARD else None), note

@@ -15,8 +15,9 @@ Follows `pilot/pkg/networking/core/listener.go` `buildSidecarOutboundListeners` 
   Mongo/MySQL mismatches drop the newcomer; a second HTTP service on the port adds only vhosts.
 - A match-all chain becomes the default chain (the only chain when alone); otherwise the listener
   gets `PassthroughFilterChain` to the catch-all cluster.
-- NONE-resolution TCP/auto services without an address: a ServiceEntry without endpoints gets the
-  wildcard listener; Kubernetes headless Services need their (unknown) pod IPs and are skipped.
+- NONE-resolution TCP/auto services without an address: one `<endpoint IP>_<port>` listener per
+  endpoint (headless Services from their EndpointSlices), or the wildcard listener for a
+  ServiceEntry without endpoints (`diag.predict_endpoints`).
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from diag.loader import paused_gc
+from diag.predict_endpoints import binds_for
 from diag.predict_scope import WILDCARD, ProxyScope, mesh_virtual_services
-from diag.resources import TLS_FAMILY, Port, ServiceEntry
+from diag.resources import TLS_FAMILY, Port
 from diag.snapshot import MeshService, host_matches
 
 PLAINTEXT_ALPN = ("http/1.1", "h2c")
@@ -175,30 +177,23 @@ def listeners_for_port(scope: ProxyScope, port: int) -> dict[str, ListenerModel]
     return built
 
 
-def _bind_for(scope: ProxyScope, svc: MeshService, family: str) -> tuple[str, tuple[str, ...]] | None:
-    if family == "http":
-        return WILDCARD, ()
-    addr = scope.address_for(svc)
-    if addr == WILDCARD and svc.resolution == "NONE":
-        if svc.kind == "Service":
-            scope.notes.append(f"{svc.ref}: headless Service ports need pod IPs (not modelled)")
-            return None
-        se = svc.resource
-        if isinstance(se, ServiceEntry) and (se.endpoints or se.workload_selector is not None):
-            return None
-    if "/" in addr:
-        return WILDCARD, (addr,)
-    return addr, ()
-
-
 def _add_service(scope: ProxyScope, built: dict[str, ListenerModel], svc: MeshService, port: Port) -> None:
     family = port.family
     if family == "udp" or port.protocol == "HTTP_PROXY" or svc.resolution == "ALIAS":
         return  # buildSidecarOutboundListener: Alias services build nothing themselves
-    bound = _bind_for(scope, svc, family)
-    if bound is None:
-        return
-    bind, cidrs = bound
+    for bind, cidrs in binds_for(scope, svc, port, family):
+        _add_bound(scope, built, svc, port, family, bind, cidrs)
+
+
+def _add_bound(
+    scope: ProxyScope,
+    built: dict[str, ListenerModel],
+    svc: MeshService,
+    port: Port,
+    family: str,
+    bind: str,
+    cidrs: tuple[str, ...],
+) -> None:
     current = built.get(bind)
     if family == "http":
         if current is not None and current.protocol not in _TCPISH:

@@ -26,7 +26,8 @@ class Source:
     mesh-wide mode (it replaces MeshConfig `outboundTrafficPolicy.mode`; a Sidecar selecting the
     source still overrides it); `mode_override` is the *effective* mode when it is known for
     certain (the live sidecar's catch-all cluster), which nothing overrides; `http10` is istiod's
-    `PILOT_HTTP10` (off by default).
+    `PILOT_HTTP10` (off by default); `pod_ips` the proxy's own addresses when known (pilot builds no
+    per-endpoint listener for an endpoint whose address is the proxy's first one).
     """
 
     namespace: str
@@ -37,6 +38,7 @@ class Source:
     mesh_mode: str | None = None
     http10: bool = False
     istio_version: str | None = None
+    pod_ips: tuple[str, ...] = ()
 
     def key(self) -> tuple[Any, ...]:
         """A hashable identity (for per-source caches)."""
@@ -49,6 +51,7 @@ class Source:
             self.mesh_mode,
             self.http10,
             self.istio_version,
+            self.pod_ips,
         )
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from dataclasses import replace as dc_replace
 
+from diag.predict_endpoints import headless_answer
 from diag.predict_http import HttpRequest, HttpRoute, RouteContext, build_routes, delegate_index, first_match
 from diag.predict_listeners import cluster_name
 from diag.predict_model import Prediction, UpstreamTls
@@ -339,6 +340,8 @@ def dns_answer_for(scope: ProxyScope, host: str) -> tuple[str, ...] | None:
             svc = None
     if svc is None:
         return None
+    if svc.kind == "Service" and svc.headless:
+        return headless_answer(svc) or None  # name_table.go: a headless Service's ready endpoints
     addrs = [scope.address_for(s) for s in scope.by_host.get(svc.host, ())]
     answer = tuple(dict.fromkeys(a for a in addrs if a != WILDCARD and "/" not in a))
     return answer or None

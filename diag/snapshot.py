@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from diag.model_endpoints import EndpointSlice, SliceEndpoint, service_endpoints, slices_by_service
 from diag.resources import (
     AuthorizationPolicy,
     ControlPlane,
@@ -69,6 +70,7 @@ class MeshService:
     endpoints: tuple[WorkloadEndpoint, ...] = ()
     external_name: str = ""
     headless: bool = False
+    slice_endpoints: tuple[SliceEndpoint, ...] = ()  # a Kubernetes Service's, from its EndpointSlices
     index: int = 0  # position among the resource's hosts
     assumed_address: bool = False  # a stand-in ClusterIP: the input had none
 
@@ -191,7 +193,8 @@ class Snapshot:
             grouped[type(obj)].append(obj)
         services_k8s = tuple(grouped[Service])
         entries = tuple(grouped[ServiceEntry])
-        mesh_services = _convert(entries, services_k8s, mesh.domain_suffix)
+        slices = slices_by_service(grouped[EndpointSlice])
+        mesh_services = _convert(entries, services_k8s, mesh.domain_suffix, slices)
         sidecars = tuple(grouped[Sidecar])
         planes = tuple(grouped[ControlPlane])
         version = istio_version or next((p.version for p in planes if p.version), None)
@@ -253,7 +256,10 @@ class Snapshot:
 
 
 def _convert(
-    entries: Sequence[ServiceEntry], services: Sequence[Service], domain_suffix: str
+    entries: Sequence[ServiceEntry],
+    services: Sequence[Service],
+    domain_suffix: str,
+    slices: Mapping[tuple[str, str], list[EndpointSlice]] | None = None,
 ) -> tuple[MeshService, ...]:
     """One MeshService per (host, address), as `conversion.go` `convertServices` builds them."""
     out: list[MeshService] = []
@@ -279,11 +285,14 @@ def _convert(
                     )
                 )
     for svc in services:
-        out.append(_convert_service(svc, domain_suffix))
+        endpoints = service_endpoints(svc, (slices or {}).get((svc.namespace, svc.name), ()))
+        out.append(_convert_service(svc, domain_suffix, endpoints))
     return tuple(out)
 
 
-def _convert_service(svc: Service, domain_suffix: str) -> MeshService:
+def _convert_service(
+    svc: Service, domain_suffix: str, endpoints: tuple[SliceEndpoint, ...] = ()
+) -> MeshService:
     """kube/conversion.go ConvertService: ExternalName → Alias, headless → passthrough, else EDS."""
     addresses: tuple[str, ...] = ()
     assumed = False
@@ -307,6 +316,7 @@ def _convert_service(svc: Service, domain_suffix: str) -> MeshService:
         export_to=svc.export_to,
         external_name=svc.external_name if svc.type == "ExternalName" else "",
         headless=svc.headless,
+        slice_endpoints=endpoints,
         assumed_address=assumed,
     )
 

@@ -87,6 +87,7 @@ def predict_source(case: VectorCase) -> Any:
         labels=dict(case.proxy.labels),
         dns_capture=capture,
         auto_allocate=capture,
+        pod_ips=tuple(case.proxy.ips),
     )
 
 
