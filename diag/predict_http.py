@@ -215,14 +215,20 @@ class RouteContext:
     delegates: Mapping[tuple[str, str], VirtualService]
     cluster_for: Any
     default_export_to: tuple[str, ...] = ("*",)
+    gateway: str = "mesh"  # the proxy's gateway name: "mesh" (a sidecar) or "ns/name" (a Gateway)
 
 
-def _source_matches(m: HttpMatch | None, ctx: RouteContext) -> bool:
-    """`sourceMatchHTTP` for a sidecar (gateway names = {"mesh"})."""
+def _gateway_name(name: str, namespace: str) -> str:
+    """A VirtualService's gateway reference as "mesh" or "ns/name" (short names: the VS's namespace)."""
+    return name if name == "mesh" or "/" in name else f"{namespace}/{name}"
+
+
+def _source_matches(m: HttpMatch | None, ctx: RouteContext, namespace: str = "") -> bool:
+    """`sourceMatchHTTP` for a sidecar (gateway names = {"mesh"}) or a gateway (its "ns/name")."""
     if m is None:
         return True
     if m.gateways:
-        return "mesh" in m.gateways
+        return ctx.gateway in {_gateway_name(g, namespace) for g in m.gateways}
     if any(ctx.labels.get(k) != v for k, v in m.source_labels.items()):
         return False
     return not m.source_namespace or m.source_namespace == ctx.namespace
@@ -233,7 +239,7 @@ def _translate(vs: VirtualService, rule: RouteRule, index: int, m: HttpMatch | N
     """`TranslateRoute` (None: the match does not apply to this proxy and port)."""
     if m is not None and m.port and m.port != ctx.port:
         return None
-    if not _source_matches(m, ctx):
+    if not _source_matches(m, ctx, vs.namespace):
         return None
     name = rule.name + (f".{m.name}" if m is not None and m.name else "")
     where = f"{vs.ref} http[{index}]" + (f" match[{j}]" if j is not None else "")

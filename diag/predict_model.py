@@ -10,9 +10,12 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from diag.snapshot import MeshService
+
+if TYPE_CHECKING:
+    from diag.predict_gateway_model import GatewayHop
 
 VERDICTS = ("allowed", "blocked", "passthrough", "unknown")
 
@@ -38,6 +41,7 @@ class Source:
     mesh_mode: str | None = None
     http10: bool = False
     istio_version: str | None = None
+    service_account: str | None = None  # the pod's (its identity at an egress gateway); None = unknown
     pod_ips: tuple[str, ...] = ()
 
     def key(self) -> tuple[Any, ...]:
@@ -51,6 +55,7 @@ class Source:
             self.mesh_mode,
             self.http10,
             self.istio_version,
+            self.service_account,
             self.pod_ips,
         )
 
@@ -222,6 +227,7 @@ class Prediction:
     routes_tried: tuple[str, ...] = ()  # the virtual host's routes, in the order Envoy tries them
     weighted: tuple[tuple[str, int], ...] = ()  # (cluster, weight) of a weighted route
     local_status: int | None = None  # the sidecar's own answer: redirect code, direct status, 404
+    gateway: GatewayHop | None = None  # the egress-gateway hop (`diag.predict_gateway.with_gateway`)
 
     def to_json(self) -> dict[str, Any]:
         """The report's `predicted` object (docs/schema.md), with the notes and the assumptions the
@@ -233,4 +239,5 @@ class Prediction:
             "matched": list(self.matched),
             "notes": list(self.notes),
             "assumptions": list(self.assumptions),
+            "gateway": self.gateway.to_json() if self.gateway is not None else None,
         }

@@ -59,10 +59,9 @@ def istiod_gateway_source(
     objects: Sequence[Mapping[str, Any]], mesh: Mapping[str, Any], gw: GatewayIdentity
 ) -> GatewayConfig:
     """The default: the lab's gateway config generator (``lab.istiod.generate_gateway``)."""
-    import importlib
+    from lab.istiod import GatewayView, generate_gateway
 
-    istiod = importlib.import_module("lab.istiod")
-    view = istiod.GatewayView(
+    view = GatewayView(
         namespace=gw.namespace,
         name=gw.name,
         labels=dict(gw.labels),
@@ -73,7 +72,7 @@ def istiod_gateway_source(
         cert_chain_file=str(gw.cert.cert_chain_file),
         private_key_file=str(gw.cert.private_key_file),
     )
-    out = istiod.generate_gateway(objects, view)
+    out = generate_gateway(objects, view)
     return list(out.listeners), list(out.clusters)
 
 

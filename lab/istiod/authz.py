@@ -206,7 +206,7 @@ def policies_for(objects: Sequence[Mapping[str, Any]], namespace: str, labels: M
 
     def key(o: Mapping[str, Any]) -> tuple[str, str, str]:
         md = o.get("metadata") or {}
-        return str(md.get("creationTimestamp") or ""), str(md.get("namespace")), str(md.get("name"))
+        return str(md.get("creationTimestamp") or ""), str(md.get("name")), str(md.get("namespace"))
 
     out.sort(key=key)
     return out

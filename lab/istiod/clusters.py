@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from lab.istiod import protocol
@@ -212,21 +212,32 @@ def build_clusters(services: Sequence[MeshService], rule_for: Any, timeout_s: fl
                 continue
             seen.add(cluster["name"])
             out.append(cluster)
-            out.extend(subset_clusters(cluster, svc, port, rule))
+            out.extend(subset_clusters(cluster, svc, port, rule, (timeout_s, trust, notes)))
     return out
 
 
-def subset_clusters(cluster: dict[str, Any], svc: MeshService, port: MeshPort,
-                    rule: DestinationRule | None) -> list[dict[str, Any]]:
+def subset_clusters(cluster: dict[str, Any], svc: MeshService, port: MeshPort, rule: DestinationRule | None,
+                    rebuild: tuple[float, TrustFiles, list[str]]) -> list[dict[str, Any]]:
     """``buildSubsetCluster``: one ``outbound|PORT|SUBSET|HOST`` per DR subset, a copy of the default
-    cluster (the lab does not filter endpoints by subset labels)."""
+    cluster (the lab does not filter endpoints by subset labels) — unless the subset's own
+    ``trafficPolicy`` sets TLS: ``MergeSubsetTrafficPolicy`` (``pilot/pkg/networking/util``) lets the
+    subset's port-level TLS, else its top-level TLS, replace the rule's for that port."""
     if rule is None:
         return []
     out = []
     for name, _labels in rule.subsets:
         if not name:
             continue
-        copy_ = json.loads(json.dumps(cluster))
+        sub_tls, sub_port_tls = rule.subset_tls.get(name, (None, {}))
+        tls = sub_port_tls.get(port.number, sub_tls)
+        if tls is not None:
+            timeout_s, trust, notes = rebuild
+            merged = replace(rule, tls=tls, port_tls={}, subsets=(), subset_tls={})
+            copy_ = build_cluster(svc, port, merged, timeout_s, trust, notes) or {}
+            if not copy_:
+                continue
+        else:
+            copy_ = json.loads(json.dumps(cluster))
         copy_["name"] = cluster_name(port.number, svc.hostname, name)
         if "load_assignment" in copy_:
             copy_["load_assignment"]["cluster_name"] = copy_["name"]

@@ -122,12 +122,18 @@ class _Listeners:
                  notes: list[str]) -> None:
         self.gw, self.vss, self.services, self.notes = gw, vss, services, notes
         self.default_export = default_export
-        policies = policies_for(raw, gw.namespace, gw.labels, root_ns, notes)
-        self.http_rbac = http_filters(policies, notes)
-        self.tcp_rbac = network_filters(policies, [])
+        self.policies = policies_for(raw, gw.namespace, gw.labels, root_ns, notes)
+        self.http_rbac = http_filters(self.policies, notes)
+        self.tcp_rbac: list[dict[str, Any]] | None = None
         self.certs = GatewayCerts(gw.cert_chain_file, gw.private_key_file, gw.mesh_ca_file)
         self.tcp = TcpChainBuilder(vss, services, gw.namespace, default_export, self.certs,
-                                   lambda: copy.deepcopy(self.tcp_rbac), notes)
+                                   self._tcp_filters, notes)
+
+    def _tcp_filters(self) -> list[dict[str, Any]]:
+        """The network RBAC filters, built (and noted about) on first use."""
+        if self.tcp_rbac is None:
+            self.tcp_rbac = network_filters(self.policies, self.notes)
+        return copy.deepcopy(self.tcp_rbac)
 
     def _route(self, name: str, servers: Sequence[Any]) -> dict[str, Any]:
         return route_config(name, servers, self.vss, self.services, self.gw.labels, self.gw.namespace,

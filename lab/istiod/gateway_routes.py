@@ -4,7 +4,8 @@ Pilot sources:
 - ``pilot/pkg/model/push_context.go`` ``VirtualServicesForGateway`` with ``initVirtualServices``
   (``resolveGatewayName``: a bare ``gateways`` entry means ``<VS namespace>/<name>``): the VSs naming
   the gateway and exported to the proxy's namespace (``exportTo``, default
-  ``defaultVirtualServiceExportTo``) — private, then exported, then public, oldest first.
+  ``defaultVirtualServiceExportTo``) — private, then exported, then public, each oldest first (then
+  by name and namespace, ``model/config.go`` ``configCompareByCreationTime``).
 - ``pilot/pkg/networking/core/gateway.go`` ``buildGatewayHTTPRouteConfig``: for each server of the
   route, each VS whose hosts intersect the server's hosts (``host.NamesForNamespace`` +
   ``Names.Intersection``) gives its routes (``BuildHTTPRoutesForVirtualService`` on the *server* port,
@@ -45,7 +46,7 @@ def virtual_services_for_gateway(vss: Sequence[VirtualService], gateway: str, pr
                                  default_export: frozenset[str]) -> list[VirtualService]:
     """``VirtualServicesForGateway``."""
     ordered = sorted((v for v in vss if gateway in bound_gateways(v)),
-                     key=lambda v: (v.meta.created, v.meta.namespace, v.meta.name))
+                     key=lambda v: (v.meta.created, v.meta.name, v.meta.namespace))
     private, exported, public = [], [], []
     for vs in ordered:
         export = set(vs.export_to) or set(default_export)

@@ -173,7 +173,7 @@ def select_gateways(objects: Sequence[Mapping[str, Any]], namespace: str, labels
         if selector is not None and any(labels.get(k) != v for k, v in selector.items()):
             continue
         found.append((meta, servers))
-    found.sort(key=lambda g: (g[0].created, g[0].namespace, g[0].name))
+    found.sort(key=lambda g: (g[0].created, g[0].name, g[0].namespace))
     return found
 
 

@@ -118,6 +118,9 @@ class TlsSettings:
     insecure_skip_verify: bool = False
 
 
+SubsetTls = tuple[TlsSettings | None, Mapping[int, TlsSettings]]
+
+
 @dataclass(frozen=True)
 class DestinationRule:
     meta: ObjectMeta
@@ -128,6 +131,8 @@ class DestinationRule:
     connect_timeout_s: float | None
     workload_selector: bool = False
     subsets: tuple[tuple[str, Mapping[str, str]], ...] = ()
+    # subset name -> (its trafficPolicy.tls, its portLevelSettings TLS by port)
+    subset_tls: Mapping[str, SubsetTls] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -299,15 +304,25 @@ def _tls(value: Mapping[str, Any] | None) -> TlsSettings | None:
     )
 
 
-def parse_destination_rule(obj: Mapping[str, Any]) -> DestinationRule:
-    spec = obj.get("spec") or {}
-    policy = spec.get("trafficPolicy") or {}
+def _port_tls(policy: Mapping[str, Any]) -> dict[int, TlsSettings]:
     port_tls: dict[int, TlsSettings] = {}
     for pls in policy.get("portLevelSettings") or ():
         number = _int_or_none((pls.get("port") or {}).get("number"))
         tls = _tls(pls.get("tls"))
         if number is not None and tls is not None:
             port_tls[number] = tls
+    return port_tls
+
+
+def parse_destination_rule(obj: Mapping[str, Any]) -> DestinationRule:
+    spec = obj.get("spec") or {}
+    policy = spec.get("trafficPolicy") or {}
+    port_tls = _port_tls(policy)
+    subset_tls = {
+        str(s.get("name") or ""): (_tls(sp.get("tls")), _port_tls(sp))
+        for s in spec.get("subsets") or ()
+        if (sp := s.get("trafficPolicy") or {})
+    }
     tcp_pool = (policy.get("connectionPool") or {}).get("tcp") or {}
     return DestinationRule(
         meta=_meta(obj, "DestinationRule"),
@@ -321,6 +336,7 @@ def parse_destination_rule(obj: Mapping[str, Any]) -> DestinationRule:
             (str(s.get("name") or ""), {str(k): str(v) for k, v in (s.get("labels") or {}).items()})
             for s in spec.get("subsets") or ()
         ),
+        subset_tls=subset_tls,
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from lab.istiod.samples import (
+    authorization_policy,
     destination_rule,
     egress_gateway_service,
     gateway,
@@ -125,6 +126,32 @@ def nothing_selected() -> list[dict[str, Any]]:
     return objects
 
 
+SLEEP = "cluster.local/ns/default/sa/sleep"
+GW_SELECTOR = {"istio": "egressgateway"}
+
+
+def allow_sleep() -> dict[str, Any]:
+    """ALLOW only the ``sleep`` service account (mesh identity) through the gateway."""
+    return authorization_policy("allow-sleep", selector=GW_SELECTOR,
+                                rules=[{"from": [{"source": {"principals": [SLEEP]}}]}])
+
+
+def deny_namespace(ns: str = "default") -> dict[str, Any]:
+    return authorization_policy("deny-ns", selector=GW_SELECTOR, action="DENY",
+                                rules=[{"from": [{"source": {"namespaces": [ns]}}]}])
+
+
+def allow_operations() -> dict[str, Any]:
+    """ALLOW GETs under /status on edition.cnn.com, port 8080 (the listener's port)."""
+    return authorization_policy("allow-get", selector=GW_SELECTOR, rules=[{
+        "to": [{"operation": {"hosts": [CNN], "methods": ["GET"], "paths": ["/status*"],
+                              "ports": ["8080"], "notPaths": ["/status/private"]}}]}])
+
+
+def with_policies(objects: list[dict[str, Any]], *policies: dict[str, Any]) -> list[dict[str, Any]]:
+    return [*objects, *policies]
+
+
 ALL = {
     "http origination": http_origination,
     "tls passthrough": tls_passthrough,
@@ -132,4 +159,9 @@ ALL = {
     "istio mutual tls": mutual_tls,
     "tcp": tcp_server,
     "vs host not on gateway": nothing_selected,
+    "authz http": lambda: with_policies(mutual_http(), allow_sleep(), deny_namespace(), allow_operations()),
+    "authz passthrough": lambda: with_policies(tls_passthrough(), allow_sleep(), deny_namespace(),
+                                               allow_operations()),
+    "authz tcp dry run": lambda: with_policies(tcp_server(), authorization_policy(
+        "dry", selector=GW_SELECTOR, action="DENY", rules=[{}], annotations={"istio.io/dry-run": "true"})),
 }

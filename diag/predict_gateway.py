@@ -1,0 +1,310 @@
+"""The second hop: what an egress gateway does with a call a sidecar sends to it.
+
+`gateway_for_cluster(snapshot, cluster)` (`diag.predict_gateway_workload`) says whether a sidecar cluster
+(`outbound|<port>|<subset>|<host>`) leads to an egress gateway — a Kubernetes Service selecting the
+pods a Gateway selects, or Istio's default `istio-egressgateway.istio-system` (then *inferred* when
+no such Service is in the input). `predict_gateway(snapshot, gateway, call, source, cluster=...)`
+follows the hop as istiod configures it and Envoy runs it, stopping at the first failure:
+
+1. the sidecar's cluster: a subset needs a DestinationRule defining it, else the sidecar has no
+   such cluster (`pilot/pkg/networking/core/cluster.go` builds subset clusters from the DR only):
+   503 NC; the port must be a port of the gateway Service (istioctl analyze IST0162);
+2. a Gateway server on that port (the listener is `0.0.0.0_<target port>`,
+   `pilot/pkg/networking/core/gateway.go` `buildGatewayListeners`);
+3. sidecar→gateway TLS (`pilot/pkg/networking/core/cluster_tls.go`: a DestinationRule's tls wins;
+   auto-mTLS only toward endpoints labelled `security.istio.io/tlsMode: istio`, which gateway pods
+   are not unless labelled so; ISTIO_MUTUAL without `sni` sends `outbound_.<port>_.<subset>_.<host>`)
+   against the server's tls mode: an ISTIO_MUTUAL server takes only Istio mTLS whose SNI a server
+   host covers; a plaintext or PASSTHROUGH server takes the app's own bytes;
+4. AuthorizationPolicies selecting the gateway (`diag.predict_gateway_authz`), against the
+   caller's identity `<trust domain>/ns/<ns>/sa/<service account>` when the server terminates
+   Istio mTLS;
+5. the gateway's route (`diag.predict_gateway_routes`) and the service behind its cluster
+   (resolution NONE: no endpoints).
+
+`with_gateway(snapshot, source, call, prediction)` returns the sidecar prediction with this hop in
+`Prediction.gateway` (None when the path does not go through a gateway); the sidecar's own
+`verdict` stays the sidecar's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from diag.predict_gateway_authz import Request, evaluate, policies_for
+from diag.predict_gateway_model import GatewayHop, GatewayWorkload
+from diag.predict_gateway_routes import GatewayRoute, destination, http_route, l4_route, server_covers
+from diag.predict_gateway_workload import gateway_for_cluster, service_account, sidecar_tls
+from diag.predict_model import Call, Prediction, Source
+from diag.predict_routes import destination_rule
+from diag.predict_scope import scope_for
+from diag.resources import Gateway, GatewayServer
+from diag.snapshot import Snapshot
+
+MTLS = ("ISTIO_MUTUAL", "AUTO_ISTIO_MUTUAL")
+TERMINATING = ("SIMPLE", "MUTUAL", "ISTIO_MUTUAL", "OPTIONAL_MUTUAL")
+LOCAL, RELAYED = "local-sidecar", "via-route"
+# What an HTTP client sees per failure, and from which hop (TLS/TCP clients see a closed connection).
+HTTP_SEEN = {
+    "subset-missing": ("ENVOY_503_NO_CLUSTER", LOCAL),
+    "port-not-on-service": ("ENVOY_503_NO_CLUSTER", LOCAL),
+    "no-server": ("ENVOY_503_UPSTREAM", LOCAL),
+    "tls-mismatch": ("ENVOY_503_UPSTREAM", LOCAL),
+    "no-filter-chain": ("ENVOY_503_UPSTREAM", LOCAL),
+    "no-vhost": ("ENVOY_404_NR", RELAYED),
+    "no-route": ("ENVOY_404_NR", RELAYED),
+    "no-cluster": ("ENVOY_503_NO_CLUSTER", RELAYED),
+    "no-endpoints": ("ENVOY_503_UPSTREAM", RELAYED),
+    "denied": ("ENVOY_403_RBAC", RELAYED),
+}
+
+
+def _pick_server(
+    servers: list[tuple[Gateway, int, GatewayServer]], call: Call, mode: str, sni: str
+) -> tuple[tuple[Gateway, int, GatewayServer] | None, str]:
+    """The server taking the sidecar's bytes, or (None, why not)."""
+    if mode in MTLS:
+        fit = [s for s in servers if s[2].tls_mode == "ISTIO_MUTUAL"]
+        hit = [s for s in fit if "*" in s[2].hosts or server_covers(s[2], s[0], sni)]
+        if hit:
+            return hit[0], ""
+        return None, (
+            f"the sidecar sends Istio mTLS with SNI {sni}, which no ISTIO_MUTUAL server host covers"
+            if fit
+            else "the sidecar sends Istio mTLS to a server that does not terminate it"
+        )
+    if any(s[2].tls_mode == "ISTIO_MUTUAL" for s in servers) and not any(
+        s[2].tls_mode in ("", "PASSTHROUGH") for s in servers
+    ):
+        return (
+            None,
+            "the server expects Istio mTLS (ISTIO_MUTUAL) but the sidecar's cluster does not originate it",
+        )
+    tls_call = call.protocol in ("https", "tls")
+    for s in servers:
+        if tls_call and s[2].tls_mode in ("PASSTHROUGH", "AUTO_PASSTHROUGH"):
+            return s, ""
+        if not tls_call and s[2].tls_mode == "" and (call.protocol == "tcp") == (s[2].port.family == "tcp"):
+            return s, ""
+    wanted = "TLS passthrough" if tls_call else ("TCP" if call.protocol == "tcp" else "plaintext HTTP")
+    return None, f"the client's {call.protocol.upper()} reaches no {wanted} server on this port"
+
+
+def predict_gateway(
+    snapshot: Snapshot,
+    gateway: GatewayWorkload,
+    call: Call,
+    source: Source,
+    *,
+    cluster: str,
+    mesh_vs: str | None = None,
+) -> GatewayHop:
+    """The gateway hop for `call`, sent by `source`'s sidecar to `cluster` (see the module docstring)."""
+    _, port_text, subset, _ = cluster.split("|")
+    port = int(port_text) if port_text.isdigit() else call.port
+    hop = GatewayHop(
+        gateway=gateway.name,
+        service=gateway.host,
+        port=port,
+        subset=subset,
+        verdict="allowed",
+        inferred=gateway.inferred,
+        mesh_virtual_service=mesh_vs,
+    )
+    mode, sni, dr = sidecar_tls(snapshot, source, gateway, port, subset)
+    hop = replace(hop, sidecar_tls=mode)
+    gw_dr = destination_rule(snapshot, scope_for(snapshot, source), gateway.host)
+    if subset and (gw_dr is None or subset not in {s.name for s in gw_dr.subsets}):
+        where = (
+            f"{gw_dr.ref} defines no subset {subset!r}" if gw_dr else f"no DestinationRule for {gateway.host}"
+        )
+        return _fail(
+            hop,
+            call,
+            "subset-missing",
+            f"{cluster}: {where}, so the sidecar has no such cluster",
+            destination_rule=gw_dr.ref if gw_dr else None,
+        )
+    if gateway.service_ref and port not in gateway.ports:
+        return _fail(
+            hop,
+            call,
+            "port-not-on-service",
+            f"{gateway.service_ref} has no port {port} (ports {sorted(gateway.ports)})",
+        )
+    target = gateway.ports.get(port, port)
+    hop = replace(hop, listener=f"0.0.0.0_{target}")
+    gws = [g for g in snapshot.gateways if g.ref in gateway.gateways]
+    servers = [(g, i, s) for g in gws for i, s in enumerate(g.servers) if s.port.number == port]
+    if not servers:
+        if not gws:
+            return replace(
+                hop, verdict="unknown", notes=(f"no Gateway selecting {gateway.name} in the input",)
+            )
+        return _fail(
+            hop,
+            call,
+            "no-server",
+            f"no server of {', '.join(g.ref for g in gws)} is on port {port}",
+            gateway_ref=gws[0].ref,
+        )
+    picked, why = _pick_server(servers, call, mode, sni)
+    if picked is None:
+        g, i, s = servers[0]
+        return _fail(
+            hop,
+            call,
+            "tls-mismatch",
+            why,
+            gateway_ref=g.ref,
+            server=f"{g.ref} servers[{i}]",
+            server_tls=s.tls_mode,
+            destination_rule=dr,
+        )
+    gw, index, server = picked
+    hop = replace(hop, gateway_ref=gw.ref, server=f"{gw.ref} servers[{index}]", server_tls=server.tls_mode)
+    same = [s for g, _, s in servers if g is gw and s.tls_mode == server.tls_mode]
+    http = server.port.family == "http" or (
+        server.tls_mode in TERMINATING and server.port.protocol == "HTTPS"
+    )
+    if http:
+        route = http_route(snapshot, gw, same, call, dict(gateway.labels))
+    else:
+        route = l4_route(snapshot, gw, same, call.effective_sni, "tls" if server.tls_mode else "tcp")
+    hop = replace(
+        hop,
+        route=route.route,
+        vhost=route.vhost,
+        filter_chain=route.filter_chain,
+        virtual_service=route.virtual_service,
+    )
+    denied = _authorize(snapshot, gateway, call, source, hop, http, target, mode)
+    if denied.reason or route.reason:
+        return denied if denied.reason else _fail(hop, call, route.reason, route.note)
+    return _upstream(snapshot, gateway, call, replace(denied, cluster=route.cluster), route)
+
+
+def _authorize(
+    snapshot: Snapshot,
+    gateway: GatewayWorkload,
+    call: Call,
+    source: Source,
+    hop: GatewayHop,
+    http: bool,
+    target: int,
+    mode: str,
+) -> GatewayHop:
+    policies = policies_for(snapshot, gateway.namespace, gateway.labels)
+    if not policies:
+        return hop
+    account, known = service_account(snapshot, source)
+    trust = str(snapshot.mesh.raw.get("trustDomain") or "cluster.local")
+    identity = f"{trust}/ns/{source.namespace}/sa/{account}"
+    peer = identity if hop.server_tls == "ISTIO_MUTUAL" and mode in MTLS else None
+    req = Request(
+        principal=peer,
+        host=call.host,
+        port=target,
+        http=http,
+        method=call.method,
+        path=call.path,
+        sni=call.effective_sni,
+    )
+    decision = evaluate(policies, req)
+    notes = [
+        f"caller identity {identity} (service account {known})"
+        if peer
+        else "the gateway does not know the caller's identity: its server does not terminate Istio mTLS"
+    ]
+    notes += [f"not evaluated: {u}" for u in dict.fromkeys(decision.uncertain)]
+    hop = replace(
+        hop,
+        policies=decision.applied,
+        policy=decision.policy,
+        principal=peer or None,
+        notes=(*hop.notes, *notes),
+    )
+    if decision.allowed:
+        return hop
+    who = f"service account {account} ({identity})" if peer else "a caller without a mesh identity"
+    return _fail(hop, call, "denied", f"{decision.policy} denies {who}: {decision.reason}")
+
+
+def _upstream(
+    snapshot: Snapshot, gateway: GatewayWorkload, call: Call, hop: GatewayHop, route: GatewayRoute
+) -> GatewayHop:
+    parts = (route.cluster or "").split("|")
+    if len(parts) != 4 or not route.host:
+        return hop
+    dport = int(parts[1]) if parts[1].isdigit() else call.port
+    svc = destination(snapshot, route.host, dport, gateway.namespace)
+    if svc is None:
+        return _fail(
+            hop,
+            call,
+            "no-cluster",
+            f"{route.cluster}: no service {route.host} with port {dport} "
+            f"is visible to the gateway's namespace {gateway.namespace}",
+        )
+    hop = replace(hop, destination=svc.ref)
+    if svc.kind == "ServiceEntry" and svc.resolution == "NONE":
+        return _fail(
+            hop,
+            call,
+            "no-endpoints",
+            f"{svc.ref} has resolution NONE: a gateway cannot use ORIGINAL_DST, its cluster has no endpoints",
+        )
+    dr = destination_rule(snapshot, scope_for(snapshot, Source(namespace=gateway.namespace)), route.host)
+    tls = dr.traffic_policy.tls_for_port(dport) if dr is not None and dr.traffic_policy is not None else None
+    if dr is not None and tls is not None and tls.mode in ("SIMPLE", "MUTUAL"):
+        hop = replace(
+            hop,
+            notes=(*hop.notes, f"the gateway originates TLS ({tls.mode}) to {route.host}:{dport}: {dr.ref}"),
+        )
+    if parts[2] and (dr is None or parts[2] not in {s.name for s in dr.subsets}):
+        message = f"{route.cluster}: no DestinationRule defines subset {parts[2]!r}"
+        return _fail(hop, call, "no-cluster", message, destination_rule=dr.ref if dr else None)
+    return hop
+
+
+def _fail(
+    hop: GatewayHop,
+    call: Call,
+    reason: str,
+    message: str,
+    *,
+    gateway_ref: str | None = None,
+    server: str | None = None,
+    server_tls: str | None = None,
+    destination_rule: str | None = None,
+) -> GatewayHop:
+    """The hop failing for `reason`, with what the client sees (`HTTP_SEEN`; TLS/TCP: a closed
+    connection) and the objects to name."""
+    seen: tuple[str, str | None] = HTTP_SEEN[reason]
+    if call.protocol != "http":
+        seen = ("TCP_CLOSED_AFTER_CONNECT" if call.protocol == "tcp" else "RESET_BEFORE_RESPONSE"), None
+    return replace(
+        hop,
+        verdict="blocked",
+        reason=reason,
+        message=message,
+        signature=seen[0],
+        origin=seen[1],
+        gateway_ref=gateway_ref or hop.gateway_ref,
+        server=server or hop.server,
+        server_tls=hop.server_tls if server_tls is None else server_tls,
+        destination_rule=destination_rule or hop.destination_rule,
+    )
+
+
+def with_gateway(
+    snapshot: Snapshot, source: Source, call: Call, prediction: Prediction, cluster: str | None = None
+) -> Prediction:
+    """`prediction` with its gateway hop (`cluster`: the live sidecar's, else the predicted one)."""
+    cluster = cluster or prediction.path.cluster
+    gateway = gateway_for_cluster(snapshot, cluster)
+    if gateway is None or cluster is None:
+        return prediction
+    mesh_vs = next((m for m in prediction.matched if m.startswith("VirtualService ")), None)
+    hop = predict_gateway(snapshot, gateway, call, source, cluster=cluster, mesh_vs=mesh_vs)
+    return replace(prediction, gateway=hop)

@@ -1,0 +1,115 @@
+"""Which egress gateway a sidecar's cluster leads to, who the caller is at that gateway, and how the
+sidecar talks to it.
+
+- `gateway_for_cluster`: a cluster `outbound|<port>|<subset>|<host>` leads to an egress gateway when
+  `<host>` is a Kubernetes Service whose pods a Gateway selects (the Gateway's `selector` within
+  the pods' labels: the Service selector, or a loaded Pod's labels), or Istio's default
+  `istio-egressgateway.istio-system` (with the default labels `istio: egressgateway`); without a
+  Service object in the input the gateway is *inferred*;
+- `service_account`: the caller's service account (its SPIFFE identity's last part): given
+  (`--like`, the probe pod), a loaded Pod of the source, else the namespace's `default`;
+- `sidecar_tls`: the TLS of the sidecar's cluster toward the gateway
+  (`pilot/pkg/networking/core/cluster_tls.go`): a DestinationRule's subset, then top-level tls
+  (port-level first) wins; else auto-mTLS, only toward pods labelled
+  `security.istio.io/tlsMode: istio` (gateway pods are not, unless labelled so); ISTIO_MUTUAL
+  without `sni` sends `outbound_.<port>_.<subset>_.<host>`.
+"""
+
+from __future__ import annotations
+
+from diag.predict_gateway_model import GatewayWorkload
+from diag.predict_model import Source
+from diag.predict_routes import destination_rule
+from diag.predict_scope import scope_for
+from diag.resources import Gateway
+from diag.snapshot import Snapshot
+
+DEFAULT = ("istio-egressgateway", "istio-system")
+DEFAULT_LABELS = {"istio": "egressgateway", "app": "istio-egressgateway"}
+
+
+def _selects(gw: Gateway, labels: dict[str, str]) -> bool:
+    return bool(gw.selector) and all(labels.get(k) == v for k, v in gw.selector.items())
+
+
+def gateway_for_cluster(snapshot: Snapshot, cluster: str | None) -> GatewayWorkload | None:
+    """The egress gateway an `outbound|P|S|host` cluster leads to, or None (see the module docstring)."""
+    parts = (cluster or "").split("|")
+    if len(parts) != 4 or parts[0] != "outbound":
+        return None
+    host, suffix = parts[3].lower(), snapshot.mesh.domain_suffix
+    for svc in snapshot.services:
+        if svc.hostname(suffix) != host:
+            continue
+        labels = dict(svc.selector)
+        for pod in snapshot.pods:
+            if (
+                pod.namespace == svc.namespace
+                and labels
+                and all(pod.labels.get(k) == v for k, v in labels.items())
+            ):
+                labels = {**pod.labels}
+                break
+        gws = tuple(g.ref for g in snapshot.gateways if _selects(g, labels))
+        if not gws and (svc.name, svc.namespace) != DEFAULT and labels.get("istio") != "egressgateway":
+            return None
+        return GatewayWorkload(
+            name=f"{svc.name}.{svc.namespace}",
+            namespace=svc.namespace,
+            host=host,
+            labels=labels or DEFAULT_LABELS,
+            service_ref=svc.ref,
+            ports={p.number: p.target_port or p.number for p in svc.ports},
+            gateways=gws,
+        )
+    name, _, rest = host.partition(".")
+    namespace = rest.partition(".")[0]
+    if host == f"{DEFAULT[0]}.{DEFAULT[1]}.svc.{suffix}" or "egressgateway" in name:
+        gws = tuple(g.ref for g in snapshot.gateways if _selects(g, DEFAULT_LABELS))
+        return GatewayWorkload(
+            name=f"{name}.{namespace}",
+            namespace=namespace,
+            host=host,
+            labels=DEFAULT_LABELS,
+            gateways=gws,
+            inferred=True,
+        )
+    return None
+
+
+def service_account(snapshot: Snapshot, source: Source) -> tuple[str, str]:
+    """(service account, how it is known): given, a loaded Pod of the source, else "default"."""
+    if source.service_account:
+        return source.service_account, "given"
+    for pod in snapshot.pods:
+        if (
+            pod.namespace == source.namespace
+            and source.labels
+            and pod.service_account
+            and all(pod.labels.get(k) == v for k, v in source.labels.items())
+        ):
+            return pod.service_account, pod.ref
+    return "default", "assumed (the namespace's default ServiceAccount)"
+
+
+def sidecar_tls(
+    snapshot: Snapshot,
+    source: Source,
+    gateway: GatewayWorkload,
+    port: int,
+    subset: str,
+) -> tuple[str, str, str | None]:
+    """(mode, SNI sent, the DestinationRule deciding) of the sidecar's cluster toward the gateway."""
+    dr = destination_rule(snapshot, scope_for(snapshot, source), gateway.host)
+    auto_sni = f"outbound_.{port}_.{subset}_.{gateway.host}"
+    if dr is not None:
+        for sub in dr.subsets:
+            tls = sub.traffic_policy.tls_for_port(port) if sub.name == subset and sub.traffic_policy else None
+            if tls is not None:
+                return tls.mode, tls.sni or auto_sni, dr.ref
+        tls = dr.traffic_policy.tls_for_port(port) if dr.traffic_policy is not None else None
+        if tls is not None:
+            return tls.mode, tls.sni or auto_sni, dr.ref
+    if snapshot.mesh.enable_auto_mtls and gateway.labels.get("security.istio.io/tlsMode") == "istio":
+        return "AUTO_ISTIO_MUTUAL", auto_sni, None
+    return "DISABLE", "", dr.ref if dr is not None else None

@@ -1,0 +1,295 @@
+"""The egress-gateway hop (`diag.predict_gateway`) for each setup of Istio's egress-gateway tasks
+(testdata/gateway: HTTP, HTTPS passthrough, TLS origination at the gateway, TCP) and each fault."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from diag.loader import load_text
+from diag.predict import predict
+from diag.predict_gateway import with_gateway
+from diag.predict_gateway_model import GatewayHop
+from diag.predict_model import Call, Source
+from diag.snapshot import Snapshot
+
+DATA = Path(__file__).parent / "testdata" / "gateway"
+GW = "istio-egressgateway.istio-system.svc.cluster.local"
+HTTP = Call(host="api.example.com", port=80, protocol="http")
+HTTPS = Call(host="api.example.com", port=443, protocol="https")
+TCP = Call(host="db.example.com", port=5432, protocol="tcp", address="192.0.2.10")
+SETUP = {"http.yaml": HTTP, "https-passthrough.yaml": HTTPS, "tls-origination.yaml": HTTP, "tcp.yaml": TCP}
+
+
+def hop_for(
+    name: str,
+    *changes: tuple[str, str],
+    extra: str = "",
+    common: bool = True,
+    account: str | None = "sleep",
+    call: Call | None = None,
+) -> GatewayHop | None:
+    """The gateway hop of the setup `name` with each (old, new) text change applied."""
+    text = (DATA / name).read_text()
+    for old, new in changes:
+        assert old in text, old
+        text = text.replace(old, new)
+    if common:
+        text = (DATA / "common.yaml").read_text() + "\n---\n" + text
+    loaded = load_text(text + extra, name)
+    assert not [p for p in loaded.problems if p.level == "error"], loaded.problems
+    snap = Snapshot.build(loaded.objects, loaded.mesh)
+    source = Source(
+        namespace="apps", labels={"app": "sleep"}, mode_override="REGISTRY_ONLY", service_account=account
+    )
+    call = call or SETUP[name]
+    return with_gateway(snap, source, call, predict(snap, source, call)).gateway
+
+
+@pytest.mark.parametrize(
+    ("name", "listener", "chain", "route", "vhost", "cluster", "tls"),
+    [
+        (
+            "http.yaml",
+            "0.0.0.0_8080",
+            None,
+            "http.80",
+            "api.example.com:80",
+            "outbound|80||api.example.com",
+            ("DISABLE", ""),
+        ),
+        (
+            "https-passthrough.yaml",
+            "0.0.0.0_8443",
+            "{server_names=api.example.com}",
+            None,
+            None,
+            "outbound|443||api.example.com",
+            ("DISABLE", "PASSTHROUGH"),
+        ),
+        (
+            "tls-origination.yaml",
+            "0.0.0.0_8080",
+            None,
+            "https.80.https-port-for-tls-origination.egress.istio-system",
+            "api.example.com:80",
+            "outbound|443||api.example.com",
+            ("ISTIO_MUTUAL", "ISTIO_MUTUAL"),
+        ),
+        ("tcp.yaml", "0.0.0.0_9000", "{}", None, None, "outbound|5432||db.example.com", ("DISABLE", "")),
+    ],
+)
+def test_each_task_goes_through_the_gateway(
+    name: str,
+    listener: str,
+    chain: str | None,
+    route: str | None,
+    vhost: str | None,
+    cluster: str,
+    tls: tuple[str, str],
+) -> None:
+    hop = hop_for(name)
+    assert hop is not None
+    assert (hop.verdict, hop.reason, hop.inferred) == ("allowed", "", False)
+    assert (hop.gateway, hop.service) == ("istio-egressgateway.istio-system", GW)
+    assert (hop.listener, hop.filter_chain, hop.route, hop.vhost, hop.cluster) == (
+        listener,
+        chain,
+        route,
+        vhost,
+        cluster,
+    )
+    assert (hop.sidecar_tls, hop.server_tls) == tls
+    assert hop.gateway_ref == "Gateway istio-system/egress"
+    assert hop.mesh_virtual_service == hop.virtual_service  # one VS bound to mesh and the gateway
+    assert hop.virtual_service is not None and hop.virtual_service.startswith("VirtualService apps/")
+
+
+def test_tls_origination_at_the_gateway_is_noted() -> None:
+    hop = hop_for("tls-origination.yaml")
+    assert hop is not None
+    assert any("originates TLS (SIMPLE)" in n and "originate-tls-for-api" in n for n in hop.notes)
+
+
+def test_a_direct_path_has_no_gateway_hop() -> None:
+    changed = ("gateways: [istio-system/egress, mesh]", "gateways: [istio-system/egress]")
+    assert hop_for("http.yaml", changed) is None
+
+
+# ---- faults on the sidecar→gateway leg ----------------------------------------------------------
+
+
+def test_subset_without_its_destination_rule_is_503_nc_at_the_sidecar() -> None:
+    hop = hop_for("http.yaml", ("subsets: [{name: api}]", "subsets: [{name: other}]"))
+    assert hop is not None
+    assert (hop.reason, hop.signature, hop.origin) == (
+        "subset-missing",
+        "ENVOY_503_NO_CLUSTER",
+        "local-sidecar",
+    )
+    assert hop.destination_rule == "DestinationRule apps/egressgateway-for-api"
+    assert "subset 'api'" in hop.message
+
+
+def test_gateway_port_not_on_its_service() -> None:
+    changes = (
+        (
+            "port: {number: 80}}}]\n  - match: [{gateways: [istio-system/egress]",
+            "port: {number: 81}}}]\n  - match: [{gateways: [istio-system/egress]",
+        ),
+    )
+    hop = hop_for("http.yaml", *changes)
+    assert hop is not None
+    assert (hop.port, hop.reason) == (81, "port-not-on-service")
+    assert "Service istio-system/istio-egressgateway has no port 81" in hop.message
+
+
+def test_no_server_on_the_port() -> None:
+    hop = hop_for(
+        "http.yaml",
+        ("port: {number: 80, name: http, protocol: HTTP}", "port: {number: 443, name: http, protocol: HTTP}"),
+    )
+    assert hop is not None
+    assert (hop.reason, hop.signature, hop.origin) == ("no-server", "ENVOY_503_UPSTREAM", "local-sidecar")
+
+
+def test_sidecar_sends_mtls_to_a_plaintext_server() -> None:
+    dr = ("subsets: [{name: api}]", "subsets: [{name: api}]\n  trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}")
+    hop = hop_for("http.yaml", dr)
+    assert hop is not None
+    assert (hop.reason, hop.sidecar_tls, hop.server_tls) == ("tls-mismatch", "ISTIO_MUTUAL", "")
+    assert hop.destination_rule == "DestinationRule apps/egressgateway-for-api"
+    assert hop.gateway_ref == "Gateway istio-system/egress"
+
+
+def test_istio_mutual_server_without_mtls_from_the_sidecar() -> None:
+    hop = hop_for(
+        "tls-origination.yaml", ("tls: {mode: ISTIO_MUTUAL, sni: api.example.com}", "tls: {mode: DISABLE}")
+    )
+    assert hop is not None
+    assert (hop.reason, hop.signature, hop.origin) == ("tls-mismatch", "ENVOY_503_UPSTREAM", "local-sidecar")
+    assert "expects Istio mTLS" in hop.message
+
+
+def test_istio_mutual_without_sni_sends_the_cluster_sni() -> None:
+    hop = hop_for(
+        "tls-origination.yaml",
+        ("tls: {mode: ISTIO_MUTUAL, sni: api.example.com}", "tls: {mode: ISTIO_MUTUAL}"),
+    )
+    assert hop is not None
+    assert hop.reason == "tls-mismatch"
+    assert f"outbound_.80_.api_.{GW}" in hop.message
+
+
+# ---- faults at the gateway -----------------------------------------------------------------------
+
+
+def test_host_not_on_the_gateway_is_404_nr_relayed() -> None:
+    hop = hop_for(
+        "http.yaml",
+        (
+            "hosts: [api.example.com]\n---\napiVersion: networking.istio.io/v1\nkind: Destination",
+            "hosts: [other.example.com]\n---\napiVersion: networking.istio.io/v1\nkind: Destination",
+        ),
+    )
+    assert hop is not None
+    assert (hop.reason, hop.vhost, hop.route) == ("no-vhost", "blackhole:80", "http.80")
+    assert (hop.signature, hop.origin) == ("ENVOY_404_NR", "via-route")
+
+
+def test_server_namespace_restricts_the_virtual_services() -> None:
+    hop = hop_for(
+        "http.yaml", ("    hosts: [api.example.com]\n---", "    hosts: [shop/api.example.com]\n---")
+    )
+    assert hop is not None and hop.reason == "no-vhost"
+    ok = hop_for("http.yaml", ("    hosts: [api.example.com]\n---", "    hosts: [apps/api.example.com]\n---"))
+    assert ok is not None and ok.reason == ""
+
+
+def test_no_gateway_route_for_the_request() -> None:
+    hop = hop_for(
+        "http.yaml",
+        (
+            "match: [{gateways: [istio-system/egress], port: 80}]",
+            "match: [{gateways: [istio-system/egress], port: 80, uri: {prefix: /v2}}]",
+        ),
+    )
+    assert hop is not None
+    assert (hop.reason, hop.vhost, hop.signature) == ("no-route", "api.example.com:80", "ENVOY_404_NR")
+
+
+def test_resolution_none_behind_the_gateway_has_no_endpoints() -> None:
+    hop = hop_for("http.yaml", ("resolution: DNS", "resolution: NONE"))
+    assert hop is not None
+    assert (hop.reason, hop.destination) == ("no-endpoints", "ServiceEntry apps/api")
+    assert (hop.signature, hop.origin) == ("ENVOY_503_UPSTREAM", "via-route")
+
+
+def test_gateway_route_to_an_unknown_host_is_503_nc_relayed() -> None:
+    hop = hop_for(
+        "http.yaml",
+        (
+            "route: [{destination: {host: api.example.com, port: {number: 80}}}]",
+            "route: [{destination: {host: nowhere.example.com, port: {number: 80}}}]",
+        ),
+    )
+    assert hop is not None
+    assert (hop.reason, hop.signature, hop.origin) == ("no-cluster", "ENVOY_503_NO_CLUSTER", "via-route")
+
+
+def test_passthrough_without_a_tls_route_for_the_sni_is_a_reset() -> None:
+    changed = (
+        "match: [{gateways: [istio-system/egress], port: 443, sniHosts: [api.example.com]}]",
+        "match: [{gateways: [istio-system/egress], port: 443, sniHosts: [other.example.com]}]",
+    )
+    hop = hop_for("https-passthrough.yaml", changed)
+    assert hop is not None
+    assert (hop.reason, hop.signature, hop.origin) == ("no-filter-chain", "RESET_BEFORE_RESPONSE", None)
+
+
+def test_http_to_a_passthrough_server_is_a_mismatch() -> None:
+    server = (
+        "  - port: {number: 80, name: http, protocol: HTTP}\n    hosts: [api.example.com]\n",
+        "  - port: {number: 80, name: tls, protocol: TLS}\n    hosts: [api.example.com]\n"
+        "    tls: {mode: PASSTHROUGH}\n",
+    )
+    hop = hop_for("http.yaml", server)
+    assert hop is not None
+    assert (hop.reason, hop.server_tls, hop.signature) == (
+        "tls-mismatch",
+        "PASSTHROUGH",
+        "ENVOY_503_UPSTREAM",
+    )
+
+
+def test_tcp_without_a_gateway_tcp_route_closes() -> None:
+    hop = hop_for(
+        "tcp.yaml",
+        (
+            "match: [{gateways: [istio-system/egress], port: 9000}]",
+            "match: [{gateways: [istio-system/egress], port: 9001}]",
+        ),
+    )
+    assert hop is not None
+    assert (hop.reason, hop.signature) == ("no-filter-chain", "TCP_CLOSED_AFTER_CONNECT")
+
+
+# ---- inferred gateways ---------------------------------------------------------------------------
+
+
+def test_without_the_service_the_default_gateway_is_inferred() -> None:
+    hop = hop_for("http.yaml", common=False)
+    assert hop is not None
+    assert (hop.inferred, hop.verdict, hop.listener) == (True, "allowed", "0.0.0.0_80")
+
+
+def test_without_any_gateway_object_the_verdict_is_unknown() -> None:
+    cut = (DATA / "http.yaml").read_text().split("---")
+    text = "---".join(doc for doc in cut if "kind: Gateway" not in doc)
+    loaded = load_text(text)
+    snap = Snapshot.build(loaded.objects, loaded.mesh)
+    source = Source(namespace="apps", mode_override="REGISTRY_ONLY")
+    hop = with_gateway(snap, source, HTTP, predict(snap, source, HTTP)).gateway
+    assert hop is not None
+    assert (hop.inferred, hop.verdict) == (True, "unknown")
