@@ -95,7 +95,8 @@ class GatewayView:
     ``caCertificates``); ``mesh_ca_file`` for the mesh root that validates client certificates on
     ISTIO_MUTUAL servers; ``cert_chain_file``/``private_key_file`` are the gateway's own SPIFFE
     certificate (served on ISTIO_MUTUAL servers, presented to mesh mTLS upstreams).
-    ``scope_to_namespace`` is istiod's ``PILOT_SCOPE_GATEWAY_TO_NAMESPACE``.
+    ``scope_to_namespace`` is istiod's ``PILOT_SCOPE_GATEWAY_TO_NAMESPACE``. ``service_account`` and
+    ``trust_domain`` describe the gateway's identity for callers; the generator does not read them.
     """
 
     namespace: str = "istio-system"
