@@ -8,10 +8,13 @@ is only a name for a program that is already here:
   ``meshprobe check`` run the code under test;
 - ``lab.example/app`` (any tag): a generic workload image whose ``command``/``args`` are run as
   given (``sleep``, ``sh -c ...``), for workloads that ``--like`` and ``--from`` point at;
+- the CLI image (any image whose repository ends in ``meshprobe-cli``): its entrypoint
+  ``meshprobe`` runs this checkout's CLI with this interpreter (``meshprobe manifests watch``'s
+  Deployment runs ``meshprobe watch`` this way);
 - anything else cannot be pulled (``ErrImagePull``, then ``ImagePullBackOff``), as an image
   missing from its registry behaves.
 
-The image's default user is part of the image: the probe image runs as 65532 (see the
+The image's default user is part of the image: the probe and CLI images run as 65532 (see the
 ``Dockerfile``), the app image as 1000.
 """
 
@@ -23,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 PROBE_REPOSITORY_SUFFIX = "meshprobe-probe"
+CLI_REPOSITORY_SUFFIX = "meshprobe-cli"
 APP_REPOSITORY = "lab.example/app"
 
 
@@ -49,6 +53,8 @@ def resolve(image: str) -> Image:
     repo = repository(image)
     if repo.rsplit("/", 1)[-1].endswith(PROBE_REPOSITORY_SUFFIX):
         return Image(entrypoint=("python", "-m", "probes"), uid=65532, gid=65532)
+    if repo.rsplit("/", 1)[-1].endswith(CLI_REPOSITORY_SUFFIX):
+        return Image(entrypoint=("python", "-c", "from diag.entry import run; run()"), uid=65532, gid=65532)
     if repo == APP_REPOSITORY:
         return Image(entrypoint=())
     raise ImagePullError(

@@ -76,6 +76,7 @@ class Kubelet:
         self.node_name = NODE_NAME
         self.node_labels = dict(NODE_LABELS)
         self.log_unavailable = log_unavailable or LogUnavailableError
+        self.api: Any = None  # the ApiServer, for ServiceAccount tokens (lab.kubeapi)
         self._workers: dict[tuple[str, str], PodWorker] = {}
         self._done: set[str] = set()  # uids whose worker has finished (a terminal pod is not run again)
         self._lock = threading.Lock()

@@ -7,6 +7,7 @@ the /16 is derived from the run id inside 10.64.0.0/10 so two runs never even lo
 
 - ``10.B.0.0/24``: pod links, one /30 per pod (internet side ``.4N+1``, pod side ``.4N+2``);
 - ``10.B.1.53``: the internet's DNS server; ``10.B.1.99``: the address that silently drops SYNs;
+- ``10.B.1.10``: the API server as pods reach it (``lab.kubeapi``);
 - ``10.B.2.0/23`` onwards: one address per internet host.
 """
 
@@ -63,6 +64,10 @@ class RunNames:
     @property
     def dns_address(self) -> str:
         return f"10.{self.second_octet}.1.53"
+
+    @property
+    def api_address(self) -> str:
+        return f"10.{self.second_octet}.1.10"
 
     @property
     def drop_address(self) -> str:

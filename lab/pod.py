@@ -141,16 +141,18 @@ def create_pod_network(
 
 def app_exec_argv(
     netns: str, resolv_conf: Path, argv: Sequence[str], *, uid: int = APP_UID, gid: int = APP_GID,
-    pdeathsig: bool = False,
+    pdeathsig: bool = False, run_dir: Path | None = None,
 ) -> list[str]:
     """argv that runs ``argv`` as the app container would: in the pod netns, with the pod's
     resolv.conf in a private mount namespace, as ``uid``/``gid``. ``pdeathsig``: the program is
-    killed when the thread that spawned it exits (set after the uid change, which clears it)."""
-    mount = 'mount --bind "$1" /etc/resolv.conf && shift && exec "$@"'
+    killed when the thread that spawned it exits (set after the uid change, which clears it).
+    ``run_dir`` is mounted over ``/run`` (= ``/var/run``: the ServiceAccount volume, lab.kubeapi)."""
+    mount = 'mount --bind "$1" /etc/resolv.conf && shift && '
+    mount += 'mount --bind "$1" /run && shift && exec "$@"' if run_dir else 'exec "$@"'
     death = ["--pdeathsig", "KILL"] if pdeathsig else []
     return [
         *nsenter_argv(netns), "unshare", "--mount", "--propagation", "private", "--",
-        "sh", "-c", mount, "sh", str(resolv_conf),
+        "sh", "-c", mount, "sh", str(resolv_conf), *([str(run_dir)] if run_dir else []),
         "setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", *death,
         "--inh-caps", "+dac_read_search", "--ambient-caps", "+dac_read_search", "--", *argv,
     ]  # fmt: skip
@@ -283,9 +285,12 @@ class Pod:
         return admin.request(self.thread, host, port, path, method=method, source=source)
 
     def exec_argv(
-        self, argv: Sequence[str], *, uid: int = APP_UID, gid: int = APP_GID, pdeathsig: bool = False
+        self, argv: Sequence[str], *, uid: int = APP_UID, gid: int = APP_GID, pdeathsig: bool = False,
+        run_dir: Path | None = None,
     ) -> list[str]:
-        return app_exec_argv(self.net.netns, self.resolv_conf, argv, uid=uid, gid=gid, pdeathsig=pdeathsig)
+        return app_exec_argv(
+            self.net.netns, self.resolv_conf, argv, uid=uid, gid=gid, pdeathsig=pdeathsig, run_dir=run_dir
+        )
 
     def exec_env(self, env: Mapping[str, str] | None = None) -> dict[str, str]:
         return app_env(self.ca_file, f"{self.namespace}/{self.spec.name}", env)

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from lab import images
+from lab import images, kubeapi
 from lab.containers import Container, container_env, now
 from lab.injector import PROXY_CONTAINER, proxy_config, sidecar_container
 from lab.podstatus import pod_status
@@ -214,11 +214,14 @@ class PodWorker:
     def _start(self, container: Container) -> None:
         argv = images.container_argv(container.spec)
         uid, gid = self._identity(container.spec)
-        env = container_env(container.spec, self.pod, self.lab_pod.address)
+        env = {**kubeapi.container_api_env(self.kubelet.store),
+               **container_env(container.spec, self.pod, self.lab_pod.address)}  # fmt: skip
+        api = self.kubelet.api
+        run_dir = kubeapi.service_account_volume(api, self.pod, self.dir / "run") if api else None
         container.log.parent.mkdir(parents=True, exist_ok=True)
         with container.log.open("ab") as log:
             container.proc = subprocess.Popen(
-                self.lab_pod.exec_argv(argv, uid=uid, gid=gid, pdeathsig=True),
+                self.lab_pod.exec_argv(argv, uid=uid, gid=gid, pdeathsig=True, run_dir=run_dir),
                 env=self.lab_pod.exec_env(env),
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -1,6 +1,7 @@
 """``ApiServer``: the stand-in API server's lifecycle — HTTPS on 127.0.0.1 (an ephemeral port, a
-certificate from the lab CA), users and tokens, kubeconfigs, hooks, faults, pause/resume, and
-the controllers started beside it.
+certificate from the lab CA) and on any further listeners (``serve_also``: an address inside the
+lab's network, for pods), users and tokens, kubeconfigs, hooks, faults, pause/resume, and the
+controllers started beside it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import secrets
 import socket
 import ssl
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
@@ -40,13 +41,24 @@ class LabHTTPServer(ThreadingHTTPServer):
     block_on_close = False
     allow_reuse_address = True
 
-    def __init__(self, port: int, api: ApiServer, ssl_context: ssl.SSLContext) -> None:
+    def __init__(
+        self, port: int, api: ApiServer, ssl_context: ssl.SSLContext, sock: socket.socket | None = None
+    ) -> None:
         self.api = api
         self.ssl_context = ssl_context
         self._conns: set[socket.socket] = set()
         self._conn_lock = threading.Lock()
         self.handler_threads: list[threading.Thread] = []
-        super().__init__(("127.0.0.1", port), ApiHandler)
+        if sock is None:
+            super().__init__(("127.0.0.1", port), ApiHandler)
+            return
+        # A socket bound elsewhere (e.g. inside a network namespace): serve it as it is.
+        super().__init__(sock.getsockname(), ApiHandler, bind_and_activate=False)
+        self.socket.close()
+        self.socket = sock
+        self.server_address = sock.getsockname()
+        self.server_name, self.server_port = str(self.server_address[0]), int(self.server_address[1])
+        sock.listen(self.request_queue_size)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         thread = threading.Thread(
@@ -98,6 +110,8 @@ class ApiServer:
         self._http: LabHTTPServer | None = None
         self._serve: threading.Thread | None = None
         self._ssl: ssl.SSLContext | None = None
+        self._also: list[tuple[Callable[[], socket.socket], ssl.SSLContext]] = []
+        self._also_http: list[LabHTTPServer] = []
         self.controllers = Controllers(self.store, ca_pem=Path(ca.ca_file).read_text())
         self._admin_token = self.add_user("admin", ["system:masters"])
         for obj in bootstrap_objects():
@@ -125,20 +139,40 @@ class ApiServer:
             target=self._http.serve_forever, kwargs={"poll_interval": 0.1}, name="apiserver", daemon=True
         )
         self._serve.start()
+        for make_socket, context in self._also:
+            self._serve_socket(make_socket(), context)
+
+    def _serve_socket(self, sock: socket.socket, context: ssl.SSLContext) -> None:
+        http = LabHTTPServer(0, self, context, sock)
+        self._also_http.append(http)
+        threading.Thread(
+            target=http.serve_forever, kwargs={"poll_interval": 0.1}, name="apiserver-also", daemon=True
+        ).start()
+
+    def serve_also(self, make_socket: Callable[[], socket.socket], context: ssl.SSLContext) -> None:
+        """Serve the API on one more listener as well: ``make_socket`` returns a bound TCP socket
+        (called again after ``resume``), ``context`` presents that listener's certificate."""
+        with self._lock:
+            self._also.append((make_socket, context))
+            if self._http is not None:
+                self._serve_socket(make_socket(), context)
 
     def _stop_listening(self, timeout: float = 5.0) -> None:
         http, serve = self._http, self._serve
         self._http = self._serve = None
         if http is None:
             return
-        with contextlib.suppress(Exception):
-            http.shutdown()
-        with contextlib.suppress(Exception):
-            http.server_close()
+        servers, self._also_http = [http, *self._also_http], []
+        for server in servers:
+            with contextlib.suppress(Exception):
+                server.shutdown()
+            with contextlib.suppress(Exception):
+                server.server_close()
         self.stopping.set()
         self.store.drop_watches()
-        http.cut_connections()
-        for thread in [*http.handler_threads, serve]:
+        for server in servers:
+            server.cut_connections()
+        for thread in [*(t for s in servers for t in s.handler_threads), serve]:
             if thread is not None:
                 thread.join(timeout)
 
