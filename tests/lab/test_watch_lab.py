@@ -291,6 +291,29 @@ def test_a_pod_that_opts_out_of_the_token_gets_none(running: Running) -> None:
     assert running.get("/readyz")[0] == 200
 
 
+def test_the_watch_outlives_an_unreachable_api(running: Running) -> None:
+    """With the API server down, cycles go on (the mesh last read is used) and the pod stays
+    healthy; once the API is back (its in-lab listener too), the watches resume and a change is
+    seen again."""
+    running.set_mode("ALLOW_ANY")
+    running.wait_for(OPEN, PASS, 3 * INTERVAL)
+    api = running.lab.control_plane.api
+    cycles = running.counter("meshprobe_watch_cycles")
+    api.pause()
+    try:
+        deadline = time.monotonic() + 4 * INTERVAL
+        while running.counter("meshprobe_watch_cycles") < cycles + 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert running.counter("meshprobe_watch_cycles") >= cycles + 2
+        assert running.get("/healthz")[0] == 200 and running.verdict(OPEN) == PASS
+    finally:
+        api.resume()
+    running.set_mode("REGISTRY_ONLY")
+    running.wait_for(OPEN, BLACKHOLE, 60)  # the watches retry with a backoff of up to 60 s
+    running.set_mode("ALLOW_ANY")
+    running.wait_for(OPEN, PASS, 60)
+
+
 def _terminated(pod: dict[str, Any], container: str) -> bool:
     """The container ran and exited (its injected sidecar keeps the pod itself Running)."""
     statuses = pod["status"].get("containerStatuses") or []
