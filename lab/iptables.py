@@ -6,8 +6,15 @@ goldens (``testdata/inbound-ports-wildcard.golden``, ``outbound-ports-exclude.go
 ``dns-uid-gid.golden``): rules are emitted in the order ``Run`` appends them, grouped per table as
 ``iptables-restore`` input. The injector's defaults (``injection-template.yaml``) are
 ``-p 15001 -z 15006 -u 1337 -m REDIRECT -i '*' -x "" -b '*' -d 15090,15021,15020``; the gid
-defaults to the uid (``tools/common/config/config.go``). IPv4 only (the lab has no IPv6).
+defaults to the uid (``tools/common/config/config.go``).
 REDIRECT mode only (no TPROXY), no ``-k``/``-c`` interfaces, no owner-group filters.
+
+``family=6`` gives the ``ip6tables-restore`` input ``Run`` builds for a pod with an IPv6 address
+(``EnableIPv6``): the same rules with ``AppendVersionedRule``'s IPv6 forms (inbound passthrough
+source ``::6/128``, loopback ``::1/128``), the IPv6 members of ``-x``/``-i`` (``SeparateV4V6``;
+``*`` covers both families) and of the DNS servers (``DNSServersV6``: ``/128`` matches, and the
+nat jump to ``ISTIO_OUTPUT_DNS`` only when this family has a server, ``SetupDNSRedir``); the raw
+table's owner zones apply to both families (``AppendRule``).
 """
 
 from __future__ import annotations
@@ -19,6 +26,10 @@ AGENT_DNS_PORT = 15053
 INBOUND_TUNNEL_PORT = 15008
 LOOPBACK_CIDR = "127.0.0.1/32"
 INBOUND_PASSTHROUGH_SOURCE = "127.0.0.6/32"
+_FAMILY = {
+    4: {"loopback": LOOPBACK_CIDR, "passthrough": INBOUND_PASSTHROUGH_SOURCE, "host": "/32"},
+    6: {"loopback": "::1/128", "passthrough": "::6/128", "host": "/128"},
+}
 
 
 @dataclass(frozen=True)
@@ -73,6 +84,21 @@ def _split(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
+def _of_family(values: Sequence[str], family: int) -> list[str]:
+    """``config.SeparateV4V6``: the members of one IP family (an IPv6 one contains ``:``)."""
+    return [v for v in values if (":" in v) == (family == 6)]
+
+
+def _dns_on(cfg: CaptureConfig) -> bool:
+    """``Run``: DNS capture needs CAPTURE_ALL_DNS or a nameserver of either family."""
+    return cfg.redirect_dns and (cfg.capture_all_dns or bool(cfg.dns_servers))
+
+
+def _dns_jump(cfg: CaptureConfig, family: int) -> bool:
+    """``SetupDNSRedir``: the nat jump to ISTIO_OUTPUT_DNS only where it has rules."""
+    return _dns_on(cfg) and (cfg.capture_all_dns or bool(_of_family(cfg.dns_servers, family)))
+
+
 def _inbound_rules(cfg: CaptureConfig) -> list[str]:
     """``handleInboundPortsInclude`` (REDIRECT mode)."""
     if not cfg.include_inbound_ports:
@@ -89,16 +115,17 @@ def _inbound_rules(cfg: CaptureConfig) -> list[str]:
     return rules
 
 
-def _owner_rules(cfg: CaptureConfig) -> list[str]:
+def _owner_rules(cfg: CaptureConfig, family: int = 4) -> list[str]:
     """The uid then gid loops of ``Run``."""
     rules: list[str] = []
     dns = cfg.redirect_dns
+    loopback = _FAMILY[family]["loopback"]
     for uid in _split(cfg.proxy_uid):
         ports = (
             f"-m multiport ! --dports 53,{INBOUND_TUNNEL_PORT}" if dns else f"! --dport {INBOUND_TUNNEL_PORT}"
         )
         rules.append(
-            f"-A ISTIO_OUTPUT -o lo ! -d {LOOPBACK_CIDR} -p tcp {ports} -m owner --uid-owner {uid} "
+            f"-A ISTIO_OUTPUT -o lo ! -d {loopback} -p tcp {ports} -m owner --uid-owner {uid} "
             "-j ISTIO_IN_REDIRECT"
         )
         lo_match = "-o lo -p tcp ! --dport 53" if dns else "-o lo"
@@ -106,7 +133,7 @@ def _owner_rules(cfg: CaptureConfig) -> list[str]:
         rules.append(f"-A ISTIO_OUTPUT -m owner --uid-owner {uid} -j RETURN")
     for gid in _split(cfg.proxy_gid):
         rules.append(
-            f"-A ISTIO_OUTPUT -o lo ! -d {LOOPBACK_CIDR} -p tcp ! --dport {INBOUND_TUNNEL_PORT} "
+            f"-A ISTIO_OUTPUT -o lo ! -d {loopback} -p tcp ! --dport {INBOUND_TUNNEL_PORT} "
             f"-m owner --gid-owner {gid} -j ISTIO_IN_REDIRECT"
         )
         lo_match = "-o lo -p tcp ! --dport 53" if dns else "-o lo"
@@ -115,27 +142,30 @@ def _owner_rules(cfg: CaptureConfig) -> list[str]:
     return rules
 
 
-def _dns_nat_rules(cfg: CaptureConfig) -> list[str]:
+def _dns_nat_rules(cfg: CaptureConfig, family: int = 4) -> list[str]:
     """``SetupDNSRedir``, nat part."""
+    if not _dns_jump(cfg, family):
+        return []
     if cfg.capture_all_dns:
         return [
             "-A ISTIO_OUTPUT -j ISTIO_OUTPUT_DNS",
             f"-A ISTIO_OUTPUT_DNS -p tcp --dport 53 -j REDIRECT --to-ports {AGENT_DNS_PORT}",
             f"-A ISTIO_OUTPUT_DNS -p udp --dport 53 -j REDIRECT --to-port {AGENT_DNS_PORT}",
         ]
+    servers, host = _of_family(cfg.dns_servers, family), _FAMILY[family]["host"]
     rules = ["-A ISTIO_OUTPUT -j ISTIO_OUTPUT_DNS"]
     rules += [
-        f"-A ISTIO_OUTPUT_DNS -p tcp --dport 53 -d {s}/32 -j REDIRECT --to-ports {AGENT_DNS_PORT}"
-        for s in cfg.dns_servers
+        f"-A ISTIO_OUTPUT_DNS -p tcp --dport 53 -d {s}{host} -j REDIRECT --to-ports {AGENT_DNS_PORT}"
+        for s in servers
     ]
     rules += [
-        f"-A ISTIO_OUTPUT_DNS -p udp --dport 53 -d {s}/32 -j REDIRECT --to-port {AGENT_DNS_PORT}"
-        for s in cfg.dns_servers
+        f"-A ISTIO_OUTPUT_DNS -p udp --dport 53 -d {s}{host} -j REDIRECT --to-port {AGENT_DNS_PORT}"
+        for s in servers
     ]
     return rules
 
 
-def _dns_raw_rules(cfg: CaptureConfig) -> list[str]:
+def _dns_raw_rules(cfg: CaptureConfig, family: int = 4) -> list[str]:
     """``SetupDNSRedir`` + ``addDNSConntrackZones``, raw part."""
     rules = ["-A OUTPUT -j ISTIO_OUTPUT_DNS"]
     for uid in _split(cfg.proxy_uid):
@@ -155,30 +185,33 @@ def _dns_raw_rules(cfg: CaptureConfig) -> list[str]:
             "-A ISTIO_INBOUND -p udp --sport 53 -j CT --zone 1",
         ]
         return rules
-    if cfg.dns_servers:
+    servers, host = _of_family(cfg.dns_servers, family), _FAMILY[family]["host"]
+    if servers:
         rules.append("-A PREROUTING -j ISTIO_INBOUND")
-    for s in cfg.dns_servers:
-        rules.append(f"-A ISTIO_OUTPUT_DNS -p udp --dport 53 -d {s}/32 -j CT --zone 2")
-        rules.append(f"-A ISTIO_INBOUND -p udp --sport 53 -s {s}/32 -j CT --zone 1")
+    for s in servers:
+        rules.append(f"-A ISTIO_OUTPUT_DNS -p udp --dport 53 -d {s}{host} -j CT --zone 2")
+        rules.append(f"-A ISTIO_INBOUND -p udp --sport 53 -s {s}{host} -j CT --zone 1")
     return rules
 
 
-def _outbound_include_rules(cfg: CaptureConfig) -> list[str]:
-    """``handleOutboundPortsInclude`` then ``handleOutboundIncludeRules`` (IPv4)."""
+def _outbound_include_rules(cfg: CaptureConfig, family: int = 4) -> list[str]:
+    """``handleOutboundPortsInclude`` then ``handleOutboundIncludeRules`` (this family's CIDRs)."""
     rules = [
         f"-A ISTIO_OUTPUT -p tcp --dport {p} -j ISTIO_REDIRECT" for p in _split(cfg.include_outbound_ports)
     ]
+    cidrs = _of_family(_split(cfg.include_outbound_cidrs), family)
     if cfg.include_outbound_cidrs == "*":
         rules.append("-A ISTIO_OUTPUT -j ISTIO_REDIRECT")
-    elif cfg.include_outbound_cidrs:
-        rules += [f"-A ISTIO_OUTPUT -d {c} -j ISTIO_REDIRECT" for c in _split(cfg.include_outbound_cidrs)]
+    elif cidrs:
+        rules += [f"-A ISTIO_OUTPUT -d {c} -j ISTIO_REDIRECT" for c in cidrs]
         rules.append("-A ISTIO_OUTPUT -j RETURN")
     return rules
 
 
-def nat_rules(cfg: CaptureConfig) -> list[str]:
-    """The nat table's ``-A`` lines in ``Run``'s order."""
-    dns_on = cfg.redirect_dns and (cfg.capture_all_dns or bool(cfg.dns_servers))
+def nat_rules(cfg: CaptureConfig, family: int = 4) -> list[str]:
+    """The nat table's ``-A`` lines in ``Run``'s order (``family`` 4 or 6)."""
+    dns_on = _dns_on(cfg)
+    fam = _FAMILY[family]
     rules = [
         f"-A ISTIO_INBOUND -p tcp --dport {INBOUND_TUNNEL_PORT} -j RETURN",
         f"-A ISTIO_REDIRECT -p tcp -j REDIRECT --to-ports {cfg.proxy_port}",
@@ -191,30 +224,33 @@ def nat_rules(cfg: CaptureConfig) -> list[str]:
             f"-A ISTIO_OUTPUT -p tcp --dport {port} -j RETURN",
             f"-A ISTIO_OUTPUT -p udp --dport {port} -j RETURN",
         ]
-    rules.append(f"-A ISTIO_OUTPUT -o lo -s {INBOUND_PASSTHROUGH_SOURCE} -j RETURN")
+    rules.append(f"-A ISTIO_OUTPUT -o lo -s {fam['passthrough']} -j RETURN")
     effective = cfg if dns_on else CaptureConfig(**{**cfg.__dict__, "redirect_dns": False})
-    rules += _owner_rules(effective)
-    if dns_on:
-        rules += _dns_nat_rules(cfg)
-    rules.append(f"-A ISTIO_OUTPUT -d {LOOPBACK_CIDR} -j RETURN")
-    rules += [f"-A ISTIO_OUTPUT -d {c} -j RETURN" for c in _split(cfg.exclude_outbound_cidrs)]
-    rules += _outbound_include_rules(cfg)
+    rules += _owner_rules(effective, family)
+    rules += _dns_nat_rules(cfg, family)
+    rules.append(f"-A ISTIO_OUTPUT -d {fam['loopback']} -j RETURN")
+    excluded = _of_family(_split(cfg.exclude_outbound_cidrs), family)
+    rules += [f"-A ISTIO_OUTPUT -d {c} -j RETURN" for c in excluded]
+    rules += _outbound_include_rules(cfg, family)
     return rules
 
 
-def restore_input(cfg: CaptureConfig) -> str:
-    """``iptables-restore --noflush`` input for the pod's netns."""
-    dns_on = cfg.redirect_dns and (cfg.capture_all_dns or bool(cfg.dns_servers))
+def restore_input(cfg: CaptureConfig, family: int = 4) -> str:
+    """``iptables-restore --noflush`` input for the pod's netns (``ip6tables-restore`` for
+    ``family=6``)."""
+    if family not in _FAMILY:
+        raise ValueError(f"family must be 4 or 6, not {family!r}")
     chains = ["ISTIO_INBOUND", "ISTIO_REDIRECT", "ISTIO_IN_REDIRECT", "ISTIO_OUTPUT"]
-    lines = ["*nat", *(f":{c} - [0:0]" for c in [*chains, *(["ISTIO_OUTPUT_DNS"] if dns_on else [])])]
-    lines += nat_rules(cfg)
+    dns_chain = ["ISTIO_OUTPUT_DNS"] if _dns_jump(cfg, family) else []
+    lines = ["*nat", *(f":{c} - [0:0]" for c in [*chains, *dns_chain])]
+    lines += nat_rules(cfg, family)
     lines.append("COMMIT")
-    if dns_on:
+    if _dns_on(cfg):
         lines += [
             "*raw",
             ":ISTIO_OUTPUT_DNS - [0:0]",
             ":ISTIO_INBOUND - [0:0]",
-            *_dns_raw_rules(cfg),
+            *_dns_raw_rules(cfg, family),
             "COMMIT",
         ]
     return "\n".join(lines) + "\n"
