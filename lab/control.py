@@ -51,7 +51,7 @@ def read_state(directory: Path | None = None) -> dict[str, Any] | None:
 
 
 def up(objects: Sequence[Mapping[str, Any]], *, mode: str | None, internet: Sequence[str],
-       namespaces: Sequence[str]) -> dict[str, Any]:  # fmt: skip
+       namespaces: Sequence[str], egress_gateway: bool = False) -> dict[str, Any]:  # fmt: skip
     """Start a detached supervisor; return its state once the lab is up."""
     directory = state_dir()
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -64,6 +64,7 @@ def up(objects: Sequence[Mapping[str, Any]], *, mode: str | None, internet: Sequ
         "mode": mode,
         "internet": list(internet),
         "namespaces": list(namespaces),
+        "egress_gateway": egress_gateway,
     }
     (directory / REQUEST_FILE).write_text(json.dumps(request))
     log = (directory / "supervisor.log").open("ab")

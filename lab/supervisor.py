@@ -82,11 +82,13 @@ def main(argv: list[str]) -> int:
     sock_path = state_dir / SOCKET_FILE
     try:
         with Lab(objects, mode=request.get("mode"), internet=request.get("internet") or [], pods=pods,
-                 api=True, native_sidecars=bool(request.get("native_sidecars"))) as lab:
+                 api=True, native_sidecars=bool(request.get("native_sidecars")),
+                 egress_gateway=bool(request.get("egress_gateway"))) as lab:
             state = {
                 "pid": os.getpid(), "run_id": lab.run_id, "socket": str(sock_path),
                 "kubeconfig": str(lab.kubeconfig) if lab.kubeconfig else None,
                 "pods": [pod_info(p) for p in lab.pods.values()], "up_seconds": lab.timings.get("up"),
+                "egress_gateway": lab.gateway.address if lab.gateway is not None else None,
             }  # fmt: skip
             (state_dir / STATE_FILE).write_text(json.dumps(state))
             print(json.dumps({"ok": True, **state}), flush=True)

@@ -105,6 +105,9 @@ def up(
     ] = None,
     mode: Annotated[str | None, typer.Option("--mode", help="REGISTRY_ONLY or ALLOW_ANY.")] = None,
     internet: Annotated[str, typer.Option("--internet", help="Extra internet hosts, comma-separated.")] = "",
+    egress_gateway: Annotated[
+        bool, typer.Option("--egress-gateway", help="Also run istio-egressgateway in istio-system.")
+    ] = False,
 ) -> None:
     """Build the lab and leave it running (detached).
 
@@ -122,7 +125,8 @@ def up(
 
     namespaces = ["default", *(n for n in namespaces_of(objects) if n != "default")]
     try:
-        state = control.up(objects, mode=checked, internet=hosts, namespaces=namespaces)
+        state = control.up(objects, mode=checked, internet=hosts, namespaces=namespaces,
+                           egress_gateway=egress_gateway)  # fmt: skip
     except control.ControlError as exc:
         raise _control_error(exc) from exc
     typer.echo(
