@@ -95,7 +95,9 @@ class GatewayView:
     ``caCertificates``); ``mesh_ca_file`` for the mesh root that validates client certificates on
     ISTIO_MUTUAL servers; ``cert_chain_file``/``private_key_file`` are the gateway's own SPIFFE
     certificate (served on ISTIO_MUTUAL servers, presented to mesh mTLS upstreams).
-    ``scope_to_namespace`` is istiod's ``PILOT_SCOPE_GATEWAY_TO_NAMESPACE``. ``service_account`` and
+    ``scope_to_namespace`` is istiod's ``PILOT_SCOPE_GATEWAY_TO_NAMESPACE``. ``ips`` are the
+    gateway pod's addresses: a ServiceEntry endpoint at one of them exposes the gateway like a
+    Service selecting its labels does. ``service_account`` and
     ``trust_domain`` describe the gateway's identity for callers; the generator does not read them.
     """
 
@@ -111,6 +113,7 @@ class GatewayView:
     trust_domain: str = "cluster.local"
     connect_timeout_s: float | None = None
     scope_to_namespace: bool = False
+    ips: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -101,21 +101,6 @@ def _gateway_service(svc: MeshService) -> MeshService:
     return replace(svc, resolution=CLIENT_SIDE_LB) if svc.resolution == PASSTHROUGH else svc
 
 
-def _with_client_cert(clusters: list[dict[str, Any]], certs: GatewayCerts) -> None:
-    """Mesh mTLS upstreams present the gateway's own certificate (SDS ``default``)."""
-    if not (certs.cert_chain and certs.private_key):
-        return
-    pair = [{"certificate_chain": {"filename": certs.cert_chain},
-             "private_key": {"filename": certs.private_key}}]
-    for cluster in clusters:
-        sockets = [cluster.get("transport_socket") or {}]
-        sockets += [m.get("transport_socket") or {} for m in cluster.get("transport_socket_matches") or ()]
-        for sock in sockets:
-            common = (sock.get("typed_config") or {}).get("common_tls_context")
-            if common and "istio-peer-exchange" in (common.get("alpn_protocols") or ()):
-                common["tls_certificates"] = copy.deepcopy(pair)
-
-
 class _Listeners:
     def __init__(self, gw: GatewayView, vss: Sequence[VirtualService], services: Mapping[str, MeshService],
                  raw: Sequence[Mapping[str, Any]], default_export: frozenset[str], root_ns: str,
@@ -177,7 +162,8 @@ def build_gateway_config(objects: Sequence[Mapping[str, Any]], gw: GatewayView) 
     gateways = select_gateways(raw, gw.namespace, gw.labels, gw.scope_to_namespace)
     if not gateways:
         notes.append(f"no Gateway selects {gw.namespace}/{gw.name}: no listeners")
-    merged = merge_gateways(gateways, service_target_ports(raw, gw.namespace, gw.labels), notes)
+    targets = service_target_ports(raw, gw.namespace, gw.labels, gw.ips)
+    merged = merge_gateways(gateways, targets, notes)
     builder = _Listeners(gw, inputs.virtual_services, by_host, raw, mesh.default_vs_export_to,
                          mesh.root_namespace, notes)
     listeners = []
@@ -192,10 +178,10 @@ def build_gateway_config(objects: Sequence[Mapping[str, Any]], gw: GatewayView) 
     def rule_for(svc: MeshService) -> Any:
         return destination_rule_for(inputs.rules, mesh, gw.namespace, svc)
 
-    trust = TrustFiles(system_ca=gw.ca_file, mesh_ca=gw.mesh_ca_file)
+    trust = TrustFiles(system_ca=gw.ca_file, mesh_ca=gw.mesh_ca_file, cert_chain=gw.cert_chain_file,
+                       private_key=gw.private_key_file)
     services = [_gateway_service(s) for s in dedupe_for_clusters(visible)]
     clusters = build_clusters(services, rule_for, mesh.connect_timeout_s, trust, notes)
-    _with_client_cert(clusters, builder.certs)
     timeout = duration(mesh.connect_timeout_s)
     clusters.append({"name": BLACKHOLE_CLUSTER, "type": "STATIC", "connect_timeout": timeout})
     return GeneratedConfig(listeners=listeners, clusters=clusters, dns={}, notes=tuple(notes),

@@ -9,10 +9,12 @@ Pilot sources:
 - ``pilot/pkg/networking/core/gateway.go`` ``buildGatewayHTTPRouteConfig``: for each server of the
   route, each VS whose hosts intersect the server's hosts (``host.NamesForNamespace`` +
   ``Names.Intersection``) gives its routes (``BuildHTTPRoutesForVirtualService`` on the *server* port,
-  with the gateway's name for ``match.gateways``) to one vhost ``host:<server port>`` per
-  intersecting host (domains ``[host]``; a host seen again gets the routes appended);
-  ``collapseDuplicateRoutes`` merges hosts sharing one route list; ``SortVHostRoutes`` moves
-  catch-all routes last; no vhost at all → ``blackhole:<port>`` with ``*`` and no routes (404 NR).
+  with the gateway's name for ``match.gateways``; a VS yielding no route adds nothing) to one vhost
+  ``host:<server port>`` per intersecting host (domains ``[host]``; a host seen again gets the
+  routes appended); ``collapseDuplicateRoutes`` merges hosts sharing one route list; ``SortVHostRoutes`` moves
+  catch-all routes last; a server with ``tls.httpsRedirect`` marks its hosts' vhosts
+  ``require_tls: ALL`` and adds one (without routes) for a host no VS gave; no vhost at all →
+  ``blackhole:<port>`` with ``*`` and no routes (404 NR).
 - ``route/route.go`` ``sourceMatchHTTP``: a match listing ``gateways`` applies only to those.
 """
 
@@ -124,6 +126,8 @@ def route_config(name: str, servers: Sequence[Server], vss: Sequence[VirtualServ
                 view = for_gateway(vs, server.gateway)
                 cache[key] = build_vs_routes(view, server.number, services, labels, proxy_ns, mesh_retry)
             routes = cache[key]
+            if not routes:  # "no routes matched": the VS adds no vhost
+                continue
             for host in (h.lower() for h in hosts):
                 if host in vhosts:
                     vhosts[host]["routes"].extend(copy.deepcopy(routes))
@@ -135,6 +139,14 @@ def route_config(name: str, servers: Sequence[Server], vss: Sequence[VirtualServ
             if (server.tls or {}).get("httpsRedirect"):
                 for host in hosts:
                     vhosts[host.lower()]["require_tls"] = "ALL"
+        if (server.tls or {}).get("httpsRedirect"):
+            for host in (h.lower() for h in server.hosts):  # as written (an "ns/" prefix kept)
+                if host in vhosts:
+                    vhosts[host]["require_tls"] = "ALL"
+                    continue
+                vhosts[host] = {"name": f"{host}:{server.number}", "domains": [host], "routes": [],
+                                "include_request_attempt_count": True, "require_tls": "ALL"}
+                origin[host] = None
     out: list[dict[str, Any]]
     if not vhosts:
         port = servers[0].number if servers else 0

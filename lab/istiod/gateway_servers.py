@@ -6,7 +6,8 @@ Pilot sources:
   labels (no selector: every gateway proxy) applies, with the proxy's service targets.
 - ``pilot/pkg/model/gateway.go`` ``mergeGateways``: ``sanitizeServerHostNamespace`` (``./h`` → the
   Gateway's namespace, ``*/h`` → ``h``); ``resolvePorts`` (legacy selector: the first Service port
-  equal to the server port gives its ``targetPort``, else the server port as is);
+  equal to the server port gives its ``targetPort``, else the server port as is; Services labelled
+  ``experimental.istio.io/disable-gateway-port-translation`` are skipped);
   ``gatewayRDSRouteName`` (``http.<listener port>`` for HTTP servers,
   ``https.<server port>.<port name>.<gateway>.<namespace>`` for HTTPS servers terminating TLS, none
   otherwise); plain HTTP servers on one port merge, TLS servers share a port by SNI, duplicate TLS
@@ -25,6 +26,7 @@ from lab.istiod.resources import ObjectMeta, _meta, _strs
 
 HTTP_FAMILY = frozenset({"HTTP", "HTTP2", "GRPC", "GRPC-WEB", "HTTP_PROXY"})
 PASSTHROUGH_MODES = frozenset({"PASSTHROUGH", "AUTO_PASSTHROUGH"})
+NO_TRANSLATION = "experimental.istio.io/disable-gateway-port-translation"
 
 
 @dataclass(frozen=True, eq=False)
@@ -122,26 +124,48 @@ def parse_gateway(obj: Mapping[str, Any]) -> tuple[ObjectMeta, Mapping[str, str]
     return meta, labels, servers
 
 
-def service_target_ports(objects: Sequence[Mapping[str, Any]], namespace: str,
-                         labels: Mapping[str, str]) -> list[tuple[int, int]]:
-    """(service port, target port) of the Services in ``namespace`` selecting the gateway's labels
-    (the proxy's ``ServiceTargets``); a named targetPort is kept as the port number (not resolved)."""
+def _entry_target_ports(obj: Mapping[str, Any], ips: Sequence[str]) -> list[tuple[int, int]]:
+    """A ServiceEntry endpoint at one of the proxy's addresses makes the entry's ports service
+    targets; the target port is the endpoint's port for that port name, else ``targetPort``, else
+    the port (``serviceentry/conversion.go`` ``convertServiceEntryToInstances``)."""
+    spec = obj.get("spec") or {}
     out = []
+    for ep in spec.get("endpoints") or ():
+        if str(ep.get("address") or "") not in ips:
+            continue
+        for p in spec.get("ports") or ():
+            number = int(p["number"])
+            named = (ep.get("ports") or {}).get(str(p.get("name") or ""))
+            target = named or p.get("targetPort") or number
+            out.append((number, int(target)))
+    return out
+
+
+def service_target_ports(objects: Sequence[Mapping[str, Any]], namespace: str, labels: Mapping[str, str],
+                         ips: Sequence[str] = ()) -> list[tuple[int, int]]:
+    """(service port, target port) of the proxy's ``ServiceTargets``: the Services in ``namespace``
+    selecting the gateway's labels (a named targetPort is kept as the port number, not resolved),
+    then the ServiceEntries in ``namespace`` with an endpoint at one of the proxy's ``ips``
+    (``serviceentry/controller.go`` ``GetProxyServiceTargets``: same namespace only)."""
+    out = []
+    entries: list[tuple[int, int]] = []
     for obj in objects:
         md = obj.get("metadata") or {}
-        if obj.get("kind") != "Service" or str(md.get("namespace") or "default") != namespace:
+        if str(md.get("namespace") or "default") != namespace or NO_TRANSLATION in (md.get("labels") or {}):
+            continue
+        if obj.get("kind") == "ServiceEntry" and ips:
+            entries += _entry_target_ports(obj, ips)
+        if obj.get("kind") != "Service":
             continue
         spec = obj.get("spec") or {}
         selector = spec.get("selector") or {}
         if not selector or any(labels.get(str(k)) != str(v) for k, v in selector.items()):
             continue
-        if ((obj.get("metadata") or {}).get("labels") or {}).get("gateway.istio.io/disable-port-translation"):
-            continue
         for p in spec.get("ports") or ():
             target = p.get("targetPort")
             number = int(p["port"])
             out.append((number, int(target) if str(target or "").isdigit() else number))
-    return out
+    return out + entries
 
 
 def resolve_port(number: int, targets: Sequence[tuple[int, int]]) -> int:

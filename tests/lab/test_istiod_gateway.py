@@ -119,8 +119,9 @@ def test_match_for_another_gateway_is_dropped() -> None:
     objects = cases.http_origination()
     objects[-1]["spec"]["http"][1]["match"][0]["gateways"] = ["istio-system/other-gateway"]
     cfg = generate_gateway(objects, GW)
-    (vhost,) = hcm(listener(cfg, "0.0.0.0_8080")["filter_chains"][0])["route_config"]["virtual_hosts"]
-    assert vhost["routes"] == []
+    route = hcm(listener(cfg, "0.0.0.0_8080")["filter_chains"][0])["route_config"]
+    # the VS yields no route for this gateway ("no routes matched"), so it adds no vhost
+    assert [v["name"] for v in route["virtual_hosts"]] == ["blackhole:80"]
 
 
 def test_subset_without_destination_rule_names_a_cluster_that_is_not_generated() -> None:
@@ -159,3 +160,32 @@ def test_namespaced_server_host_binds_only_vs_of_that_namespace() -> None:
     cfg = generate_gateway(objects, GW)  # the VS lives in "default"
     route = hcm(listener(cfg, "0.0.0.0_8080")["filter_chains"][0])["route_config"]
     assert [v["name"] for v in route["virtual_hosts"]] == ["blackhole:80"]
+
+
+def test_https_redirect_server_host_without_vs_gets_a_require_tls_vhost() -> None:
+    objects = cases.http_origination()
+    objects[4] = gateway("istio-egressgateway", [
+        gateway_server(80, "HTTP", [CNN, "plain.example"], tls={"httpsRedirect": True})])
+    cfg = generate_gateway(objects, GW)
+    vhosts = hcm(listener(cfg, "0.0.0.0_8080")["filter_chains"][0])["route_config"]["virtual_hosts"]
+    by_name = {v["name"]: v for v in vhosts}
+    assert set(by_name) == {f"{CNN}:80", "plain.example:80"}
+    assert all(v["require_tls"] == "ALL" for v in vhosts)
+    assert by_name["plain.example:80"]["routes"] == []
+    assert by_name[f"{CNN}:80"]["routes"][0]["route"]["cluster"] == f"outbound|443||{CNN}"
+
+
+def test_service_entry_endpoint_at_the_gateway_address_translates_its_port() -> None:
+    objects = [o for o in cases.http_origination() if o["kind"] != "Service"]
+    objects.append(cases.service_entry(
+        "gw-instance", ["gw.istio-system.svc.cluster.local"], [(80, "HTTP", 8081)], resolution="STATIC",
+        namespace="istio-system", location="MESH_INTERNAL", endpoints=[{"address": "10.1.0.9"}]))
+    assert [x["name"] for x in generate_gateway(objects, GW).listeners] == ["0.0.0.0_80"]
+    at_ip = GatewayView(ips=("10.1.0.9",))
+    assert [x["name"] for x in generate_gateway(objects, at_ip).listeners] == ["0.0.0.0_8081"]
+
+
+def test_service_opting_out_of_port_translation_is_skipped() -> None:
+    objects = cases.http_origination()
+    objects[2]["metadata"]["labels"] = {"experimental.istio.io/disable-gateway-port-translation": "true"}
+    assert [x["name"] for x in generate_gateway(objects, GW).listeners] == ["0.0.0.0_80"]
