@@ -102,11 +102,24 @@ class TargetResult:
             "protocol": self.protocol,
             "expect": self.expect,
             "outcome": self.outcome,
-            "observed": observed_json(self.observed),
+            "observed": observed_json(self.observed, self.via),
             "actual": self.actual.as_dict() if self.actual is not None else None,
             "predicted": self.predicted.to_json() if self.predicted is not None else None,
+            "via": self.via,
             "diagnoses": [d.to_json() for d in unique(self.diagnoses)],
         }
+
+    @property
+    def via(self) -> dict[str, Any]:
+        """The report's ``via``: direct, or through egress gateway G (the hop `predicted.gateway`
+        describes), from the live path's cluster when it is known, else the predicted one."""
+        hop = getattr(self.predicted, "gateway", None)
+        source = "actual" if self.actual is not None else "predicted"
+        if hop is not None:
+            return {"kind": "gateway", "gateway": hop.gateway, "inferred": hop.inferred, "from": source}
+        if self.actual is None and self.predicted is None:
+            return {"kind": "unknown", "gateway": None}
+        return {"kind": "direct", "gateway": None, "from": source}
 
 
 @dataclass(frozen=True)
@@ -181,12 +194,41 @@ def sorted_findings(findings: Iterable[Diagnosis]) -> list[Diagnosis]:
     )
 
 
-def observed_json(result: ProbeResult | None) -> dict[str, Any] | None:
-    """The report's ``observed`` object: the probe result's evidence fields."""
+def observed_json(result: ProbeResult | None, via: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
+    """The report's ``observed`` object: the probe result's evidence fields, and ``answered_by``:
+    which hop produced the reply (`answered_by`)."""
     if result is None:
         return None
     full = to_json(result)
-    return {k: full.get(k) for k in OBSERVED_KEYS}
+    out = {k: full.get(k) for k in OBSERVED_KEYS}
+    out["answered_by"] = answered_by(result, via is not None and via.get("kind") == "gateway")
+    return out
+
+
+ENVOY_REPLIES = frozenset(
+    {
+        Signature.ENVOY_404_NR,
+        Signature.ENVOY_403_RBAC,
+        Signature.ENVOY_503_UPSTREAM,
+        Signature.ENVOY_503_NO_CLUSTER,
+        Signature.ENVOY_504_TIMEOUT,
+        Signature.ENVOY_BLACKHOLE_502,
+        Signature.ENVOY_LOCAL_OTHER,
+    }
+)
+
+
+def answered_by(result: ProbeResult, through_gateway: bool) -> str | None:
+    """"sidecar" for the sidecar's local reply (no ``x-envoy-upstream-service-time``: origin
+    local-sidecar); "gateway" for an Envoy reply relayed on a path through an egress gateway (the
+    sidecar adds that header to whatever its upstream, the gateway, answered); "upstream" for
+    another relayed or end-to-end reply; None when nothing answered (resets, timeouts, DNS)."""
+    origin = result.origin.value if result.origin is not None else None
+    if origin == "local-sidecar":
+        return "sidecar"
+    if origin == "via-route":
+        return "gateway" if through_gateway and result.signature in ENVOY_REPLIES else "upstream"
+    return "upstream" if origin in ("end-to-end-tls", "direct") else None
 
 
 def outcome(expect: str, observed: ProbeResult | None, verdict: str | None, via_gateway: bool = False) -> str:
@@ -218,7 +260,8 @@ def by_code(reports: Sequence[Report]) -> dict[str, int]:
 
 
 def via_gateway(cluster: str | None) -> bool:
-    """The path's cluster is an egress gateway's (``outbound|443|sub|istio-egressgateway...``)."""
+    """The cluster's name looks like an egress gateway's (``outbound|443|sub|istio-egressgateway...``):
+    the guess when no snapshot is loaded (`diag.predict_gateway.gateway_for_cluster` decides otherwise)."""
     return bool(cluster) and "egressgateway" in str(cluster).split("|")[-1]
 
 
@@ -254,9 +297,11 @@ def assess_target(
         expect=expect, dataplane=dataplane, sidecar=sidecar, live_mode=live_mode, declared_mode=declared_mode,
         invalid_objects=invalid_objects, bypass=bypass, report_calls=report_calls,
     )
-    cluster = actual.cluster if actual is not None else (prediction.path.cluster if prediction else None)
+    hop = prediction.gateway if prediction is not None else None
     verdict = prediction.verdict if prediction is not None else None
-    result = outcome(expect, observed, verdict, via_gateway(cluster))
+    if hop is not None and hop.verdict == "blocked":
+        verdict = "blocked"  # the sidecar routes it, the gateway does not
+    result = outcome(expect, observed, verdict, hop is not None)
     diagnoses = tuple(diagnose(ctx))
     if expect != "blocked" and any(d.level == "error" and mesh_attributable(d) for d in diagnoses):
         result = "fail"  # e.g. MP0107: something answered, but not the host asked for
@@ -271,9 +316,12 @@ def _paths(snapshot: Any, source: Any, call: Any, config: Any) -> tuple[Any, Any
     """(prediction, live path, live mode, declared mode when it differs from the live one)."""
     from diag import livepath
     from diag.predict import predict
+    from diag.predict_gateway import with_gateway
 
     prediction = predict(snapshot, source, call) if snapshot is not None else None
     if not config:
+        if prediction is not None:
+            prediction = with_gateway(snapshot, source, call, prediction)
         return prediction, None, None, None
     actual = livepath.match(config, call)
     live_mode = livepath.effective_mode(config)
@@ -284,4 +332,7 @@ def _paths(snapshot: Any, source: Any, call: Any, config: Any) -> tuple[Any, Any
         # MP0120 report that the declared config disagrees.
         declared_mode = prediction.mode
         prediction = predict(snapshot, replace(source, mode_override=live_mode), call)
+    if prediction is not None:
+        live_cluster = actual.cluster if actual is not None else None
+        prediction = with_gateway(snapshot, source, call, prediction, live_cluster)
     return prediction, actual, live_mode, declared_mode
