@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from tests.vectors import adapters
+from tests.vectors import adapters, gateway_adapters
 from tests.vectors.outcome import Observed, mismatches, restrict
 from tests.vectors.scope import disagreement, unsupported_reason
 from tests.vectors.vector_format import VectorCall, VectorCase, load_all
@@ -22,6 +22,8 @@ def _predict_runner(case: VectorCase) -> Callable[[VectorCall], Observed]:
     from diag.predict import predict
 
     snapshot = adapters.snapshot_for(case)
+    if case.proxy.is_gateway:
+        return lambda call: gateway_adapters.predict(snapshot, case, call)
     source = adapters.predict_source(case)
     return lambda call: adapters.observed_from_prediction(
         predict(snapshot, source, adapters.predict_call(call))
@@ -32,7 +34,10 @@ def _generated_runner(case: VectorCase) -> Callable[[VectorCall], Observed]:
     from diag.livepath import match
     from lab.istiod import generate
 
-    generated = generate([dict(o) for o in case.config], adapters.pod_view(case))
+    if case.proxy.is_gateway:
+        generated = gateway_adapters.generate(case)
+    else:
+        generated = generate([dict(o) for o in case.config], adapters.pod_view(case))
     return lambda call: adapters.observed_from_livepath(match(generated, adapters.live_call(call)))
 
 
@@ -42,17 +47,19 @@ RUNNERS: dict[str, Callable[[VectorCase], Callable[[VectorCall], Observed]]] = {
 }
 
 
-def _observable(path: str) -> frozenset[str]:
+def _observable(path: str, case: VectorCase) -> frozenset[str]:
     if path == "lab":
         from tests.vectors.lab_runner import OBSERVABLE
 
         return OBSERVABLE
-    return adapters.OBSERVABLE[path]
+    return (gateway_adapters if case.proxy.is_gateway else adapters).OBSERVABLE[path]
 
 
 def _lab_runner(vector_lab: Any) -> Callable[[VectorCase], Callable[[VectorCall], Observed]]:
     def for_case(case: VectorCase) -> Callable[[VectorCall], Observed]:
-        calls = [c for c in case.calls if not c.simulation_only and restrict(c.expect, _observable("lab"))]
+        calls = [
+            c for c in case.calls if not c.simulation_only and restrict(c.expect, _observable("lab", case))
+        ]
         observed = vector_lab.run_case(case, calls) if calls else {}
         return lambda call: observed[call.name]
 
@@ -80,7 +87,7 @@ def tally(path: str, case: VectorCase, runner: Any = None, adjust: Any = None) -
         counts[f"error {type(exc).__name__}"] += len(case.calls)
         return counts
     for call in case.calls:
-        wanted = restrict(call.expect, _observable(path))
+        wanted = restrict(call.expect, _observable(path, case))
         if call.simulation_only:
             counts["not run (simulation only)"] += 1
         elif not wanted:
@@ -102,18 +109,31 @@ def _verdict(path: str, case: VectorCase, call: VectorCall, wanted: dict[str, st
     return "pass" if ok else "fail"
 
 
-def print_table(path: str, runner: Any = None, adjust: Any = None) -> None:
-    """One markdown row per vector file."""
-    print(f"\n## {path}\n")
-    grand: Counter[str] = Counter()
+def _tallies(path: str, runner: Any = None, adjust: Any = None, only: Any = None) -> dict[str, Counter[str]]:
+    """Outcome counts per vector file (``only``: the cases to count; None = all)."""
+    rows: dict[str, Counter[str]] = {}
     for vectors in load_all():
         total: Counter[str] = Counter()
         for case in vectors.cases:
-            total += tally(path, case, runner, adjust)
+            if only is None or only(case):
+                total += tally(path, case, runner, adjust)
+        rows[vectors.path.stem] = total
+    return rows
+
+
+def _print_rows(path: str, rows: dict[str, Counter[str]]) -> None:
+    print(f"\n## {path}\n")
+    grand: Counter[str] = Counter()
+    for stem, total in rows.items():
         grand += total
         summary = ", ".join(f"{k} {v}" for k, v in sorted(total.items()))
-        print(f"| {vectors.path.stem} | {sum(total.values())} | {summary} |")
+        print(f"| {stem} | {sum(total.values())} | {summary} |")
     print(f"| total | {sum(grand.values())} | {', '.join(f'{k} {v}' for k, v in sorted(grand.items()))} |")
+
+
+def print_table(path: str, runner: Any = None, adjust: Any = None) -> None:
+    """One markdown row per vector file."""
+    _print_rows(path, _tallies(path, runner, adjust))
 
 
 def main(argv: list[str]) -> int:
@@ -124,8 +144,15 @@ def main(argv: list[str]) -> int:
         from tests.vectors.lab_runner import VectorLab
         from tests.vectors.vector_format import all_cases
 
-        with VectorLab([c for c in all_cases() if not unsupported_reason("lab", c)]) as lab:
-            print_table(path, _lab_runner(lab), _lab_wanted(lab))
+        cases = [c for c in all_cases() if not unsupported_reason("lab", c)]
+        rows: dict[str, Counter[str]] = {}
+        for gateway in (False, True):  # sidecar cases, then gateway cases in a lab with the gateway
+            with VectorLab([c for c in cases if c.proxy.is_gateway == gateway], gateway=gateway) as lab:
+                part = _tallies(
+                    path, _lab_runner(lab), _lab_wanted(lab), lambda c, g=gateway: c.proxy.is_gateway == g
+                )
+            rows = {k: rows.get(k, Counter()) + v for k, v in part.items()}
+        _print_rows(path, rows)
     return 0
 
 

@@ -61,23 +61,36 @@ FIRST_SOURCE_PORT = 20000
 class VectorLab:
     """One lab for a set of cases (a context manager). Its internet serves every host any case
     names from the start, so ``apply`` never has to add a host again (re-adding a host an
-    earlier ``apply`` dropped fails in ``Lab._refresh_internet``: "Address already assigned")."""
+    earlier ``apply`` dropped fails in ``Lab._refresh_internet``: "Address already assigned").
 
-    def __init__(self, cases: Sequence[VectorCase]) -> None:
+    ``gateway=True`` runs the lab's egress gateway for gateway-proxy cases
+    (``tests/vectors/gateway_lab.py``); sidecar cases run in a lab without one, whose Service
+    would otherwise join every sidecar's config."""
+
+    def __init__(self, cases: Sequence[VectorCase], gateway: bool = False) -> None:
         from lab.istiod import internet_hosts
         from lab.runtime import Lab
+        from tests.vectors.gateway_lab import GatewayCalls, GatewaySource
 
         hosts = {h.host for case in cases for h in internet_hosts([dict(o) for o in case.config])}
+        self.gateway_source = GatewaySource() if gateway else None
         self.lab = Lab(
             access_log=True,
             drain_seconds=0.1,
             mesh={"connectTimeout": LAB_CONNECT_TIMEOUT},
             internet=sorted(hosts),
+            egress_gateway=gateway,
+            gateway_source=self.gateway_source,
         )
+        self.gateway_calls = GatewayCalls(self.lab)
         self.next_port: dict[str, int] = {}
 
     def __enter__(self) -> VectorLab:
+        from tests.vectors.gateway_lab import allow_low_ports
+
         self.lab.__enter__()
+        if self.gateway_source is not None:
+            allow_low_ports(self.lab)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -88,6 +101,13 @@ class VectorLab:
         extra = set(case.mesh) - {"outboundTrafficPolicy"}
         if extra:
             raise AssertionError(f"{case.id}: mesh settings {sorted(extra)} are not passed to the lab")
+        if case.proxy.is_gateway:
+            if self.gateway_source is None:
+                raise AssertionError(f"{case.id}: a gateway case needs VectorLab(gateway=True)")
+            self.gateway_source.objects = [dict(o) for o in case.config]
+            self.gateway_source.mesh = dict(case.mesh)
+            self.lab.apply([dict(o) for o in case.config], mode=case.mode)
+            return self.gateway_calls.run(case, calls)
         pod = pod_for(self.lab, case)
         self.lab.apply([dict(o) for o in case.config], mode=case.mode)
         status, body = pod.admin_request(DEBUG_LOGGING, method="POST")

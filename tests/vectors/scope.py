@@ -26,33 +26,81 @@ _LAB_NO_IPV6 = (
 )
 
 _NO_CREDENTIALS = (
-    "Secrets are not modelled: a server terminating TLS with a credentialName needs its certificate"
+    "Secrets are not read: a gateway server terminating TLS with a credentialName gets no"
+    " certificate (lab.istiod builds no such chain; diag does not load Secrets)"
 )
 _NO_MESH_CLIENT_CERT = "the vector client has no mesh certificate to make an ISTIO_MUTUAL call"
-_GATEWAY_NOT_WIRED = "no gateway proxy on this path yet"
+_SERVICE_BY_ENDPOINT_IP = (
+    "a gateway's Services are the Kubernetes Services whose selector matches its labels; Istio's"
+    " test exposes the proxy through a ServiceEntry endpoint at the proxy's own IP, which neither"
+    " the gateway view nor the gateway workload carries"
+)
 
 UNSUPPORTED: dict[str, dict[str, str]] = {
     "predict": {
-        "gateway_proxy": _GATEWAY_NOT_WIRED,
         "credential_name": _NO_CREDENTIALS,
-        "istio_mutual": _NO_MESH_CLIENT_CERT,
+        "istio_mutual": "diag.predict_gateway takes the client's TLS from a sidecar's cluster; a vector"
+        " call comes from no sidecar, so its ISTIO_MUTUAL cannot be stated",
+        "gateway_service_ports": _SERVICE_BY_ENDPOINT_IP,
+        "https_redirect": "diag.predict_gateway does not model a server's tls.httpsRedirect (the"
+        " virtual host's require_tls): it reads any server tls block as a TLS mode",
     },
     "generated": {
-        "ipv6": _LAB_NO_IPV6,
-        "gateway_proxy": _GATEWAY_NOT_WIRED,
         "credential_name": _NO_CREDENTIALS,
-        "istio_mutual": _NO_MESH_CLIENT_CERT,
+        "gateway_service_ports": _SERVICE_BY_ENDPOINT_IP,
     },
     "lab": {
         "ipv6": _LAB_NO_IPV6,
-        "gateway_proxy": _GATEWAY_NOT_WIRED,
         "credential_name": _NO_CREDENTIALS,
         "istio_mutual": _NO_MESH_CLIENT_CERT,
+        "gateway_service_ports": _SERVICE_BY_ENDPOINT_IP,
     },
 }
 
+_G_TRANSLATED_ROUTE = (
+    "diag.predict_gateway names a translated port's HTTP route config after the server port"
+    " (http.80); pilot uses the listener port (model/gateway.go gatewayRDSRouteName: http.8080)"
+)
+_G_VS_HOSTS = (
+    "diag.predict_gateway does not intersect a VirtualService's hosts with the server's"
+    " (gateway.go buildGatewayHTTPRouteConfig): a '*' VS becomes vhost '*:80' and takes hosts the"
+    " server does not list"
+)
+_G_BLACKHOLE = (
+    "diag.predict_gateway reports a port without VirtualServices as no-vhost; pilot gives it the"
+    " catch-all vhost blackhole:<port> without routes, so Envoy (and Istio's simulator) find the"
+    " vhost and no route"
+)
+_G_GW_COLLISION = (
+    "diag.predict_gateway does not reproduce pilot's collision of same-named Gateways in two"
+    " namespaces (istio/istio#21394, asserted by Istio): the VS binds to neither, no listener"
+)
+_G_EMPTY_TCP = (
+    "diag.predict_gateway keeps a listener for a TCP server without routes; pilot drops a"
+    " listener left without filter chains (gateway.go buildGatewayListeners)"
+)
+_G_SERVERS_OF_PORT = (
+    "diag.predict_gateway routes a port by the first Gateway's servers only; pilot merges every"
+    " Gateway's HTTP servers on the port into one route config (model/gateway.go mergeGateways)"
+)
+_G_ONE_VS_PER_HOST = (
+    "diag.predict_gateway takes one VirtualService per host; pilot appends the routes of every VS"
+    " bound to the gateway for the host (gateway.go vHostDedupMap)"
+)
+
 DISAGREEMENTS: dict[str, dict[str, str]] = {
-    "predict": {},
+    "predict": {
+        "gateway_egress/http-gateway-to-external/cnn-http": _G_TRANSLATED_ROUTE,
+        "gateway_egress/http-gateway-to-external/host-not-in-server": _G_TRANSLATED_ROUTE,
+        "gateway_http/wildcard-vs-exact-uri": _G_VS_HOSTS,
+        "gateway_http/server-without-virtualservices/server-port": _G_BLACKHOLE,
+        "gateway_conflicts/http-server-first-on-port": _G_BLACKHOLE,
+        "gateway_conflicts/same-name-gateway-namespace-sorts-first": _G_GW_COLLISION,
+        "gateway_conflicts/tcp-server-first-on-port": _G_EMPTY_TCP,
+        "gateway_conflicts/namespaced-wildcards-split-by-vs/ns-2-host": _G_SERVERS_OF_PORT,
+        "gateway_conflicts/shared-and-per-host-vs-vhosts/foo-host-own-rule": _G_ONE_VS_PER_HOST,
+        "gateway_conflicts/shared-and-per-host-vs-vhosts/bar-host-own-rule": _G_ONE_VS_PER_HOST,
+    },
     "generated": {},
     "lab": {},
 }

@@ -1,5 +1,6 @@
 """Istio's simulation vectors through the lab's generated config read by the live-path matcher:
-``diag.livepath.match(lab.istiod.generate(config, pod), call)`` — no Envoy needed.
+``diag.livepath.match(lab.istiod.generate(config, pod), call)`` — no Envoy needed; for a gateway
+proxy ``lab.istiod.generate_gateway(config, GatewayView)`` (``tests/vectors/gateway_adapters.py``).
 
 Each call is compared with Istio's asserted outcome (``tests/vectors/outcome.py``); route tables
 and listener shapes are compared with the generated listeners directly.
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.vectors import adapters
+from tests.vectors import adapters, gateway_adapters
 from tests.vectors.outcome import mismatches, restrict, route_table_mismatches
 from tests.vectors.scope import Selected, disagreement, selected_calls, selected_cases
 from tests.vectors.vector_format import VectorCase, all_cases
@@ -25,6 +26,8 @@ def _generated(case_id: str) -> Any:
     from lab.istiod import generate
 
     case = next(c for c in all_cases() if c.id == case_id)
+    if case.proxy.is_gateway:
+        return gateway_adapters.generate(case)
     return generate([dict(o) for o in case.config], adapters.pod_view(case))
 
 

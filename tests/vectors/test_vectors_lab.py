@@ -4,6 +4,7 @@ oracle for the route and cluster Envoy chose (``tests/vectors/lab_runner.py``).
 
 One lab serves the whole module (``lab.apply`` per case, ≈0.2 s); each case's calls run in one
 client process the first time one of them is tested. The whole module takes about 20 s.
+Gateway-proxy cases run in their own lab with the egress gateway (``test_vectors_lab_gateway.py``).
 """
 
 from __future__ import annotations
@@ -26,19 +27,20 @@ def _runs_here(item: Selected) -> bool:
     return bool(restrict(item.call.expect, lab_runner.OBSERVABLE))
 
 
-SELECTED = [s for s in selected_calls(PATH) if _runs_here(s)]
+SELECTED = [s for s in selected_calls(PATH) if _runs_here(s) and not s.case.proxy.is_gateway]
 
 
 class CaseResults:
     """Runs each case's calls once (all of them together) and remembers the observations."""
 
-    def __init__(self, vector_lab: lab_runner.VectorLab) -> None:
+    def __init__(self, vector_lab: lab_runner.VectorLab, selected: list[Selected] | None = None) -> None:
         self.vector_lab = vector_lab
+        self.selected = SELECTED if selected is None else selected
         self.done: dict[str, dict[str, Observed]] = {}
 
     def observed(self, item: Selected) -> Observed:
         if item.case.id not in self.done:
-            calls = [s.call for s in SELECTED if s.case.id == item.case.id]
+            calls = [s.call for s in self.selected if s.case.id == item.case.id]
             self.done[item.case.id] = self.vector_lab.run_case(item.case, calls)
         return self.done[item.case.id][item.call.name]
 
@@ -50,7 +52,7 @@ class CaseResults:
 @pytest.fixture(scope="module")
 def case_results() -> Iterator[CaseResults]:
     require_lab()
-    cases: list[VectorCase] = list(selected_cases(PATH))
+    cases: list[VectorCase] = [c for c in selected_cases(PATH) if not c.proxy.is_gateway]
     with lab_runner.VectorLab(cases) as vector_lab:
         yield CaseResults(vector_lab)
 

@@ -1,4 +1,6 @@
-"""Istio's simulation vectors through meshprobe's predictions: ``diag.predict.predict``.
+"""Istio's simulation vectors through meshprobe's predictions: ``diag.predict.predict`` for a
+sidecar, ``diag.predict_gateway.predict_gateway`` for a gateway proxy
+(``tests/vectors/gateway_adapters.py``).
 
 Each call's prediction is compared with Istio's asserted outcome on the fields a prediction
 carries (``adapters.OBSERVABLE["predict"]``); calls that assert only fields a prediction
@@ -12,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.vectors import adapters
+from tests.vectors import adapters, gateway_adapters
 from tests.vectors.outcome import mismatches, restrict
 from tests.vectors.scope import Selected, selected_calls
 from tests.vectors.vector_format import all_cases
@@ -26,8 +28,14 @@ def _snapshot(case_id: str) -> Any:
     return adapters.snapshot_for(case)
 
 
+def _observable(item: Selected) -> frozenset[str]:
+    if item.case.proxy.is_gateway:
+        return gateway_adapters.OBSERVABLE[PATH]
+    return adapters.OBSERVABLE[PATH]
+
+
 def _runs_here(item: Selected) -> bool:
-    return bool(restrict(item.call.expect, adapters.OBSERVABLE[PATH]))
+    return bool(restrict(item.call.expect, _observable(item)))
 
 
 def _param(item: Selected) -> Any:
@@ -39,9 +47,11 @@ def _param(item: Selected) -> Any:
 def test_call(item: Selected) -> None:
     from diag.predict import predict
 
-    prediction = predict(
-        _snapshot(item.case.id), adapters.predict_source(item.case), adapters.predict_call(item.call)
-    )
-    observed = adapters.observed_from_prediction(prediction)
-    wrong = mismatches(restrict(item.call.expect, adapters.OBSERVABLE[PATH]), observed)
+    snapshot = _snapshot(item.case.id)
+    if item.case.proxy.is_gateway:
+        observed = gateway_adapters.predict(snapshot, item.case, item.call)
+    else:
+        prediction = predict(snapshot, adapters.predict_source(item.case), adapters.predict_call(item.call))
+        observed = adapters.observed_from_prediction(prediction)
+    wrong = mismatches(restrict(item.call.expect, _observable(item)), observed)
     assert not wrong, f"{wrong}; predicted {observed.describe()}"

@@ -54,12 +54,14 @@ FEATURES = (
     "gateway_service_ports",
     "credential_name",
     "istio_mutual",
+    "https_redirect",
     "gateway_proxy",
 )
 """What a case exercises beyond ServiceEntries, Services, Sidecars, Gateways and the mode
 (``requires:``). ``gateway_service_ports``: a gateway listens on the targetPort of the Service port
 exposing it; ``credential_name``: a gateway server terminates TLS with a Secret;
-``istio_mutual``: the call is mutual TLS with the mesh's certificate; ``gateway_proxy``: the proxy
+``istio_mutual``: the call is mutual TLS with the mesh's certificate; ``https_redirect``: a server's
+``tls.httpsRedirect``; ``gateway_proxy``: the proxy
 is a gateway (set by the loader for ``proxy.type: router``, never written)."""
 PROXY_TYPES = ("sidecar", "router")
 """Istio's proxy types: a sidecar, or a gateway (``model.Router``)."""
