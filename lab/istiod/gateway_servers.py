@@ -12,8 +12,8 @@ Pilot sources:
   ``https.<server port>.<port name>.<gateway>.<namespace>`` for HTTPS servers terminating TLS, none
   otherwise); plain HTTP servers on one port merge, TLS servers share a port by SNI, duplicate TLS
   hosts on a port (``CheckDuplicates``) and other conflicts are skipped.
-- ``pkg/config/gateway/gateway.go`` ``IsHTTPServer``/``IsPassThroughServer``/
-  ``IsHTTPSServerWithTLSTermination``; ``GetSNIHostsForServer`` (hosts without the namespace, sorted).
+- ``pkg/config/gateway/gateway.go`` ``IsPassThroughServer``/``IsHTTPSServerWithTLSTermination``;
+  ``GetSNIHostsForServer`` (hosts without the namespace, sorted).
 """
 
 from __future__ import annotations
@@ -53,13 +53,6 @@ class Server:
         return self.tls is not None and self.tls_mode in PASSTHROUGH_MODES
 
     @property
-    def is_http(self) -> bool:
-        """``IsHTTPServer``: an HTTP-family port, or HTTPS terminating TLS."""
-        if self.protocol in HTTP_FAMILY:
-            return True
-        return self.protocol == "HTTPS" and self.tls is not None and not self.passthrough
-
-    @property
     def terminates_https(self) -> bool:
         """``IsHTTPSServerWithTLSTermination``."""
         return self.protocol == "HTTPS" and self.tls is not None and not self.passthrough
@@ -88,7 +81,6 @@ class ServerPort:
 class MergedGateway:
     ports: list[ServerPort] = field(default_factory=list)
     route_names: dict[Server, str] = field(default_factory=dict)  # HTTPS (terminating) servers
-    names: list[str] = field(default_factory=list)  # "ns/name" of every applied Gateway
 
 
 def _sanitise(host: str, namespace: str) -> str:
@@ -207,8 +199,7 @@ def merge_gateways(gateways: Sequence[tuple[ObjectMeta, list[Server]]], targets:
     merged = MergedGateway()
     by_key: dict[tuple[int, str], ServerPort] = {}
     tls_hosts: dict[int, dict[str, str]] = {}
-    for meta, servers in gateways:
-        merged.names.append(f"{meta.namespace}/{meta.name}")
+    for _, servers in gateways:
         for s in servers:
             port = resolve_port(s.number, targets)
             name = route_name(s, port)

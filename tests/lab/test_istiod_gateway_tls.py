@@ -142,3 +142,26 @@ def test_http_and_tcp_servers_on_one_port_conflict() -> None:
     cfg = generate_gateway(objects, GW)
     assert [x["name"] for x in cfg.listeners] == ["0.0.0.0_8080"]
     assert any("conflicts with HTTP" in n for n in cfg.notes)
+
+
+def test_two_gateways_share_one_http_port_and_route() -> None:
+    objects = cases.http_origination()
+    objects.append(gateway("second", [gateway_server(80, "HTTP", ["api.example.com"])],
+                           created="2026-01-02T00:00:00Z"))
+    objects.append(virtual_service("api", ["api.example.com"], [
+        {"route": [{"destination": {"host": "api.example.com", "port": {"number": 80}}}]}],
+        gateways=["istio-system/second"]))
+    cfg = generate_gateway(objects, GW)
+    assert [x["name"] for x in cfg.listeners] == ["0.0.0.0_8080"]
+    route = hcm(only_chain(cfg, "0.0.0.0_8080"))["route_config"]
+    assert route["name"] == "http.8080"
+    assert [v["name"] for v in route["virtual_hosts"]] == ["api.example.com:80", f"{CNN}:80"]
+
+
+def test_same_tls_host_on_a_port_twice_keeps_the_first_gateway() -> None:
+    objects = cases.tls_passthrough()
+    objects.append(gateway("second", [gateway_server(443, "TLS", [CNN], tls={"mode": "PASSTHROUGH"})],
+                           created="2026-01-02T00:00:00Z"))
+    cfg = generate_gateway(objects, GW)
+    assert len(listener(cfg, "0.0.0.0_8443")["filter_chains"]) == 1
+    assert any("Gateway istio-system/second server port 443: duplicate hosts" in n for n in cfg.notes)
