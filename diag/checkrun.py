@@ -288,6 +288,7 @@ def _report(
         notes=notes,
         native=launched.native,
         mesh_unknown=live.mesh_unreadable,
+        service_account=(workload.service_account if workload is not None else None) or "default",
     )
 
 

@@ -96,10 +96,17 @@ def predict_gateway(
     call: Call,
     source: Source,
     *,
-    cluster: str,
+    cluster: str | None = None,
     mesh_vs: str | None = None,
 ) -> GatewayHop:
-    """The gateway hop for `call`, sent by `source`'s sidecar to `cluster` (see the module docstring)."""
+    """The gateway hop for `call`, sent by `source`'s sidecar to `cluster` (None: the cluster the
+    sidecar is predicted to pick; see the module docstring)."""
+    if cluster is None:
+        from diag.predict import predict
+
+        sidecar = predict(snapshot, source, call)
+        cluster = sidecar.path.cluster or f"outbound|{call.port}||{gateway.host}"
+        mesh_vs = mesh_vs or next((m for m in sidecar.matched if m.startswith("VirtualService ")), None)
     _, port_text, subset, _ = cluster.split("|")
     port = int(port_text) if port_text.isdigit() else call.port
     hop = GatewayHop(
@@ -138,9 +145,7 @@ def predict_gateway(
     servers = [(g, i, s) for g in gws for i, s in enumerate(g.servers) if s.port.number == port]
     if not servers:
         if not gws:
-            return replace(
-                hop, verdict="unknown", notes=(f"no Gateway selecting {gateway.name} in the input",)
-            )
+            return _without_gateway(snapshot, gateway, call, hop)
         return _fail(
             hop,
             call,
@@ -264,6 +269,20 @@ def _upstream(
     if parts[2] and (dr is None or parts[2] not in {s.name for s in dr.subsets}):
         message = f"{route.cluster}: no DestinationRule defines subset {parts[2]!r}"
         return _fail(hop, call, "no-cluster", message, destination_rule=dr.ref if dr else None)
+    return hop
+
+
+def _without_gateway(snapshot: Snapshot, gateway: GatewayWorkload, call: Call, hop: GatewayHop) -> GatewayHop:
+    """No Gateway selects the workload in the input: its routes are unknown; assume it sends the call
+    on to the host asked for, so an entry with resolution NONE still means no endpoints."""
+    hop = replace(hop, verdict="unknown", notes=(f"no Gateway selecting {gateway.name} in the input",))
+    svc = destination(snapshot, call.host.lower(), call.port, gateway.namespace)
+    if svc is not None and svc.kind == "ServiceEntry" and svc.resolution == "NONE":
+        message = (
+            f"{svc.ref} has resolution NONE: a gateway cannot use ORIGINAL_DST, its cluster has no "
+            f"endpoints (assumed: the gateway routes {call.host} to that entry)"
+        )
+        return _fail(replace(hop, destination=svc.ref), call, "no-endpoints", message)
     return hop
 
 

@@ -384,11 +384,13 @@ def build_report(
     notes: list[str],
     native: bool,
     mesh_unknown: bool = False,
+    service_account: str | None = None,
 ) -> Report:
     """The report of a live run (``meshprobe check``): the probe's results, the live sidecar's
     config it read, and predictions from the live objects, through the same pipeline as explain.
     ``mesh_unknown``: the mesh config could not be read, so the mesh-wide mode is the sidecar's own
-    (its catch-all) rather than a default that would contradict it."""
+    (its catch-all) rather than a default that would contradict it. ``service_account``: the
+    source pod's (its identity at an egress gateway, MP0118)."""
     from dataclasses import replace
 
     from diag.predict import Source
@@ -404,7 +406,8 @@ def build_report(
         observed = live_mode(live.config)
         mesh_mode = observed if observed != "UNKNOWN" else None
     source = Source(namespace=namespace, labels=labels, dns_capture=_live_dns(live), mesh_mode=mesh_mode,
-                    istio_version=live.istio_version if live is not None else None)  # fmt: skip
+                    istio_version=live.istio_version if live is not None else None,
+                    service_account=service_account)  # fmt: skip
     raw = [s.raw for s in specs]
     rows = _assess(raw, snapshot, source, objects, probe, None, expect, dataplane)
     sidecar = _sidecar_json(probe)

@@ -9,7 +9,7 @@ import pytest
 
 from diag.loader import load_text
 from diag.predict import predict
-from diag.predict_gateway import with_gateway
+from diag.predict_gateway import gateway_for_cluster, predict_gateway, with_gateway
 from diag.predict_gateway_model import GatewayHop
 from diag.predict_model import Call, Source
 from diag.snapshot import Snapshot
@@ -293,3 +293,18 @@ def test_without_any_gateway_object_the_verdict_is_unknown() -> None:
     hop = with_gateway(snap, source, HTTP, predict(snap, source, HTTP)).gateway
     assert hop is not None
     assert (hop.inferred, hop.verdict) == (True, "unknown")
+
+
+def test_predict_gateway_finds_the_cluster_itself() -> None:
+    loaded = load_text((DATA / "common.yaml").read_text() + "\n---\n" + (DATA / "http.yaml").read_text())
+    snap = Snapshot.build(loaded.objects, loaded.mesh)
+    source = Source(namespace="apps", mode_override="REGISTRY_ONLY")
+    gateway = gateway_for_cluster(snap, f"outbound|80|api|{GW}")
+    assert gateway is not None and gateway.gateways == ("Gateway istio-system/egress",)
+    hop = predict_gateway(snap, gateway, HTTP, source)
+    assert (hop.subset, hop.cluster, hop.mesh_virtual_service) == (
+        "api",
+        "outbound|80||api.example.com",
+        "VirtualService apps/api-through-egress",
+    )
+    assert gateway_for_cluster(snap, "outbound|80||api.example.com") is None
