@@ -22,6 +22,7 @@ from lab.istiod.clusters import TrustFiles, build_clusters
 from lab.istiod.convert import build_registry, invalid_reason
 from lab.istiod.destination_rules import destination_rule_for
 from lab.istiod.dns import name_table
+from lab.istiod.dualstack import add_second_wildcard
 from lab.istiod.envoy import cluster_name
 from lab.istiod.imports import dedupe_for_clusters
 from lab.istiod.listeners import OutboundListenerBuilder
@@ -120,6 +121,7 @@ def build_listeners(scope: ProxyScope, pod: PodView, mesh: MeshSettings, egress_
     ]
     listeners.append(virtual_outbound_listener(scope.mode, egress_cluster))
     listeners.append(virtual_inbound_listener())  # listener_builder.go: after virtualOutbound
+    add_second_wildcard(listeners, pod.pod_ips)
     return listeners
 
 
