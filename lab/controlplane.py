@@ -65,6 +65,9 @@ class ControlPlane:
         self.api.set_log_source(self.kubelet.logs)
         self.kubelet.log_unavailable = _log_unavailable()
         self._seed(objects, mesh, mode)
+        from lab.gateway_lab import seed_api  # the egress gateway's Pod, Service, ServiceAccount
+
+        seed_api(self.store, self.lab)
         self._unsubscribe = self.store.subscribe(self._on_event)
         self._sync_thread.start()
         self.kubelet.start()
@@ -93,8 +96,10 @@ class ControlPlane:
             if obj.get("kind") == "Namespace":
                 self._ensure_namespace(obj)
         keep_mesh_config = not any(_is_mesh_configmap(o) for o in objects)  # the mode set at `lab up`
+        from lab.gateway_lab import lab_managed
+
         for obj in self.mesh_objects():
-            if obj.get("kind") == "Namespace" or _key(obj) in wanted:
+            if obj.get("kind") == "Namespace" or _key(obj) in wanted or lab_managed(obj):
                 continue
             if keep_mesh_config and _is_mesh_configmap(obj):
                 continue

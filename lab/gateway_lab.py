@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from lab.gateway import (
+    PORTS,
     EgressGateway,
     GatewayConfig,
     GatewayIdentity,
@@ -93,3 +94,62 @@ def route_to_gateway(internet_netns: str, address: str) -> None:
     rules = "\n".join(["*filter", ":FORWARD DROP [0:0]", f"-A FORWARD -d {address}/32 -j ACCEPT",
                        f"-A FORWARD -s {address}/32 -j ACCEPT", "COMMIT", ""])
     run([*nsenter_argv(internet_netns), "iptables-restore", "--noflush"], stdin=rules)
+
+
+LAB_MANAGED = "lab.meshprobe.io/managed-by"
+"""Label (value ``lab``) on what the lab itself runs in the API: the kubelet does not run such pods,
+``lab apply`` does not delete such objects (the EndpointSlice controller copies it onto slices)."""
+
+
+def api_objects(lab: Lab) -> list[dict[str, Any]]:
+    """The gateway as ``kubectl`` sees it on a cluster: its ServiceAccount, its Service (the chart's
+    ports and selector; the API allocates the ClusterIP) unless the objects define one, and its Pod
+    (status set from the running gateway)."""
+    gateway = lab.gateway
+    assert gateway is not None
+    spec = gateway.spec
+    marker = {LAB_MANAGED: "lab"}
+    out: list[dict[str, Any]] = [{
+        "apiVersion": "v1", "kind": "ServiceAccount",
+        "metadata": {"namespace": spec.namespace, "name": spec.service_account, "labels": dict(marker)},
+    }]  # fmt: skip
+    for obj in service_objects(lab.objects, gateway.address, service_vip(lab.names)):
+        if obj["kind"] == "Service":
+            obj["metadata"]["labels"].update(marker)
+            for key in ("clusterIP", "clusterIPs"):
+                obj["spec"].pop(key)
+            out.append(obj)
+    ports = [{"name": n, "containerPort": t, "protocol": "TCP"} for n, _, t in PORTS]
+    ports.append({"name": "http-envoy-prom", "containerPort": 15090, "protocol": "TCP"})
+    out.append({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"namespace": spec.namespace, "name": f"{spec.name}-lab",
+                     "labels": {**spec.labels, "sidecar.istio.io/inject": "false",
+                                "service.istio.io/canonical-name": spec.name, **marker}},
+        "spec": {"serviceAccountName": spec.service_account, "nodeName": "lab-node",
+                 "containers": [{"name": "istio-proxy", "image": "docker.io/istio/proxyv2", "ports": ports}]},
+    })  # fmt: skip
+    return out
+
+
+def seed_api(store: Any, lab: Lab) -> None:
+    """Create ``api_objects`` in the lab's API and publish the Pod as Running and Ready at the gateway's
+    address, so the EndpointSlice controller lists it for the Service, as on a cluster."""
+    gateway = lab.gateway
+    if gateway is None:
+        return
+    for obj in api_objects(lab):
+        meta = obj["metadata"]
+        plural = {"ServiceAccount": "serviceaccounts", "Service": "services", "Pod": "pods"}[obj["kind"]]
+        if store.get(plural, meta["namespace"], meta["name"]) is None:
+            store.create(obj)
+    ready = {"type": "Ready", "status": "True"}
+    store.patch_status("pods", gateway.namespace, f"{gateway.spec.name}-lab", {
+        "phase": "Running", "podIP": gateway.address, "podIPs": [{"ip": gateway.address}],
+        "conditions": [{"type": "PodScheduled", "status": "True"}, {"type": "Initialized", "status": "True"},
+                       {"type": "ContainersReady", "status": "True"}, ready],
+    })  # fmt: skip
+
+
+def lab_managed(obj: Mapping[str, Any]) -> bool:
+    return ((obj.get("metadata") or {}).get("labels") or {}).get(LAB_MANAGED) == "lab"

@@ -110,6 +110,8 @@ class Kubelet:
         if obj.get("kind") != "Pod" or self._closed:
             return
         meta = obj.get("metadata") or {}
+        if (meta.get("labels") or {}).get("lab.meshprobe.io/managed-by") == "lab":
+            return  # the lab runs it itself (the egress gateway, lab.gateway_lab)
         key = (str(meta.get("namespace")), str(meta.get("name")))
         with self._lock:
             worker = self._workers.get(key)
