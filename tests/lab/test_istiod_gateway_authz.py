@@ -134,3 +134,27 @@ def test_dry_run_policy_becomes_shadow_rules() -> None:
     assert "rules" not in rbac
     assert rbac["shadow_rules"]["action"] == "DENY"
     assert rbac["shadow_rules_stat_prefix"] == "istio_dry_run_deny_"
+
+
+def test_service_accounts_when_conditions_and_unknown_keys() -> None:
+    policy = authorization_policy("sa", selector=cases.GW_SELECTOR, rules=[
+        {"from": [{"source": {"serviceAccounts": ["sleep", "other-ns/curl"]}}],
+         "when": [{"key": "destination.port", "values": ["8443"]},
+                  {"key": "source.namespace", "notValues": ["blocked"]}]},
+        {"when": [{"key": "destination.labels[app]", "values": ["x"]}]},
+    ])
+    cfg = generate_gateway([*cases.mutual_http(), policy], GW)
+    filters = hcm(listener(cfg, "0.0.0.0_8443")["filter_chains"][0])["http_filters"]
+    rbac = next(f["typed_config"] for f in filters if f["name"] == HTTP_RBAC)
+    assert list(rbac["rules"]["policies"]) == ["ns[istio-system]-policy[sa]-rule[0]"]
+    rule = rbac["rules"]["policies"]["ns[istio-system]-policy[sa]-rule[0]"]
+    ids = rule["principals"][0]["and_ids"]["ids"]
+    regexes = [i["authenticated"]["principal_name"]["safe_regex"]["regex"] for i in ids[0]["or_ids"]["ids"]]
+    # an unqualified service account is in the policy's namespace
+    assert regexes == ["spiffe://.+/ns/istio-system/(.+/|)sa/sleep(/.+)?",
+                       "spiffe://.+/ns/other-ns/(.+/|)sa/curl(/.+)?"]
+    blocked = {"authenticated": {"principal_name": {"safe_regex": {"regex": ".*/ns/blocked/.*"}}}}
+    assert ids[1] == {"not_id": {"or_ids": {"ids": [blocked]}}}
+    port = {"or_rules": {"rules": [{"destination_port": 8443}]}}
+    assert rule["permissions"] == [{"and_rules": {"rules": [port]}}]
+    assert any("policy[sa]-rule[1]: skipped" in n for n in cfg.notes)
