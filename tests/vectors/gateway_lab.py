@@ -13,6 +13,8 @@ labels ``istio: egressgateway``, ``app: istio-egressgateway``) with the config
 - Calls go from the lab's internet netns (which links every pod and the gateway, and has no
   sidecar) straight to the gateway's address and the call's port; each call binds its own source
   port, and (client ``ip:port``, gateway ``ip:port``) finds its line in the gateway's access log.
+- An ``mtls`` call (ISTIO_MUTUAL) presents the mesh CA's certificate for ``CALLER``, as a sidecar's
+  cluster would, and sends its HTTP request inside the TLS session.
 - What the gateway shows is read as for a sidecar (``lab_runner.observe``: cluster, route name,
   status, ``NR``), plus: a refused connection is ``no_listener`` (nothing bound the port); an
   accepted connection that Envoy closed without an access-log line is ``no_filter_chain`` (no
@@ -34,6 +36,9 @@ from tests.vectors.outcome import Observed
 from tests.vectors.vector_format import VectorCall, VectorCase
 
 FIRST_SOURCE_PORT = 30000
+CALLER = ("default", "default")
+"""The (namespace, service account) whose mesh certificate an ``mtls`` call presents: a sidecar's
+client certificate on ISTIO_MUTUAL (``lab.Lab.workload_cert``)."""
 DEBUG_LOGGING = lab_runner.DEBUG_LOGGING + ",filter:debug"
 """The sidecar's debug loggers, plus ``filter``: a TCP proxy logs the cluster it did not find."""
 _TCP_UNKNOWN_CLUSTER = re.compile(r'"ConnectionId":"(\d+)".*\] Cluster not found (\S+) and no on demand')
@@ -81,7 +86,9 @@ class GatewayCalls:
         observed = {}
         for call in calls:
             log_start = lab_runner._size(gateway.envoy.log_path)
-            out = self._client([{**lab_runner.call_json(call), "address": gateway.address}])
+            out = self._client(
+                [{**lab_runner.call_json(call), **self._mtls(call), "address": gateway.address}]
+            )
             self.next_port = int(out["next_port"])
             (result,) = out["results"]
             wanted = key(result["local"], gateway.address, call)
@@ -90,6 +97,13 @@ class GatewayCalls:
             named = sorted(set(unknown.values()))
             observed[call.name] = observe(result, lines.get(wanted), named[0] if len(named) == 1 else None)
         return observed
+
+    def _mtls(self, call: VectorCall) -> dict[str, Any]:
+        """An ISTIO_MUTUAL call presents the workload certificate of ``CALLER`` (the mesh CA's)."""
+        if not call.mtls:
+            return {}
+        cert = self.lab.workload_cert(*CALLER)
+        return {"mtls": True, "cert": str(cert.cert_chain_file), "key": str(cert.private_key_file)}
 
     def _client(self, payload: list[dict[str, Any]]) -> Any:
         from lab.netns import nsenter_argv

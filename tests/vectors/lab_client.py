@@ -2,10 +2,11 @@
 
 Run behind the pod's sidecar (``pod.exec([sys.executable, "-c", this source, JSON, FIRST_PORT])``);
 stdlib only. JSON is a list of ``{name, address, port, protocol, tls, host, sni, alpn, path,
-method, headers}``; the output (stdout) is a JSON list of ``{name, local, status, error}`` where
-``local`` is the client's ``ip:port`` — the key that finds the call's line
-(``downstream_remote_address``) in Envoy's access log, the oracle for which route and cluster
-Envoy chose.
+method, headers}``, and for the mesh's mutual TLS ``mtls`` with ``cert``/``key`` (the client's
+workload certificate files: an HTTP request is then sent inside the TLS session); the output
+(stdout) is a JSON list of ``{name, local, status, error}`` where ``local`` is the client's
+``ip:port`` — the key that finds the call's line (``downstream_remote_address``) in Envoy's
+access log, the oracle for which route and cluster Envoy chose.
 
 Each call binds its own source port, counting up from FIRST_PORT (ports in use are skipped), and
 the caller never hands out a port twice in one pod. Left to the kernel, two calls to different
@@ -49,6 +50,8 @@ def _tls_wrap(sock: socket.socket, call: dict[str, Any]) -> socket.socket:
     context.verify_mode = ssl.CERT_NONE
     if call.get("alpn"):
         context.set_alpn_protocols([call["alpn"]])
+    if call.get("cert"):
+        context.load_cert_chain(call["cert"], call["key"])
     sock.settimeout(READ_TIMEOUT_S)
     return context.wrap_socket(sock, server_hostname=call.get("sni") or None)
 
@@ -79,6 +82,8 @@ def make_call(call: dict[str, Any], port: int) -> tuple[dict[str, Any], int]:
         result["local"] = f"{local[0]}:{local[1]}"
         if call.get("tls"):
             sock = _tls_wrap(sock, call)
+            if call.get("mtls") and call["protocol"] != "tcp":
+                sock.sendall(_request(call))
         elif call["protocol"] != "tcp":
             sock.sendall(_request(call))
         else:

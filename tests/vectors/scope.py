@@ -29,7 +29,6 @@ _NO_CREDENTIALS = (
     "Secrets are not read: a gateway server terminating TLS with a credentialName gets no"
     " certificate (lab.istiod builds no such chain; diag does not load Secrets)"
 )
-_NO_MESH_CLIENT_CERT = "the vector client has no mesh certificate to make an ISTIO_MUTUAL call"
 _SERVICE_BY_ENDPOINT_IP = (
     "a gateway's Services are the Kubernetes Services whose selector matches its labels; Istio's"
     " test exposes the proxy through a ServiceEntry endpoint at the proxy's own IP, which neither"
@@ -52,7 +51,6 @@ UNSUPPORTED: dict[str, dict[str, str]] = {
     "lab": {
         "ipv6": _LAB_NO_IPV6,
         "credential_name": _NO_CREDENTIALS,
-        "istio_mutual": _NO_MESH_CLIENT_CERT,
         "gateway_service_ports": _SERVICE_BY_ENDPOINT_IP,
     },
 }
