@@ -34,7 +34,7 @@ def evaluate(ctx: RuleContext) -> list[Diagnosis]:
     hop = ctx.prediction.gateway if ctx.prediction is not None else None
     obs = ctx.observed
     if hop is not None and hop.reason == "denied":
-        if obs is not None and obs.signature in REACHED:
+        if obs is not None and obs.signature in REACHED and not _relayed_denial(obs):
             return []  # it got through: the prediction is wrong here, not the policy
         return [_predicted(ctx, hop)]
     if obs is None or obs.signature is not Signature.ENVOY_403_RBAC or ctx.protocol != "http":
@@ -47,6 +47,15 @@ def evaluate(ctx: RuleContext) -> list[Diagnosis]:
     )
     refs = hop.policies if hop is not None else ()
     return [RULE.diagnose(message, resources=refs, evidence=observed_evidence(ctx), supersedes=("MP0202",))]
+
+
+def _relayed_denial(obs: Any) -> bool:
+    """The gateway's 403 as the client gets it: relayed by its sidecar (with
+    ``x-envoy-upstream-service-time``), so the probe reads it as the upstream's ``HTTP_STATUS``
+    (tests/lab/test_gateway_authz.py: what the lab's real Envoys answer)."""
+    http = obs.http
+    return bool(obs.signature is Signature.HTTP_STATUS and http is not None and http.status == 403
+                and (http.body_excerpt or "").startswith("RBAC: access denied"))  # fmt: skip
 
 
 def _predicted(ctx: RuleContext, hop: GatewayHop) -> Diagnosis:

@@ -242,3 +242,13 @@ FAULTS = {
     "plain_server_mtls_client": plain_server_mtls_client,
     "resolution_none": resolution_none,
 }
+
+
+def in_namespace(objects: list[Obj], namespace: str) -> list[Obj]:
+    """Copies of ``objects`` with everything that was in ``default`` moved to ``namespace`` (the
+    gateway's own objects, in ``istio-system``, stay)."""
+    out = copy.deepcopy(objects)
+    for obj in out:
+        if obj["metadata"].get("namespace") == "default":
+            obj["metadata"]["namespace"] = namespace
+    return out
