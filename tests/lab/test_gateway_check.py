@@ -1,8 +1,11 @@
 """``meshprobe check`` against the lab's API with the egress gateway running (``Lab(api=True,
 egress_gateway=True)``): the probe pod in ``shop`` (service account ``default``) calls through the
 real gateway, and the report names the gateway fault — MP0112 for a subset without its
-DestinationRule (503 NC at the sidecar), MP0118 for an AuthorizationPolicy at the gateway that
-allows another service account only (403 relayed)."""
+DestinationRule (503 NC at the sidecar), a host not on the Gateway (404 NR relayed), a
+sidecar↔gateway TLS mismatch either way and resolution NONE behind the gateway (503 UH relayed);
+MP0118 for an AuthorizationPolicy at the gateway that allows another service account only (403
+relayed over HTTP, a reset for TLS inside mTLS, everyone denied over plaintext); and the working
+setups are clean."""
 
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ pytestmark = pytest.mark.lab
 NAMESPACE = {"apiVersion": "v1", "kind": "Namespace",
              "metadata": {"name": "shop", "labels": {"istio-injection": "enabled"}}}  # fmt: skip
 TARGET = f"http://{eg.HOST}/"
+Capture = pytest.CaptureFixture[str]
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +55,49 @@ def test_subset_without_destination_rule_is_mp0112(lab: Any, capsys: pytest.Capt
     assert "MP0112" in codes(report)[TARGET], json.dumps(target["diagnoses"])[:2000]
     assert code == 1
     assert wait_clean(lab) == []
+
+
+@pytest.mark.parametrize(
+    ("setup", "target"),
+    [("plain_http", TARGET), ("tls_origination", TARGET), ("https_passthrough", f"https://{eg.HOST}/")],
+)
+def test_working_setups_are_clean(lab: Any, capsys: Capture, setup: str, target: str) -> None:
+    lab.control_plane.replace_objects([NAMESPACE, *eg.in_namespace(getattr(eg, setup)(), "shop")])
+    code, report = run_check(lab, capsys, "-n", "shop", target)
+    assert code == 0 and codes(report)[target] == [], json.dumps(report["targets"][0])[:2000]
+
+
+@pytest.mark.parametrize(
+    ("fault", "signature"),
+    [
+        ("host_not_on_gateway", "HTTP_STATUS"),  # 404 relayed: the probe sees the upstream's status
+        ("mtls_server_plain_client", "ENVOY_503_UPSTREAM"),
+        ("plain_server_mtls_client", "ENVOY_503_UPSTREAM"),
+        ("resolution_none", "HTTP_STATUS"),  # 503 UH relayed
+    ],
+)
+def test_gateway_faults_are_mp0112(lab: Any, capsys: Capture, fault: str, signature: str) -> None:
+    code, report = _check(lab, capsys, getattr(eg, fault)())
+    target = report["targets"][0]
+    assert target["observed"]["signature"] == signature, target["observed"]
+    assert "MP0112" in codes(report)[TARGET], json.dumps(target["diagnoses"])[:2000]
+    assert code == 1
+
+
+def test_reset_by_policy_over_mtls_passthrough_is_mp0118(lab: Any, capsys: Capture) -> None:
+    policy = eg.authorization_policy("shop", "builder")
+    lab.control_plane.replace_objects([NAMESPACE, *eg.in_namespace([*eg.mtls_passthrough(), policy], "shop")])
+    target = f"https://{eg.HOST}/"
+    code, report = run_check(lab, capsys, "-n", "shop", target)
+    assert report["targets"][0]["observed"]["signature"] == "RESET_BEFORE_RESPONSE"
+    assert "MP0118" in codes(report)[target] and code == 1
+
+
+def test_plaintext_hop_has_no_principal_so_even_the_named_account_is_mp0118(
+    lab: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, report = _check(lab, capsys, [*eg.plain_http(), eg.authorization_policy("shop", "default")])
+    assert "MP0118" in codes(report)[TARGET] and code == 1
 
 
 def test_policy_allowing_another_account_is_mp0118(lab: Any, capsys: pytest.CaptureFixture[str]) -> None:
