@@ -8,6 +8,10 @@ ServiceEntry names with that port's protocol (``lab.istiod.internet_hosts``). Ho
 silently drops SYNs (``iptables -j DROP`` in this netns). An authoritative DNS server on
 ``RunNames.dns_address`` answers the lab names and NXDOMAIN for everything else; a UDP echo on
 port 7 of that address answers ``udp-echo ADDR:7 <payload>``.
+
+With ``ipv6`` (``Lab(ipv6=True)``) every host also gets an IPv6 address (``lab.ipv6.host_address``,
+or the single IPv6 addresses its ServiceEntry lists), serves the same ports on it, and the DNS
+server answers AAAA with it (A queries still get only the IPv4 addresses).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Any
 import dns.message
 
 from lab import dnswire, origin
+from lab import ipv6 as lab_ipv6
 from lab.certs import LabCA
 from lab.iptables import internet_firewall
 from lab.names import RunNames
@@ -59,26 +64,28 @@ class ServedHost:
     ports: Mapping[int, str] = field(default_factory=dict)
 
 
-def _single_ipv4(raw: object) -> str | None:
+def _single_ipv4(raw: object, ipv6: bool = False) -> str | None:
+    """The address when ``raw`` is one IPv4 address (or one IPv6 address, with ``ipv6``)."""
     try:
         net = ipaddress.ip_network(str(raw), strict=False)
     except ValueError:
         return None
-    return str(net.network_address) if net.version == 4 and net.num_addresses == 1 else None
+    wanted = (4, 6) if ipv6 else (4,)
+    return str(net.network_address) if net.version in wanted and net.num_addresses == 1 else None
 
 
-def _se_single_addresses(objects: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:
-    """host → the single IPv4 addresses its ServiceEntries list in ``addresses`` (CIDRs are
-    skipped) and, for entries with IP ``endpoints`` (resolution STATIC), those endpoint IPs: the
-    origin must own every address the sidecar may dial for it."""
+def _se_single_addresses(objects: Sequence[Mapping[str, Any]], ipv6: bool = False) -> dict[str, list[str]]:
+    """host → the single IPv4 (with ``ipv6`` also IPv6) addresses its ServiceEntries list in
+    ``addresses`` (CIDRs are skipped) and, for entries with IP ``endpoints`` (resolution STATIC),
+    those endpoint IPs: the origin must own every address the sidecar may dial for it."""
     out: dict[str, list[str]] = {}
     for obj in objects:
         if not isinstance(obj, Mapping) or obj.get("kind") != "ServiceEntry":
             continue
         spec = obj.get("spec") or {}
-        addrs = [a for a in map(_single_ipv4, spec.get("addresses") or []) if a]
+        addrs = [a for a in (_single_ipv4(r, ipv6) for r in spec.get("addresses") or []) if a]
         for endpoint in spec.get("endpoints") or []:
-            ip = _single_ipv4(endpoint.get("address")) if isinstance(endpoint, Mapping) else None
+            ip = _single_ipv4(endpoint.get("address"), ipv6) if isinstance(endpoint, Mapping) else None
             if ip and ip not in addrs:
                 addrs.append(ip)
         for host in spec.get("hosts") or []:
@@ -93,9 +100,12 @@ def plan_hosts(
     objects: Sequence[Mapping[str, Any]],
     extra_hosts: Iterable[str] = (),
     previous: Mapping[str, tuple[str, ...]] | None = None,
+    *,
+    ipv6: bool = False,
 ) -> list[ServedHost]:
     """Every host the internet serves, with addresses for this run (sorted by name). Hosts kept
-    from ``previous`` (host → addresses) keep their addresses across ``apply``."""
+    from ``previous`` (host → addresses) keep their addresses across ``apply``. With ``ipv6``
+    a host without a pinned IPv6 address gets the run's IPv6 address of the same index."""
     from lab.istiod import internet_hosts
 
     ports_by_host: dict[str, dict[int, str]] = {}
@@ -104,7 +114,7 @@ def plan_hosts(
     for host in [*extra_hosts, SERVER_FIRST_HOST]:
         ports_by_host.setdefault(host.lower().rstrip("."), {})
     ports_by_host[SERVER_FIRST_HOST].update({p: "tcp" for p in SERVER_FIRST_PORTS})
-    pinned = _se_single_addresses(objects)
+    pinned = _se_single_addresses(objects, ipv6)
     previous = previous or {}
     used = {a for addrs in previous.values() for a in addrs}
     next_index = 0
@@ -120,8 +130,21 @@ def plan_hosts(
                 next_index += 1
             addresses = (names.host_address(next_index),)
             used.add(addresses[0])
+        if ipv6 and not any(lab_ipv6.is_ipv6(a) for a in addresses):
+            addresses = (*addresses, _free_ipv6(names, addresses[0], used))
         served.append(ServedHost(host, addresses, ports))
     return served
+
+
+def _free_ipv6(names: RunNames, ipv4: str, used: set[str]) -> str:
+    """An unused IPv6 host address, the one with the IPv4 host address's index when possible."""
+    network = ipaddress.ip_network(f"10.{names.second_octet}.2.0/23")
+    address = ipaddress.ip_address(ipv4)
+    index = int(address) - int(network.network_address) - 1 if address in network else 0
+    while lab_ipv6.host_address(names, index) in used:
+        index += 1
+    used.add(lab_ipv6.host_address(names, index))
+    return lab_ipv6.host_address(names, index)
 
 
 class Internet:
@@ -182,7 +205,7 @@ class Internet:
         self._udp.append(echo_transport)
 
     def _tcp_socket(self, address: str, port: int) -> socket.socket:
-        sock = self.thread.socket()
+        sock = self.thread.socket(socket.AF_INET6 if lab_ipv6.is_ipv6(address) else socket.AF_INET)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((address, port))
         sock.listen(128)
@@ -237,7 +260,7 @@ def start_internet(
     thread = NetnsThread(name)
     stack.callback(thread.close)
     internet = Internet(names, thread, ca, hosts)
-    ip_batch(["link set lo up", *(f"addr add {a}/32 dev lo" for a in internet.addresses())], name)
+    ip_batch(["link set lo up", *lab_ipv6.lo_commands(internet.addresses())], name)
     internet.lo_addresses.update(internet.addresses())
     run([*nsenter_argv(name), "iptables-restore", "--noflush"], stdin=internet_firewall([names.drop_address]))
     call(internet.start())
@@ -253,7 +276,7 @@ def refresh_internet(internet: Internet, hosts: Sequence[ServedHost], call: Call
     wanted = set(Internet(internet.names, internet.thread, internet.ca, hosts).addresses())
     missing = sorted(wanted - internet.lo_addresses)
     if missing:
-        ip_batch([f"addr add {a}/32 dev lo" for a in missing], internet.names.internet_netns)
+        ip_batch(lab_ipv6.lo_commands(missing), internet.names.internet_netns)
         internet.lo_addresses.update(missing)
     call(internet.stop())
     internet.set_hosts(hosts)

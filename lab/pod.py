@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from lab import admin, iptables
+from lab import ipv6 as ipv6_net
 from lab.bootstrap import StatsAnnotations, StatsMatcher, build_bootstrap
 from lab.envoy import PROXY_GID, PROXY_UID, EnvoyProcess
 from lab.names import RunNames
@@ -46,6 +47,8 @@ class PodSpec:
     place, no Envoy): captured connections are refused and ``/healthz/ready`` never says 200.
     ``service_account`` is the pod's ``serviceAccountName``: its sidecar presents the mesh CA's
     certificate for ``spiffe://cluster.local/ns/NAMESPACE/sa/SERVICE_ACCOUNT`` on ISTIO_MUTUAL.
+    ``ipv6=True`` makes the pod dual-stack (``lab.ipv6``): an IPv6 address and route beside the
+    IPv4 ones, ip6tables capture, and pilot's ``::`` wildcard in its generated config.
     """
 
     namespace: str = "default"
@@ -59,6 +62,7 @@ class PodSpec:
     sidecar: bool = True
     proxy_starts: bool = True
     service_account: str = "default"
+    ipv6: bool = False
 
     @property
     def effective_proxy_config(self) -> dict[str, Any]:
@@ -106,10 +110,12 @@ class PodNetwork:
     pod_address: str
     gateway: str
     dns_server: str
+    address6: str = ""  # the pod's IPv6 address (dual-stack pods only)
+    gateway6: str = ""
 
 
 def create_pod_network(
-    names: RunNames, index: int, stack: contextlib.ExitStack, netns: str | None = None
+    names: RunNames, index: int, stack: contextlib.ExitStack, netns: str | None = None, ipv6: bool = False
 ) -> PodNetwork:
     """Pod ``index``'s netns (``netns`` or ``mplab-<run>-p<index>``) and its veth to the internet
     netns (cleanup registered on ``stack``)."""
@@ -136,7 +142,11 @@ def create_pod_network(
         ]
     )
     ip_batch([f"addr add {gateway}/30 dev {vi}", f"link set {vi} up"], names.internet_netns)
-    return PodNetwork(ns, vp, vi, address, gateway, names.dns_address)
+    if not ipv6:
+        return PodNetwork(ns, vp, vi, address, gateway, names.dns_address)
+    ipv6_net.add_internet_side(names, index, vi)
+    gateway6, address6 = ipv6_net.link_addresses(names, index)
+    return PodNetwork(ns, vp, vi, address, gateway, names.dns_address, address6, gateway6)
 
 
 def app_exec_argv(
@@ -195,6 +205,11 @@ class Pod:
     def address(self) -> str:
         return self.net.pod_address
 
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        """The pod's IPs (``status.podIPs``): IPv4, then IPv6 for a dual-stack pod."""
+        return (self.net.pod_address, *((self.net.address6,) if self.net.address6 else ()))
+
     def capture_config(self) -> iptables.CaptureConfig:
         return iptables.CaptureConfig.from_annotations(
             dict(self.spec.annotations),
@@ -224,6 +239,11 @@ class Pod:
                 [*nsenter_argv(self.net.netns), "iptables-restore", "--noflush"],
                 stdin=iptables.restore_input(self.capture_config()),
             )
+        if self.net.address6:
+            captures = self.spec.sidecar and self.spec.intercepts
+            rules = iptables.restore_input(self.capture_config(), 6) if captures else None
+            net = self.net
+            ipv6_net.configure_pod(net.netns, net.veth_pod, net.address6, net.gateway6, rules)
         if self.access_log_path is not None:
             self.access_log_path.touch()
             os.chown(self.access_log_path, self.spec.proxy_uid, self.spec.proxy_gid)

@@ -100,8 +100,10 @@ class Lab:
         propagation_delay: float = 0.0,
         egress_gateway: bool = False,
         gateway_source: GatewaySource | None = None,
+        ipv6: bool = False,
     ) -> None:
         self.objects = list(objects)
+        self.ipv6 = ipv6  # internet hosts get IPv6 addresses and AAAA answers (pods: PodSpec.ipv6)
         self.mode = mode
         # An explicit ``mesh`` wins; otherwise the mesh comes from an ``istio`` ConfigMap among the
         # objects, as istiod reads it (and follows the objects on ``apply``).
@@ -271,7 +273,7 @@ class Lab:
 
     def _start_internet(self) -> None:
         assert self._ca is not None
-        hosts = plan_hosts(self.names, self.objects, self.extra_hosts)
+        hosts = plan_hosts(self.names, self.objects, self.extra_hosts, ipv6=self.ipv6)
         self._internet = start_internet(self.names, self._ca, hosts, self._stack, self._call)
 
     @property
@@ -299,9 +301,8 @@ class Lab:
         internet = self._internet
         assert internet is not None
         previous = dict(internet.history)
-        refresh_internet(
-            internet, plan_hosts(self.names, self.objects, self.extra_hosts, previous), self._call
-        )
+        hosts = plan_hosts(self.names, self.objects, self.extra_hosts, previous, ipv6=self.ipv6)
+        refresh_internet(internet, hosts, self._call)
 
     # ---- pods ----------------------------------------------------------------------------------
 
@@ -321,7 +322,7 @@ class Lab:
         self._stack.callback(stack.close)
         stack.callback(self._free_slot, index)
         try:
-            net = create_pod_network(self.names, index, stack)
+            net = create_pod_network(self.names, index, stack, ipv6=spec.ipv6)
             pod = Pod(spec, net, self.workdir / f"pod{index}", self.ca_file, self.access_log_enabled)
             stack.callback(pod.close)
             pod.setup_network()
@@ -386,7 +387,7 @@ class Lab:
         self, objects: Sequence[Mapping[str, Any]], spec: PodSpec, mesh: Mapping[str, Any], mode: str | None
     ) -> ConfigOut:
         pod = self.pods.get((spec.namespace, spec.name))
-        ips = (pod.address,) if pod is not None else ()
+        ips = pod.addresses if pod is not None else ()
         cert = self.workload_cert(spec.namespace, spec.service_account)
         return istiod_source(objects, spec, mesh, mode, ca_file=str(self.ca_file), pod_ips=ips,
                              mesh_ca_file=str(self.mesh_ca_file), cert_chain_file=str(cert.cert_chain_file),

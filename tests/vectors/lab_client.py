@@ -79,7 +79,8 @@ def make_call(call: dict[str, Any], port: int) -> tuple[dict[str, Any], int]:
         sock.settimeout(CONNECT_TIMEOUT_S)
         sock.connect((call["address"], int(call["port"])))
         local = sock.getsockname()
-        result["local"] = f"{local[0]}:{local[1]}"
+        shown = f"[{local[0]}]" if family == socket.AF_INET6 else local[0]  # as Envoy logs it
+        result["local"] = f"{shown}:{local[1]}"
         if call.get("tls"):
             sock = _tls_wrap(sock, call)
             if call.get("mtls") and call["protocol"] != "tcp":

@@ -151,9 +151,10 @@ def call_json(call: VectorCall) -> dict[str, Any]:
 def pod_for(lab: Any, case: VectorCase) -> Any:
     """The lab pod standing for the case's proxy (one per namespace/labels/DNS-capture shape)."""
     labels = dict(case.proxy.labels)
+    ipv6 = "ipv6" in case.requires  # a dual-stack pod (lab.ipv6), as the case's proxy is
     parts = [*(f"{k}-{v}" for k, v in sorted(labels.items())), "dns" if case.proxy.dns_capture else "plain"]
-    name = re.sub(r"[^a-z0-9-]+", "-", "vec-" + "-".join(parts).lower())
-    return lab.pod(case.proxy.namespace, name, labels=labels, dns_capture=case.proxy.dns_capture)
+    name = re.sub(r"[^a-z0-9-]+", "-", "vec-" + "-".join(parts + (["v6"] if ipv6 else [])).lower())
+    return lab.pod(case.proxy.namespace, name, labels=labels, dns_capture=case.proxy.dns_capture, ipv6=ipv6)
 
 
 def _size(path: Path) -> int:
@@ -185,7 +186,8 @@ def log_key(local: str | None, call: VectorCall) -> tuple[str, str] | None:
     found (``downstream_remote_address``, ``downstream_local_address``)."""
     if local is None:
         return None
-    return local, f"{call.address}:{call.port}"
+    address = f"[{call.address}]" if ":" in call.address else call.address  # Envoy brackets IPv6
+    return local, f"{address}:{call.port}"
 
 
 def _wait_for_lines(

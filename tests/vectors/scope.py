@@ -19,12 +19,6 @@ from tests.vectors.vector_format import VectorCall, VectorCase, all_cases
 
 PATHS = ("predict", "generated", "lab")
 
-_LAB_NO_IPV6 = (
-    "lab pods are IPv4-only (PodView has no pod IPs), so listeners get no '::' additional address,"
-    " which pilot adds for dual-stack proxies (listener.go extraBind); Envoy hands an IPv6"
-    " destination only to an IPv6 wildcard listener"
-)
-
 _NO_CREDENTIALS = (
     "Secrets are not read: a gateway server terminating TLS with a credentialName gets no"
     " certificate (lab.istiod builds no such chain; diag does not load Secrets)"
@@ -49,7 +43,6 @@ UNSUPPORTED: dict[str, dict[str, str]] = {
         "gateway_service_ports": _SERVICE_BY_ENDPOINT_IP,
     },
     "lab": {
-        "ipv6": _LAB_NO_IPV6,
         "credential_name": _NO_CREDENTIALS,
         "gateway_service_ports": _SERVICE_BY_ENDPOINT_IP,
     },
