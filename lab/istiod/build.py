@@ -11,7 +11,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from lab.istiod import GeneratedConfig, PodView
 from lab.istiod.catchall import (
     catchall_clusters,
     catchall_filters,
@@ -38,6 +37,7 @@ from lab.istiod.scope import (
     namespace_selected,
     services_exported_to,
 )
+from lab.istiod.views import GeneratedConfig, PodView
 from lab.istiod.virtualservices import destination_services, select_virtual_services
 from lab.istiod.vsdelegates import with_delegates
 from lab.istiod.vsparse import VirtualService

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from lab.istiod.resources import ObjectMeta, _meta
+from lab.istiod.meta import ObjectMeta, parse_meta
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 
@@ -32,7 +32,7 @@ class EndpointSlice:
 
 
 def parse_endpoint_slice(obj: Mapping[str, Any]) -> EndpointSlice:
-    meta = _meta(obj, "EndpointSlice")
+    meta = parse_meta(obj, "EndpointSlice")
     ports = {
         str(p.get("name") or ""): int(p["port"]) for p in obj.get("ports") or () if p.get("port") is not None
     }

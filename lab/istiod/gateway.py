@@ -27,7 +27,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from lab.istiod import GatewayView, GeneratedConfig
 from lab.istiod.authz import http_filters, network_filters, policies_for
 from lab.istiod.build import select_inputs
 from lab.istiod.clusters import TrustFiles, build_clusters
@@ -42,6 +41,7 @@ from lab.istiod.model import CLIENT_SIDE_LB, PASSTHROUGH, MeshService
 from lab.istiod.resources import _flatten, parse_objects
 from lab.istiod.routes import CORS, FAULT
 from lab.istiod.scope import mesh_settings, services_exported_to
+from lab.istiod.views import GatewayView, GeneratedConfig
 from lab.istiod.vsparse import VirtualService
 
 TRANSPORT_SOCKET_CONNECT_TIMEOUT = "15s"

@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lab.istiod.resources import ObjectMeta, _meta, _strs
+from lab.istiod.meta import ObjectMeta, parse_meta, strs
 
 HTTP_FAMILY = frozenset({"HTTP", "HTTP2", "GRPC", "GRPC-WEB", "HTTP_PROXY"})
 PASSTHROUGH_MODES = frozenset({"PASSTHROUGH", "AUTO_PASSTHROUGH"})
@@ -95,7 +95,7 @@ def _sanitise(host: str, namespace: str) -> str:
 
 
 def parse_gateway(obj: Mapping[str, Any]) -> tuple[ObjectMeta, Mapping[str, str] | None, list[Server]]:
-    meta = _meta(obj, "Gateway")
+    meta = parse_meta(obj, "Gateway")
     spec = obj.get("spec") or {}
     selector = spec.get("selector")
     labels = None if selector is None else {str(k): str(v) for k, v in selector.items()}
@@ -104,8 +104,8 @@ def parse_gateway(obj: Mapping[str, Any]) -> tuple[ObjectMeta, Mapping[str, str]
         port = raw.get("port")
         if not port:
             continue
-        hosts = tuple(_sanitise(h, meta.namespace) for h in _strs(raw.get("hosts")))
-        if "*" in hosts and any(h == "*/*" for h in _strs(raw.get("hosts"))):
+        hosts = tuple(_sanitise(h, meta.namespace) for h in strs(raw.get("hosts")))
+        if "*" in hosts and any(h == "*/*" for h in strs(raw.get("hosts"))):
             hosts = ("*",)
         tls = raw.get("tls")
         servers.append(Server(

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from lab.istiod import InternetHost, InternetPort
 from lab.istiod.resources import parse_objects
+from lab.istiod.views import InternetHost, InternetPort
 
 _HTTP_FAMILY = frozenset({"HTTP", "HTTP2", "GRPC", "GRPC-WEB"})
 STANDARD_PORTS = {80: "http", 443: "https", 22: "tcp"}

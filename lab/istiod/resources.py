@@ -4,7 +4,7 @@ Parsed from ``kubectl get -o yaml``-shaped dicts: ServiceEntry, Kubernetes Servi
 DestinationRule and Namespace (every served API version of the Istio kinds). Parsing is lenient:
 a malformed object becomes a :class:`ParseProblem`, never an exception. (Longer than most modules:
 one dataclass and one parser per kind, kept side by side; VirtualService and EndpointSlice live in
-``vsparse.py`` and ``endpoints.py``.) Kept separate from
+``vsparse.py`` and ``endpoints.py``, the ``metadata`` both share in ``meta.py``.) Kept separate from
 ``diag/resources.py`` on purpose (the lab is an independent check, docs/vectors.md).
 """
 
@@ -14,23 +14,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from lab.istiod.endpoints import EndpointSlice, parse_endpoint_slice
+from lab.istiod.meta import ObjectMeta, parse_meta, strs
+from lab.istiod.vsparse import VirtualService, parse_virtual_service
+
 ISTIO_GROUPS = ("networking.istio.io",)
-
-
-@dataclass(frozen=True)
-class ObjectMeta:
-    """The parts of ``metadata`` the generator uses."""
-
-    kind: str
-    namespace: str
-    name: str
-    labels: Mapping[str, str] = field(default_factory=dict)
-    annotations: Mapping[str, str] = field(default_factory=dict)
-    created: str = ""
-
-    @property
-    def ref(self) -> str:
-        return f"{self.kind} {self.namespace}/{self.name}"
 
 
 @dataclass(frozen=True)
@@ -154,8 +142,8 @@ class Objects:
     services: tuple[KubeService, ...] = ()
     sidecars: tuple[Sidecar, ...] = ()
     destination_rules: tuple[DestinationRule, ...] = ()
-    virtual_services: tuple[Any, ...] = ()  # lab.istiod.vsparse.VirtualService
-    endpoint_slices: tuple[Any, ...] = ()  # lab.istiod.endpoints.EndpointSlice
+    virtual_services: tuple[VirtualService, ...] = ()
+    endpoint_slices: tuple[EndpointSlice, ...] = ()
     namespaces: tuple[Namespace, ...] = ()
     problems: tuple[ParseProblem, ...] = ()
     ignored_kinds: tuple[str, ...] = ()
@@ -173,26 +161,6 @@ def parse_duration_s(value: Any) -> float | None:
             except ValueError:
                 return None
     return None
-
-
-def _meta(obj: Mapping[str, Any], kind: str) -> ObjectMeta:
-    md = obj.get("metadata") or {}
-    return ObjectMeta(
-        kind=kind,
-        namespace=str(md.get("namespace") or "default"),
-        name=str(md.get("name") or ""),
-        labels={str(k): str(v) for k, v in (md.get("labels") or {}).items()},
-        annotations={str(k): str(v) for k, v in (md.get("annotations") or {}).items()},
-        created=str(md.get("creationTimestamp") or ""),
-    )
-
-
-def _strs(value: Any) -> tuple[str, ...]:
-    if not value:
-        return ()
-    if isinstance(value, str):
-        return (value,)
-    return tuple(str(v) for v in value)
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -223,26 +191,26 @@ def parse_service_entry(obj: Mapping[str, Any]) -> ServiceEntry:
         for e in spec.get("endpoints") or ()
     )
     return ServiceEntry(
-        meta=_meta(obj, "ServiceEntry"),
-        hosts=_strs(spec.get("hosts")),
-        addresses=_strs(spec.get("addresses")),
+        meta=parse_meta(obj, "ServiceEntry"),
+        hosts=strs(spec.get("hosts")),
+        addresses=strs(spec.get("addresses")),
         ports=ports,
         location=str(spec.get("location") or "MESH_EXTERNAL"),
         resolution=str(spec.get("resolution") or "NONE"),
         endpoints=endpoints,
-        export_to=_strs(spec.get("exportTo")),
+        export_to=strs(spec.get("exportTo")),
         workload_selector=bool(spec.get("workloadSelector")),
         status_addresses=tuple(
             (str(a.get("host") or ""), str(a.get("value") or ""))
             for a in ((obj.get("status") or {}).get("addresses") or ())
         ),
-        subject_alt_names=_strs(spec.get("subjectAltNames")),
+        subject_alt_names=strs(spec.get("subjectAltNames")),
     )
 
 
 def parse_service(obj: Mapping[str, Any]) -> KubeService:
     spec = obj.get("spec") or {}
-    ips = _strs(spec.get("clusterIPs")) or _strs(spec.get("clusterIP"))
+    ips = strs(spec.get("clusterIPs")) or strs(spec.get("clusterIP"))
     ports = tuple(
         KubePort(
             port=int(p["port"]),
@@ -254,7 +222,7 @@ def parse_service(obj: Mapping[str, Any]) -> KubeService:
         for p in spec.get("ports") or ()
     )
     return KubeService(
-        meta=_meta(obj, "Service"),
+        meta=parse_meta(obj, "Service"),
         type=str(spec.get("type") or "ClusterIP"),
         cluster_ips=ips,
         external_name=str(spec.get("externalName") or ""),
@@ -268,7 +236,7 @@ def parse_sidecar(obj: Mapping[str, Any]) -> Sidecar:
     labels = None if selector is None else {str(k): str(v) for k, v in (selector.get("labels") or {}).items()}
     egress = tuple(
         SidecarEgress(
-            hosts=_strs(e.get("hosts")),
+            hosts=strs(e.get("hosts")),
             port=_int_or_none((e.get("port") or {}).get("number")),
             port_protocol=str((e.get("port") or {}).get("protocol") or ""),
             port_name=str((e.get("port") or {}).get("name") or ""),
@@ -280,7 +248,7 @@ def parse_sidecar(obj: Mapping[str, Any]) -> Sidecar:
     otp = spec.get("outboundTrafficPolicy") or {}
     proxy = otp.get("egressProxy") or {}
     return Sidecar(
-        meta=_meta(obj, "Sidecar"),
+        meta=parse_meta(obj, "Sidecar"),
         selector=labels,
         egress=egress,
         outbound_mode=str(otp.get("mode") or ""),
@@ -299,7 +267,7 @@ def _tls(value: Mapping[str, Any] | None) -> TlsSettings | None:
         client_certificate=str(value.get("clientCertificate") or ""),
         private_key=str(value.get("privateKey") or ""),
         credential_name=str(value.get("credentialName") or ""),
-        subject_alt_names=_strs(value.get("subjectAltNames")),
+        subject_alt_names=strs(value.get("subjectAltNames")),
         insecure_skip_verify=bool(value.get("insecureSkipVerify")),
     )
 
@@ -325,9 +293,9 @@ def parse_destination_rule(obj: Mapping[str, Any]) -> DestinationRule:
     }
     tcp_pool = (policy.get("connectionPool") or {}).get("tcp") or {}
     return DestinationRule(
-        meta=_meta(obj, "DestinationRule"),
+        meta=parse_meta(obj, "DestinationRule"),
         host=str(spec.get("host") or ""),
-        export_to=_strs(spec.get("exportTo")),
+        export_to=strs(spec.get("exportTo")),
         tls=_tls(policy.get("tls")),
         port_tls=port_tls,
         connect_timeout_s=parse_duration_s(tcp_pool.get("connectTimeout")),
@@ -345,28 +313,26 @@ _PARSERS: dict[str, Any] = {
     "Service": parse_service,
     "Sidecar": parse_sidecar,
     "DestinationRule": parse_destination_rule,
+    "VirtualService": parse_virtual_service,
+    "EndpointSlice": parse_endpoint_slice,
 }
 
 
 def parse_objects(raw: Sequence[Mapping[str, Any]]) -> Objects:
     """Parse every object; ``kind: List`` is flattened. Unknown kinds are recorded, not parsed."""
-    from lab.istiod.endpoints import parse_endpoint_slice
-    from lab.istiod.vsparse import parse_virtual_service
-
-    parsers = {**_PARSERS, "VirtualService": parse_virtual_service, "EndpointSlice": parse_endpoint_slice}
-    buckets: dict[str, list[Any]] = {k: [] for k in (*parsers, "Namespace")}
+    buckets: dict[str, list[Any]] = {k: [] for k in (*_PARSERS, "Namespace")}
     problems: list[ParseProblem] = []
     ignored: set[str] = set()
     for obj in _flatten(raw):
         kind = str(obj.get("kind") or "")
         api = str(obj.get("apiVersion") or "")
         if kind == "Namespace":
-            buckets["Namespace"].append(Namespace(meta=_meta(obj, "Namespace")))
+            buckets["Namespace"].append(Namespace(meta=parse_meta(obj, "Namespace")))
             continue
         group = api.split("/")[0]
         if kind == "EndpointSlice" and group == "discovery.k8s.io":
             pass
-        elif kind not in parsers or (kind != "Service" and group not in ISTIO_GROUPS):
+        elif kind not in _PARSERS or (kind != "Service" and group not in ISTIO_GROUPS):
             if kind:
                 ignored.add(kind)
             continue
@@ -374,10 +340,9 @@ def parse_objects(raw: Sequence[Mapping[str, Any]]) -> Objects:
             ignored.add(f"{kind} ({api})")
             continue
         try:
-            buckets[kind].append(parsers[kind](obj))
+            buckets[kind].append(_PARSERS[kind](obj))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            problems.append(ParseProblem(ref=f"{kind} {_meta(obj, kind).namespace}/{_meta(obj, kind).name}",
-                                         message=f"unreadable: {exc!r}"))
+            problems.append(ParseProblem(ref=parse_meta(obj, kind).ref, message=f"unreadable: {exc!r}"))
     return Objects(
         service_entries=tuple(buckets["ServiceEntry"]),
         services=tuple(buckets["Service"]),

@@ -36,50 +36,18 @@ from lab.istiod.envoy import (
     BLOCK_ALL,
     HCM,
     PASSTHROUGH_CLUSTER,
-    PREVIOUS_HOSTS,
     ROUTER,
     cluster_name,
 )
 from lab.istiod.hosts import alt_hosts
 from lab.istiod.model import ALIAS, KUBERNETES, PASSTHROUGH, UNSPECIFIED_IP, MeshService
+from lab.istiod.retry import retry_policy
 from lab.istiod.virtualservices import vs_wrappers
 from lab.istiod.vsparse import VirtualService
 
-RETRY_ON = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes"
 MAX_DIRECT_RESPONSE_BODY = 1024 * 1024
 FAULT = "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault"
 CORS = "type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors"
-
-
-def retry_policy(mesh_policy: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """``retry.ConvertPolicy`` of MeshConfig ``defaultHttpRetryPolicy``: unset → the default policy;
-    ``attempts`` ≤ 0 → none; else its attempts and ``retryOn`` (numbers become retriable status
-    codes)."""
-    policy: dict[str, Any] = {
-        "retry_on": RETRY_ON,
-        "num_retries": 2,
-        "retry_host_predicate": [
-            {"name": "envoy.retry_host_predicates.previous_hosts", "typed_config": {"@type": PREVIOUS_HOSTS}}
-        ],
-        "host_selection_retry_max_attempts": 5,
-    }
-    if mesh_policy is None:
-        return policy
-    attempts = int(mesh_policy.get("attempts") or 0)
-    if attempts <= 0:
-        return None
-    policy["num_retries"] = attempts
-    retry_on = str(mesh_policy.get("retryOn") or "")
-    if retry_on:
-        parts = [p.strip() for p in retry_on.split(",") if p.strip()]
-        codes = [int(p) for p in parts if p.isdigit()]
-        words = [p for p in parts if not p.isdigit()]
-        if codes and "retriable-status-codes" not in words:
-            words.append("retriable-status-codes")
-        policy["retry_on"] = ",".join(words)
-        if codes:
-            policy["retriable_status_codes"] = codes
-    return policy
 
 
 def default_route(cluster: str, operation: str, retry: dict[str, Any] | None) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from lab.istiod.resources import ObjectMeta, _meta, _strs
+from lab.istiod.meta import ObjectMeta, parse_meta, strs
 
 
 @dataclass(frozen=True)
@@ -34,10 +34,10 @@ def parse_virtual_service(obj: Mapping[str, Any]) -> VirtualService:
     spec = obj.get("spec") or {}
     http = tuple(dict(rule) for rule in spec.get("http") or () if isinstance(rule, Mapping))
     return VirtualService(
-        meta=_meta(obj, "VirtualService"),
-        hosts=tuple(h.lower() for h in _strs(spec.get("hosts"))),
-        gateways=_strs(spec.get("gateways")),
-        export_to=_strs(spec.get("exportTo")),
+        meta=parse_meta(obj, "VirtualService"),
+        hosts=tuple(h.lower() for h in strs(spec.get("hosts"))),
+        gateways=strs(spec.get("gateways")),
+        export_to=strs(spec.get("exportTo")),
         http=http,
         tls_or_tcp_rules=len(spec.get("tls") or ()) + len(spec.get("tcp") or ()),
         tls=tuple(dict(r) for r in spec.get("tls") or () if isinstance(r, Mapping)),

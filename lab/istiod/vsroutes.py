@@ -16,6 +16,7 @@ from typing import Any
 from lab.istiod.envoy import cluster_name
 from lab.istiod.model import MeshService
 from lab.istiod.resources import parse_duration_s
+from lab.istiod.retry import retry_policy
 from lab.istiod.vsparse import VirtualService
 
 REDIRECT_CODES = {
@@ -136,8 +137,6 @@ def _action(
     mesh_retry: Mapping[str, Any] | None,
 ) -> dict[str, Any]:
     """``applyHTTPRouteDestination``: cluster or weighted clusters, timeout, rewrite, retries."""
-    from lab.istiod.routes import retry_policy
-
     timeout = parse_duration_s(http.get("timeout")) or 0.0
     duration = f"{timeout:g}s"
     action: dict[str, Any] = {"timeout": duration, "max_grpc_timeout": duration}
