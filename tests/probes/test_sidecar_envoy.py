@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from diag import livepath
-from probes import sidecar
+from probes import sidecar, sidecar_admin, sidecar_config
 from probes.model import DnsEvidence, ProbeResult, Protocol, Signature, TargetSpec
 from probes.plan import plan_from_json
 from probes.runner import run_plan
@@ -151,7 +151,7 @@ def test_collect_reads_http_routes_by_port(stock: RunningEnvoy) -> None:
 
 def test_admin_responses_are_size_capped(stock: RunningEnvoy) -> None:
     with (
-        sidecar._Endpoint(stock.admin, timeout=2.0, max_bytes=1024) as ep,
+        sidecar_admin.AdminEndpoint(stock.admin, timeout=2.0, max_bytes=1024) as ep,
         pytest.raises(sidecar.AdminError, match="larger than 1024 bytes"),
     ):
         ep.get_json("/config_dump")
@@ -231,7 +231,7 @@ def test_dynamic_config_and_a_rejected_update_are_reported(dynamic: tuple[Runnin
 def test_listeners_beyond_the_dialled_addresses_are_best_effort(
     stock: RunningEnvoy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sidecar, "BROAD_LISTENER_BYTES", 512)
+    monkeypatch.setattr(sidecar_config, "BROAD_LISTENER_BYTES", 512)
     evidence = sidecar.collect(_results(API), ran_alone=True, admin=stock.admin)
     assert _names(evidence.config["static_listeners"], "listener") == {"virtualOutbound", "0.0.0.0_443"}
     assert any(n.startswith("other listeners on the target ports not read") for n in evidence.notes)
@@ -239,7 +239,7 @@ def test_listeners_beyond_the_dialled_addresses_are_best_effort(
 
 
 def test_a_dialled_vip_listener_is_always_read(stock: RunningEnvoy, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sidecar, "BROAD_LISTENER_BYTES", 512)
+    monkeypatch.setattr(sidecar_config, "BROAD_LISTENER_BYTES", 512)
     vip = TargetSpec(raw=f"tcp://{VIP_HOST}:443", protocol=Protocol.TCP, host=VIP_HOST, port=443)
     dialled = ProbeResult(target=vip, signature=Signature.OK, dns=DnsEvidence(query=VIP_HOST, a=(VIP,)))
     evidence = sidecar.collect([dialled], ran_alone=True, admin=stock.admin)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from probes import sidecar
+from probes import sidecar, sidecar_admin, sidecar_names, sidecar_stats
 from probes.model import (
     DnsEvidence,
     ProbeResult,
@@ -46,20 +46,20 @@ def _closed_port() -> int:
     ],
 )
 def test_base_url(address: str, url: str) -> None:
-    assert sidecar.base_url(address) == url
+    assert sidecar_admin.base_url(address) == url
 
 
 @pytest.mark.parametrize("bad", ["15000", "host:", "host:port", ":15000"])
 def test_base_url_rejects_bad_addresses(bad: str) -> None:
     with pytest.raises(ValueError, match="HOST:PORT"):
-        sidecar.base_url(bad)
+        sidecar_admin.base_url(bad)
 
 
 @pytest.mark.parametrize(
     "name", ["outbound|443||api.lab.example", "*.lab.example", "a+b(c)[d]{e}^$?\\", "80"]
 )
 def test_regex_literal_matches_only_itself(name: str) -> None:
-    pattern = re.compile("^" + sidecar.regex_literal(name) + "$")
+    pattern = re.compile("^" + sidecar_names.regex_literal(name) + "$")
     assert pattern.match(name)
     assert not pattern.match(name + "x")
     assert not pattern.match("x" + name)
@@ -80,7 +80,7 @@ LISTENER_CASES = [
 def test_listener_regex_takes_virtual_outbound_and_every_listener_on_target_ports(
     name: str, wanted: bool
 ) -> None:
-    regex = sidecar.listener_name_regex([_target("a.lab.example", 443), _target("b.lab.example", 80)])
+    regex = sidecar_names.listener_name_regex([_target("a.lab.example", 443), _target("b.lab.example", 80)])
     assert bool(re.fullmatch(regex, name)) is wanted
 
 
@@ -100,7 +100,7 @@ COUNTER_CASES = [
 
 @pytest.mark.parametrize(("name", "wanted"), COUNTER_CASES)
 def test_counter_filter(name: str, wanted: bool) -> None:
-    regex = sidecar.counter_filter([_target("api.lab.example", 443)])
+    regex = sidecar_names.counter_filter([_target("api.lab.example", 443)])
     assert bool(re.match(regex, name)) is wanted
 
 
@@ -146,7 +146,7 @@ def test_listener_references_keep_only_chains_and_vhosts_that_can_match_the_targ
             ],
         },
     ]
-    routes, clusters = sidecar.listener_references(listeners, [_target("api.lab.example", 443)])
+    routes, clusters = sidecar_names.listener_references(listeners, [_target("api.lab.example", 443)])
     assert routes == ["80"]
     assert clusters == ["outbound|443||api", "wild", "PassthroughCluster", "inl", "w1"]
 
@@ -154,7 +154,7 @@ def test_listener_references_keep_only_chains_and_vhosts_that_can_match_the_targ
 def test_counter_deltas_keep_only_what_moved() -> None:
     before = {"a": 1, "b": 5, "c": 0}
     after = {"a": 1, "b": 7, "c": 0, "d": 2}
-    assert sidecar.counter_deltas(before, after) == {"b": 2, "d": 2}
+    assert sidecar_stats.counter_deltas(before, after) == {"b": 2, "d": 2}
 
 
 @pytest.mark.parametrize(
@@ -247,8 +247,8 @@ def test_admin_on_ipv6_loopback_only_is_found_from_the_ipv4_address() -> None:
     try:
         port = server.server_address[1]
         admin = f"127.0.0.1:{port}"  # nothing there: an IPv6-only pod
-        assert sidecar.admin_candidates(admin) == [admin, f"[::1]:{port}"]
-        assert sidecar.find_admin(admin, 1.0) == f"[::1]:{port}"
+        assert sidecar_admin.admin_candidates(admin) == [admin, f"[::1]:{port}"]
+        assert sidecar_admin.find_admin(admin, 1.0) == f"[::1]:{port}"
         snap = sidecar.snapshot_counters([], admin=admin, timeout=1.0)
         evidence = sidecar.collect([], ran_alone=True, before=snap, admin=admin, timeout=2.0)
     finally:
@@ -271,9 +271,9 @@ def test_dialed_addresses_and_the_exact_listener_names() -> None:
         ProbeResult(target=literal, signature=Signature.OK, tcp=TcpEvidence(address="10.0.0.9:443")),
         ProbeResult(target=http_target, signature=Signature.OK, tcp=TcpEvidence(address="[2001:db8::1]:80")),
     ]
-    addresses = sidecar.dialed_addresses(results)
+    addresses = sidecar_names.dialed_addresses(results)
     assert addresses == {443: {"240.240.0.5", "10.0.0.9"}, 80: {"2001:db8::1"}}
-    regex = sidecar.exact_listener_regex(addresses)
+    regex = sidecar_names.exact_listener_regex(addresses)
     wanted = ("virtualOutbound", "0.0.0.0_443", "240.240.0.5_443", "10.0.0.9_443", "::_80", "2001:db8::1_80")
     for name in wanted:
         assert re.fullmatch(regex, name), name
