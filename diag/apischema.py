@@ -80,30 +80,41 @@ def unknown_fields(doc: Mapping[str, Any]) -> list[tuple[tuple[str | int, ...], 
     api_version, kind = str(doc.get("apiVersion", "")), str(doc.get("kind", ""))
     if not is_istio(api_version):
         return []
-    schema = _schemas().get(f"{api_version.partition('/')[0]}/{kind}")
-    tree = {key: None for key in TOP_LEVEL} | {"metadata": dict.fromkeys(OBJECT_META)}
-    if schema is not None:
-        tree["spec"] = schema["spec"]
+    tree = _tree(f"{api_version.partition('/')[0]}/{kind}")
     found: list[tuple[tuple[str | int, ...], str]] = []
     budget = [MAX_VISITS]
     _walk(doc, tree, (), found, budget)
     return found
 
 
+@functools.cache
+def _tree(key: str) -> Mapping[str, Any]:
+    """The field tree of an object of ``group/Kind`` (built once per kind; never modified)."""
+    schema = _schemas().get(key)
+    tree: dict[str, Any] = {name: None for name in TOP_LEVEL} | {"metadata": dict.fromkeys(OBJECT_META)}
+    if schema is not None:
+        tree["spec"] = schema["spec"]
+    return tree
+
+
 def _walk(
-    value: Any, tree: Mapping[str, Any] | None, path: tuple[str | int, ...],
+    value: Any, tree: Mapping[str, Any], path: tuple[str | int, ...],
     found: list[tuple[tuple[str | int, ...], str]], budget: list[int],
 ) -> None:  # fmt: skip
-    if tree is None or budget[0] <= 0:
+    """Record unknown keys under ``value``; a field whose tree is None (a scalar or free-form
+    content) is not entered."""
+    if budget[0] <= 0:
         return
     budget[0] -= 1
     if isinstance(value, list):
         for index, item in enumerate(value):
             _walk(item, tree, (*path, index), found, budget)
-    elif isinstance(value, Mapping):
+    elif type(value) is dict or isinstance(value, Mapping):  # the exact type first: no ABC check
         for key, item in value.items():
             if key in tree:
-                _walk(item, tree[key], (*path, key), found, budget)
+                sub = tree[key]
+                if sub is not None:
+                    _walk(item, sub, (*path, key), found, budget)
             else:
                 found.append(((*path, key), field_path((*path, key))))
 

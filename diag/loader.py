@@ -122,7 +122,7 @@ class _Where:
         return self.first_line + found[0] + 1, found[1] + 1
 
     def item(self, index: int) -> _Where:
-        node = _child(self.node, ["items", index])
+        node = _child(self.node, ["items", index]) if self.node is not None else None  # JSON: no nodes
         return _Where(self.path, f"{self.label} item {index}", node, self.first_line)
 
 
