@@ -16,8 +16,9 @@ entry (what it is written for), are not "other" calls; another port of the targe
 with it (the entry is the same), but must not lose a TLS origination. The report's targets are all
 checked; of the declared calls, the fixed host's and the hosts the fix names come first, then the
 other services on its ports, `MAX_CALLS` in all. The "before" side is the snapshot itself, whose
-per-proxy caches are already built; only the fixed config is built anew (about a second for a
-fixable target in a mesh of 10,000 entries).
+per-proxy caches are already built; the fixed config is an overlay of it (`diag.snapshot_overlay`:
+only the index entries of the replaced objects change), whose proxy scope and listeners are built
+anew for the calls checked. The config's addresses are collected only for a fix that writes one.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ from diag.predict import predict
 from diag.predict_model import Call, Prediction, Source
 from diag.resources import HTTP_FAMILY, TLS_FAMILY, Namespace, Resource, Service, ServiceEntry
 from diag.rules.base import Diagnosis, Fix
-from diag.snapshot import Snapshot
+from diag.snapshot import MeshService, Snapshot
+from diag.snapshot_overlay import overlay
 
 ORIGINATING = ("SIMPLE", "MUTUAL", "ISTIO_MUTUAL")
 MAX_CALLS = 50  # declared calls re-predicted per fix (the report's targets always count)
@@ -92,15 +94,12 @@ def check_fix(
             f"it would need an address meshprobe does not know ({', '.join(invented)}): give the "
             "destination's real addresses (probe it from the pod, or its published ranges)"
         )
-    changed = {o.ref for o in loaded.objects}
-    after_objects = [o for o in _objects(snapshot) if o.ref not in changed] + list(loaded.objects)
     hosts, ports = _touched(loaded.objects, snapshot)
     # The snapshot's objects are valid already and the fix's were just validated; the original
-    # snapshot keeps its caches (the proxy's scope and listeners) for the "before" side.
+    # snapshot keeps its caches (the proxy's scope and listeners) for the "before" side, and the
+    # "after" side is an overlay of it: only the index entries of the replaced objects change.
     before_snap = snapshot
-    after_snap = Snapshot.build(
-        after_objects, snapshot.mesh, istio_version=snapshot.istio_version, validate=False
-    )
+    after_snap = overlay(snapshot, loaded.objects, lambda: _objects(snapshot))
     subject = {(call.host.lower(), call.port)} | _new_entries(loaded.objects, snapshot)
     for other in _calls(before_snap, after_snap, hosts, ports, report_calls, call.host.lower()):
         if (other.host.lower(), other.port) in subject:
@@ -169,17 +168,30 @@ def _objects(snapshot: Snapshot) -> list[Resource]:
 
 def _invented_addresses(objects: Sequence[Resource], snapshot: Snapshot, known: Iterable[str]) -> list[str]:
     """Addresses a fix writes that are neither in the input config nor known for the call."""
-    allowed = {_ip_text(a) for a in known}
+    written = [
+        a
+        for obj in objects
+        if isinstance(obj, ServiceEntry)
+        for a in (*obj.addresses, *(ep.address for ep in obj.endpoints))
+        if _is_address(a)
+    ]
+    if not written:  # most fixes write none: the config's addresses are not needed
+        return []
+    allowed = {_ip_text(a) for a in known} | _config_addresses(snapshot)
+    return sorted({a for a in written if _ip_text(a) not in allowed})
+
+
+def _config_addresses(snapshot: Snapshot) -> set[str]:
+    """Every address and endpoint address of the input's entries, in one spelling (once per snapshot)."""
+    cached = snapshot.cache.get("fixcheck-addresses")
+    if isinstance(cached, set):
+        return cached
+    found: set[str] = set()
     for se in snapshot.service_entries:
-        allowed.update(_ip_text(a) for a in se.addresses)
-        allowed.update(_ip_text(ep.address) for ep in se.endpoints)
-    out = []
-    for obj in objects:
-        if not isinstance(obj, ServiceEntry):
-            continue
-        written = [*obj.addresses, *(ep.address for ep in obj.endpoints)]
-        out += [a for a in written if _is_address(a) and _ip_text(a) not in allowed]
-    return sorted(set(out))
+        found.update(_ip_text(a) for a in se.addresses)
+        found.update(_ip_text(ep.address) for ep in se.endpoints)
+    snapshot.cache["fixcheck-addresses"] = found
+    return found
 
 
 def _is_address(text: str) -> bool:
@@ -236,25 +248,51 @@ def _calls(
     own host and the hosts the fix names first, then the other services on its ports (capped)."""
     out: list[Call] = list(report_calls)
     seen: set[tuple[str, int, str]] = {(c.host.lower(), c.port, c.protocol) for c in out}
+    close_hosts = hosts | {target_host}
     named: list[Call] = []
+    # The named hosts' services come from the host index (in the snapshot's order); a "close" and
+    # an "other" call never share a key, so the two lists are filled apart, and the scan for the
+    # others stops once the cap is reached.
+    for snap in (before, after):
+        found = [s for h in close_hosts for s in snap.exact_host.get(h, ())]
+        order = _positions(snap) if len(close_hosts) > 1 else {}
+        for svc in sorted(found, key=lambda s: order.get(id(s), 0)):
+            named += _declared_calls(svc, None, seen)
     others: list[Call] = []
     for snap in (before, after):
         for svc in snap.mesh_services:
-            if svc.is_wildcard or svc.resolution == "ALIAS":
-                continue
-            close = svc.host in hosts or svc.host == target_host
-            for port in svc.ports:
-                if port.number not in ports and not close:
-                    continue
-                for protocol in _protocols(port.protocol):
-                    key = (svc.host, port.number, protocol)
-                    if key in seen:
-                        continue
-                    seen.add(key)
-                    address = svc.ip_addresses[0] if svc.ip_addresses and not svc.assumed_address else None
-                    made = Call(host=svc.host, port=port.number, protocol=protocol, address=address)
-                    (named if close else others).append(made)
+            if len(others) >= MAX_CALLS - len(named):
+                break
+            if svc.host not in close_hosts:
+                others += _declared_calls(svc, ports, seen)
     return out + (named + others)[:MAX_CALLS]
+
+
+def _declared_calls(svc: MeshService, ports: set[int] | None, seen: set[tuple[str, int, str]]) -> list[Call]:
+    """A call per declared port of ``svc`` (of ``ports`` unless None) and protocol not seen yet."""
+    if svc.is_wildcard or svc.resolution == "ALIAS":
+        return []
+    made: list[Call] = []
+    for port in svc.ports:
+        if ports is not None and port.number not in ports:
+            continue
+        for protocol in _protocols(port.protocol):
+            key = (svc.host, port.number, protocol)
+            if key in seen:
+                continue
+            seen.add(key)
+            address = svc.ip_addresses[0] if svc.ip_addresses and not svc.assumed_address else None
+            made.append(Call(host=svc.host, port=port.number, protocol=protocol, address=address))
+    return made
+
+
+def _positions(snapshot: Snapshot) -> dict[int, int]:
+    """Each service's place in the snapshot's order (once per snapshot)."""
+    cached = snapshot.cache.get("fixcheck-positions")
+    if not isinstance(cached, dict):
+        cached = {id(s): i for i, s in enumerate(snapshot.mesh_services)}
+        snapshot.cache["fixcheck-positions"] = cached
+    return cached
 
 
 def _protocols(protocol: str) -> tuple[str, ...]:
