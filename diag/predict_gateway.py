@@ -33,16 +33,21 @@ from dataclasses import replace
 
 from diag.predict_gateway_authz import Request, evaluate, policies_for
 from diag.predict_gateway_model import GatewayHop, GatewayWorkload
-from diag.predict_gateway_routes import GatewayRoute, destination, http_route, l4_route, server_covers
-from diag.predict_gateway_workload import gateway_for_cluster, service_account, sidecar_tls
+from diag.predict_gateway_routes import GatewayRoute, destination, http_route, l4_route
+from diag.predict_gateway_workload import (
+    MTLS,
+    TERMINATING,
+    gateway_for_cluster,
+    pick_server,
+    port_servers,
+    service_account,
+    sidecar_tls,
+)
 from diag.predict_model import Call, Prediction, Source
 from diag.predict_routes import destination_rule
 from diag.predict_scope import scope_for
-from diag.resources import Gateway, GatewayServer
 from diag.snapshot import Snapshot
 
-MTLS = ("ISTIO_MUTUAL", "AUTO_ISTIO_MUTUAL")
-TERMINATING = ("SIMPLE", "MUTUAL", "ISTIO_MUTUAL", "OPTIONAL_MUTUAL")
 LOCAL, RELAYED = "local-sidecar", "via-route"
 # What an HTTP client sees per failure, and from which hop (TLS/TCP clients see a closed connection).
 HTTP_SEEN = {
@@ -57,37 +62,6 @@ HTTP_SEEN = {
     "no-endpoints": ("ENVOY_503_UPSTREAM", RELAYED),
     "denied": ("ENVOY_403_RBAC", RELAYED),
 }
-
-
-def _pick_server(
-    servers: list[tuple[Gateway, int, GatewayServer]], call: Call, mode: str, sni: str
-) -> tuple[tuple[Gateway, int, GatewayServer] | None, str]:
-    """The server taking the sidecar's bytes, or (None, why not)."""
-    if mode in MTLS:
-        fit = [s for s in servers if s[2].tls_mode == "ISTIO_MUTUAL"]
-        hit = [s for s in fit if "*" in s[2].hosts or server_covers(s[2], s[0], sni)]
-        if hit:
-            return hit[0], ""
-        return None, (
-            f"the sidecar sends Istio mTLS with SNI {sni}, which no ISTIO_MUTUAL server host covers"
-            if fit
-            else "the sidecar sends Istio mTLS to a server that does not terminate it"
-        )
-    if any(s[2].tls_mode == "ISTIO_MUTUAL" for s in servers) and not any(
-        s[2].tls_mode in ("", "PASSTHROUGH") for s in servers
-    ):
-        return (
-            None,
-            "the server expects Istio mTLS (ISTIO_MUTUAL) but the sidecar's cluster does not originate it",
-        )
-    tls_call = call.protocol in ("https", "tls")
-    for s in servers:
-        if tls_call and s[2].tls_mode in ("PASSTHROUGH", "AUTO_PASSTHROUGH"):
-            return s, ""
-        if not tls_call and s[2].tls_mode == "" and (call.protocol == "tcp") == (s[2].port.family == "tcp"):
-            return s, ""
-    wanted = "TLS passthrough" if tls_call else ("TCP" if call.protocol == "tcp" else "plaintext HTTP")
-    return None, f"the client's {call.protocol.upper()} reaches no {wanted} server on this port"
 
 
 def predict_gateway(
@@ -141,8 +115,11 @@ def predict_gateway(
         )
     target = gateway.ports.get(port, port)
     hop = replace(hop, listener=f"0.0.0.0_{target}")
-    gws = [g for g in snapshot.gateways if g.ref in gateway.gateways]
-    servers = [(g, i, s) for g in gws for i, s in enumerate(g.servers) if s.port.number == port]
+    gws = sorted(
+        (g for g in snapshot.gateways if g.ref in gateway.gateways),
+        key=lambda g: (g.created or "", g.name, g.namespace),
+    )
+    servers = port_servers(gws, port)
     if not servers:
         if not gws:
             return _without_gateway(snapshot, gateway, call, hop)
@@ -153,7 +130,7 @@ def predict_gateway(
             f"no server of {', '.join(g.ref for g in gws)} is on port {port}",
             gateway_ref=gws[0].ref,
         )
-    picked, why = _pick_server(servers, call, mode, sni)
+    picked, why = pick_server(servers, call, mode, sni)
     if picked is None:
         g, i, s = servers[0]
         return _fail(
@@ -168,14 +145,22 @@ def predict_gateway(
         )
     gw, index, server = picked
     hop = replace(hop, gateway_ref=gw.ref, server=f"{gw.ref} servers[{index}]", server_tls=server.tls_mode)
-    same = [s for g, _, s in servers if g is gw and s.tls_mode == server.tls_mode]
     http = server.port.family == "http" or (
         server.tls_mode in TERMINATING and server.port.protocol == "HTTPS"
     )
-    if http:
-        route = http_route(snapshot, gw, same, call, dict(gateway.labels))
+    if http and not server.tls_mode:  # every Gateway's plaintext HTTP servers share http.<port>
+        shared = [(g, s) for g, _, s in servers if not s.tls_mode and s.port.family == "http"]
     else:
-        route = l4_route(snapshot, gw, same, call.effective_sni, "tls" if server.tls_mode else "tcp")
+        shared = [(g, s) for g, _, s in servers if g is gw and s.tls_mode == server.tls_mode]
+    if http:
+        route = http_route(snapshot, shared, call, dict(gateway.labels), target)
+    else:
+        kind = "tls" if server.tls_mode else "tcp"
+        route = l4_route(snapshot, gw, [s for _, s in shared], call.effective_sni, kind)
+        if route.reason and kind == "tcp" and len(servers) == len(shared):
+            # a TCP listener left without filter chains is dropped (`buildGatewayListeners`)
+            message = f"{route.note}: the listener has no filter chain, so pilot drops it"
+            return _fail(replace(hop, listener=None), call, "no-server", message, gateway_ref=gw.ref)
     hop = replace(
         hop,
         route=route.route,

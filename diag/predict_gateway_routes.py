@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from diag.predict_http import RouteContext, build_routes, delegate_index, first_match, http_request
+from diag.predict_http import HttpRoute, RouteContext, build_routes, delegate_index, first_match, http_request
 from diag.predict_listeners import cluster_name
 from diag.predict_model import Call
 from diag.predict_scope import resolve_short_host
@@ -54,14 +54,17 @@ def gateway_key(gw: Gateway) -> str:
 
 
 def bound_virtual_services(snapshot: Snapshot, gw: Gateway) -> list[VirtualService]:
-    """VirtualServices listing this Gateway in `gateways` (short names are in the VS's namespace)."""
+    """VirtualServices listing this Gateway in `gateways` (short names are in the VS's namespace), in
+    pilot's order (`pilot/pkg/model/config.go`: creation time, then name, then namespace)."""
     key = gateway_key(gw)
     found = [
         vs
         for vs in snapshot.virtual_services
         if any((g if "/" in g else f"{vs.namespace}/{g}") == key for g in vs.gateways)
     ]
-    return sorted(found, key=lambda vs: (vs.created or "", vs.namespace, vs.name))
+    return sorted(
+        found, key=lambda vs: (vs.created or "", vs.name, vs.namespace)
+    )  # configCompareByCreationTime
 
 
 def _server_hosts(server: GatewayServer, gw: Gateway) -> list[tuple[str, str]]:
@@ -79,13 +82,18 @@ def _covers(server_host: str, host: str) -> bool:
 
 
 def vs_hosts_on(servers: Sequence[GatewayServer], gw: Gateway, vs: VirtualService) -> list[str]:
-    """The VS hosts some server of `servers` exposes to the VS's namespace (`pickMatchingGatewayHosts`)."""
-    allowed = [h for s in servers for h in _server_hosts(s, gw)]
-    return [
-        h.lower()
-        for h in vs.hosts
-        if any(ns in ("*", vs.namespace) and _covers(sh, h.lower()) for ns, sh in allowed)
-    ]
+    """The intersection of the VS hosts with the hosts the servers expose to the VS's namespace,
+    the more specific name of each matching pair (`host.Names.Intersection`)."""
+    out: list[str] = []
+    for ns, server_host in (h for s in servers for h in _server_hosts(s, gw)):
+        if ns not in ("*", vs.namespace):
+            continue
+        for vs_host in (h.lower() for h in vs.hosts):
+            if host_matches(server_host, vs_host):
+                out.append(vs_host)
+            elif host_matches(vs_host, server_host):
+                out.append(server_host)
+    return list(dict.fromkeys(out))
 
 
 def server_covers(server: GatewayServer, gw: Gateway, host: str) -> bool:
@@ -93,9 +101,11 @@ def server_covers(server: GatewayServer, gw: Gateway, host: str) -> bool:
     return any(_covers(sh, host.lower()) for _, sh in _server_hosts(server, gw))
 
 
-def route_name(server: GatewayServer, gw: Gateway, port: int) -> str:
+def route_name(server: GatewayServer, gw: Gateway, listener_port: int) -> str:
+    """`gatewayRDSRouteName`: `http.<listener port>`, or `https.<server port>.<port name>.<gw>.<ns>`
+    for a terminated HTTPS server."""
     if server.tls_mode in ("", "PASSTHROUGH", "AUTO_PASSTHROUGH") or server.port.protocol != "HTTPS":
-        return f"http.{port}"
+        return f"http.{listener_port}"
     return f"https.{server.port.number}.{server.port.name}.{gw.name}.{gw.namespace}"
 
 
@@ -105,51 +115,67 @@ def _cluster_for(snapshot: Snapshot, dest: RouteDestination, namespace: str, por
 
 
 def http_route(
-    snapshot: Snapshot, gw: Gateway, servers: Sequence[GatewayServer], call: Call, labels: dict[str, str]
+    snapshot: Snapshot,
+    servers: Sequence[tuple[Gateway, GatewayServer]],
+    call: Call,
+    labels: dict[str, str],
+    listener_port: int,
 ) -> GatewayRoute:
-    """The virtual host and route of the gateway's HTTP route configuration for the call."""
-    port = servers[0].port.number
-    name = route_name(servers[0], gw, port)
-    vhosts: list[tuple[str, VirtualService]] = []
-    for vs in bound_virtual_services(snapshot, gw):
-        vhosts.extend((h, vs) for h in vs_hosts_on(servers, gw, vs))
-    if not vhosts:
+    """The virtual host and route of the gateway's HTTP route configuration for the call: the
+    servers sharing it (of every Gateway selecting the workload), their VirtualServices' routes
+    merged per host in order (`buildGatewayHTTPRouteConfig` `vHostDedupMap`)."""
+    gw0, first = servers[0]
+    port = first.port.number
+    name = route_name(first, gw0, listener_port)
+    by_host: dict[str, list[tuple[Gateway, VirtualService]]] = {}
+    for gw, server in servers:
+        for vs in bound_virtual_services(snapshot, gw):
+            for h in vs_hosts_on([server], gw, vs):
+                pairs = by_host.setdefault(h, [])
+                if (gw, vs) not in pairs:
+                    pairs.append((gw, vs))
+    if not by_host:
         return GatewayRoute(
             route=name,
             vhost=f"blackhole:{port}",
-            reason="no-vhost",
-            note=f"no VirtualService bound to {gw.ref} has a host on its port {port} servers",
+            reason="no-route",
+            note=f"no VirtualService bound to {gw0.ref} has a host on its port {port} servers",
         )
     host = call.host.lower()
-    hits = [(h, vs) for h, vs in vhosts if host_matches(h, host)]
+    hits = [h for h in by_host if host_matches(h, host)]
     if not hits:
         return GatewayRoute(route=name, reason="no-vhost", note=f"no virtual host of {name} covers {host}")
-    vh_host, vs = max(hits, key=lambda item: (not item[0].startswith("*"), len(item[0])))
-    ctx = RouteContext(
-        labels=labels,
-        namespace=gw.namespace,
-        port=port,
-        delegates=delegate_index(snapshot.virtual_services),
-        cluster_for=lambda d, ns, p: _cluster_for(snapshot, d, ns, p),
-        default_export_to=snapshot.mesh.default_virtual_service_export_to,
-        gateway=gateway_key(gw),
-    )
+    vh_host = max(hits, key=lambda h: (not h.startswith("*"), len(h)))
+    routes: list[HttpRoute] = []
+    delegates = delegate_index(snapshot.virtual_services)
+    for gw, vs in by_host[vh_host]:
+        ctx = RouteContext(
+            labels=labels,
+            namespace=gw.namespace,
+            port=port,
+            delegates=delegates,
+            cluster_for=lambda d, ns, p: _cluster_for(snapshot, d, ns, p),
+            default_export_to=snapshot.mesh.default_virtual_service_export_to,
+            gateway=gateway_key(gw),
+        )
+        routes.extend(build_routes(vs, ctx))
     vhost = f"{vh_host}:{port}"
-    chosen = first_match(build_routes(vs, ctx), http_request(call))
+    refs = ", ".join(vs.ref for _, vs in by_host[vh_host])
+    chosen = first_match(routes, http_request(call))
     if chosen is None or chosen.action != "route" or not chosen.destinations:
         what = "no route matches the request" if chosen is None else f"{chosen.where} does not route"
         return GatewayRoute(
             route=name,
             vhost=vhost,
-            virtual_service=vs.ref,
+            virtual_service=chosen.vs.ref if chosen is not None else by_host[vh_host][0][1].ref,
             reason="no-route" if chosen is None else "",
-            note=f"{vs.ref} for {gw.ref}: {what}",
+            note=f"{refs}: {what}",
         )
     i = max(range(len(chosen.destinations)), key=lambda k: chosen.destinations[k][1])
     return GatewayRoute(
         route=name,
         vhost=vhost,
-        virtual_service=vs.ref,
+        virtual_service=chosen.vs.ref,
         cluster=chosen.destinations[i][0],
         host=chosen.hosts[i],
     )

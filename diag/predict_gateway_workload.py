@@ -8,6 +8,8 @@ sidecar talks to it.
   Service object in the input the gateway is *inferred*;
 - `service_account`: the caller's service account (its SPIFFE identity's last part): given
   (`--like`, the probe pod), a loaded Pod of the source, else the namespace's `default`;
+- `port_servers` / `pick_server`: the Gateway servers on the port the sidecar dials (the first
+  server's kind owns the port) and the one that takes the sidecar's bytes;
 - `sidecar_tls`: the TLS of the sidecar's cluster toward the gateway
   (`pilot/pkg/networking/core/cluster_tls.go`): a DestinationRule's subset, then top-level tls
   (port-level first) wins; else auto-mTLS, only toward pods labelled
@@ -18,14 +20,17 @@ sidecar talks to it.
 from __future__ import annotations
 
 from diag.predict_gateway_model import GatewayWorkload
-from diag.predict_model import Source
+from diag.predict_gateway_routes import server_covers
+from diag.predict_model import Call, Source
 from diag.predict_routes import destination_rule
 from diag.predict_scope import scope_for
-from diag.resources import Gateway
+from diag.resources import Gateway, GatewayServer
 from diag.snapshot import Snapshot
 
 DEFAULT = ("istio-egressgateway", "istio-system")
 DEFAULT_LABELS = {"istio": "egressgateway", "app": "istio-egressgateway"}
+MTLS = ("ISTIO_MUTUAL", "AUTO_ISTIO_MUTUAL")
+TERMINATING = ("SIMPLE", "MUTUAL", "ISTIO_MUTUAL", "OPTIONAL_MUTUAL")
 
 
 def _selects(gw: Gateway, labels: dict[str, str]) -> bool:
@@ -113,3 +118,51 @@ def sidecar_tls(
     if snapshot.mesh.enable_auto_mtls and gateway.labels.get("security.istio.io/tlsMode") == "istio":
         return "AUTO_ISTIO_MUTUAL", auto_sni, None
     return "DISABLE", "", dr.ref if dr is not None else None
+
+
+def _server_class(server: GatewayServer) -> str:
+    if server.tls_mode:
+        return "tls"
+    return "http" if server.port.family == "http" else "tcp"
+
+
+def port_servers(gws: list[Gateway], port: int) -> list[tuple[Gateway, int, GatewayServer]]:
+    """The servers on `port`, in Gateway order; the first one's kind (plaintext HTTP, plain TCP, or
+    TLS) owns the port and servers of another kind are dropped (`pilot/pkg/model/gateway.go`
+    `MergeGateways`)."""
+    servers = [(g, i, s) for g in gws for i, s in enumerate(g.servers) if s.port.number == port]
+    if not servers:
+        return []
+    owner = _server_class(servers[0][2])
+    return [item for item in servers if _server_class(item[2]) == owner]
+
+
+def pick_server(
+    servers: list[tuple[Gateway, int, GatewayServer]], call: Call, mode: str, sni: str
+) -> tuple[tuple[Gateway, int, GatewayServer] | None, str]:
+    """The server taking the sidecar's bytes, or (None, why not)."""
+    if mode in MTLS:
+        fit = [s for s in servers if s[2].tls_mode == "ISTIO_MUTUAL"]
+        hit = [s for s in fit if "*" in s[2].hosts or server_covers(s[2], s[0], sni)]
+        if hit:
+            return hit[0], ""
+        return None, (
+            f"the sidecar sends Istio mTLS with SNI {sni}, which no ISTIO_MUTUAL server host covers"
+            if fit
+            else "the sidecar sends Istio mTLS to a server that does not terminate it"
+        )
+    if any(s[2].tls_mode == "ISTIO_MUTUAL" for s in servers) and not any(
+        s[2].tls_mode in ("", "PASSTHROUGH") for s in servers
+    ):
+        return (
+            None,
+            "the server expects Istio mTLS (ISTIO_MUTUAL) but the sidecar's cluster does not originate it",
+        )
+    tls_call = call.protocol in ("https", "tls")
+    for s in servers:
+        if tls_call and s[2].tls_mode in ("PASSTHROUGH", "AUTO_PASSTHROUGH"):
+            return s, ""
+        if not tls_call and s[2].tls_mode == "" and (call.protocol == "tcp") == (s[2].port.family == "tcp"):
+            return s, ""
+    wanted = "TLS passthrough" if tls_call else ("TCP" if call.protocol == "tcp" else "plaintext HTTP")
+    return None, f"the client's {call.protocol.upper()} reaches no {wanted} server on this port"

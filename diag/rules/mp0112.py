@@ -104,10 +104,18 @@ def _bypass(ctx: RuleContext) -> Diagnosis:
     return _diagnose(ctx, f"{ctx.call.host} does not go through an egress gateway: {why}", refs)
 
 
+def _not_on_gateway(hop: GatewayHop) -> bool:
+    """No VS bound to the Gateway has a host on the port (the `blackhole` vhost), or none covers the host."""
+    return hop.reason == "no-vhost" or (
+        hop.reason == "no-route" and (hop.vhost or "").startswith("blackhole:")
+    )
+
+
 def _from_hop(ctx: RuleContext, hop: GatewayHop) -> Diagnosis:
     seen = f"; expect {hop.signature}" + (f" ({hop.origin})" if hop.origin else "") if hop.signature else ""
     inferred = " (gateway inferred: its Service is not in the input)" if hop.inferred else ""
-    message = f"via {hop.gateway}{inferred}: {WHAT[hop.reason]}: {hop.message}{seen}"
+    what = WHAT["no-vhost"] if _not_on_gateway(hop) else WHAT[hop.reason]
+    message = f"via {hop.gateway}{inferred}: {what}: {hop.message}{seen}"
     evidence = tuple(f"gateway: {n}" for n in hop.notes)
     extra = (
         ("MP0119", "MP0101") if hop.reason == "port-not-on-service" else ("MP0119",)
@@ -136,7 +144,7 @@ def _fix(snapshot: Snapshot | None, ctx: RuleContext, hop: GatewayHop) -> Fix | 
     if snapshot is None:
         return None
     host = ctx.call.host.lower()
-    if hop.reason == "no-vhost" and hop.gateway_ref:
+    if _not_on_gateway(hop) and hop.gateway_ref:
         gw = next((g for g in snapshot.gateways if g.ref == hop.gateway_ref), None)
         if gw is not None:
             obj = fixes.patched(gw.raw, lambda o: _add_host(o, hop.port, host))

@@ -54,7 +54,7 @@ def hop_for(
             "http.yaml",
             "0.0.0.0_8080",
             None,
-            "http.80",
+            "http.8080",
             "api.example.com:80",
             "outbound|80||api.example.com",
             ("DISABLE", ""),
@@ -194,15 +194,89 @@ def test_host_not_on_the_gateway_is_404_nr_relayed() -> None:
         ),
     )
     assert hop is not None
-    assert (hop.reason, hop.vhost, hop.route) == ("no-vhost", "blackhole:80", "http.80")
+    # no VS host on the port's servers: one `blackhole:<port>` vhost without routes (gateway.go)
+    assert (hop.reason, hop.vhost, hop.route) == ("no-route", "blackhole:80", "http.8080")
     assert (hop.signature, hop.origin) == ("ENVOY_404_NR", "via-route")
+
+
+def test_host_outside_every_virtual_host_is_no_vhost() -> None:
+    hop = hop_for(
+        "http.yaml",
+        ("    hosts: [api.example.com]\n---", "    hosts: [www.example.com]\n---"),
+        (
+            "spec:\n  hosts: [api.example.com]\n  gateways",
+            "spec:\n  hosts: [api.example.com, www.example.com]\n  gateways",
+        ),
+    )
+    assert hop is not None
+    assert (hop.reason, hop.vhost, hop.signature) == ("no-vhost", None, "ENVOY_404_NR")
+
+
+def test_wildcard_virtual_service_takes_the_server_host() -> None:
+    """`host.Names.Intersection`: a VS for `*` on a server for api.example.com is vhost api.example.com."""
+    extra = """
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: any-host, namespace: apps}
+spec:
+  hosts: ['*']
+  gateways: [istio-system/egress]
+  http:
+  - route: [{destination: {host: api.example.com, port: {number: 80}}}]
+"""
+    only_mesh = ("gateways: [istio-system/egress, mesh]", "gateways: [mesh]")
+    hop = hop_for("http.yaml", only_mesh, extra=extra)
+    assert hop is not None
+    assert (hop.vhost, hop.reason, hop.virtual_service) == (
+        "api.example.com:80",
+        "",
+        "VirtualService apps/any-host",
+    )
+
+
+def test_every_gateway_on_the_port_and_every_vs_of_the_host_count() -> None:
+    """Plaintext HTTP servers of every Gateway share `http.<port>`; a host's vhost holds the routes of
+    every VS bound to it, in order (gateway.go `vHostDedupMap`)."""
+    extra = """
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: egress-more, namespace: istio-system}
+spec:
+  selector: {istio: egressgateway}
+  servers:
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: [www.example.com]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: a-www-v2, namespace: apps}
+spec:
+  hosts: [api.example.com, www.example.com]
+  gateways: [istio-system/egress-more, istio-system/egress]
+  http:
+  - match: [{uri: {prefix: /v2}}]
+    route: [{destination: {host: api.example.com, subset: v2, port: {number: 80}}}]
+"""
+    v2 = Call(host="api.example.com", port=80, protocol="http", path="/v2/x")
+    hop = hop_for("http.yaml", extra=extra, call=v2)
+    assert hop is not None
+    assert (
+        hop.virtual_service == "VirtualService apps/a-www-v2"
+        and hop.cluster == "outbound|80|v2|api.example.com"
+    )
+    www = hop_for(
+        "http.yaml", extra=extra, call=Call(host="www.example.com", port=80, protocol="http", path="/v2")
+    )
+    assert www is None  # the sidecar has no mesh route to the gateway for www.example.com
 
 
 def test_server_namespace_restricts_the_virtual_services() -> None:
     hop = hop_for(
         "http.yaml", ("    hosts: [api.example.com]\n---", "    hosts: [shop/api.example.com]\n---")
     )
-    assert hop is not None and hop.reason == "no-vhost"
+    assert hop is not None and (hop.reason, hop.vhost) == ("no-route", "blackhole:80")
     ok = hop_for("http.yaml", ("    hosts: [api.example.com]\n---", "    hosts: [apps/api.example.com]\n---"))
     assert ok is not None and ok.reason == ""
 
@@ -272,7 +346,8 @@ def test_tcp_without_a_gateway_tcp_route_closes() -> None:
         ),
     )
     assert hop is not None
-    assert (hop.reason, hop.signature) == ("no-filter-chain", "TCP_CLOSED_AFTER_CONNECT")
+    # a TCP server without routes leaves a listener without filter chains: pilot drops it
+    assert (hop.reason, hop.listener, hop.signature) == ("no-server", None, "TCP_CLOSED_AFTER_CONNECT")
 
 
 # ---- inferred gateways ---------------------------------------------------------------------------

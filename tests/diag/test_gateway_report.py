@@ -49,7 +49,7 @@ def test_via_gateway_target_passes_and_the_report_says_which_gateway() -> None:
     assert hop["path"] == {
         "listener": "0.0.0.0_8080",
         "filter_chain": None,
-        "route": "http.80",
+        "route": "http.8080",
         "vhost": "api.example.com:80",
         "cluster": "outbound|80||api.example.com",
     }

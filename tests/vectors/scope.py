@@ -48,49 +48,13 @@ UNSUPPORTED: dict[str, dict[str, str]] = {
     },
 }
 
-_G_TRANSLATED_ROUTE = (
-    "diag.predict_gateway names a translated port's HTTP route config after the server port"
-    " (http.80); pilot uses the listener port (model/gateway.go gatewayRDSRouteName: http.8080)"
-)
-_G_VS_HOSTS = (
-    "diag.predict_gateway does not intersect a VirtualService's hosts with the server's"
-    " (gateway.go buildGatewayHTTPRouteConfig): a '*' VS becomes vhost '*:80' and takes hosts the"
-    " server does not list"
-)
-_G_BLACKHOLE = (
-    "diag.predict_gateway reports a port without VirtualServices as no-vhost; pilot gives it the"
-    " catch-all vhost blackhole:<port> without routes, so Envoy (and Istio's simulator) find the"
-    " vhost and no route"
-)
 _G_GW_COLLISION = (
     "diag.predict_gateway does not reproduce pilot's collision of same-named Gateways in two"
     " namespaces (istio/istio#21394, asserted by Istio): the VS binds to neither, no listener"
 )
-_G_EMPTY_TCP = (
-    "diag.predict_gateway keeps a listener for a TCP server without routes; pilot drops a"
-    " listener left without filter chains (gateway.go buildGatewayListeners)"
-)
-_G_SERVERS_OF_PORT = (
-    "diag.predict_gateway routes a port by the first Gateway's servers only; pilot merges every"
-    " Gateway's HTTP servers on the port into one route config (model/gateway.go mergeGateways)"
-)
-_G_ONE_VS_PER_HOST = (
-    "diag.predict_gateway takes one VirtualService per host; pilot appends the routes of every VS"
-    " bound to the gateway for the host (gateway.go vHostDedupMap)"
-)
-
 DISAGREEMENTS: dict[str, dict[str, str]] = {
     "predict": {
-        "gateway_egress/http-gateway-to-external/cnn-http": _G_TRANSLATED_ROUTE,
-        "gateway_egress/http-gateway-to-external/host-not-in-server": _G_TRANSLATED_ROUTE,
-        "gateway_http/wildcard-vs-exact-uri": _G_VS_HOSTS,
-        "gateway_http/server-without-virtualservices/server-port": _G_BLACKHOLE,
-        "gateway_conflicts/http-server-first-on-port": _G_BLACKHOLE,
         "gateway_conflicts/same-name-gateway-namespace-sorts-first": _G_GW_COLLISION,
-        "gateway_conflicts/tcp-server-first-on-port": _G_EMPTY_TCP,
-        "gateway_conflicts/namespaced-wildcards-split-by-vs/ns-2-host": _G_SERVERS_OF_PORT,
-        "gateway_conflicts/shared-and-per-host-vs-vhosts/foo-host-own-rule": _G_ONE_VS_PER_HOST,
-        "gateway_conflicts/shared-and-per-host-vs-vhosts/bar-host-own-rule": _G_ONE_VS_PER_HOST,
     },
     "generated": {},
     "lab": {},
