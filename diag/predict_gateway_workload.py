@@ -24,7 +24,7 @@ from diag.predict_gateway_routes import server_covers
 from diag.predict_model import Call, Source
 from diag.predict_routes import destination_rule
 from diag.predict_scope import scope_for
-from diag.resources import Gateway, GatewayServer
+from diag.resources import Gateway, GatewayServer, Service
 from diag.snapshot import Snapshot
 
 DEFAULT = ("istio-egressgateway", "istio-system")
@@ -43,9 +43,7 @@ def gateway_for_cluster(snapshot: Snapshot, cluster: str | None) -> GatewayWorkl
     if len(parts) != 4 or parts[0] != "outbound":
         return None
     host, suffix = parts[3].lower(), snapshot.mesh.domain_suffix
-    for svc in snapshot.services:
-        if svc.hostname(suffix) != host:
-            continue
+    for svc in (m.resource for m in snapshot.exact_host.get(host, ()) if isinstance(m.resource, Service)):
         labels = dict(svc.selector)
         for pod in snapshot.pods:
             if (

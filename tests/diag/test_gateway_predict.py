@@ -383,3 +383,42 @@ def test_predict_gateway_finds_the_cluster_itself() -> None:
         "VirtualService apps/api-through-egress",
     )
     assert gateway_for_cluster(snap, "outbound|80||api.example.com") is None
+
+
+def test_a_gateway_under_another_name_is_found_by_its_gateway_selector() -> None:
+    text = """
+apiVersion: v1
+kind: Service
+metadata: {name: edge, namespace: egress}
+spec:
+  clusterIP: 10.96.0.60
+  selector: {app: edge-proxy}
+  ports: [{name: http, port: 80, targetPort: 8080}]
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: edge, namespace: egress}
+spec:
+  selector: {app: edge-proxy}
+  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: [api.example.com]}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: shop, namespace: apps}
+spec:
+  clusterIP: 10.96.0.70
+  selector: {app: shop}
+  ports: [{name: http, port: 80}]
+"""
+    loaded = load_text(text)
+    snap = Snapshot.build(loaded.objects, loaded.mesh)
+    edge = gateway_for_cluster(snap, "outbound|80||edge.egress.svc.cluster.local")
+    assert edge is not None
+    assert (edge.name, edge.gateways, edge.ports, edge.inferred) == (
+        "edge.egress",
+        ("Gateway egress/edge",),
+        {80: 8080},
+        False,
+    )
+    assert gateway_for_cluster(snap, "outbound|80||shop.apps.svc.cluster.local") is None
+    assert gateway_for_cluster(snap, "PassthroughCluster") is None
