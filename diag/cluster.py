@@ -7,25 +7,27 @@ functions, so ``meshprobe --help`` never pays for it).
 The namespace is ``-n``, else the context's namespace, else ``default`` (in-cluster: the pod's).
 
 Every request goes through ``Cluster.request`` — the real client's configuration, auth and TLS,
-objects as plain dicts — and every failure through one table, ``api_error``:
+objects as plain dicts — and every failure through one table, ``api_error`` (``diag.apierrors``).
 
-| API answer                                   | meshprobe error (exit code)                         |
-|----------------------------------------------|-----------------------------------------------------|
-| no answer, TLS failure, timeout              | ClusterUnreachable (4)                              |
-| 401                                          | PermissionDenied: credentials refused (4)           |
-| 403 from the authorizer (``User "u" cannot``) | PermissionDenied naming verb and resource (4)       |
-| 403/400/422 from admission                   | AdmissionDenied quoting the controller (4)          |
-| 404                                          | NotFound (callers decide: bad input, or Istio absent)|
-| 409                                          | Conflict (4)                                        |
-| 410 (watch too old)                          | WatchExpired (the caller re-lists)                  |
-| 5xx, anything else                           | InfraError with the server's message (4)            |
+Only a few modules of the client are used: its ``Configuration``, ``ApiClient`` (and through it
+``rest``), and the kubeconfig/in-cluster loaders. ``_kubernetes()`` imports just those, without
+running the ``__init__`` of the ``kubernetes``, ``kubernetes.config`` and ``kubernetes.utils``
+packages (which import every other part of the client: dynamic, watch, stream, informers, leader
+election, YAML creation): each package is registered as a bare module object
+(``importlib.util.module_from_spec``), its submodules are imported normally, and the first lookup
+of a name the bare package does not hold runs its ``__init__`` then (a module ``__getattr__``),
+so code that imports the whole client later in the same process sees the usual package. If the
+client's layout differs, the usual ``from kubernetes import client, config`` is the fallback.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import json
 import os
-import re
+import sys
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,81 +35,29 @@ from typing import Any
 from urllib.parse import quote
 
 from diag import errors
-
-IN_CLUSTER_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
-_AUTHORIZER = re.compile(
-    r'User "(?P<user>[^"]*)" cannot (?P<verb>\S+) resource "(?P<resource>[^"]+)" '
-    r'in API group "(?P<group>[^"]*)"'
-    r'(?: in the namespace "(?P<ns>[^"]*)"| at the cluster scope)?'
+from diag.apierrors import (
+    Conflict,
+    NotFound,
+    Status,
+    WatchExpired,
+    api_error,
+    is_connection_error,
+    short_reason,
+    status_of,
 )
 
+__all__ = [
+    "Cluster",
+    "Conflict",
+    "NotFound",
+    "Status",
+    "Target",
+    "WatchExpired",
+    "api_error",
+    "resource_path",
+]
 
-class NotFound(errors.InfraError):
-    """The API answered 404 (callers turn it into a usage error or a note)."""
-
-
-class Conflict(errors.InfraError):
-    """The API answered 409."""
-
-
-class WatchExpired(errors.InfraError):
-    """A watch's resourceVersion is too old (410): list again."""
-
-
-@dataclass(frozen=True)
-class Status:
-    code: int
-    reason: str
-    message: str
-
-
-def api_error(status: Status, what: str) -> errors.MeshprobeError:
-    """The meshprobe error for an API failure (the table in the module docstring). ``what`` says
-    what was being done (``create job shop/meshprobe-x``) for messages that need it."""
-    message = " ".join(status.message.split()) or status.reason
-    if status.code == 0:
-        return errors.ClusterUnreachable(f"cannot reach the Kubernetes API ({what}): {message}")
-    if status.code == 401:
-        return errors.PermissionDenied(
-            f"the API server refused the credentials ({what}): 401 Unauthorized",
-            hint="check the kubeconfig's user (token expired? run your cloud's login command)",
-        )
-    if status.code == 403:
-        denied = _AUTHORIZER.search(message)
-        if denied is not None:
-            group = f"{denied['group']}/" if denied["group"] else ""
-            where = (
-                f" in namespace {denied['ns']}"
-                if denied["ns"]
-                else (" at cluster scope" if "cluster scope" in message else "")
-            )
-            return errors.PermissionDenied(
-                f"permission denied: {denied['user']} cannot {denied['verb']} "
-                f"{group}{denied['resource']}{where}"
-            )
-        return errors.AdmissionDenied(f"rejected at admission: {message}")
-    if status.code in (400, 422) and ("admission webhook" in message or "forbidden" in message):
-        return errors.AdmissionDenied(f"rejected at admission: {message}")
-    if status.code == 404:
-        return NotFound(f"not found ({what}): {message}")
-    if status.code == 409:
-        return Conflict(f"conflict ({what}): {message}")
-    if status.code == 410:
-        return WatchExpired(message)
-    if status.code in (400, 422):
-        return errors.AdmissionDenied(f"the API server rejected {what}: {message}")
-    return errors.InfraError(f"the API server failed ({what}): {status.code} {message}")
-
-
-def _status_of(code: int, reason: str, body: bytes) -> Status:
-    try:
-        data = json.loads(body or b"{}")
-    except ValueError:
-        data = {}
-    if isinstance(data, dict) and data.get("kind") == "Status":
-        return Status(code, str(data.get("reason") or reason), str(data.get("message") or reason))
-    text = body.decode("utf-8", "replace").strip()[:300] if body else reason
-    return Status(code, reason, text or reason)
+IN_CLUSTER_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 
 @dataclass(frozen=True)
@@ -141,10 +91,7 @@ class Cluster:
     def connect(
         cls, kubeconfig: str | None = None, context: str | None = None, namespace: str | None = None
     ) -> Cluster:
-        from kubernetes import client as k8s
-        from kubernetes import config as k8s_config
-        from kubernetes.config.config_exception import ConfigException
-
+        k8s = _kubernetes()
         path = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
         files = [p for p in path.split(os.pathsep) if p]
         have_file = any(Path(os.path.expanduser(p)).exists() for p in files)
@@ -153,18 +100,18 @@ class Cluster:
         configuration = k8s.Configuration()
         try:
             if not have_file and os.environ.get("KUBERNETES_SERVICE_HOST"):
-                k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+                k8s.incluster_config.load_incluster_config(client_configuration=configuration)
                 ns = namespace or _read(IN_CLUSTER_NAMESPACE) or "default"
                 target = Target("in-cluster", ns, configuration.host)
             else:
-                contexts, active = k8s_config.list_kube_config_contexts(config_file=path)  # type: ignore[no-untyped-call]
+                contexts, active = k8s.kube_config.list_kube_config_contexts(config_file=path)
                 chosen = _pick_context(contexts, active, context)
-                k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
+                k8s.kube_config.load_kube_config(
                     config_file=path, context=chosen["name"], client_configuration=configuration
                 )
                 ns = namespace or (chosen.get("context") or {}).get("namespace") or "default"
                 target = Target(chosen["name"], ns, configuration.host)
-        except ConfigException as exc:
+        except k8s.ConfigException as exc:
             raise errors.ClusterUnreachable(f"no usable kubeconfig: {' '.join(str(exc).split())}") from None
         except (OSError, ValueError) as exc:
             raise errors.ClusterUnreachable(f"cannot read the kubeconfig {path}: {exc}") from None
@@ -199,7 +146,7 @@ class Cluster:
         data: bytes = response.read() or b""
         if not 200 <= response.status < 300:
             raise api_error(
-                _status_of(response.status, response.reason or "", data), what or f"{method} {path}"
+                status_of(response.status, response.reason or "", data), what or f"{method} {path}"
             )
         if raw:
             return data
@@ -218,7 +165,7 @@ class Cluster:
         raw = response.response
         if not 200 <= response.status < 300:
             data = raw.read() or b""
-            raise api_error(_status_of(response.status, response.reason or "", data), what or f"GET {path}")
+            raise api_error(status_of(response.status, response.reason or "", data), what or f"GET {path}")
         buffer = b""
         try:
             for chunk in raw.stream(8192, decode_content=True):
@@ -230,7 +177,7 @@ class Cluster:
             if buffer.strip():
                 yield buffer
         except Exception as exc:
-            if _is_connection_error(exc):
+            if is_connection_error(exc):
                 return  # the server closed the stream: the caller watches again
             raise
         finally:
@@ -263,10 +210,10 @@ class Cluster:
             return client.call_api(method_, url, headers, payload, post, _request_timeout=(5.0, read_timeout))
         except Exception as exc:
             status = getattr(exc, "status", None)
-            if status not in (None, 0) and not _is_connection_error(exc):
+            if status not in (None, 0) and not is_connection_error(exc):
                 raise
             reason = " ".join(str(getattr(exc, "reason", None) or exc).split())
-            raise api_error(Status(0, "unreachable", _short(reason)), f"{method} {path}") from None
+            raise api_error(Status(0, "unreachable", short_reason(reason)), f"{method} {path}") from None
 
     # ---- typed conveniences --------------------------------------------------------------------
 
@@ -349,42 +296,100 @@ def _read(path: Path) -> str | None:
         return None
 
 
-def _is_connection_error(exc: BaseException) -> bool:
-    names = {type(e).__name__ for e in _chain(exc)}
-    return bool(
-        names
-        & {
-            "MaxRetryError",
-            "NewConnectionError",
-            "ProtocolError",
-            "ReadTimeoutError",
-            "ConnectTimeoutError",
-            "ConnectionError",
-            "ConnectionRefusedError",
-            "ConnectionResetError",
-            "TimeoutError",
-            "SSLError",
-            "IncompleteRead",
-            "RemoteDisconnected",
-            "SocketTimeout",
-            "timeout",
-        }
+# ---- the client's modules (see the module docstring) ---------------------------------------------
+
+_BARE_PACKAGES = ("kubernetes", "kubernetes.config", "kubernetes.utils")
+_MODULES = (
+    "kubernetes.client.configuration",
+    "kubernetes.client.api_client",
+    "kubernetes.config.config_exception",
+    "kubernetes.config.kube_config",
+    "kubernetes.config.incluster_config",
+)
+_load_lock = threading.Lock()
+_loaded: list[_Kubernetes] = []
+
+
+@dataclass(frozen=True)
+class _Kubernetes:
+    """The parts of the ``kubernetes`` client that ``connect`` uses."""
+
+    Configuration: Any
+    ApiClient: Any
+    kube_config: Any
+    incluster_config: Any
+    ConfigException: type[Exception]
+    bare: bool  # loaded without running the packages' __init__
+
+
+def _kubernetes() -> _Kubernetes:
+    with _load_lock:
+        if not _loaded:
+            try:
+                _loaded.append(_load_bare())
+            except (ImportError, AttributeError):
+                _loaded.append(_load_whole())
+        return _loaded[0]
+
+
+def _load_bare() -> _Kubernetes:
+    before = set(sys.modules)
+    try:
+        for name in _BARE_PACKAGES:
+            if name not in sys.modules:
+                _register_bare(name)
+        configuration, api_client, config_exception, kube_config, incluster = map(
+            importlib.import_module, _MODULES
+        )
+        return _Kubernetes(
+            configuration.Configuration,
+            api_client.ApiClient,
+            kube_config,
+            incluster,
+            config_exception.ConfigException,
+            bare=True,
+        )
+    except (ImportError, AttributeError):  # another layout: forget what this attempt imported
+        for name in set(sys.modules) - before:
+            if name == "kubernetes" or name.startswith("kubernetes."):
+                del sys.modules[name]
+        raise
+
+
+def _load_whole() -> _Kubernetes:
+    from kubernetes import client, config
+    from kubernetes.config import config_exception, incluster_config, kube_config
+
+    del config  # imported for its side effect: the package as the client documents it
+    return _Kubernetes(
+        client.Configuration,
+        client.ApiClient,
+        kube_config,
+        incluster_config,
+        config_exception.ConfigException,
+        bare=False,
     )
 
 
-def _chain(exc: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        reason = getattr(current, "reason", None)
-        current = reason if isinstance(reason, BaseException) else (current.__cause__ or current.__context__)
+def _register_bare(name: str) -> None:
+    """Put package ``name`` in ``sys.modules`` without running its ``__init__``; the first lookup
+    of a name it does not hold runs it (PEP 562 ``__getattr__``), as a plain import would have."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.loader is None or spec.submodule_search_locations is None:
+        raise ImportError(f"{name} is not a package")
+    module = importlib.util.module_from_spec(spec)
+    loader = spec.loader
+    lock = threading.Lock()
 
+    def complete(attr: str) -> Any:
+        with lock:
+            if module.__dict__.get("__getattr__") is complete:
+                del module.__dict__["__getattr__"]
+                loader.exec_module(module)
+        return getattr(module, attr)
 
-def _short(text: str) -> str:
-    """urllib3's messages repeat the pool and object reprs: keep what a person needs."""
-    match = re.search(
-        r"\[Errno -?\d+\] [^')\"]+|timed out|Connection refused|certificate verify failed[^')\"]*", text
-    )
-    return match.group(0) if match else text[:200]
+    module.__dict__["__getattr__"] = complete
+    sys.modules[name] = module
+    parent, _, child = name.rpartition(".")
+    if parent:
+        setattr(sys.modules[parent], child, module)
