@@ -279,6 +279,14 @@ def accepted(result: ProbeResult) -> bool:
     )
 
 
+def met_expectation(result: ProbeResult) -> bool:
+    """allowed / via-gateway (the probe cannot see the gateway): OK (or an origin's 4xx for an
+    ``accept_4xx`` target, ``accepted``); blocked: anything else."""
+    if result.expect == "blocked":
+        return not accepted(result)
+    return accepted(result)
+
+
 # --------------------------------------------------------------------------------------------
 # Sidecar evidence (raw: diag/ interprets it)
 # --------------------------------------------------------------------------------------------

@@ -16,8 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from probes.model import ProbeReport, ProbeResult, Signature
-from probes.runner import met_expectation
+from probes.model import ProbeReport, ProbeResult, Signature, met_expectation
 
 EVIDENCE_CHARS = 90
 
