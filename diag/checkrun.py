@@ -30,6 +30,11 @@ WORKLOAD_KINDS = {
 }
 
 
+# Needed to parse the targets against the live mesh, before the probe Job can be created.
+PARSE_MODULES = ("diag.loader", "diag.snapshot", "diag.predict", "diag.visibility")
+REPORT_MODULES = ("diag.report", "diag.rules", "diag.rules.fixcheck", "diag.live.path", "diag.lint")
+
+
 class Options:
     """The flags of one `meshprobe check`."""
 
@@ -74,6 +79,7 @@ def _one(o: Options, context: str | None, namespace: str | None) -> Report:
     from diag.meshread import read_mesh
     from diag.podspec import ProbeRun
 
+    parsing = _warm(PARSE_MODULES)  # while the client loads and the mesh is read
     cluster = Cluster.connect(o.kubeconfig, context, namespace)
     try:
         workload, pod = _workload(cluster, o)
@@ -83,6 +89,7 @@ def _one(o: Options, context: str | None, namespace: str | None) -> Report:
         ambient = (workload is not None and workload.ambient) or ns_labels.get(
             "istio.io/dataplane-mode"
         ) == "ambient"
+        parsing.join()
         specs, objects, mesh = _targets(o, live.objects, ns, workload)
         native = cluster.server_version() >= (1, 29)
         if pod is not None:  # --from: the pod's own sidecar, never quit
@@ -102,7 +109,7 @@ def _one(o: Options, context: str | None, namespace: str | None) -> Report:
             inject=not ambient,  # an ambient pod has no sidecar: ztunnel carries its traffic
         )
         hosts = sorted({s.host for s in specs})
-        _warm_imports()
+        _warm(_report_modules(o.output))
         phase = _phase_printer(o, cluster.context, ns)
         try:
             start = _start_timeout()
@@ -121,21 +128,30 @@ def _one(o: Options, context: str | None, namespace: str | None) -> Report:
         cluster.close()
 
 
-def _warm_imports() -> None:
-    """Import what the report needs (predictions, rules, rendering) in the background while the
-    probe pod starts: the main thread only waits on the API then, so this costs nothing."""
+def _warm(modules: tuple[str, ...]) -> threading.Thread:
+    """Import ``modules`` in the background while the main thread waits on the API (reading the
+    mesh, the probe pod starting): work it would otherwise do later, on the critical path. The
+    main thread imports them again (a no-op once loaded) and reports a real failure itself."""
 
     def load() -> None:
         import importlib
 
-        for name in ("diag.report", "diag.predict", "diag.rules", "diag.rules.fixcheck", "diag.livepath",
-                     "diag.render.report", "diag.lint"):  # fmt: skip
+        for name in modules:
             try:
                 importlib.import_module(name)
-            except Exception:  # the main thread imports it again and reports a real failure
-                return
+            except Exception:  # the main thread's own import reports it
+                continue
 
-    threading.Thread(target=load, name="meshprobe-warm-imports", daemon=True).start()
+    thread = threading.Thread(target=load, name="meshprobe-warm-imports", daemon=True)
+    thread.start()
+    return thread
+
+
+def _report_modules(output: str) -> tuple[str, ...]:
+    """What the report needs after the probe: predictions, rules, fix checks, and the renderer of
+    this output only (the text renderer loads rich; JSON needs none)."""
+    renderer = {"text": ("diag.render.report",), "junit": ("diag.render.junit",)}.get(output, ())
+    return REPORT_MODULES + renderer
 
 
 def _start_timeout() -> float:
@@ -290,5 +306,3 @@ def _report(
         mesh_unknown=live.mesh_unreadable,
         service_account=(workload.service_account if workload is not None else None) or "default",
     )
-
-
