@@ -155,7 +155,10 @@ def test_headless_service_without_slices_gets_no_listener() -> None:
 
 
 def test_not_ready_endpoint_keeps_its_listener_but_is_not_in_dns() -> None:
-    endpoints = [{"addresses": ["10.0.0.1"], "conditions": {"ready": False}}, {"addresses": ["10.0.0.2"]}]
+    endpoints: list[dict[str, Any]] = [
+        {"addresses": ["10.0.0.1"], "conditions": {"ready": False}},
+        {"addresses": ["10.0.0.2"]},
+    ]
     snap = _snapshot([_service(TCP), _slice(endpoints, TCP)])
     assert _listener_names(snap, 5432) == {"10.0.0.1_5432", "10.0.0.2_5432"}
     # no address given: the name resolves to a ready endpoint (Kubernetes DNS / the DNS proxy)

@@ -65,7 +65,7 @@ def test_ip_mode() -> None:
 
 
 def test_catch_all_listeners_need_the_dual_stack_flag() -> None:
-    listeners = [
+    listeners: list[dict[str, Any]] = [
         {"name": name, "address": {"socket_address": {"address": "0.0.0.0", "port_value": port}}}
         for name, port in (("virtualOutbound", 15001), ("0.0.0.0_80", 80))
     ]

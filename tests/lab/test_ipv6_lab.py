@@ -58,7 +58,7 @@ def test_pod_addresses_come_from_the_runs_own_prefix(v6_lab: Any) -> None:
     assert len(pod.addresses) == 2
     v6 = ipaddress.ip_address(pod.addresses[1])
     assert v6.version == 6 and v6 in run_prefix(v6_lab.names)
-    assert ipaddress.ip_network(run_prefix(v6_lab.names)).subnet_of(ipaddress.ip_network("fc00::/7"))
+    assert run_prefix(v6_lab.names).subnet_of(ipaddress.IPv6Network("fc00::/7"))
 
 
 @pytest.mark.lab
@@ -107,3 +107,25 @@ def test_pod_without_ipv6_stays_ipv4_only(v6_lab: Any) -> None:
     # pilot's IPv6 wildcard only in the dual-stack pod's generated listeners
     assert '"::"' not in (pod.xds.directory / "lds.json").read_text()
     assert '"::"' in (v6_lab.pod().xds.directory / "lds.json").read_text()
+
+
+@pytest.mark.lab
+def test_a_host_added_by_apply_gets_an_ipv6_address_and_aaaa(v6_lab: Any) -> None:
+    import json
+
+    spec = dict(ENTRY["spec"])  # type: ignore[arg-type]
+    spec["hosts"] = ["later.lab.example"]
+    added = {**ENTRY, "metadata": {"name": "later", "namespace": "default"}, "spec": spec}
+    v6_lab.apply([ENTRY, added])
+    try:
+        host = next(h for h in v6_lab._internet.hosts if h.name == "later.lab.example")
+        v6_host = next(a for a in host.addresses if ":" in a)
+        code = (
+            "import json, socket, sys; print(json.dumps(sorted("
+            "{a[4][0] for a in socket.getaddrinfo(sys.argv[1], 80, socket.AF_INET6)})))"
+        )
+        done = v6_lab.pod().exec([sys.executable, "-c", code, "later.lab.example"], timeout=30)
+        assert done.returncode == 0, done.stderr[-800:]
+        assert json.loads(done.stdout) == [v6_host]
+    finally:
+        v6_lab.apply([ENTRY])

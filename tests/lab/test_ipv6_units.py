@@ -40,7 +40,7 @@ def test_pod_links_are_disjoint_126s_inside_the_prefix() -> None:
     seen = set()
     for index in range(63):
         gateway, pod = link_addresses(NAMES, index)
-        net = ipaddress.ip_network(f"{gateway}/126", strict=False)
+        net = ipaddress.IPv6Network(f"{gateway}/126", strict=False)
         assert ipaddress.ip_address(pod) in net and net.subnet_of(run_prefix(NAMES))
         assert net not in seen
         seen.add(net)
