@@ -129,6 +129,11 @@ def _target_line(target: TargetResult) -> Line:
         spans.append((f"  {target.observed.elapsed:.2f}s", ""))
     if target.predicted is not None:
         spans.append((f"  predicted {target.predicted.verdict} → {target.predicted.envoy}", ""))
+        hop = getattr(target.predicted, "gateway", None)
+        if hop is not None:  # the egress-gateway hop (diag.predict_gateway)
+            inferred = " (inferred)" if hop.inferred else ""
+            outcome = hop.reason or hop.cluster or hop.verdict
+            spans.append((f"  via gateway {hop.gateway}{inferred} → {outcome}", ""))
     if target.actual is not None:
         spans.append((f"  live → {target.actual.envoy}", ""))
     codes = [d.code for d in unique(target.diagnoses) if d.level != "info"]

@@ -100,3 +100,19 @@ def test_origin_reply_on_a_direct_path_is_answered_by_the_upstream() -> None:
     reply = ProbeResult(spec, Signature.ENVOY_404_NR, Origin.VIA_ROUTE, http=HttpEvidence(status=404))
     doc = assess(snap, "http://api.example.com/", expect="allowed", observed=reply).to_json()
     assert doc["observed"]["answered_by"] == "upstream"
+
+
+def test_text_report_line_names_the_gateway_hop() -> None:
+    from diag.render.report import report_text
+
+    snap = snapshot("http.yaml", ("subsets: [{name: api}]", "subsets: [{name: other}]"))
+    result = assess(snap, "http://api.example.com/")
+    text = report_text(Report(targets=(result,)), width=200, plain=True)
+    line = next(ln for ln in text.splitlines() if "api.example.com" in ln and "predicted" in ln)
+    assert "via gateway istio-egressgateway.istio-system → subset-missing" in line
+    direct = assess(
+        snapshot("http.yaml", ("gateways: [istio-system/egress, mesh]", "gateways: [istio-system/egress]")),
+        "http://api.example.com/",
+        expect="allowed",
+    )
+    assert "via gateway" not in report_text(Report(targets=(direct,)), width=200, plain=True)
