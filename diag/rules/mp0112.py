@@ -64,7 +64,8 @@ def _via_gateway(cluster: str | None) -> bool:
 def evaluate(ctx: RuleContext) -> list[Diagnosis]:
     hop = ctx.prediction.gateway if ctx.prediction is not None else None
     if hop is not None:
-        if hop.reason in WHAT:
+        got_through = ctx.observed is not None and ctx.signature in (Signature.OK, Signature.HTTP_STATUS)
+        if hop.reason in WHAT and not got_through:  # an answer from beyond the gateway outranks the config
             return [_from_hop(ctx, hop)]
         relayed = _relayed(ctx, hop.resources) if hop.reason != "denied" else None
         return [relayed] if relayed is not None else []
