@@ -59,7 +59,7 @@ class ChainModel(NamedTuple):
 
     @property
     def label(self) -> str:
-        """The chain's name, or its match criteria as `diag.livepath.chain_label` prints them."""
+        """The chain's name, or its match criteria as `diag.live.path.chain_label` prints them."""
         if self.name:
             return self.name
         parts: list[str] = []

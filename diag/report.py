@@ -79,7 +79,7 @@ class MeshInfo:
 @dataclass(frozen=True)
 class TargetResult:
     """One target's layers of evidence and its diagnoses. ``actual``/``predicted`` are any objects
-    with ``as_dict()``/``to_json()`` (``diag.livepath.LivePath``, ``diag.predict.Prediction``)."""
+    with ``as_dict()``/``to_json()`` (``diag.live.path.LivePath``, ``diag.predict.Prediction``)."""
 
     target: str
     host: str
@@ -314,7 +314,7 @@ def assess_target(
 
 def _paths(snapshot: Any, source: Any, call: Any, config: Any) -> tuple[Any, Any, str | None, str | None]:
     """(prediction, live path, live mode, declared mode when it differs from the live one)."""
-    from diag import livepath
+    from diag.live import path as livepath
     from diag.predict import predict
     from diag.predict_gateway import with_gateway
 

@@ -27,7 +27,7 @@ were read with — ``static_listeners``/``dynamic_listeners``, ``static_route_co
 ``dynamic_route_configs``, ``static_clusters``/``dynamic_active_clusters``/``dynamic_warming_clusters``
 (each a list exactly as admin returned it: ``{"listener": {...}}``, ``{"name", "active_state",
 "warming_state", "error_state"}``, ...). Static bootstrap configs (the lab) fill ``static_*``; a real
-sidecar ``dynamic_*``. ``diag.livepath.load_config`` reads this shape; failed xDS updates
+sidecar ``dynamic_*``. ``diag.live.path.load_config`` reads this shape; failed xDS updates
 (``error_state``) are also summarised in ``notes``.
 
 What is read: listeners ``virtualOutbound``, ``0.0.0.0_P``/``::_P`` and ``<ip>_P`` for every address

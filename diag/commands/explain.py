@@ -213,7 +213,7 @@ def _live_dns(live: Any) -> bool | None:
 
 def _mesh_info(snapshot: Any, source: Any, live: Any) -> Any:
     """The declared mode and its source; the live catch-all wins when known (docs/model.md, Visibility)."""
-    from diag.livepath import effective_mode as live_mode
+    from diag.live.path import effective_mode as live_mode
     from diag.report import MeshInfo
     from diag.visibility import effective_mode
 
@@ -401,7 +401,7 @@ def build_report(
     live = probe.sidecar
     mesh_mode = None
     if mesh_unknown and live is not None and live.config:
-        from diag.livepath import effective_mode as live_mode
+        from diag.live.path import effective_mode as live_mode
 
         observed = live_mode(live.config)
         mesh_mode = observed if observed != "UNKNOWN" else None

@@ -3,7 +3,7 @@
 
 A rule is a pure function of its context: the snapshot of declared config (may be None when only
 the live sidecar is known), the source proxy, the call, the prediction (``diag.predict``), the
-actual live path (``diag.livepath``, None offline), the observation (``probes.model.ProbeResult``,
+actual live path (``diag.live.path``, None offline), the observation (``probes.model.ProbeResult``,
 None offline) and the expectation. Rules never call the API: they read a snapshot, so the same
 rule runs live, offline from files and in the lab.
 
@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from diag.livepath import BLACKHOLE, PASSTHROUGH, LivePath
+from diag.live.path import BLACKHOLE, PASSTHROUGH, LivePath
 from diag.predict_model import Call, Prediction, Source
 from diag.resources import Resource
 from diag.snapshot import Snapshot

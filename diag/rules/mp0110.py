@@ -11,7 +11,7 @@ reset: ``docs/signatures.md``.
 
 from __future__ import annotations
 
-from diag import livepath
+from diag.live import path as livepath
 from diag.rules.base import Diagnosis, Rule, RuleContext, observed_evidence
 from probes.model import Signature
 

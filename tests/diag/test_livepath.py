@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from diag import livepath
-from diag.livepath import LiveCall
+from diag.live import path as livepath
+from diag.live.path import LiveCall
 from probes.model import ClusterMembership
 
 DATA = Path(__file__).parent / "testdata" / "envoy"

@@ -2,7 +2,7 @@
 virtual-host selection by Host (exact, suffix and prefix wildcards, ``*``, ports, case) and filter
 chain selection (destination prefix ranges, SNI exact and wildcard, transport protocol, ALPN from
 the HTTP inspector, the default chain). Every vhost and chain answers with its own name, so what
-Envoy picked is read from the response and compared with ``diag.livepath.match`` on the same config.
+Envoy picked is read from the response and compared with ``diag.live.path.match`` on the same config.
 
 Loopback only (127.0.0.1–3), an Envoy started and stopped by PID per module. Marked ``lab``: it needs
 the envoy binary (skipped on a dev box without it, never in CI).
@@ -26,8 +26,8 @@ from typing import Any
 import pytest
 import yaml
 
-from diag import livepath
-from diag.livepath import LiveCall
+from diag.live import path as livepath
+from diag.live.path import LiveCall
 
 pytestmark = pytest.mark.lab
 

@@ -16,9 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from diag import livepath
 from diag.cli import main
-from diag.livepath import LiveCall
+from diag.live import path as livepath
+from diag.live.path import LiveCall
 
 ENVOY = Path(__file__).parent / "testdata" / "envoy"
 DUMP = json.loads((ENVOY / "sidecar-config-dump-ALLOW_ANY.json").read_text())

@@ -1,6 +1,6 @@
 """The live-path matcher on the lab generator's output (``lab.istiod.generate``, written
 independently from ``diag.predict``): for a matrix of calls, modes and DNS capture, Envoy's choice
-read by ``diag.livepath`` agrees with ``diag.predict``. A disagreement names a bug in one of the
+read by ``diag.live.path`` agrees with ``diag.predict``. A disagreement names a bug in one of the
 three; auto-allocated VIP values differ between generator and model, so each side dials its own
 DNS answer."""
 
@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from diag import livepath, predict
+from diag import predict
+from diag.live import path as livepath
 from diag.loader import load_text
 from diag.snapshot import Snapshot
 from lab.istiod import PodView, generate

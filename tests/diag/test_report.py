@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from diag.livepath import LivePath
+from diag.live.path import LivePath
 from diag.predict_model import EnvoyPath, Prediction
 from diag.report import MeshInfo, Report, SourceInfo, TargetResult, outcome
 from diag.rules.base import Diagnosis, Fix

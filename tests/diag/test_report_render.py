@@ -20,7 +20,7 @@ import yaml
 from rich.console import Console
 
 from diag import cli
-from diag.livepath import LivePath
+from diag.live.path import LivePath
 from diag.loader import load_paths
 from diag.predict_model import EnvoyPath, Prediction
 from diag.render.document import DETAIL_LIMIT

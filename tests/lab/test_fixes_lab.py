@@ -52,7 +52,7 @@ def _mode(case: Case) -> str | None:
         return case.header["mode"]
     config = case.header.get("sidecar-config")
     if config:
-        from diag import livepath
+        from diag.live import path as livepath
 
         return livepath.effective_mode(yaml.safe_load((DATA.parent / "envoy" / config).read_text()))
     return None

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from diag import livepath
+from diag.live import path as livepath
 from probes import sidecar, sidecar_admin, sidecar_config
 from probes.model import DnsEvidence, ProbeResult, Protocol, Signature, TargetSpec
 from probes.plan import plan_from_json

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from diag import livepath
+from diag.live import path as livepath
 from probes.model import ProbeReport, from_json
 
 pytestmark = pytest.mark.lab

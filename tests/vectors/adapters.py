@@ -4,7 +4,7 @@
 - predictions: ``diag.loader.load_documents`` + ``diag.snapshot.Snapshot.build`` +
   ``diag.predict.predict(snapshot, Source, Call)``;
 - generated config: ``lab.istiod.generate(objects, PodView)`` read by
-  ``diag.livepath.match(config, LiveCall)``.
+  ``diag.live.path.match(config, LiveCall)``.
 
 Which expectation fields each path can observe is declared here (``OBSERVABLE``), so a field a
 path cannot see is reported as such instead of silently passing or failing.
@@ -25,7 +25,7 @@ OBSERVABLE = {
     "predict": frozenset(
         {"listener", "filter_chain", "route_config", "vhost", "route", "cluster", "status", "error"}
     ),
-    # diag.livepath.LivePath has all of them (route_entry is the route's name).
+    # diag.live.path.LivePath has all of them (route_entry is the route's name).
     "generated": frozenset(
         {"listener", "filter_chain", "route_config", "vhost", "route", "cluster", "status", "error"}
     ),
@@ -124,7 +124,7 @@ def observed_from_prediction(prediction: Any) -> Observed:
 
 
 # ------------------------------------------------------------------------------------------
-# Generated config (lab.istiod.generate) through the live-path matcher (diag.livepath)
+# Generated config (lab.istiod.generate) through the live-path matcher (diag.live.path)
 # ------------------------------------------------------------------------------------------
 
 
@@ -142,9 +142,9 @@ def pod_view(case: VectorCase) -> Any:
 
 
 def live_call(call: VectorCall) -> Any:
-    """A ``diag.livepath.LiveCall`` exactly as Istio's simulator sends the call: the Host header
+    """A ``diag.live.path.LiveCall`` exactly as Istio's simulator sends the call: the Host header
     as written (no port added), the TLS ClientHello's SNI and ALPN as written."""
-    from diag.livepath import LiveCall
+    from diag.live.path import LiveCall
 
     if call.tls:
         alpn = (call.alpn,) if call.alpn else ()
@@ -164,7 +164,7 @@ def live_call(call: VectorCall) -> Any:
 
 
 def observed_from_livepath(path: Any) -> Observed:
-    """A ``diag.livepath.LivePath`` as an observation."""
+    """A ``diag.live.path.LivePath`` as an observation."""
     return Observed(
         listener=path.listener,
         filter_chain=path.filter_chain,
@@ -181,7 +181,7 @@ def observed_from_livepath(path: Any) -> Observed:
 def route_tables_of(generated: Any) -> dict[str, dict[str, tuple[str, ...]]]:
     """``route config name -> domain -> sorted clusters of the vhost's routes`` for every HTTP
     connection manager in the generated listeners (Istio's ``xdstest.ExtractVirtualHosts``)."""
-    from diag.livepath import load_config
+    from diag.live.path import load_config
 
     tables: dict[str, dict[str, tuple[str, ...]]] = {}
     for listener in load_config({"listeners": list(generated.listeners)}).listeners:
@@ -216,7 +216,7 @@ def _vhost_table(rc: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
 
 def listener_ports(generated: Any) -> dict[int, list[str]]:
     """``port -> listener names`` of the generated listeners."""
-    from diag.livepath import load_config
+    from diag.live.path import load_config
 
     ports: dict[int, list[str]] = {}
     for listener in load_config({"listeners": list(generated.listeners)}).listeners:

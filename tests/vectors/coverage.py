@@ -31,7 +31,7 @@ def _predict_runner(case: VectorCase) -> Callable[[VectorCall], Observed]:
 
 
 def _generated_runner(case: VectorCase) -> Callable[[VectorCall], Observed]:
-    from diag.livepath import match
+    from diag.live.path import match
     from lab.istiod import generate
 
     if case.proxy.is_gateway:

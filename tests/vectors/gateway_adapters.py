@@ -1,6 +1,6 @@
 """Vector cases on a gateway proxy (``proxy.type: router``) through the predict and generated paths.
 
-- generated: ``lab.istiod.generate_gateway(objects, GatewayView)`` read by ``diag.livepath.match``
+- generated: ``lab.istiod.generate_gateway(objects, GatewayView)`` read by ``diag.live.path.match``
   (a gateway listener binds ``0.0.0.0:<port>`` without original-destination matching, so the call's
   port picks it);
 - predict: ``diag.predict_gateway.predict_gateway(snapshot, GatewayWorkload, Call, Source,
@@ -44,7 +44,7 @@ SERVICE_HOST = "istio-egressgateway.istio-system.svc.cluster.local"
 
 
 # ------------------------------------------------------------------------------------------
-# Generated config (lab.istiod.generate_gateway) through diag.livepath
+# Generated config (lab.istiod.generate_gateway) through diag.live.path
 # ------------------------------------------------------------------------------------------
 
 

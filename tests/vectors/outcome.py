@@ -22,7 +22,7 @@ LIVEPATH_ERRORS = {
     "tls_redirect": "tls_redirect",
     "protocol_error": "protocol_error",
 }
-"""``diag.livepath`` outcomes in Istio's simulation error vocabulary (an outcome not listed is
+"""``diag.live.path`` outcomes in Istio's simulation error vocabulary (an outcome not listed is
 reported as itself, so it never equals an expected kind by accident). A route's redirect or direct
 response is no error in Istio's simulator (it reports the route matched); its
 ``ErrTLSRedirect`` is a virtual host's ``require_tls`` (a Gateway server's httpsRedirect; sidecar

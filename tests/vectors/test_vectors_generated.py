@@ -1,5 +1,5 @@
 """Istio's simulation vectors through the lab's generated config read by the live-path matcher:
-``diag.livepath.match(lab.istiod.generate(config, pod), call)`` — no Envoy needed; for a gateway
+``diag.live.path.match(lab.istiod.generate(config, pod), call)`` — no Envoy needed; for a gateway
 proxy ``lab.istiod.generate_gateway(config, GatewayView)`` (``tests/vectors/gateway_adapters.py``).
 
 Each call is compared with Istio's asserted outcome (``tests/vectors/outcome.py``); route tables
@@ -44,7 +44,7 @@ def _case_param(case: VectorCase) -> Any:
 
 @pytest.mark.parametrize("item", [_param(s) for s in selected_calls(PATH)])
 def test_call(item: Selected) -> None:
-    from diag.livepath import match
+    from diag.live.path import match
 
     generated = _generated(item.case.id)
     observed = adapters.observed_from_livepath(match(generated, adapters.live_call(item.call)))

@@ -1,0 +1,1 @@
+"""The live side: what a running sidecar's config says."""
