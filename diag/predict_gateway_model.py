@@ -115,3 +115,28 @@ class GatewayHop:
             "matched": list(self.resources),
             "notes": list(self.notes),
         }
+
+
+RELAYED_BODIES = (
+    (403, "RBAC: access denied", "ENVOY_403_RBAC"),
+    (503, "no healthy upstream", "ENVOY_503_UPSTREAM"),
+    (503, "upstream connect error", "ENVOY_503_UPSTREAM"),
+    (504, "upstream request timeout", "ENVOY_504_TIMEOUT"),
+)
+
+
+def relayed_envoy_reply(status: int | None, body: str | None, origin: str | None) -> str | None:
+    """The Envoy signature of a local reply an upstream Envoy (an egress gateway) made and the
+    sidecar relayed: the probe reads it as `HTTP_STATUS` with origin `via-route` (the sidecar adds
+    `x-envoy-upstream-service-time`), but its status and body are Envoy's own (probes/envoy.py's
+    table): 403 "RBAC: access denied", 404 or 503 with no body (NR, NC), 503 "no healthy upstream"
+    or "upstream connect error …", 504 "upstream request timeout". None for anything else."""
+    if origin != "via-route" or status is None:
+        return None
+    text = (body or "").strip()
+    if not text:
+        return {404: "ENVOY_404_NR", 503: "ENVOY_503_NO_CLUSTER"}.get(status)
+    for code, prefix, signature in RELAYED_BODIES:
+        if status == code and text.startswith(prefix):
+            return signature
+    return None

@@ -219,15 +219,20 @@ ENVOY_REPLIES = frozenset(
 
 
 def answered_by(result: ProbeResult, through_gateway: bool) -> str | None:
+    from diag.predict_gateway_model import relayed_envoy_reply
+
     """"sidecar" for the sidecar's local reply (no ``x-envoy-upstream-service-time``: origin
     local-sidecar); "gateway" for an Envoy reply relayed on a path through an egress gateway (the
-    sidecar adds that header to whatever its upstream, the gateway, answered); "upstream" for
+    sidecar adds that header to whatever its upstream, the gateway, answered, so the probe reads it
+    as HTTP_STATUS: its status and body say it is Envoy's); "upstream" for
     another relayed or end-to-end reply; None when nothing answered (resets, timeouts, DNS)."""
     origin = result.origin.value if result.origin is not None else None
     if origin == "local-sidecar":
         return "sidecar"
     if origin == "via-route":
-        return "gateway" if through_gateway and result.signature in ENVOY_REPLIES else "upstream"
+        http = result.http
+        relayed = http is not None and relayed_envoy_reply(http.status, http.body_excerpt, origin) is not None
+        return "gateway" if through_gateway and (result.signature in ENVOY_REPLIES or relayed) else "upstream"
     return "upstream" if origin in ("end-to-end-tls", "direct") else None
 
 

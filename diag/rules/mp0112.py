@@ -32,7 +32,7 @@ from __future__ import annotations
 from typing import Any
 
 from diag import fixes, predict
-from diag.predict_gateway_model import GatewayHop
+from diag.predict_gateway_model import GatewayHop, relayed_envoy_reply
 from diag.rules.base import Diagnosis, Fix, Rule, RuleContext, observed_evidence
 from diag.snapshot import Snapshot
 from probes.model import Signature
@@ -65,6 +65,7 @@ def evaluate(ctx: RuleContext) -> list[Diagnosis]:
     hop = ctx.prediction.gateway if ctx.prediction is not None else None
     if hop is not None:
         got_through = ctx.observed is not None and ctx.signature in (Signature.OK, Signature.HTTP_STATUS)
+        got_through = got_through and _seen(ctx) is None  # a relayed Envoy reply is the gateway's
         if hop.reason in WHAT and not got_through:  # an answer from beyond the gateway outranks the config
             return [_from_hop(ctx, hop)]
         relayed = _relayed(ctx, hop.resources) if hop.reason != "denied" else None
@@ -125,16 +126,27 @@ def _from_hop(ctx: RuleContext, hop: GatewayHop) -> Diagnosis:
     return _diagnose(ctx, message, hop.resources, *extra, fix=fix, evidence=evidence)
 
 
+def _seen(ctx: RuleContext) -> str | None:
+    """The Envoy signature of a gateway reply the sidecar relayed (the probe reads it as HTTP_STATUS)."""
+    obs = ctx.observed
+    if obs is None or obs.http is None or obs.signature is not Signature.HTTP_STATUS:
+        return None
+    origin = obs.origin.value if obs.origin is not None else None
+    return relayed_envoy_reply(obs.http.status, obs.http.body_excerpt, origin)
+
+
 def _relayed(ctx: RuleContext, refs: tuple[str, ...]) -> Diagnosis | None:
     """What the gateway answered, relayed by the sidecar, when the hop's config does not explain it."""
     obs = ctx.observed
     if obs is None or (obs.origin is not None and obs.origin.value == "local-sidecar"):
         return None
     where = f"via {ctx.cluster}"
-    if obs.signature in RELAYED:
-        return _diagnose(ctx, f"{where}: {RELAYED[obs.signature]}", refs, "MP0119")
+    seen = _seen(ctx)
+    signature = Signature(seen) if seen is not None else obs.signature
+    if signature in RELAYED:
+        return _diagnose(ctx, f"{where}: {RELAYED[signature]}", refs, "MP0119")
     reason = (obs.http.envoy_reason or "") if obs.http is not None else ""
-    if obs.signature is Signature.ENVOY_503_UPSTREAM and ("termination" in reason or "tls" in reason.lower()):
+    if signature is Signature.ENVOY_503_UPSTREAM and ("termination" in reason or "tls" in reason.lower()):
         return _diagnose(ctx, f"{where}: sidecar↔gateway mTLS mismatch (503 UC: {reason})", refs)
     return None
 

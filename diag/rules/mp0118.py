@@ -36,8 +36,11 @@ def evaluate(ctx: RuleContext) -> list[Diagnosis]:
     if hop is not None and hop.reason == "denied":
         if obs is not None and obs.signature in REACHED and not _relayed_denial(obs):
             return []  # it got through: the prediction is wrong here, not the policy
+        if obs is not None and ctx.protocol != "http" and obs.http is not None and obs.http.status:
+            return []  # an HTTP answer through end-to-end TLS is the origin's: it got through
         return [_predicted(ctx, hop)]
-    if obs is None or obs.signature is not Signature.ENVOY_403_RBAC or ctx.protocol != "http":
+    denial = obs is not None and (obs.signature is Signature.ENVOY_403_RBAC or _relayed_denial(obs))
+    if obs is None or not denial or ctx.protocol != "http":
         return []  # Envoy's 403 is seen only on plaintext HTTP (TLS passthrough: the origin's own)
     where = f"the egress gateway {hop.gateway}" if hop is not None else "a gateway or waypoint on the path"
     applied = f" (policies there: {', '.join(hop.policies)})" if hop is not None and hop.policies else ""

@@ -116,3 +116,22 @@ def test_text_report_line_names_the_gateway_hop() -> None:
         expect="allowed",
     )
     assert "via gateway" not in report_text(Report(targets=(direct,)), width=200, plain=True)
+
+
+def test_gateway_reply_relayed_as_http_status_is_the_gateways() -> None:
+    """The probe reads a relayed reply as HTTP_STATUS (it has x-envoy-upstream-service-time); its
+    status and Envoy's body still say the gateway made it."""
+    snap = snapshot("tls-origination.yaml")
+    spec = parse_target("http://api.example.com/")
+    rbac = HttpEvidence(status=403, body_excerpt="RBAC: access denied", upstream_service_time="3")
+    seen = ProbeResult(spec, Signature.HTTP_STATUS, Origin.VIA_ROUTE, http=rbac)
+    assert (
+        assess(snap, "http://api.example.com/", observed=seen).to_json()["observed"]["answered_by"]
+        == "gateway"
+    )
+    origin = HttpEvidence(status=403, body_excerpt="<html>Forbidden</html>", upstream_service_time="3")
+    other = ProbeResult(spec, Signature.HTTP_STATUS, Origin.VIA_ROUTE, http=origin)
+    assert (
+        assess(snap, "http://api.example.com/", observed=other).to_json()["observed"]["answered_by"]
+        == "upstream"
+    )
