@@ -2,7 +2,7 @@
 cycle after cycle, beside Prometheus blackbox_exporter probing the same targets on the same
 schedule. Reports CPU seconds per cycle and resident memory over time for both.
 
-    python benchmarks/watch/run.py [--targets 200] [--cycles 20] [--interval 5] [--json PATH]
+    python benchmarks/watch/run.py [--targets 200] [--cycles 20] [--interval 30] [--json PATH]
 
 The targets and their origins are the probe benchmark's (``benchmarks/probe_throughput``: an
 Envoy on loopback with a throw-away CA, names pinned to 127.0.0.2–9). meshprobe: ``driver.py``
@@ -106,7 +106,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--targets", type=int, default=200)
     parser.add_argument("--cycles", type=int, default=20)
-    parser.add_argument("--interval", type=float, default=5.0)
+    parser.add_argument("--interval", type=float, default=30.0)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="meshprobe-watch-bench-") as tmp:
