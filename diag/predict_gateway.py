@@ -168,9 +168,11 @@ def predict_gateway(
         filter_chain=route.filter_chain,
         virtual_service=route.virtual_service,
     )
-    denied = _authorize(snapshot, gateway, call, source, hop, http, target, mode)
+    if route.reason and not http:  # no filter chain: nothing, not even the RBAC filter, runs
+        return _fail(hop, call, route.reason, route.note)
+    denied = _authorize(snapshot, gateway, call, source, hop, http, target, mode)  # RBAC before the router
     if denied.reason or route.reason:
-        return denied if denied.reason else _fail(hop, call, route.reason, route.note)
+        return denied if denied.reason else _fail(denied, call, route.reason, route.note)
     return _upstream(snapshot, gateway, call, replace(denied, cluster=route.cluster), route)
 
 

@@ -189,3 +189,32 @@ def test_service_account_from_a_loaded_pod() -> None:
     assert any("Pod apps/sleep-1" in n for n in found.notes)
     assumed = hop("tls-origination.yaml", GW_ALLOW, account=None)  # no pod: the default account
     assert assumed.reason == "denied" and "service account default" in assumed.message
+
+
+def test_no_filter_chain_comes_before_the_rbac_filter() -> None:
+    """On a TLS passthrough server the RBAC filter sits in the filter chain: without a chain for the
+    SNI the connection closes before any policy is evaluated."""
+    deny_all = policy(
+        "deny-all", "  selector: {matchLabels: {istio: egressgateway}}\n  action: DENY\n  rules: [{}]"
+    )
+    text = (DATA / "common.yaml").read_text() + "\n---\n" + (DATA / "https-passthrough.yaml").read_text()
+    text = text.replace(
+        "port: 443, sniHosts: [api.example.com]}]\n    route: [{destination: {host: api.example.com",
+        "port: 443, sniHosts: [other.example.com]}]\n    route: [{destination: {host: api.example.com",
+    )
+    loaded = load_text(text + "\n" + deny_all)
+    snap = Snapshot.build(loaded.objects, loaded.mesh)
+    source = Source(namespace="apps", mode_override="REGISTRY_ONLY", service_account="sleep")
+    call = Call(host="api.example.com", port=443, protocol="https")
+    found = with_gateway(snap, source, call, predict(snap, source, call)).gateway
+    assert found is not None and found.reason == "no-filter-chain"
+    with_chain = load_text(
+        (DATA / "common.yaml").read_text()
+        + "\n---\n"
+        + (DATA / "https-passthrough.yaml").read_text()
+        + "\n"
+        + deny_all
+    )
+    snap = Snapshot.build(with_chain.objects, with_chain.mesh)
+    found = with_gateway(snap, source, call, predict(snap, source, call)).gateway
+    assert found is not None and (found.reason, found.signature) == ("denied", "RESET_BEFORE_RESPONSE")
