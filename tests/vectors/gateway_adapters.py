@@ -62,7 +62,11 @@ def gateway_view(case: VectorCase) -> Any:
     from lab.istiod import GatewayView
 
     return GatewayView(
-        namespace=case.proxy.namespace, labels=dict(case.proxy.labels), mesh=dict(case.mesh), **CERT_FILES
+        namespace=case.proxy.namespace,
+        labels=dict(case.proxy.labels),
+        mesh=dict(case.mesh),
+        ips=tuple(case.proxy.ips),
+        **CERT_FILES,
     )
 
 

@@ -45,17 +45,39 @@ _TCP_UNKNOWN_CLUSTER = re.compile(r'"ConnectionId":"(\d+)".*\] Cluster not found
 
 
 class GatewaySource:
-    """``Lab(gateway_source=...)``: the lab's gateway generator, on the objects of the case being
-    run (``objects`` is set before each ``apply``) and the case's mesh config."""
+    """``Lab(gateway_source=...)``: the lab's gateway generator (as ``lab.gateway.
+    istiod_gateway_source`` calls it) on the objects of the case being run, its mesh config, and
+    its proxy's addresses (``set_case`` before each ``apply``): the vector's ``proxy.ips`` stand
+    for the gateway's own address (a ServiceEntry endpoint there exposes it), besides the lab
+    gateway's real one."""
 
     def __init__(self) -> None:
         self.objects: list[Mapping[str, Any]] = []
         self.mesh: Mapping[str, Any] = {}
+        self.ips: tuple[str, ...] = ()
+
+    def set_case(self, case: VectorCase) -> None:
+        self.objects = [dict(o) for o in case.config]
+        self.mesh = dict(case.mesh)
+        self.ips = tuple(case.proxy.ips)
 
     def __call__(self, objects: Sequence[Mapping[str, Any]], mesh: Mapping[str, Any], gw: Any) -> Any:
-        from lab.gateway import istiod_gateway_source
+        from lab.istiod import GatewayView, generate_gateway
 
-        return istiod_gateway_source(self.objects, {**mesh, **self.mesh}, gw)
+        view = GatewayView(
+            namespace=gw.namespace,
+            name=gw.name,
+            labels=dict(gw.labels),
+            service_account=gw.service_account,
+            mesh={**mesh, **self.mesh},
+            ca_file=gw.ca_file,
+            mesh_ca_file=gw.mesh_ca_file,
+            cert_chain_file=str(gw.cert.cert_chain_file),
+            private_key_file=str(gw.cert.private_key_file),
+            ips=(gw.address, *self.ips),
+        )
+        out = generate_gateway(self.objects, view)
+        return list(out.listeners), list(out.clusters)
 
 
 def allow_low_ports(lab: Any) -> None:

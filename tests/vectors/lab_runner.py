@@ -104,8 +104,7 @@ class VectorLab:
         if case.proxy.is_gateway:
             if self.gateway_source is None:
                 raise AssertionError(f"{case.id}: a gateway case needs VectorLab(gateway=True)")
-            self.gateway_source.objects = [dict(o) for o in case.config]
-            self.gateway_source.mesh = dict(case.mesh)
+            self.gateway_source.set_case(case)
             self.lab.apply([dict(o) for o in case.config], mode=case.mode)
             return self.gateway_calls.run(case, calls)
         pod = pod_for(self.lab, case)

@@ -24,9 +24,8 @@ _NO_CREDENTIALS = (
     " certificate (lab.istiod builds no such chain; diag does not load Secrets)"
 )
 _SERVICE_BY_ENDPOINT_IP = (
-    "a gateway's Services are the Kubernetes Services whose selector matches its labels; Istio's"
-    " test exposes the proxy through a ServiceEntry endpoint at the proxy's own IP, which neither"
-    " the gateway view nor the gateway workload carries"
+    "the gateway workload's ports come from a Kubernetes Service whose selector matches its labels;"
+    " Istio's test exposes the proxy through a ServiceEntry endpoint at the proxy's own IP"
 )
 
 UNSUPPORTED: dict[str, dict[str, str]] = {
@@ -40,11 +39,9 @@ UNSUPPORTED: dict[str, dict[str, str]] = {
     },
     "generated": {
         "credential_name": _NO_CREDENTIALS,
-        "gateway_service_ports": _SERVICE_BY_ENDPOINT_IP,
     },
     "lab": {
         "credential_name": _NO_CREDENTIALS,
-        "gateway_service_ports": _SERVICE_BY_ENDPOINT_IP,
     },
 }
 
