@@ -9,7 +9,15 @@ in its own subprocess so peak RSS (ru_maxrss) is per run:
   (host match, port, discoverySelectors/exportTo/Sidecar import via diag.visibility) — what a
   prediction without indexes or per-proxy scopes costs.
 
+- `explain` (`--explain`): `meshprobe explain` in-process for four targets of a REGISTRY_ONLY
+  source (`diag.commands.explain.run` and the JSON report): rules, and each fix checked by
+  re-predicting the calls it could change.
+
+`--before DIR` measures another checkout's `diag` (e.g. `git worktree add /tmp/before HEAD~1`)
+beside this one: the legs take turns run after run, so load from other work hits both alike.
+
     python benchmarks/explain_scale/run.py [--sizes 1000,10000,50000] [--targets 60] [--yaml]
+        [--explain] [--before DIR] [--no-naive] [--repeat 3]
 
 Prints one JSON line per run and a Markdown table (the one in docs/benchmarks.md).
 """
@@ -19,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -26,6 +35,9 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+# Bytecode of the measured code goes here, not beside the sources (the first run of each leg
+# compiles it; later runs import it as an installed package would).
+PYCACHE = str(Path(tempfile.gettempdir()) / "explain-scale-pycache")
 SOURCES = ("team-3",)  # `explain -n NS`: one source proxy; --sources adds more
 
 
@@ -56,9 +68,35 @@ def targets(size: int, count: int, sources: tuple[str, ...] = SOURCES) -> list[d
     return out
 
 
+EXPLAIN_TARGETS = (  # `--explain`: a whole explain run whose fixes are each checked (fixcheck)
+    "unknown1.example.net", "svc7919.ext60.example.com", "https://svc5.ext5.example.com", "tcp://db3:5433",
+)  # fmt: skip
+
+
+def child_explain(path: str) -> dict[str, object]:
+    """`meshprobe explain` in-process: load, snapshot, predictions, rules, fix checks, JSON report."""
+    import resource
+
+    t0 = time.perf_counter()
+    from diag.commands.explain import run
+
+    t1, c1 = time.perf_counter(), time.process_time()
+    report = run(list(EXPLAIN_TARGETS), [Path(path)], namespace="team-3", mode="REGISTRY_ONLY", output="json")
+    text = json.dumps(report.to_json())
+    t2, c2 = time.perf_counter(), time.process_time()
+    return {
+        "import_s": round(t1 - t0, 4), "load_s": 0, "snapshot_s": 0, "predict_s": round(t2 - t1, 4),
+        "total_s": round(t2 - t1, 4), "total_cpu_s": round(c2 - c1, 4), "per_call_ms": 0,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "fixes": text.count('"fix": {'), "objects": 0, "problems": 0, "allowed": 0,
+    }  # fmt: skip
+
+
 def child(path: str, mode: str, calls: list[dict[str, object]]) -> dict[str, object]:
     import resource
 
+    if mode == "explain":
+        return child_explain(path)
     t0 = time.perf_counter()
     from diag.loader import load_paths
     from diag.predict import Call, Source, predict
@@ -134,8 +172,10 @@ def naive(snapshot: object, source: object, call: object) -> str:
     return "passthrough" if mode.mode == "ALLOW_ANY" else "blocked"
 
 
-def measure(path: str, mode: str, calls: list[dict[str, object]]) -> dict[str, object]:
-    env = dict(os.environ, PYTHONPATH=str(HERE.parents[1]))
+def measure(path: str, mode: str, calls: list[dict[str, object]], code: str = "") -> dict[str, object]:
+    """One run in a fresh process; ``code`` is another checkout's root (its `diag` is measured)."""
+    env = dict(os.environ, PYTHONPATH=code or str(HERE.parents[1]), PYTHONPYCACHEPREFIX=PYCACHE)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # compiled once, as an installed package is
     started = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, __file__, "--child", path, mode],
@@ -157,6 +197,9 @@ def main() -> int:
     parser.add_argument("--yaml", action="store_true", help="also measure the YAML input")
     parser.add_argument("--sources", default=",".join(SOURCES), help="source namespaces (team-N)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the fastest is kept")
+    parser.add_argument("--explain", action="store_true", help="also a whole explain run with fix checks")
+    parser.add_argument("--before", default="", help="a checkout of earlier code: measured beside this one")
+    parser.add_argument("--no-naive", action="store_true", help="skip the naive scan")
     parser.add_argument("--child", nargs=2)
     args = parser.parse_args()
     if args.child:
@@ -174,14 +217,25 @@ def main() -> int:
             for fmt in formats:
                 path = str(Path(tmp) / f"mesh-{size}.{fmt}")
                 generate_main(["generate", str(size), path] + (["--yaml"] if fmt == "yaml" else []))
-                for mode in ("indexed", "naive"):
-                    runs = [measure(path, mode, calls) for _ in range(max(1, args.repeat))]
+                legs = [("indexed", "")] + ([("indexed", args.before)] if args.before else [])
+                legs += [] if args.no_naive else [("naive", "")]
+                if args.explain:
+                    legs += [("explain", "")] + ([("explain", args.before)] if args.before else [])
+                # the legs take turns, run after run, so a burst of load hits them alike
+                runs_of: dict[tuple[str, str], list[dict[str, object]]] = {leg: [] for leg in legs}
+                for _ in range(max(1, args.repeat)):
+                    for mode, code in legs:
+                        runs_of[(mode, code)].append(measure(path, mode, calls, code))
+                for (mode, code), runs in runs_of.items():
                     result = min(runs, key=lambda r: float(r["total_cpu_s"]))  # type: ignore[arg-type]
                     # each column its own minimum: the machine is shared, so the fastest run is the
-                    # one least disturbed by other work
+                    # one least disturbed by other work; the median says how disturbed it was
                     for column in ("wall_s", "per_call_ms"):
                         result[column] = min(float(r[column]) for r in runs)  # type: ignore[arg-type]
-                    result |= {"size": size, "format": fmt, "mode": mode, "targets": len(calls)}
+                    for column in ("wall_s", "total_s", "total_cpu_s"):
+                        result[f"median_{column}"] = statistics.median(float(r[column]) for r in runs)  # type: ignore[arg-type]
+                    label = mode + (" before" if code else "")
+                    result |= {"size": size, "format": fmt, "mode": label, "targets": len(calls)}
                     result["sources"] = args.sources.count(",") + 1
                     print(json.dumps(result), flush=True)
                     rows.append(result)
@@ -193,18 +247,28 @@ def print_table(rows: list[dict[str, object]]) -> None:
     """The Markdown table of docs/benchmarks.md, then ratios and growth."""
     head = (
         "| SEs | input | run | sources | load s | snapshot s | predict s (targets) "
-        "| total s (CPU s) | process wall s | per call ms | RSS MB |"
+        "| total s (CPU s) | median total s (CPU s) | process wall s (median) | per call ms | RSS MB |"
     )
     print("\n" + head)
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(
             f"| {r['size']} | {r['format']} | {r['mode']} | {r['sources']} | {r['load_s']} | "
             f"{r['snapshot_s']} | {r['predict_s']} ({r['targets']}) | "
-            f"{r['total_s']} ({r['total_cpu_s']}) | {r['wall_s']} | {r['per_call_ms']} | {r['peak_rss_mb']} |"
+            f"{r['total_s']} ({r['total_cpu_s']}) | {r['median_total_s']} ({r['median_total_cpu_s']}) | "
+            f"{r['wall_s']} ({r['median_wall_s']}) | {r['per_call_ms']} | {r['peak_rss_mb']} |"
         )
+    by_leg = {(r["size"], r["format"], r["mode"]): r for r in rows}
+    for (size, fmt, mode), r in by_leg.items():
+        old = by_leg.get((size, fmt, f"{mode} before"))
+        if old is not None:
+            ratios = [float(old[c]) / max(float(r[c]), 1e-9) for c in ("total_cpu_s", "wall_s")]  # type: ignore[arg-type]
+            print(f"{size} {fmt} {mode}: before/after {ratios[0]:.2f}x in-process CPU, "
+                  f"{ratios[1]:.2f}x process wall")  # fmt: skip
     smallest: dict[tuple[object, object], dict[str, object]] = {}
     for r in sorted(rows, key=lambda r: int(r["size"])):  # type: ignore[call-overload]
+        if not float(r["per_call_ms"]):  # type: ignore[arg-type]
+            continue  # the explain leg: no per-call figure
         base = smallest.setdefault((r["format"], r["mode"]), r)
         ratio = float(r["per_call_ms"]) / max(float(base["per_call_ms"]), 1e-9)  # type: ignore[arg-type]
         print(f"{r['size']} {r['format']} {r['mode']}: per call {ratio:.2f}x the cost at {base['size']}")
