@@ -18,6 +18,7 @@ import pytest
 from tests.conftest import require_lab
 from tests.lab.checkrun import codes, run_check, wait_clean
 from tests.lab.testdata import egress_gateway as eg
+from tests.lab.testdata.gateway_calls import replace_and_settle
 
 pytestmark = pytest.mark.lab
 
@@ -38,7 +39,7 @@ def lab() -> Iterator[Any]:
 
 
 def _check(lab: Any, capsys: pytest.CaptureFixture[str], objects: list[dict[str, Any]]) -> tuple[int, Any]:
-    lab.control_plane.replace_objects([NAMESPACE, *eg.in_namespace(objects, "shop")])
+    replace_and_settle(lab, [NAMESPACE, *eg.in_namespace(objects, "shop")])
     return run_check(lab, capsys, "-n", "shop", TARGET)
 
 
@@ -62,7 +63,7 @@ def test_subset_without_destination_rule_is_mp0112(lab: Any, capsys: pytest.Capt
     [("plain_http", TARGET), ("tls_origination", TARGET), ("https_passthrough", f"https://{eg.HOST}/")],
 )
 def test_working_setups_are_clean(lab: Any, capsys: Capture, setup: str, target: str) -> None:
-    lab.control_plane.replace_objects([NAMESPACE, *eg.in_namespace(getattr(eg, setup)(), "shop")])
+    replace_and_settle(lab, [NAMESPACE, *eg.in_namespace(getattr(eg, setup)(), "shop")])
     code, report = run_check(lab, capsys, "-n", "shop", target)
     assert code == 0 and codes(report)[target] == [], json.dumps(report["targets"][0])[:2000]
 
@@ -86,7 +87,7 @@ def test_gateway_faults_are_mp0112(lab: Any, capsys: Capture, fault: str, signat
 
 def test_reset_by_policy_over_mtls_passthrough_is_mp0118(lab: Any, capsys: Capture) -> None:
     policy = eg.authorization_policy("shop", "builder")
-    lab.control_plane.replace_objects([NAMESPACE, *eg.in_namespace([*eg.mtls_passthrough(), policy], "shop")])
+    replace_and_settle(lab, [NAMESPACE, *eg.in_namespace([*eg.mtls_passthrough(), policy], "shop")])
     target = f"https://{eg.HOST}/"
     code, report = run_check(lab, capsys, "-n", "shop", target)
     assert report["targets"][0]["observed"]["signature"] == "RESET_BEFORE_RESPONSE"

@@ -93,3 +93,21 @@ class Logs:
             if (want and len(lines) >= want) or time.monotonic() >= deadline:
                 return lines
             time.sleep(0.05)
+
+
+def replace_and_settle(
+    lab: Any, objects: list[dict[str, Any]], quiet: float = 0.3, timeout: float = 10.0
+) -> None:
+    """``lab apply`` through the lab's API, then wait until the mesh sync (which also pushes every
+    API change in the background, like istiod) has been quiet for ``quiet`` seconds, and push the
+    API's objects once more: no push computed from a half-applied set lands after this returns."""
+    plane = lab.control_plane
+    plane.replace_objects(objects)
+    deadline = time.monotonic() + timeout
+    last = plane.pushes
+    while time.monotonic() < deadline:
+        time.sleep(quiet)
+        if plane.pushes == last:
+            break
+        last = plane.pushes
+    lab.apply(plane.mesh_objects())
