@@ -254,6 +254,40 @@ class Cluster:
         )
         return bool((data.get("status") or {}).get("allowed"))
 
+    def port_forward_get(
+        self, namespace: str, pod: str, port: int, path: str, *, timeout: float = 5.0
+    ) -> tuple[int, bytes]:
+        """GET ``path`` on ``pod``'s ``port`` through ``pods/portforward`` (``diag.portforward``):
+        (HTTP status, body). One connection, bounded by ``timeout``; errors per ``api_error``, or
+        ``PortForwardFailed`` when the pod's port cannot be reached."""
+        from diag import portforward
+
+        api_path = resource_path("", "v1", "pods", namespace, pod, "portforward")
+        what = f"port-forward to {namespace}/{pod}:{port}"
+        client = self._client
+        try:
+            _, url, headers, _, _ = client.param_serialize(
+                method="GET",
+                resource_path=api_path,
+                query_params=[("ports", str(port))],
+                header_params={},
+                auth_settings=["BearerToken"],
+            )
+        except Exception as exc:  # an exec credential plugin failing, say
+            raise api_error(Status(0, "unreachable", short_reason(str(exc))), what) from None
+        scheme, sep, rest = str(url).partition("://")
+        url = ("wss" if scheme == "https" else "ws") + sep + rest
+        reply = portforward.http_get(
+            url,
+            {k: str(v) for k, v in headers.items() if k.lower() == "authorization"},
+            _websocket_ssl(client.configuration),
+            port,
+            path,
+            timeout=timeout,
+            what=what,
+        )
+        return reply.status, reply.body
+
 
 def resource_path(
     group: str,
@@ -287,6 +321,26 @@ def _pick_context(
             return ctx
     names = ", ".join(str(c.get("name")) for c in contexts or []) or "none"
     raise errors.UsageError(f"--context {wanted}: no such context in the kubeconfig (have: {names})")
+
+
+def _websocket_ssl(configuration: Any) -> dict[str, Any]:
+    """websocket-client's TLS options from the client's configuration (as kubectl would verify)."""
+    import ssl
+
+    opts: dict[str, Any] = {"cert_reqs": ssl.CERT_NONE}
+    if getattr(configuration, "verify_ssl", True):
+        opts = {"cert_reqs": ssl.CERT_REQUIRED}
+        if configuration.ssl_ca_cert:
+            opts["ca_certs"] = configuration.ssl_ca_cert
+        if configuration.assert_hostname is not None:
+            opts["check_hostname"] = configuration.assert_hostname
+    if configuration.cert_file:
+        opts["certfile"] = configuration.cert_file
+    if configuration.key_file:
+        opts["keyfile"] = configuration.key_file
+    if getattr(configuration, "tls_server_name", None):
+        opts["server_hostname"] = configuration.tls_server_name
+    return opts
 
 
 def _read(path: Path) -> str | None:

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 
-from lab.apiserver import discovery, rest, streams, tables
+from lab.apiserver import discovery, portforward, rest, streams, tables
 from lab.apiserver.errors import ApiError, method_not_allowed, server_could_not_find, unauthorized
 from lab.apiserver.rbac import Attributes
 from lab.apiserver.requestinfo import RequestInfo, parse_request
@@ -207,6 +207,14 @@ class ApiHandler(BaseHTTPRequestHandler):
                 info.authz_name,
             )
         )
+        if info.subresource == "portforward":
+            if info.verb == "get" and portforward.is_websocket(self.headers):  # the upgrade needs create too
+                api.authorizer.check(
+                    Attributes(caller.user, caller.groups, "create", True, "", "pods", "portforward",
+                               info.namespace, info.name)
+                )  # fmt: skip
+            portforward.serve(self, api.store, api.port_dialer, info)
+            return
         if not rtype.namespaced:
             info = dataclasses.replace(info, namespace="")
         store, content_type = api.store, self.headers.get("Content-Type", "application/json")

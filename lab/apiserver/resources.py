@@ -67,6 +67,7 @@ STATUS = Subresource("status", ("get", "patch", "update"))
 POD_SUBRESOURCES = (
     Subresource("ephemeralcontainers", ("get", "patch", "update")),
     Subresource("log", ("get",)),
+    Subresource("portforward", ("get", "create")),
     STATUS,
 )
 

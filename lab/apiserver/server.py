@@ -25,6 +25,7 @@ from lab.apiserver.admission import AdmissionChain, MutatingHook, ValidatingHook
 from lab.apiserver.controllers import Controllers
 from lab.apiserver.faults import Fault, Faults
 from lab.apiserver.handler import ApiHandler
+from lab.apiserver.portforward import PortDialer, no_dialer
 from lab.apiserver.rbac import Authorizer, bootstrap_objects
 from lab.apiserver.resources import Registry
 from lab.apiserver.store import Store
@@ -103,6 +104,7 @@ class ApiServer:
         self.authorizer = Authorizer(self.store)
         self.faults = Faults()
         self.log_source: LogSource = no_logs
+        self.port_dialer: PortDialer = no_dialer
         self.stopping = threading.Event()
         self.port = 0
         self._users: dict[str, tuple[str, tuple[str, ...]]] = {}
@@ -268,6 +270,11 @@ class ApiServer:
 
     def set_log_source(self, fn: LogSource) -> None:
         self.log_source = fn
+
+    def set_port_dialer(self, fn: PortDialer) -> None:
+        """``fn(namespace, pod, port, timeout)``: a socket connected to the pod's port, for
+        ``pods/portforward`` (OSError with the reason when it cannot)."""
+        self.port_dialer = fn
 
     def inject_fault(
         self,
