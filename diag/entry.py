@@ -24,10 +24,20 @@ if _previous is not None:
 
 
 def run() -> None:
-    """`sys.exit(main())`, as `diag.cli.run` (a second Ctrl-C during cleanup ends the same way)."""
+    """`sys.exit(main())`, as `diag.cli.run` (a second Ctrl-C during cleanup ends the same way).
+
+    On the way out every object alive is frozen (``gc.freeze``): the process is ending, and the
+    interpreter's last collection would otherwise walk everything the imports built (typer,
+    pydantic, the kubernetes client, the model) — about 0.05 s of a `check` for nothing. Exit
+    handlers still run; only that final collection is skipped."""
+    import gc
+
     from diag.cli import run as cli_run
 
-    cli_run()
+    try:
+        cli_run()
+    finally:
+        gc.freeze()
 
 
 __all__ = ["main", "run"]
