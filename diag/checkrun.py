@@ -290,6 +290,8 @@ def _report(
             "its own clients may go through that proxy; the probe does not"
         )
     labels = dict(workload.labels) if workload is not None else {}
+    from diag.gateway_live import GatewayConfigs
+
     return build_report(
         specs,
         objects,
@@ -305,4 +307,5 @@ def _report(
         native=launched.native,
         mesh_unknown=live.mesh_unreadable,
         service_account=(workload.service_account if workload is not None else None) or "default",
+        gateway_configs=GatewayConfigs(cluster),  # the gateway hop's own config (diag.gateway_live)
     )

@@ -13,6 +13,7 @@ and ``kubectl`` read exactly what the sidecars were built from.
 from __future__ import annotations
 
 import contextlib
+import socket
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -52,6 +53,7 @@ class ControlPlane:
         self._stop = threading.Event()
         self._sync_thread = threading.Thread(target=self._sync_loop, name="lab-mesh-sync", daemon=True)
         self._unsubscribe: Any = None
+        self._push_lock = threading.Lock()
         self.pushes = 0
 
     @property
@@ -63,6 +65,7 @@ class ControlPlane:
         self.api.start()
         self.api.add_mutating(make_injector(self._namespace_labels, native_default=self.native_sidecars))
         self.api.set_log_source(self.kubelet.logs)
+        self.api.set_port_dialer(self._dial)
         self.kubelet.log_unavailable = _log_unavailable()
         self._seed(objects, mesh, mode)
         from lab.gateway_lab import seed_api  # the egress gateway's Pod, Service, ServiceAccount
@@ -72,6 +75,28 @@ class ControlPlane:
         self._sync_thread.start()
         self.kubelet.start()
         return self.api.kubeconfig()
+
+    def _dial(self, namespace: str, pod: str, port: int, timeout: float) -> socket.socket:
+        """``pods/portforward``: connect to ``localhost:port`` inside the pod's network namespace, as
+        the kubelet's runtime does (the egress gateway's Pod, or a lab pod of that name)."""
+        gateway = self.lab.gateway
+        if gateway is not None and (namespace, pod) == (gateway.namespace, f"{gateway.spec.name}-lab"):
+            target = gateway
+        else:
+            target = self.lab.pods.get((namespace, pod))
+        if target is None:
+            raise OSError(f'pod "{pod}" is not running on this node')
+        sock: socket.socket = target.thread.socket()
+        try:
+            sock.settimeout(timeout)
+            sock.connect(("127.0.0.1", port))
+        except OSError as exc:
+            sock.close()
+            reason = exc.strerror.lower() if exc.strerror else str(exc)
+            raise OSError(
+                f"failed to connect to localhost:{port} inside the pod's network namespace: {reason}"
+            ) from None
+        return sock
 
     def close(self) -> None:
         """Stop the kubelet (its pods), the sync and the API server; never raises."""
@@ -117,7 +142,7 @@ class ControlPlane:
                 body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
                 store.update(body)
         started = time.monotonic()
-        self.lab.apply(self.mesh_objects())
+        self.push()
         return time.monotonic() - started
 
     # ---- mesh sync -----------------------------------------------------------------------------
@@ -129,6 +154,13 @@ class ControlPlane:
             if _is_mesh_object(obj):
                 out.append(obj)
         return out
+
+    def push(self, allow_rejected: bool = False) -> None:
+        """Push the API's mesh objects as they are now. Pushes are serialised and each reads the
+        store only once it holds the lock, so the last push always carries the latest API state: a
+        background sync that read a half-applied set can never land after a later push."""
+        with self._push_lock:
+            self.lab.apply(self.mesh_objects(), allow_rejected=allow_rejected)
 
     def _on_event(self, kind: str, obj: Mapping[str, Any]) -> None:
         if _is_mesh_object(obj):
@@ -142,7 +174,7 @@ class ControlPlane:
             time.sleep(max(self.propagation_delay, 0.01))  # coalesce a burst, like istiod's debounce
             self._dirty.clear()
             try:
-                self.lab.apply(self.mesh_objects(), allow_rejected=True)
+                self.push(allow_rejected=True)
                 self.pushes += 1
             except Exception as exc:  # keep syncing; the lab records the failure
                 self.lab.push_errors.append(f"mesh sync: {exc}")

@@ -385,12 +385,14 @@ def build_report(
     native: bool,
     mesh_unknown: bool = False,
     service_account: str | None = None,
+    gateway_configs: Any = None,
 ) -> Report:
     """The report of a live run (``meshprobe check``): the probe's results, the live sidecar's
     config it read, and predictions from the live objects, through the same pipeline as explain.
     ``mesh_unknown``: the mesh config could not be read, so the mesh-wide mode is the sidecar's own
     (its catch-all) rather than a default that would contradict it. ``service_account``: the
-    source pod's (its identity at an egress gateway, MP0118)."""
+    source pod's (its identity at an egress gateway, MP0118). ``gateway_configs``
+    (``diag.gateway_live.GatewayConfigs``): read the gateways' own config for ``actual.gateway``."""
     from dataclasses import replace
 
     from diag.predict import Source
@@ -410,6 +412,11 @@ def build_report(
                     service_account=service_account)  # fmt: skip
     raw = [s.raw for s in specs]
     rows = _assess(raw, snapshot, source, objects, probe, None, expect, dataplane)
+    if gateway_configs is not None:
+        from diag.gateway_live import attach
+
+        rows = attach(rows, specs, snapshot, source, gateway_configs)
+        notes = [*notes, *gateway_configs.notes]
     sidecar = _sidecar_json(probe)
     if sidecar is not None:
         sidecar = {**sidecar, "native": native}
