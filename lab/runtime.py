@@ -223,9 +223,13 @@ class Lab:
         self._stack.callback(plane.close)
         self.kubeconfig = plane.start(self.objects, self.mesh, self.mode)
         self.control_plane = plane
-        # From now on the API is the source of the mesh: the istio ConfigMap carries the mode.
-        self.mode = None
-        self._mesh_given = False
+        # From now on the API is the source of the mesh: the istio ConfigMap carries the mode. Push
+        # it once now: until then the lab's own mesh config has no mode, and a pod built before the
+        # next background sync would get ALLOW_ANY's catch-all.
+        with self._lock:
+            self.mode = None
+            self._mesh_given = False
+        plane.push()
 
     def close(self) -> None:
         """Tear everything down (idempotent; never raises)."""
