@@ -12,7 +12,7 @@ rendered from code so that they never drift from what meshprobe does:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from diag.manifests.common import DEFAULT_NAMESPACE, DEFAULT_SERVICE_ACCOUNT, DEFAULT_TARGETS
@@ -69,7 +69,26 @@ def render_rbac(
 ) -> str:
     """``meshprobe manifests rbac``."""
     objects = rbac(namespaces, subjects, revisions=revisions, all_namespaces=all_namespaces)
-    return to_yaml(objects, HEADERS["rbac"], rule_comments(revisions))
+    return to_yaml(objects, HEADERS["rbac"], rule_comments(revisions)) + _optional_portforward(objects)
+
+
+def _optional_portforward(objects: Sequence[Mapping[str, Any]]) -> str:
+    """The optional gateway port-forward Role and its binding, commented out (docs/rbac.md)."""
+    from diag.manifests.rbac import gateway_portforward
+
+    binding = next(o for o in objects if o.get("kind") == "ClusterRoleBinding")
+    optional = gateway_portforward(Subjects())
+    optional[1]["subjects"] = binding["subjects"]  # the same subjects as every other binding
+    intro = [
+        "OPTIONAL, not granted by default: lets `check` read the egress gateway's own config",
+        "(targets[].actual.gateway) through pods/portforward to its admin port. It can open any port",
+        "of any pod in istio-system; without it the gateway hop is predicted only and the report",
+        "says so. To grant it, uncomment:",
+    ]
+    why = "check: the egress gateway's config_dump (admin port 15000); a websocket GET also needs create"
+    body = "---\n" + to_yaml(optional, "", {f"Role/{optional[0]['metadata']['name']}": [why]})
+    lines = [f"# {line}" for line in intro] + [f"# {line}".rstrip() for line in body.splitlines()]
+    return "\n".join(lines) + "\n"
 
 
 def render_probe_pod(**options: Any) -> str:

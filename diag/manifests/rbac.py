@@ -208,3 +208,23 @@ def rule_comments(revisions: Sequence[str] = ()) -> dict[str, list[str]]:
         f"Role/{ISTIO_CONFIG}": [r.why for r in istio_config_rules(revisions)],
         f"ClusterRole/{PROBER}": [r.why for r in prober_rules()],
     }
+
+
+GATEWAY_PORTFORWARD = "meshprobe-gateway-portforward"
+GATEWAY_NAMESPACE = "istio-system"
+
+
+def gateway_portforward(subjects: Subjects, namespace: str = GATEWAY_NAMESPACE) -> list[dict[str, Any]]:
+    """OPTIONAL, never in ``rbac``'s objects: ``pods/portforward`` in the egress gateway's namespace,
+    so ``check`` reads the gateway's own config (its admin port) for ``actual.gateway``. A websocket
+    port-forward is a GET that the API server also authorizes as ``create``."""
+    rule = Rule(
+        "",
+        ("pods/portforward",),
+        ("get", "create"),
+        "OPTIONAL check: the egress gateway's config_dump (admin port 15000) for actual.gateway",
+    )
+    return [
+        _role("Role", GATEWAY_PORTFORWARD, [rule], namespace),
+        _binding("RoleBinding", GATEWAY_PORTFORWARD, "Role", subjects, namespace),
+    ]

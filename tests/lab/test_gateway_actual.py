@@ -42,6 +42,7 @@ def lab() -> Iterator[Any]:
 def _kubeconfig(lab: Any, user: str, portforward: bool) -> str:
     """A user bound by meshprobe's own RBAC manifest, plus (optionally) the port-forward Role."""
     from diag.manifests import Subjects, rbac
+    from diag.manifests.rbac import gateway_portforward
 
     store = lab.control_plane.store
     for obj in rbac(["shop"], Subjects(users=(user,))):
@@ -54,13 +55,9 @@ def _kubeconfig(lab: Any, user: str, portforward: bool) -> str:
             subjects = current.get("subjects") or []
             if not any(s.get("name") == user for s in subjects):
                 store.update({**current, "subjects": [*subjects, *obj["subjects"]]})
-    if portforward:
-        rule = {"apiGroups": [""], "resources": ["pods/portforward"], "verbs": ["get", "create"]}
-        role_meta = {"name": f"{user}-gateway-portforward", "namespace": "istio-system"}
-        store.create({"apiVersion": f"{RBAC}/v1", "kind": "Role", "metadata": role_meta, "rules": [rule]})
-        store.create({"apiVersion": f"{RBAC}/v1", "kind": "RoleBinding", "metadata": role_meta,
-                      "roleRef": {"apiGroup": RBAC, "kind": "Role", "name": role_meta["name"]},
-                      "subjects": [{"kind": "User", "name": user, "apiGroup": RBAC}]})  # fmt: skip
+    if portforward:  # the optional Role and binding manifests/rbac.yaml carries commented out
+        for obj in gateway_portforward(Subjects(users=(user,))):
+            store.create(obj)
     api = lab.control_plane.api
     api.add_user(user)
     return str(api.kubeconfig(user=user))
