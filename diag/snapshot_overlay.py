@@ -85,9 +85,15 @@ def overlay(
         changes["namespaces"] = kept_ns | {n.name: n for n in namespaces}
     if "sidecars" in changes:
         changes["sidecars_by_namespace"] = _group_by_namespace(changes["sidecars"])
+    moved: tuple[set[int], list[MeshService], dict[int, int]] = (set(), [], {})
     if "service_entries" in changes:
-        changes |= _services(snapshot, [o for o in objects if isinstance(o, ServiceEntry)], refs)
-    return dataclasses.replace(snapshot, **changes)
+        moved = _services(snapshot, [o for o in objects if isinstance(o, ServiceEntry)], refs, changes)
+    out = dataclasses.replace(snapshot, **changes)
+    if "namespaces" not in changes:  # discoverySelectors read the Namespaces' labels
+        from diag.predict_scope import carry_export_buckets
+
+        carry_export_buckets(snapshot, out, *moved)
+    return out
 
 
 def _patchable(snapshot: Snapshot, objects: Sequence[Resource], refs: _Refs) -> bool:
@@ -104,8 +110,11 @@ def _patchable(snapshot: Snapshot, objects: Sequence[Resource], refs: _Refs) -> 
     return True
 
 
-def _services(snapshot: Snapshot, entries: Sequence[ServiceEntry], refs: _Refs) -> dict[str, Any]:
-    """The mesh services and their indexes with the entries of ``refs`` replaced by ``entries``."""
+def _services(
+    snapshot: Snapshot, entries: Sequence[ServiceEntry], refs: _Refs, out: dict[str, Any]
+) -> tuple[set[int], list[MeshService], dict[int, int]]:
+    """Put in ``out`` the mesh services and their indexes with the entries of ``refs`` replaced by
+    ``entries``; return the ids of the services gone, those that came and each one's place."""
     gone = [s for s in snapshot.mesh_services if s.resource in refs and s.kind == "ServiceEntry"]
     came = list(_convert(entries, (), snapshot.mesh.domain_suffix))
     gone_ids = {id(s) for s in gone}
@@ -113,7 +122,7 @@ def _services(snapshot: Snapshot, entries: Sequence[ServiceEntry], refs: _Refs) 
     split = next((i for i, s in enumerate(kept) if s.kind != "ServiceEntry"), len(kept))
     services = (*kept[:split], *came, *kept[split:])
     position = {id(s): i for i, s in enumerate(services)}
-    out: dict[str, Any] = {"mesh_services": services}
+    out["mesh_services"] = services
     for name in INDEXED:
         old = getattr(snapshot, name)
         if isinstance(old, tuple):
@@ -133,7 +142,7 @@ def _services(snapshot: Snapshot, entries: Sequence[ServiceEntry], refs: _Refs) 
         if reorder:
             table = _in_build_order(table, position, name)
         out[name] = table
-    return out
+    return gone_ids, came, position
 
 
 def _patched(

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from diag.loader import load_documents
 from diag.predict import Call, Source, predict
+from diag.predict_scope import _export_buckets, _visible_in_order
 from diag.resources import Resource
 from diag.rules.fixcheck import _objects
 from diag.snapshot import MeshService, Snapshot
@@ -37,6 +38,8 @@ _ADDRESSES = [[], [], ["10.0.0.1"], ["10.0.0.2/32"], ["100.64.0.0/24"], ["10.0.0
 def _entry(name: str, ns: str, hosts: list[str], ports: Any, addresses: list[str], t: int) -> dict[str, Any]:
     resolution = "NONE" if any(h.startswith("*") for h in hosts) or "/" in "".join(addresses) else "DNS"
     spec: dict[str, Any] = {"hosts": hosts, "ports": ports, "resolution": resolution}
+    if t % 3:  # some exported to their namespace only, or to another one
+        spec["exportTo"] = [".", "*"][t % 2 :] if t % 3 == 1 else ["third"]
     if addresses:
         spec["addresses"] = addresses
     return {
@@ -135,12 +138,16 @@ def test_overlay_equals_a_full_build(
     snapshot = Snapshot.build(load_documents(docs).objects)
     changed = list(load_documents(changes[:3]).objects)
     changed = list({o.ref: o for o in changed}.values())  # one object per ref, as a fix writes
+    _export_buckets(snapshot)  # the parent's, as after the report's own predictions
     full = _build_after(snapshot, changed)
     patched = overlay(snapshot, changed, lambda: _objects(snapshot))
+    for ns in ("default", "other", "third"):  # the export buckets carried over, or built anew
+        assert _same(tuple(_visible_in_order(patched, ns)), tuple(_visible_in_order(full, ns)))
     for f in dataclasses.fields(Snapshot):
         if f.name != "cache":
             assert _same(getattr(patched, f.name), getattr(full, f.name)), f.name
-    assert patched.cache == {} and patched.cache is not snapshot.cache
+    # its own caches: empty but for the export buckets (carried over, or built by the check above)
+    assert set(patched.cache) == {"export-buckets"} and patched.cache is not snapshot.cache
     for ns in ("default", "other"):
         for host, port, protocol in _CALLS:
             call = Call(host=host, port=port, protocol=protocol)
