@@ -227,13 +227,16 @@ def main() -> int:
                     for mode, code in legs:
                         runs_of[(mode, code)].append(measure(path, mode, calls, code))
                 for (mode, code), runs in runs_of.items():
-                    result = min(runs, key=lambda r: float(r["total_cpu_s"]))  # type: ignore[arg-type]
+                    medians = {
+                        f"median_{column}": statistics.median(float(r[column]) for r in runs)  # type: ignore[arg-type]
+                        for column in ("wall_s", "total_s", "total_cpu_s")
+                    }
+                    result = dict(min(runs, key=lambda r: float(r["total_cpu_s"])))  # type: ignore[arg-type]
                     # each column its own minimum: the machine is shared, so the fastest run is the
                     # one least disturbed by other work; the median says how disturbed it was
                     for column in ("wall_s", "per_call_ms"):
                         result[column] = min(float(r[column]) for r in runs)  # type: ignore[arg-type]
-                    for column in ("wall_s", "total_s", "total_cpu_s"):
-                        result[f"median_{column}"] = statistics.median(float(r[column]) for r in runs)  # type: ignore[arg-type]
+                    result |= medians
                     label = mode + (" before" if code else "")
                     result |= {"size": size, "format": fmt, "mode": label, "targets": len(calls)}
                     result["sources"] = args.sources.count(",") + 1
