@@ -4,7 +4,9 @@ Istio behaviour relied on: a user DestinationRule's ``tls`` (SIMPLE/MUTUAL/ISTIO
 or ``portLevelSettings``) becomes the cluster's upstream transport socket, even for MESH_EXTERNAL
 entries; on a TLS/HTTPS/TCP port the app's own TLS is then wrapped in a second TLS session. The
 origin answers the inner ClientHello as plaintext: ``wrong version number`` (TLS_WRONG_VERSION) or
-a reset. (On an HTTP-declared port, TLS never reaches that cluster: MP0103.)
+a reset. (On an HTTP-declared port, TLS never reaches that cluster: MP0103.) Not for Istio mTLS
+to an egress gateway: a Gateway server in ``ISTIO_MUTUAL`` terminates it and passes the app's TLS on
+(the mTLS-passthrough pattern); a server that does not is MP0112's TLS mismatch.
 Versions: all of 1.22–1.30. Source: istio/istio ``pilot/pkg/networking/core/cluster_tls.go``
 (``buildUpstreamTLSSettings``: user settings win), istio/istio#36377, Istio docs "Double TLS";
 ``pilot/pkg/networking/core/listener.go`` (an HTTP-declared port's chain never takes TLS).
@@ -27,6 +29,8 @@ def evaluate(ctx: RuleContext) -> list[Diagnosis]:
         return []
     if tls.mode == "ISTIO_MUTUAL" and pred.service is not None and pred.service.kind == "ServiceEntry":
         return []  # MP0109 says it better
+    if tls.mode == "ISTIO_MUTUAL" and pred.gateway is not None:
+        return []  # to an egress gateway: it ends the mTLS and the app's TLS goes on, or MP0112 says why not
     port = ctx.call.port
     dr = predict.destination_rule_for(ctx.snapshot, ctx.source, ctx.call.host) if ctx.snapshot else None
     fix = None

@@ -5,14 +5,21 @@ subset for the gateway Service + a VirtualService bound to `mesh` and the Gatewa
 read from the predicted gateway hop (`diag.predict_gateway`, `Prediction.gateway`):
 
 - no `mesh` route matches the call → the sidecar routes it directly: it works, bypassing the gateway
-  (`pilot/pkg/networking/core/route/route.go` `sourceMatchHTTP`);
+  (`pilot/pkg/networking/core/route/route.go` `sourceMatchHTTP`). Reported whenever a VirtualService
+  for the host binds it to an egress gateway or sends other calls to one (another port, another
+  match) but this call goes direct: a warning that leaves an `allowed` target passing, an error with
+  `--expect via-gateway`;
 - a subset without a DestinationRule defining it → no such cluster on the sidecar: `503 NC`, empty,
   local (`pilot/pkg/networking/core/cluster.go` builds subset clusters from DR subsets only);
 - the gateway Service lacks the port (istioctl analyze IST0162,
   `pkg/config/analysis/analyzers/gateway/gateway.go`), or no Gateway server is on it;
-- sidecar↔gateway TLS mismatch (a Gateway server in `ISTIO_MUTUAL` without `tls: ISTIO_MUTUAL` +
-  `sni` in the DR, or the reverse) → `503 UC` from the sidecar, a reset for TLS/TCP
-  (`pilot/pkg/networking/core/cluster_tls.go`, `gateway.go` server TLS contexts);
+- sidecar↔gateway TLS mismatch (`pilot/pkg/networking/core/cluster_tls.go`, `gateway.go` server
+  TLS contexts), each way its own reply from the sidecar (no `x-envoy-upstream-service-time`), a
+  reset for TLS/TCP calls: plaintext to a Gateway server in `ISTIO_MUTUAL` (the DR subset without
+  `tls: ISTIO_MUTUAL` + `sni`) → the gateway closes the connection: `503 UC`, "reset reason:
+  connection termination"; `ISTIO_MUTUAL` to a plaintext (or PASSTHROUGH) server → the sidecar's
+  handshake fails (`WRONG_VERSION_NUMBER`, the gateway logs `400 DPE` per attempt), retried on
+  connect-failure: `503 UF,URX`, "retried and the latest reset reason: remote connection failure";
 - the host on no server of the Gateway → the gateway's route config has no virtual host for it
   (none at all: `blackhole:<port>`, "Empty route list will cause Envoy to 404 NR"), `404 NR`
   relayed with `x-envoy-upstream-service-time` (`pilot/pkg/networking/core/gateway.go`; IST0132,
@@ -31,9 +38,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from diag import fixes, predict
+from diag import fixes
 from diag.predict_gateway_model import GatewayHop, relayed_envoy_reply
+from diag.resources import VirtualService
 from diag.rules.base import Diagnosis, Fix, Rule, RuleContext, observed_evidence
+from diag.rules.mp0112_bypass import egress_bound
 from diag.snapshot import Snapshot
 from probes.model import Signature
 
@@ -42,6 +51,13 @@ RELAYED = {
     "TLS/HTTP server mismatch): 404 NR at the gateway",
     Signature.ENVOY_503_NO_CLUSTER: "the route names a cluster that does not exist (a subset without its "
     "DestinationRule, or the gateway namespace not imported): 503 NC",
+}
+MTLS_SERVER = ("ISTIO_MUTUAL", "MUTUAL", "SIMPLE")
+MISMATCH_SEEN = {
+    True: "plaintext to a server expecting Istio mTLS: the gateway closes it "
+    "(503 UC, connection termination)",
+    False: "Istio mTLS to a plaintext server: the handshake fails (WRONG_VERSION_NUMBER; 400 DPE at the "
+    "gateway) and is retried (503 UF,URX, remote connection failure)",
 }
 WHAT = {
     "subset-missing": "the sidecar has no cluster for the gateway subset (503 NC)",
@@ -74,7 +90,10 @@ def evaluate(ctx: RuleContext) -> list[Diagnosis]:
         relayed = _relayed(ctx, ())  # live only: the hop is inferred from the cluster name
         return [relayed] if relayed is not None else []
     if ctx.expect == "via-gateway":
-        return [_bypass(ctx)]
+        return [_bypass(ctx, egress_bound(ctx))]
+    bound = egress_bound(ctx)
+    if bound and (ctx.actual is None or not _via_gateway(ctx.actual.cluster)):
+        return [_bypass(ctx, bound, level="warning")]  # it may work: a finding, not a failure
     return []
 
 
@@ -95,15 +114,20 @@ def _diagnose(
     )
 
 
-def _bypass(ctx: RuleContext) -> Diagnosis:
-    vs = predict.virtual_services_for(ctx.snapshot, ctx.source, ctx.call.host) if ctx.snapshot else ()
-    gateway_vs = [v for v in vs if any(g != "mesh" for g in v.gateways)]
-    refs = tuple(v.ref for v in gateway_vs)
-    if gateway_vs:
-        why = f"the mesh route of {', '.join(refs)} does not match this call (port {ctx.call.port})"
+def _bypass(ctx: RuleContext, bound: list[VirtualService], level: str | None = None) -> Diagnosis:
+    refs = tuple(v.ref for v in bound)
+    if any(v.binds_mesh for v in bound):
+        mesh = ", ".join(v.ref for v in bound if v.binds_mesh)
+        why = f"the mesh route of {mesh} does not match this call (port {ctx.call.port}): it goes direct"
+    elif bound:
+        why = f"{', '.join(refs)} is bound to the egress gateway only (not to mesh): the sidecar goes direct"
     else:
         why = "no VirtualService bound to mesh routes it to an egress gateway"
-    return _diagnose(ctx, f"{ctx.call.host} does not go through an egress gateway: {why}", refs)
+    message = f"{ctx.call.host} does not go through an egress gateway: {why}"
+    return RULE.diagnose(
+        message, level=level, resources=refs, evidence=observed_evidence(ctx),
+        supersedes=("MP0202",) if level is None else (),
+    )  # fmt: skip
 
 
 def _not_on_gateway(hop: GatewayHop) -> bool:
@@ -117,11 +141,17 @@ def _from_hop(ctx: RuleContext, hop: GatewayHop) -> Diagnosis:
     seen = f"; expect {hop.signature}" + (f" ({hop.origin})" if hop.origin else "") if hop.signature else ""
     inferred = " (gateway inferred: its Service is not in the input)" if hop.inferred else ""
     what = WHAT["no-vhost"] if _not_on_gateway(hop) else WHAT[hop.reason]
+    if hop.reason == "tls-mismatch" and ctx.protocol == "http":
+        seen = f"; expect {MISMATCH_SEEN[hop.server_tls in MTLS_SERVER]} from the sidecar"
     message = f"via {hop.gateway}{inferred}: {what}: {hop.message}{seen}"
     evidence = tuple(f"gateway: {n}" for n in hop.notes)
-    extra = (
-        ("MP0119", "MP0101") if hop.reason == "port-not-on-service" else ("MP0119",)
-    )  # the sidecar's 503 NC
+    extra: tuple[str, ...] = ("MP0119",)  # the sidecar's 503 NC
+    if hop.reason == "port-not-on-service":
+        extra += ("MP0101",)
+    if hop.reason == "tls-mismatch":
+        extra += ("MP0108",)  # the TLS the sidecar adds is toward the gateway, not the origin
+    if ctx.observed is None or ctx.observed.signature.value == hop.signature or _seen(ctx) == hop.signature:
+        extra += ("MP0203",)  # what failed is the gateway hop, not the upstream beyond it
     fix = _fix(ctx.snapshot, ctx, hop)
     return _diagnose(ctx, message, hop.resources, *extra, fix=fix, evidence=evidence)
 
@@ -138,16 +168,36 @@ def _seen(ctx: RuleContext) -> str | None:
 def _relayed(ctx: RuleContext, refs: tuple[str, ...]) -> Diagnosis | None:
     """What the gateway answered, relayed by the sidecar, when the hop's config does not explain it."""
     obs = ctx.observed
-    if obs is None or (obs.origin is not None and obs.origin.value == "local-sidecar"):
+    if obs is None:
         return None
     where = f"via {ctx.cluster}"
+    if obs.origin is not None and obs.origin.value == "local-sidecar":  # the sidecar's reply, not relayed
+        mismatch = _tls_mismatch(obs)
+        if mismatch is None:
+            return None
+        return _diagnose(ctx, f"{where}: sidecar↔gateway TLS mismatch: {mismatch}", refs, "MP0203")
     seen = _seen(ctx)
     signature = Signature(seen) if seen is not None else obs.signature
     if signature in RELAYED:
         return _diagnose(ctx, f"{where}: {RELAYED[signature]}", refs, "MP0119")
-    reason = (obs.http.envoy_reason or "") if obs.http is not None else ""
-    if signature is Signature.ENVOY_503_UPSTREAM and ("termination" in reason or "tls" in reason.lower()):
-        return _diagnose(ctx, f"{where}: sidecar↔gateway mTLS mismatch (503 UC: {reason})", refs)
+    mismatch = _tls_mismatch(obs)
+    if mismatch is not None:
+        return _diagnose(ctx, f"{where}: sidecar↔gateway TLS mismatch: {mismatch}", refs, "MP0203")
+    return None
+
+
+def _tls_mismatch(obs: Any) -> str | None:
+    """The sidecar's own 503 on its way to the gateway, read as a TLS mismatch when its reason says
+    so: `UC` "connection termination" (plaintext to an ISTIO_MUTUAL server), or a TLS transport
+    failure (ISTIO_MUTUAL to a plaintext server). A bare "remote connection failure" (`UF,URX`) is
+    that too when the config predicts it, but alone it may be a gateway that refuses: MP0203's."""
+    if obs.signature is not Signature.ENVOY_503_UPSTREAM or obs.http is None:
+        return None
+    reason = obs.http.envoy_reason or ""
+    if "termination" in reason:
+        return f"{MISMATCH_SEEN[True]} ({reason})"
+    if "tls" in reason.lower():
+        return f"{MISMATCH_SEEN[False]} ({reason})"
     return None
 
 

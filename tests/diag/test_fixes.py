@@ -96,7 +96,9 @@ EXPECTED_GATEWAY_FIXES = {
     ("MP0112/resolution-none-with-gateway", "MP0112"),
     ("MP0112/subset-missing", "MP0112"),
     ("MP0112/tls-mismatch-istio-mutual-server", "MP0112"),
+    ("MP0112/tls-mismatch-istio-mutual-server-observed-uc", "MP0112"),
     ("MP0112/tls-mismatch-plaintext-server", "MP0112"),
+    ("MP0112/tls-mismatch-plaintext-server-observed-uf-urx", "MP0112"),
     ("MP0118/allow-policy-no-match-predicted", "MP0118"),
     ("MP0118/rbac-at-egress-gateway", "MP0118"),
 }
