@@ -21,7 +21,6 @@ opted-out entries (`pilot/pkg/networking/serviceentry/ip_autoallocation.go`).
 
 from __future__ import annotations
 
-import bisect
 import hashlib
 import ipaddress
 from collections import defaultdict
@@ -289,37 +288,6 @@ def _export_bucket(snapshot: Snapshot, svc: MeshService, in_scope: dict[str, boo
     reached = {svc.namespace} if "." in export else set()
     reached.update(n for n in export if n not in (".", "~"))
     return reached
-
-
-def carry_export_buckets(
-    parent: Snapshot, child: Snapshot, gone: set[int], came: list[MeshService], position: Mapping[int, int]
-) -> None:
-    """Give `child`, an overlay of `parent` whose Namespaces and mesh are the same and whose
-    services differ by ``gone`` (ids) and ``came``, the parent's export buckets patched, if the
-    parent has them: the same lists without the services gone, the new ones put in pilot's order
-    (``position`` is each service's place in the child, which breaks ties as a stable sort does)."""
-    cached = parent.cache.get("export-buckets")
-    if not isinstance(cached, tuple):
-        return
-    if not gone and not came:
-        child.cache["export-buckets"] = cached
-        return
-    private, public = cached
-
-    def order(svc: MeshService) -> tuple[tuple[str, str, str], int]:
-        return _order_key(svc), position[id(svc)]
-
-    new_private = {ns: [s for s in found if id(s) not in gone] for ns, found in private.items()}
-    new_public = [s for s in public if id(s) not in gone]
-    in_scope: dict[str, bool] = {}
-    for svc in came:
-        bucket = _export_bucket(child, svc, in_scope)
-        if bucket == "*":
-            bisect.insort(new_public, svc, key=order)
-        elif bucket is not None:
-            for ns in bucket:
-                bisect.insort(new_private.setdefault(ns, []), svc, key=order)
-    child.cache["export-buckets"] = (new_private, new_public)
 
 
 def _dedupe_namespaces(services: list[MeshService], namespace: str) -> list[MeshService]:

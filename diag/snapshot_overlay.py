@@ -5,7 +5,9 @@
 checking a fix needs (`diag.rules.fixcheck`). Instead of converting and indexing every service
 again, it keeps the untouched `MeshService`s and patches only the index entries of the services
 that go or come, in the order a full build gives them (entries' services first, in object order,
-then Kubernetes Services'). Its caches (per-source scopes, listeners) start empty.
+then Kubernetes Services'). The exportTo buckets (`diag.predict_scope`) are carried over the same
+way when the snapshot has them and no Namespace changes; the other caches (per-source scopes,
+listeners) start empty.
 
 Only the kinds a fix writes are patched (ServiceEntry, Sidecar, DestinationRule, VirtualService,
 Namespace and the other plain lists); anything else (a Kubernetes Service, whose conversion reads
@@ -90,9 +92,7 @@ def overlay(
         moved = _services(snapshot, [o for o in objects if isinstance(o, ServiceEntry)], refs, changes)
     out = dataclasses.replace(snapshot, **changes)
     if "namespaces" not in changes:  # discoverySelectors read the Namespaces' labels
-        from diag.predict_scope import carry_export_buckets
-
-        carry_export_buckets(snapshot, out, *moved)
+        _carry_export_buckets(snapshot, out, *moved)
     return out
 
 
@@ -182,3 +182,37 @@ def _in_build_order(
         own = list(_indexes([items[i][1][0]])[name])
         items[i - 1 : end] = sorted(items[i - 1 : end], key=lambda kv: own.index(kv[0]))
     return dict(items)
+
+
+def _carry_export_buckets(
+    parent: Snapshot, child: Snapshot, gone: set[int], came: list[MeshService], position: Mapping[int, int]
+) -> None:
+    """Give `child`, an overlay of `parent` whose Namespaces and mesh are the same and whose
+    services differ by ``gone`` (ids) and ``came``, the parent's export buckets patched, if the
+    parent has them: the same lists without the services gone, the new ones put in pilot's order
+    (``position`` is each service's place in the child, which breaks ties as a stable sort does)."""
+    from diag.predict_scope import _export_bucket as export_bucket
+    from diag.predict_scope import _order_key as order_key
+
+    cached = parent.cache.get("export-buckets")
+    if not isinstance(cached, tuple):
+        return
+    if not gone and not came:
+        child.cache["export-buckets"] = cached
+        return
+    private, public = cached
+
+    def order(svc: MeshService) -> tuple[tuple[str, str, str], int]:
+        return order_key(svc), position[id(svc)]
+
+    new_private = {ns: [s for s in found if id(s) not in gone] for ns, found in private.items()}
+    new_public = [s for s in public if id(s) not in gone]
+    in_scope: dict[str, bool] = {}
+    for svc in came:
+        bucket = export_bucket(child, svc, in_scope)
+        if bucket == "*":
+            bisect.insort(new_public, svc, key=order)
+        elif bucket is not None:
+            for ns in bucket:
+                bisect.insort(new_private.setdefault(ns, []), svc, key=order)
+    child.cache["export-buckets"] = (new_private, new_public)
