@@ -32,6 +32,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, BinaryIO
 
+from lab.apiserver import spdy
 from lab.apiserver.errors import ApiError, BadRequest, NotFound
 from lab.apiserver.requestinfo import RequestInfo
 from lab.apiserver.store import Store
@@ -132,25 +133,19 @@ class Channels:
 def serve(handler: Any, store: Store, dialer: PortDialer, info: RequestInfo) -> None:
     """Answer one port-forward request on ``handler`` (an ``ApiHandler``)."""
     headers = handler.headers
+    offered = [p.strip() for p in str(headers.get("Sec-WebSocket-Protocol", "")).split(",") if p.strip()]
+    if spdy.TUNNEL_PROTOCOL in offered or "spdy/3.1" in str(headers.get("Upgrade", "")).lower():
+        serve_spdy(handler, store, dialer, info)
+        return
     if not is_websocket(headers):
         raise ApiError(400, "Upgrade request required", "BadRequest")
     pod = check_pod(store, info)
     ports = parse_ports(info)
-    offered = [p.strip() for p in str(headers.get("Sec-WebSocket-Protocol", "")).split(",") if p.strip()]
     chosen = next((p for p in PROTOCOLS if p in offered), None) if offered else ""
     key = str(headers.get("Sec-WebSocket-Key", ""))
     if chosen is None or not key:
         raise BadRequest("unable to upgrade: unsupported websocket protocol or missing key")
-    accept = base64.b64encode(hashlib.sha1((key + GUID).encode()).digest()).decode()
-    handler.send_response(101, "Switching Protocols")
-    handler.send_header("Upgrade", "websocket")
-    handler.send_header("Connection", "Upgrade")
-    handler.send_header("Sec-WebSocket-Accept", accept)
-    if chosen:
-        handler.send_header("Sec-WebSocket-Protocol", chosen)
-    handler.end_headers()
-    handler.wfile.flush()
-    handler.close_connection = True
+    _switch_to_websocket(handler, key, chosen)
     channels = Channels(handler.rfile, handler.wfile)
     uid = str((pod.get("metadata") or {}).get("uid", ""))
     try:
@@ -158,6 +153,73 @@ def serve(handler: Any, store: Store, dialer: PortDialer, info: RequestInfo) -> 
     except (OSError, ValueError, struct.error):
         pass
     finally:
+        channels.close()
+
+
+def _switch_to_websocket(handler: Any, key: str, protocol: str) -> None:
+    accept = base64.b64encode(hashlib.sha1((key + GUID).encode()).digest()).decode()
+    handler.send_response(101, "Switching Protocols")
+    handler.send_header("Upgrade", "websocket")
+    handler.send_header("Connection", "Upgrade")
+    handler.send_header("Sec-WebSocket-Accept", accept)
+    if protocol:
+        handler.send_header("Sec-WebSocket-Protocol", protocol)
+    handler.end_headers()
+    handler.wfile.flush()
+    handler.close_connection = True
+
+
+def serve_spdy(handler: Any, store: Store, dialer: PortDialer, info: RequestInfo) -> None:
+    """kubectl's SPDY port-forward (``lab.apiserver.spdy``), tunnelled in a websocket or upgraded."""
+    pod = check_pod(store, info)
+    uid = str((pod.get("metadata") or {}).get("uid", ""))
+    headers = handler.headers
+    read: Callable[[int], bytes]
+    write: Callable[[bytes], None]
+    if is_websocket(headers):
+        key = str(headers.get("Sec-WebSocket-Key", ""))
+        if not key:
+            raise BadRequest("unable to upgrade: missing websocket key")
+        _switch_to_websocket(handler, key, spdy.TUNNEL_PROTOCOL)
+        channels = Channels(handler.rfile, handler.wfile)
+        messages = channels.frames()
+
+        def read(size: int) -> bytes:
+            for opcode, payload in messages:
+                if opcode == 0x8:
+                    return b""
+                if opcode == 0x9:
+                    channels.send(0xA, payload)
+                elif opcode == 0x2 and payload:
+                    return bytes(payload)
+            return b""
+
+        def write(data: bytes) -> None:
+            channels.send(0x2, data)
+
+    else:
+        handler.send_response(101, "Switching Protocols")
+        handler.send_header("Connection", "Upgrade")
+        handler.send_header("Upgrade", "SPDY/3.1")
+        handler.send_header("X-Stream-Protocol-Version", spdy.PROTOCOL)
+        handler.end_headers()
+        handler.wfile.flush()
+        handler.close_connection = True
+        channels = None
+        read = handler.rfile.read1
+
+        def write(data: bytes) -> None:
+            handler.wfile.write(data)
+            handler.wfile.flush()
+
+    def describe(port: int, reason: str) -> str:
+        return f"error forwarding port {port} to pod {info.name}, uid {uid}: {reason}"
+
+    session = spdy.Session(
+        read, write, lambda port: dialer(info.namespace, info.name, port, DIAL_TIMEOUT), describe
+    )
+    session.run()
+    if channels is not None:
         channels.close()
 
 

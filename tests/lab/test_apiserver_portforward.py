@@ -5,9 +5,14 @@ meshprobe error a user sees."""
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
 import socket
+import subprocess
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -84,6 +89,7 @@ def api(
                 return socket.create_connection(silent.getsockname(), timeout)
             raise OSError(f"failed to connect to localhost:{port}: connection refused")
 
+        server.store.patch_status("pods", "istio-system", "gw", {"phase": "Running"})  # kubectl checks it
         server.set_port_dialer(dial)
         server.dialled = dialled  # type: ignore[attr-defined]
         yield server
@@ -214,3 +220,55 @@ def test_reply_parsing() -> None:
         _parse_http(b"SSH-2.0-OpenSSH\r\n", "x")
     with pytest.raises(PortForwardFailed, match="did not answer HTTP"):
         _parse_http(b"", "x")
+
+
+# ---- kubectl port-forward (SPDY/3.1 in a websocket, or a plain SPDY upgrade) ----------------------
+
+
+def _kubectl_forward(api: ApiServer, remote: int, websockets: bool) -> tuple[subprocess.Popen[str], int]:
+    assert shutil.which("kubectl"), "kubectl is needed for the fidelity tests"
+    env = {**os.environ, "KUBECTL_PORT_FORWARD_WEBSOCKETS": "true" if websockets else "false"}
+    proc = subprocess.Popen(
+        ["kubectl", "--kubeconfig", str(api.kubeconfig()), "-n", "istio-system", "port-forward",
+         "--address", "127.0.0.1", "pod/gw", f":{remote}"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    line = proc.stdout.readline()  # "Forwarding from 127.0.0.1:PORT -> REMOTE"
+    found = re.match(rf"Forwarding from 127\.0\.0\.1:(\d+) -> {remote}", line)
+    if found is None:
+        proc.kill()
+        raise AssertionError(f"kubectl port-forward did not start: {line!r} {proc.communicate()[1]!r}")
+    return proc, int(found.group(1))
+
+
+def _stop(proc: subprocess.Popen[str]) -> str:
+    proc.terminate()
+    try:
+        return proc.communicate(timeout=10)[1]
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.communicate()[1]
+
+
+@pytest.mark.parametrize("websockets", [True, False], ids=["websocket-tunnel", "spdy-upgrade"])
+def test_kubectl_port_forward(api: ApiServer, websockets: bool) -> None:
+    proc, local = _kubectl_forward(api, 15000, websockets)
+    try:
+        for _ in range(2):  # one forward, two connections (two stream pairs)
+            with urllib.request.urlopen(f"http://127.0.0.1:{local}/config_dump", timeout=10) as reply:
+                assert reply.status == 200
+                assert reply.read() == DUMP
+    finally:
+        _stop(proc)
+
+
+def test_kubectl_sees_the_error_stream(api: ApiServer) -> None:
+    proc, local = _kubectl_forward(api, 15999, True)
+    try:
+        with pytest.raises(OSError):
+            urllib.request.urlopen(f"http://127.0.0.1:{local}/", timeout=10).read()
+    finally:
+        err = _stop(proc)
+    assert "error forwarding port 15999 to pod gw, uid " in err, err
+    assert "connection refused" in err, err
