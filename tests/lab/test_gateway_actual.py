@@ -154,3 +154,40 @@ def test_a_failing_fetch_never_fails_the_check(lab: Any, capsys: Capture) -> Non
     notes = [n for n in report["notes"] if n.startswith("gateway hop inferred: could not read")]
     assert notes and "error forwarding port 15000" in notes[0], report["notes"]
     assert wait_clean(lab) == []
+
+
+def test_kubectl_port_forward_reaches_the_gateways_admin(lab: Any) -> None:
+    """What a user would run by hand: kubectl port-forward to the gateway pod, then its admin."""
+    import re
+    import subprocess
+    import urllib.request
+
+    proc = subprocess.Popen(
+        ["kubectl", "--kubeconfig", str(lab.kubeconfig), "-n", "istio-system", "port-forward",
+         "--address", "127.0.0.1", "pod/istio-egressgateway-lab", ":15000"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        found = re.match(r"Forwarding from 127\.0\.0\.1:(\d+) -> 15000", line)
+        assert found is not None, line
+        url = f"http://127.0.0.1:{found.group(1)}"
+        with urllib.request.urlopen(f"{url}/config_dump", timeout=10) as reply:
+            dump = json.loads(reply.read())
+    finally:
+        proc.terminate()
+        try:
+            proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+    bootstrap = next(c for c in dump["configs"] if c["@type"].endswith("BootstrapConfigDump"))
+    assert bootstrap["bootstrap"]["node"]["id"].startswith("router~")  # the gateway's Envoy, not a sidecar
+    listeners = [
+        entry.get("active_state", {}).get("listener", {}).get("name")
+        for config in dump["configs"]
+        if config["@type"].endswith("ListenersConfigDump")
+        for entry in config.get("dynamic_listeners", [])
+    ]
+    assert "0.0.0.0_8080" in listeners, listeners
