@@ -112,6 +112,44 @@ def test_the_gateways_own_config_shows_a_host_it_does_not_route(lab: Any, capsys
     assert wait_clean(lab) == []
 
 
+HTTPS = f"https://{eg.HOST}/"
+CLUSTER_443 = f"outbound|443||{eg.HOST}"
+SNI_CHAIN = f"{{server_names={eg.HOST}}}"
+
+
+@pytest.mark.parametrize(
+    ("setup", "target", "expected"),
+    [
+        # the sidecar's mTLS (DR sni = the host) terminated by the ISTIO_MUTUAL server on 8080; the
+        # gateway originates TLS to 443
+        ("tls_origination", TARGET, ("cluster", "0.0.0.0_8080", SNI_CHAIN, CLUSTER_443)),
+        # the app's TLS picked by its SNI on the TLS server's 8443 chain, plain or inside mTLS
+        ("https_passthrough", HTTPS, ("cluster", "0.0.0.0_8443", SNI_CHAIN, CLUSTER_443)),
+        ("mtls_passthrough", HTTPS, ("cluster", "0.0.0.0_8443", SNI_CHAIN, CLUSTER_443)),
+        # plaintext into an mTLS-only listener: no chain matches, Envoy closes (the 503 the app sees)
+        ("mtls_server_plain_client", TARGET, ("no_filter_chain", "0.0.0.0_8080", None, None)),
+        # mTLS bytes into a plaintext HTTP server: not HTTP
+        ("plain_server_mtls_client", TARGET, ("protocol_error", "0.0.0.0_8080", "{}", None)),
+    ],
+)
+def test_the_gateways_actual_hop_per_setup(
+    lab: Any, capsys: Capture, setup: str, target: str, expected: tuple[str, str, str | None, str | None]
+) -> None:
+    from diag.cli import main
+
+    replace_and_settle(lab, [NAMESPACE, *eg.in_namespace(getattr(eg, setup)(), "shop")])
+    try:
+        code = main(["check", "--kubeconfig", str(lab.kubeconfig), "-o", "json", "-n", "shop", target])
+        report = json.loads(capsys.readouterr().out)
+    finally:
+        replace_and_settle(lab, [NAMESPACE, *eg.in_namespace(eg.plain_http(), "shop")])
+    assert validate(report, SCHEMA) == []
+    hop = report["targets"][0]["actual"]["gateway"]
+    assert (hop["outcome"], hop["listener"], hop["filter_chain"], hop["cluster"]) == expected, hop
+    assert code == (0 if expected[0] == "cluster" else 1)
+    assert wait_clean(lab) == []
+
+
 def test_without_portforward_the_hop_is_inferred_and_said_so(lab: Any, capsys: Capture) -> None:
     replace_and_settle(lab, [NAMESPACE, *eg.in_namespace(eg.plain_http(), "shop")])
     code, report = _check(lab, capsys, _kubeconfig(lab, "carol", portforward=False))
