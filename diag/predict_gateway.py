@@ -155,8 +155,13 @@ def predict_gateway(
     if http:
         route = http_route(snapshot, shared, call, dict(gateway.labels), target)
     else:
-        kind = "tls" if server.tls_mode else "tcp"
+        # A TLS server that terminates (SIMPLE/MUTUAL/ISTIO_MUTUAL) forwards with tcp routes; only
+        # a passthrough server matches tls routes by SNI (`gateway.go` createGatewayTCPFilterChainOpts).
+        terminated = server.tls_mode in TERMINATING
+        kind = "tls" if server.tls_mode and not terminated else "tcp"
         route = l4_route(snapshot, gw, [s for _, s in shared], call.effective_sni, kind)
+        if terminated and not route.reason:  # its chain matches the server's hosts as SNI
+            route = replace(route, filter_chain=f"{{server_names={call.effective_sni}}}")
         if route.reason and kind == "tcp" and len(servers) == len(shared):
             # a TCP listener left without filter chains is dropped (`buildGatewayListeners`)
             message = f"{route.note}: the listener has no filter chain, so pilot drops it"

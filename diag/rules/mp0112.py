@@ -38,12 +38,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from diag import fixes
 from diag.predict_gateway_model import GatewayHop, relayed_envoy_reply
 from diag.resources import VirtualService
 from diag.rules.base import Diagnosis, Fix, Rule, RuleContext, observed_evidence
 from diag.rules.mp0112_bypass import egress_bound
-from diag.snapshot import Snapshot
+from diag.rules.mp0112_fix import gateway_fix, not_on_gateway
 from probes.model import Signature
 
 RELAYED = {
@@ -130,17 +129,10 @@ def _bypass(ctx: RuleContext, bound: list[VirtualService], level: str | None = N
     )  # fmt: skip
 
 
-def _not_on_gateway(hop: GatewayHop) -> bool:
-    """No VS bound to the Gateway has a host on the port (the `blackhole` vhost), or none covers the host."""
-    return hop.reason == "no-vhost" or (
-        hop.reason == "no-route" and (hop.vhost or "").startswith("blackhole:")
-    )
-
-
 def _from_hop(ctx: RuleContext, hop: GatewayHop) -> Diagnosis:
     seen = f"; expect {hop.signature}" + (f" ({hop.origin})" if hop.origin else "") if hop.signature else ""
     inferred = " (gateway inferred: its Service is not in the input)" if hop.inferred else ""
-    what = WHAT["no-vhost"] if _not_on_gateway(hop) else WHAT[hop.reason]
+    what = WHAT["no-vhost"] if not_on_gateway(hop) else WHAT[hop.reason]
     if hop.reason == "tls-mismatch" and ctx.protocol == "http":
         seen = f"; expect {MISMATCH_SEEN[hop.server_tls in MTLS_SERVER]} from the sidecar"
     message = f"via {hop.gateway}{inferred}: {what}: {hop.message}{seen}"
@@ -152,7 +144,7 @@ def _from_hop(ctx: RuleContext, hop: GatewayHop) -> Diagnosis:
         extra += ("MP0108",)  # the TLS the sidecar adds is toward the gateway, not the origin
     if ctx.observed is None or ctx.observed.signature.value == hop.signature or _seen(ctx) == hop.signature:
         extra += ("MP0203",)  # what failed is the gateway hop, not the upstream beyond it
-    fix = _fix(ctx.snapshot, ctx, hop)
+    fix = gateway_fix(ctx.snapshot, ctx, hop)
     return _diagnose(ctx, message, hop.resources, *extra, fix=fix, evidence=evidence)
 
 
@@ -199,57 +191,6 @@ def _tls_mismatch(obs: Any) -> str | None:
     if "tls" in reason.lower():
         return f"{MISMATCH_SEEN[False]} ({reason})"
     return None
-
-
-def _fix(snapshot: Snapshot | None, ctx: RuleContext, hop: GatewayHop) -> Fix | None:
-    """Add the host to the Gateway, the subset to the DR, Istio mTLS to the DR's subset, or
-    resolution DNS to the entry; none where the fix is not ours to write (the gateway Service)."""
-    if snapshot is None:
-        return None
-    host = ctx.call.host.lower()
-    if _not_on_gateway(hop) and hop.gateway_ref:
-        gw = next((g for g in snapshot.gateways if g.ref == hop.gateway_ref), None)
-        if gw is not None:
-            obj = fixes.patched(gw.raw, lambda o: _add_host(o, hop.port, host))
-            return fixes.make_fix(f"add {host} to the port {hop.port} servers of {gw.ref}", [obj])
-    dr = next((d for d in snapshot.destination_rules if d.ref == hop.destination_rule), None)
-    if hop.reason == "subset-missing" and dr is not None:
-        obj = fixes.patched(
-            dr.raw, lambda o: o["spec"].setdefault("subsets", []).append({"name": hop.subset})
-        )
-        return fixes.make_fix(f"define subset {hop.subset} in {dr.ref}", [obj])
-    if hop.reason == "tls-mismatch" and dr is not None and hop.server_tls == "ISTIO_MUTUAL":
-        obj = fixes.patched(
-            dr.raw, lambda o: _port_tls(o, hop.subset, hop.port, {"mode": "ISTIO_MUTUAL", "sni": host})
-        )
-        return fixes.make_fix(f"send Istio mTLS (SNI {host}) to the gateway: {dr.ref}", [obj])
-    if hop.reason == "tls-mismatch" and dr is not None and hop.server_tls in ("", "PASSTHROUGH"):
-        obj = fixes.patched(dr.raw, lambda o: _port_tls(o, hop.subset, hop.port, {"mode": "DISABLE"}))
-        return fixes.make_fix(f"send the app's own bytes to the gateway's port {hop.port}: {dr.ref}", [obj])
-    if hop.reason == "no-endpoints":
-        se = next((s for s in snapshot.service_entries if s.ref == hop.destination), None)
-        if se is not None:
-            obj = fixes.patched(se.raw, lambda o: o["spec"].__setitem__("resolution", "DNS"))
-            return fixes.make_fix(f"resolve {host} by DNS at the gateway: {se.ref}", [obj])
-    return None
-
-
-def _add_host(obj: dict[str, Any], port: int, host: str) -> None:
-    for server in obj["spec"]["servers"]:
-        if (server.get("port") or {}).get("number") == port and host not in server.setdefault("hosts", []):
-            server["hosts"].append(host)
-
-
-def _port_tls(obj: dict[str, Any], subset: str, port: int, tls: dict[str, str]) -> None:
-    """`tls` for the port on the subset (or on the whole DR without a subset)."""
-    spec = obj["spec"]
-    subsets = spec.get("subsets") or []
-    target = next((s for s in subsets if s.get("name") == subset), None) if subset else None
-    holder = target if target is not None else spec
-    policy = holder.setdefault("trafficPolicy", {})
-    levels = [p for p in policy.get("portLevelSettings") or [] if (p.get("port") or {}).get("number") != port]
-    levels.append({"port": {"number": port}, "tls": tls})
-    policy["portLevelSettings"] = levels
 
 
 RULE = Rule("MP0112", "EgressGatewayMisrouted", "error", evaluate, sidecar_only=True)

@@ -95,6 +95,7 @@ EXPECTED_GATEWAY_FIXES = {
     ("MP0112/none-behind-gateway", "MP0112"),
     ("MP0112/resolution-none-with-gateway", "MP0112"),
     ("MP0112/subset-missing", "MP0112"),
+    ("MP0112/subset-missing-no-destination-rule", "MP0112"),
     ("MP0112/tls-mismatch-istio-mutual-server", "MP0112"),
     ("MP0112/tls-mismatch-istio-mutual-server-observed-uc", "MP0112"),
     ("MP0112/tls-mismatch-plaintext-server", "MP0112"),
