@@ -4,7 +4,10 @@ targets (5 registered, 5 blocked), against the lab's Kubernetes API.
 Side by side, in the same run and the same lab:
 
 - `meshprobe check` (a fresh process each time: Python start-up, imports, cluster connect, live
-  mesh read, Job → pod → sidecar → probe → log → cleanup, report);
+  mesh read, Job → pod → sidecar → probe → log → cleanup, report), with ``-o json`` (the headline
+  number) and with the default text report (which also loads the renderer);
+- with ``--baseline-tree DIR``, the same JSON check from another checkout (an earlier commit's
+  ``git worktree``): before and after measured in one run, one lab, the same load;
 - the same probe pod done by hand the way a runbook does it with kubectl: `kubectl create -f`
   the Job meshprobe would create, `kubectl wait` for completion, `kubectl logs`, `kubectl delete`
   (no mesh read, no diagnosis) — the baseline an SRE would otherwise type;
@@ -15,7 +18,8 @@ timeout: the report's per-target elapsed times are checked against the probe tim
 
 With ``--demo`` it also times `meshprobe demo` (lab up, two checks, a fix, lab down; target 15 s).
 
-Usage (root): python benchmarks/check_e2e/run.py [--repeat 5] [--demo] [--json results.json]
+Usage (root): python benchmarks/check_e2e/run.py [--repeat 5] [--demo] [--baseline-tree DIR]
+[--json results.json]
 """
 
 from __future__ import annotations
@@ -62,13 +66,23 @@ def _timed(argv: list[str]) -> tuple[float, subprocess.CompletedProcess[str]]:
     return time.perf_counter() - started, done
 
 
-def _check(kubeconfig: str) -> tuple[float, dict[str, Any]]:
+def _check(kubeconfig: str, output: str = "json", tree: Path | None = None) -> tuple[float, dict[str, Any]]:
+    """One `meshprobe check` (from ``tree``, another checkout, when given); the JSON report, or
+    for text output the hosts it names."""
     argv = [sys.executable, "-c", "from diag.entry import run; run()", "check", "--kubeconfig", kubeconfig,
-            "-n", "shop", "--timeout", str(TIMEOUT_S), "-o", "json", *ALLOWED, *BLOCKED]  # fmt: skip
-    seconds, done = _timed(argv)
+            "-n", "shop", "--timeout", str(TIMEOUT_S), "-o", output, *ALLOWED, *BLOCKED]  # fmt: skip
+    started = time.perf_counter()
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=tree)
+    seconds = time.perf_counter() - started
     if done.returncode not in (0, 1):
         raise SystemExit(f"check failed ({done.returncode}): {done.stderr.strip()}")
-    return seconds, json.loads(done.stdout)
+    if output == "json":
+        report: dict[str, Any] = json.loads(done.stdout)
+        return seconds, report
+    missing = [host for host in ALLOWED + BLOCKED if host not in done.stdout]
+    if missing:
+        raise SystemExit(f"the text report does not name {missing}")
+    return seconds, {"targets": []}
 
 
 def _kubectl_by_hand(kubeconfig: str, workdir: Path, index: int) -> float:
@@ -102,15 +116,22 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--demo", action="store_true", help="also time `meshprobe demo` (target: under 15 s)")
+    parser.add_argument(
+        "--baseline-tree", type=Path, help="another checkout (an older commit's worktree): its check too"
+    )
     args = parser.parse_args()
     from lab.runtime import Lab
 
     # An installed meshprobe has its bytecode compiled; an editable checkout under
     # PYTHONDONTWRITEBYTECODE would recompile every module in every run and measure the compiler.
     root = Path(__file__).resolve().parents[2]
-    packages = [str(root / name) for name in ("diag", "probes", "lab")]
+    trees = [root] + ([args.baseline_tree.resolve()] if args.baseline_tree else [])
+    packages = [str(tree / name) for tree in trees for name in ("diag", "probes", "lab")]
     subprocess.run([sys.executable, "-m", "compileall", "-q", *packages], check=True)
-    rows: dict[str, list[float]] = {"check": [], "kubectl by hand": [], "probe alone": []}
+    legs = ("check", "check, text output", "kubectl by hand", "probe alone")
+    rows: dict[str, list[float]] = {leg: [] for leg in legs}
+    if args.baseline_tree:
+        rows["check, baseline tree"] = []
     slowest_blocked = 0.0
     with tempfile.TemporaryDirectory() as tmp, Lab(
         _config(), mode="REGISTRY_ONLY", internet=BLOCKED, api=True, pods=[], drain_seconds=0.1
@@ -124,6 +145,9 @@ def main() -> int:
             for target in report["targets"]:
                 if target["host"] in BLOCKED:
                     slowest_blocked = max(slowest_blocked, target["observed"]["elapsed"])
+            rows["check, text output"].append(_check(kubeconfig, "text")[0])
+            if args.baseline_tree:
+                rows["check, baseline tree"].append(_check(kubeconfig, tree=args.baseline_tree)[0])
             if shutil.which("kubectl"):
                 rows["kubectl by hand"].append(_kubectl_by_hand(kubeconfig, Path(tmp), index))
             started = time.perf_counter()
@@ -146,6 +170,11 @@ def main() -> int:
             ratio = medians[name] / medians["check"]
             low, high = min(values), max(values)
             print(f"| {name} | {medians[name]:.2f} | {low:.2f} | {high:.2f} | {ratio:.2f}x |")
+    # Paired in the same repeat (seconds apart), these ratios move less with the machine's load.
+    for other in ("kubectl by hand", "check, baseline tree"):
+        if rows.get(other) and len(rows[other]) == len(rows["check"]):
+            paired = statistics.median(c / b for c, b in zip(rows["check"], rows[other], strict=True))
+            print(f"check / {other}, paired per repeat: {paired:.2f}x median")
     if args.demo:
         print(f"demo: {medians['demo (whole story)']:.1f} s median (target < 15 s)")
     verdict = "met" if medians["check"] < 3.0 else "missed"
