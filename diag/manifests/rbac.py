@@ -214,17 +214,23 @@ GATEWAY_PORTFORWARD = "meshprobe-gateway-portforward"
 GATEWAY_NAMESPACE = "istio-system"
 
 
+def gateway_portforward_rules() -> list[Rule]:
+    """The optional Role's one rule (``gateway_portforward``)."""
+    return [
+        Rule(
+            "",
+            ("pods/portforward",),
+            ("get", "create"),
+            "OPTIONAL check: the egress gateway's config_dump (admin port 15000) for actual.gateway",
+        )
+    ]
+
+
 def gateway_portforward(subjects: Subjects, namespace: str = GATEWAY_NAMESPACE) -> list[dict[str, Any]]:
     """OPTIONAL, never in ``rbac``'s objects: ``pods/portforward`` in the egress gateway's namespace,
     so ``check`` reads the gateway's own config (its admin port) for ``actual.gateway``. A websocket
     port-forward is a GET that the API server also authorizes as ``create``."""
-    rule = Rule(
-        "",
-        ("pods/portforward",),
-        ("get", "create"),
-        "OPTIONAL check: the egress gateway's config_dump (admin port 15000) for actual.gateway",
-    )
     return [
-        _role("Role", GATEWAY_PORTFORWARD, [rule], namespace),
+        _role("Role", GATEWAY_PORTFORWARD, gateway_portforward_rules(), namespace),
         _binding("RoleBinding", GATEWAY_PORTFORWARD, "Role", subjects, namespace),
     ]

@@ -514,11 +514,16 @@ def test_kubectl_server_dry_run_can_fail(kubectl: Any) -> None:
 
 def test_docs_rbac_describes_every_rule() -> None:
     """docs/rbac.md has one table row per rule, with the rule's group, resources and verbs."""
-    from diag.manifests.rbac import istio_config_rules, mesh_reader_rules, prober_rules
+    from diag.manifests.rbac import (
+        gateway_portforward_rules,
+        istio_config_rules,
+        mesh_reader_rules,
+        prober_rules,
+    )
 
     doc = (ROOT / "docs" / "rbac.md").read_text()
     rows = re.findall(r"^\| `[^`]*` \| `.*$", doc, re.M)
-    rules = [*mesh_reader_rules(), *istio_config_rules(), *prober_rules()]
+    rules = [*mesh_reader_rules(), *istio_config_rules(), *prober_rules(), *gateway_portforward_rules()]
     assert len(rows) == len(rules)
     for rule in rules:
         resources = ", ".join(f"`{r}`" for r in rule.resources)
