@@ -34,7 +34,14 @@ def details(target: TargetResult, span: float) -> list[tuple[str, str]]:
         if evidence:
             out.append((f"observed: {evidence}", "dim"))
     if target.actual is not None:
-        out.append((f"live path: {_path(target.actual.as_dict())}", "dim"))
+        live = dict(target.actual.as_dict())
+        gateway = live.pop("gateway", None)  # the egress gateway's own config (diag.gateway_live)
+        out.append((f"live path: {_path(live)}", "dim"))
+        if gateway:
+            hop = {k: gateway.get(k) for k in ("listener", "filter_chain", "route", "vhost", "cluster")}
+            outcome = gateway.get("outcome")
+            text = " → ".join(t for t in (_path(hop), outcome if outcome != "cluster" else "") if t)
+            out.append((f"gateway live path ({gateway.get('pod')}): {text}", "dim"))
     if target.predicted is not None:
         out.append((f"predicted path: {_path(target.predicted.path.to_json())}", "dim"))
     return out

@@ -133,3 +133,18 @@ def test_with_gateway_adds_the_hop_and_keeps_the_sidecar_path() -> None:
     wrapped = WithGateway(path, hop)
     assert wrapped.cluster == "outbound|80||gw" and wrapped.outcome == "cluster"
     assert wrapped.as_dict() == {**path.as_dict(), "gateway": hop}
+
+
+def test_the_text_report_shows_the_gateways_live_path() -> None:
+    from diag.render.waterfall import details
+    from diag.report import TargetResult
+
+    path = LivePath("cluster", "0.0.0.0_80", None, "80", "h:80", "outbound|80||gw")
+    hop = {"gateway": "g", "pod": "istio-system/gw-a", "outcome": "no_filter_chain",
+           "listener": "0.0.0.0_8080", "filter_chain": None, "route": None, "vhost": None,
+           "cluster": None}  # fmt: skip
+    actual = WithGateway(path, hop)
+    target = TargetResult(target="http://h/", host="h", port=80, protocol="http", actual=actual)
+    lines = [text for text, _ in details(target, 1.0)]
+    assert "live path: listener 0.0.0.0_80 → route 80 → vhost h:80 → cluster outbound|80||gw" in lines
+    assert "gateway live path (istio-system/gw-a): listener 0.0.0.0_8080 → no_filter_chain" in lines
