@@ -5,7 +5,10 @@ DestinationRule (503 NC at the sidecar), a host not on the Gateway (404 NR relay
 sidecar↔gateway TLS mismatch either way and resolution NONE behind the gateway (503 UH relayed);
 MP0118 for an AuthorizationPolicy at the gateway that allows another service account only (403
 relayed over HTTP, a reset for TLS inside mTLS, everyone denied over plaintext); and the working
-setups are clean."""
+setups are clean, and pass ``--expect via-gateway``; a VirtualService that sends the host to the
+gateway but not this call is MP0112's bypass: a warning while the call works directly, a failure
+with ``--expect via-gateway``. Each reply is attributed to the hop that made it
+(``observed.answered_by``)."""
 
 from __future__ import annotations
 
@@ -69,19 +72,69 @@ def test_working_setups_are_clean(lab: Any, capsys: Capture, setup: str, target:
 
 
 @pytest.mark.parametrize(
-    ("fault", "signature"),
+    ("setup", "target"),
     [
-        ("host_not_on_gateway", "HTTP_STATUS"),  # 404 relayed: the probe sees the upstream's status
-        ("mtls_server_plain_client", "ENVOY_503_UPSTREAM"),
-        ("plain_server_mtls_client", "ENVOY_503_UPSTREAM"),
-        ("resolution_none", "HTTP_STATUS"),  # 503 UH relayed
+        ("plain_http", TARGET),
+        ("tls_origination", TARGET),
+        ("https_passthrough", f"https://{eg.HOST}/"),
+        ("mtls_passthrough", f"https://{eg.HOST}/"),
     ],
 )
-def test_gateway_faults_are_mp0112(lab: Any, capsys: Capture, fault: str, signature: str) -> None:
+def test_task_setups_pass_expect_via_gateway(lab: Any, capsys: Capture, setup: str, target: str) -> None:
+    replace_and_settle(lab, [NAMESPACE, *eg.in_namespace(getattr(eg, setup)(), "shop")])
+    code, report = run_check(lab, capsys, "-n", "shop", "--expect", "via-gateway", target)
+    result = report["targets"][0]
+    assert (code, codes(report)[target]) == (0, []), json.dumps(result)[:2000]
+    assert result["via"]["kind"] == "gateway" and result["actual"]["cluster"].endswith(eg.GATEWAY_HOST)
+
+
+def _mesh_route_for_another_port() -> list[dict[str, Any]]:
+    """Plain HTTP whose mesh rule matches port 8080 only: the call on 80 goes direct."""
+    objects = eg.plain_http()
+    vs = next(o for o in objects if o["kind"] == "VirtualService")
+    vs["spec"]["http"][0]["match"][0]["port"] = 8080
+    return objects
+
+
+@pytest.mark.parametrize("fault", ["no_mesh_gateway", "mesh_route_for_another_port"])
+def test_bypass_is_reported_and_fails_expect_via_gateway(lab: Any, capsys: Capture, fault: str) -> None:
+    objects = eg.no_mesh_gateway() if fault == "no_mesh_gateway" else _mesh_route_for_another_port()
+    code, report = _check(lab, capsys, objects)
+    result = report["targets"][0]
+    found = [d for d in result["diagnoses"] if d["code"] == "MP0112"]
+    assert result["observed"]["signature"] == "OK" and result["via"]["kind"] == "direct", result["via"]
+    assert [d["level"] for d in found] == ["warning"], json.dumps(result["diagnoses"])[:2000]
+    assert "does not go through an egress gateway" in found[0]["message"]
+    assert found[0]["resources"] == ["VirtualService shop/via-egress-gateway"]
+    assert (code, result["outcome"]) == (0, "pass"), "a warning: the call works, directly"
+    code, report = run_check(lab, capsys, "-n", "shop", "--expect", "via-gateway", TARGET)
+    result = report["targets"][0]
+    assert [d["level"] for d in result["diagnoses"] if d["code"] == "MP0112"] == ["error"]
+    assert (code, result["outcome"]) == (1, "fail")
+
+
+@pytest.mark.parametrize(
+    ("fault", "signature", "answered_by"),
+    [
+        (
+            "host_not_on_gateway",
+            "HTTP_STATUS",
+            "gateway",
+        ),  # 404 relayed: the probe sees the upstream's status
+        ("mtls_server_plain_client", "ENVOY_503_UPSTREAM", "sidecar"),  # 503 UC
+        ("plain_server_mtls_client", "ENVOY_503_UPSTREAM", "sidecar"),  # 503 UF,URX after retries
+        ("resolution_none", "HTTP_STATUS", "gateway"),  # 503 UH relayed
+        ("subset_without_rule", "ENVOY_503_NO_CLUSTER", "sidecar"),  # 503 NC
+    ],
+)
+def test_gateway_faults_are_mp0112(
+    lab: Any, capsys: Capture, fault: str, signature: str, answered_by: str
+) -> None:
     code, report = _check(lab, capsys, getattr(eg, fault)())
     target = report["targets"][0]
     assert target["observed"]["signature"] == signature, target["observed"]
-    assert "MP0112" in codes(report)[TARGET], json.dumps(target["diagnoses"])[:2000]
+    assert target["observed"]["answered_by"] == answered_by, target["observed"]
+    assert codes(report)[TARGET] == ["MP0112"], json.dumps(target["diagnoses"])[:2000]  # no MP0203 beside it
     assert code == 1
 
 
@@ -91,7 +144,7 @@ def test_reset_by_policy_over_mtls_passthrough_is_mp0118(lab: Any, capsys: Captu
     target = f"https://{eg.HOST}/"
     code, report = run_check(lab, capsys, "-n", "shop", target)
     assert report["targets"][0]["observed"]["signature"] == "RESET_BEFORE_RESPONSE"
-    assert "MP0118" in codes(report)[target] and code == 1
+    assert codes(report)[target] == ["MP0118"] and code == 1  # no MP0108: the mTLS ends at the gateway
 
 
 def test_plaintext_hop_has_no_principal_so_even_the_named_account_is_mp0118(
@@ -105,6 +158,10 @@ def test_policy_allowing_another_account_is_mp0118(lab: Any, capsys: pytest.Capt
     policy = eg.authorization_policy("shop", "builder")
     code, report = _check(lab, capsys, [*eg.tls_origination(), policy])
     target = report["targets"][0]
-    assert "MP0118" in codes(report)[TARGET], json.dumps(target)[:3000]
+    assert codes(report)[TARGET] == ["MP0118"], json.dumps(target)[:3000]
+    [found] = target["diagnoses"]
+    assert "AuthorizationPolicy istio-system/egress-allow-one" in found["resources"], found
+    assert "cluster.local/ns/shop/sa/default" in found["message"], found["message"]  # the account denied
+    assert target["observed"]["answered_by"] == "gateway", target["observed"]
     assert code == 1
     assert wait_clean(lab) == []
