@@ -11,7 +11,7 @@ sidecar and gateway Envoys, fed from the API, do."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -36,15 +36,36 @@ def _denied(setup: Callable[[], list[Obj]]) -> Callable[[], list[Obj]]:
     return lambda: [*setup(), eg.authorization_policy("shop", "builder")]
 
 
+def _subset_not_in_rule() -> list[Obj]:
+    """Plain HTTP whose gateway DestinationRule defines another subset only."""
+    objects = eg.plain_http()
+    rule = next(o for o in objects if o["kind"] == "DestinationRule")
+    rule["spec"]["subsets"] = [{"name": "other"}]
+    return objects
+
+
 FAULTS: list[tuple[str, Callable[[], list[Obj]], str, str]] = [
     ("host-not-on-gateway", eg.host_not_on_gateway, HTTP, "MP0112"),
     ("subset-missing", eg.subset_without_rule, HTTP, "MP0112"),
+    ("subset-not-in-rule", _subset_not_in_rule, HTTP, "MP0112"),
     ("plaintext-to-istio-mutual-server", eg.mtls_server_plain_client, HTTP, "MP0112"),
     ("istio-mutual-to-plaintext-server", eg.plain_server_mtls_client, HTTP, "MP0112"),
     ("resolution-none", eg.resolution_none, HTTP, "MP0112"),
     ("policy-denies-caller-tls-origination", _denied(eg.tls_origination), HTTP, "MP0118"),
     ("policy-denies-caller-mtls-passthrough", _denied(eg.mtls_passthrough), HTTPS, "MP0118"),
 ]
+
+KINDS = {
+    "host-not-on-gateway": ("MP0112", "no-vhost", ""),
+    "subset-missing": ("MP0112", "subset-missing", "no-rule"),
+    "subset-not-in-rule": ("MP0112", "subset-missing", "rule"),
+    "plaintext-to-istio-mutual-server": ("MP0112", "tls-mismatch", "ISTIO_MUTUAL"),
+    "istio-mutual-to-plaintext-server": ("MP0112", "tls-mismatch", "plaintext"),
+    "resolution-none": ("MP0112", "no-endpoints", ""),
+    "policy-denies-caller-tls-origination": ("MP0118", "denied", ""),
+    "policy-denies-caller-mtls-passthrough": ("MP0118", "denied", ""),
+}
+"""What each fault must be, read from the report's ``predicted.gateway`` (``fix_kind``)."""
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +76,39 @@ def lab() -> Iterator[Any]:
     objects = [NAMESPACE, *eg.in_namespace(eg.plain_http(), "shop")]
     with Lab(objects, egress_gateway=True, internet=[eg.HOST], api=True, pods=[], drain_seconds=0.1) as lab:
         yield lab
+
+
+def fix_kind(code: str, hop: Mapping[str, Any]) -> tuple[str, str, str]:
+    """(code, sub-reason, detail) of a gateway hop in the report's JSON shape (``predicted.gateway``):
+    the kinds of fix the rules write — a host not on the Gateway (no vhost, or only the blackhole
+    one), a subset missing from an existing DestinationRule or with none at all, a TLS mismatch
+    toward an ISTIO_MUTUAL or a plaintext server, resolution NONE, a denying policy."""
+    reason = str(hop["reason"])
+    if reason == "no-route" and str(hop["path"]["vhost"] or "").startswith("blackhole:"):
+        reason = "no-vhost"
+    detail = ""
+    if reason == "tls-mismatch":
+        detail = hop["tls"]["server"] or "plaintext"
+    if reason == "subset-missing":
+        detail = "rule" if any(m.startswith("DestinationRule ") for m in hop["matched"]) else "no-rule"
+    return (code, reason, detail)
+
+
+def test_every_gateway_fix_kind_is_reprobed_here() -> None:
+    """Each kind of fix the gateway rule cases carry (``tests/diag/test_fixes.py`` GATEWAY_FIXED) is
+    one of the faults above; the lab test asserts each fault's kind from the real report."""
+    from tests.diag.test_fixes import GATEWAY_FIXED
+    from tests.diag.test_rules import run_case
+
+    wanted = set()
+    for case, code in GATEWAY_FIXED:
+        result, _, _ = run_case(case)
+        assert result.predicted is not None and result.predicted.gateway is not None, case.name
+        wanted.add(fix_kind(code, result.predicted.gateway.to_json()))
+    assert wanted == set(KINDS.values()), (
+        sorted(wanted - set(KINDS.values())),
+        sorted(set(KINDS.values()) - wanted),
+    )
 
 
 def _ref(obj: Obj) -> tuple[str, str, str]:
@@ -76,12 +130,18 @@ def _check(lab: Any, capsys: pytest.CaptureFixture[str], objects: list[Obj], tar
 
 @pytest.mark.parametrize(("fault", "target", "code"), [f[1:] for f in FAULTS], ids=[f[0] for f in FAULTS])
 def test_the_reported_fix_turns_the_check_green(
-    lab: Any, capsys: pytest.CaptureFixture[str], fault: Callable[[], list[Obj]], target: str, code: str
+    lab: Any,
+    capsys: pytest.CaptureFixture[str],
+    request: pytest.FixtureRequest,
+    fault: Callable[[], list[Obj]],
+    target: str,
+    code: str,
 ) -> None:
     objects = eg.in_namespace(fault(), "shop")
     exit_code, report = _check(lab, capsys, objects, target)
     before = report["targets"][0]
     assert exit_code == 1 and code in codes(report)[target], json.dumps(before["diagnoses"])[:3000]
+    assert fix_kind(code, before["predicted"]["gateway"]) == KINDS[request.node.callspec.id]
     fix = next(d["fix"] for d in before["diagnoses"] if d["code"] == code and d.get("fix"))
     exit_code, report = _check(lab, capsys, _with_fix(objects, fix["yaml"]), target)
     after = report["targets"][0]
