@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from diag.meshread import LiveMesh
 from diag.watch.loop import Watcher, WatchOptions, in_process_prober
+from diag.watch.memory import tune_malloc
 
 
 class _Cluster:
@@ -55,7 +56,12 @@ def main() -> int:
     parser.add_argument("plan", type=Path, help="options to merge into each cycle's plan (resolve, ca_file)")
     parser.add_argument("--cycles", type=int, default=20)
     parser.add_argument("--interval", type=float, default=5.0)
+    parser.add_argument(
+        "--malloc-default", action="store_true", help="skip the watch's malloc tuning (before/after)"
+    )
     args = parser.parse_args()
+    if not args.malloc_default:
+        tune_malloc()  # as `meshprobe watch` does at start
     extra = json.loads(args.plan.read_text())
 
     def prober(plan: dict[str, Any]) -> Any:

@@ -56,6 +56,8 @@ def meshprobe_leg(
     plan.write_text(json.dumps(extra))
     argv = [sys.executable, str(HERE / "driver.py"), str(plan), "--cycles", str(args.cycles),
             "--interval", str(args.interval)]  # fmt: skip
+    if args.malloc_default:
+        argv.append("--malloc-default")
     done = subprocess.run(argv, capture_output=True, text=True, env=clean_env(), cwd=REPO, check=True)
     return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
 
@@ -90,13 +92,17 @@ def blackbox_leg(
 def summary(rows: list[dict[str, Any]]) -> dict[str, float]:
     cycles = [r for r in rows if r["cycle"] > 0]
     steady = cycles[len(cycles) // 2 :]  # the second half: after warm-up
+    growth = steady[-1]["rss_mb"] - steady[0]["rss_mb"]
     return {
         "cpu_s_per_cycle_median": statistics.median(r["cpu_s"] for r in cycles),
         "wall_s_per_cycle_median": statistics.median(r["wall_s"] for r in cycles),
         "rss_mb_start": rows[0]["rss_mb"],
         "rss_mb_after_first": cycles[0]["rss_mb"],
         "rss_mb_end": cycles[-1]["rss_mb"],
-        "rss_mb_growth_second_half": round(steady[-1]["rss_mb"] - steady[0]["rss_mb"], 1),
+        "rss_mb_growth_second_half": round(growth, 1),
+        "rss_kb_per_cycle_second_half": round(
+            growth * 1024 / max(1, steady[-1]["cycle"] - steady[0]["cycle"]), 1
+        ),
         "all_ok": float(all(r["ok"] == rows[1]["ok"] for r in cycles)),
         "ok": cycles[-1]["ok"],
     }
@@ -108,6 +114,9 @@ def main() -> int:
     parser.add_argument("--cycles", type=int, default=20)
     parser.add_argument("--interval", type=float, default=30.0)
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--malloc-default", action="store_true", help="meshprobe leg without the watch's malloc tuning"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="meshprobe-watch-bench-") as tmp:
         workdir = Path(tmp)

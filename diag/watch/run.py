@@ -34,6 +34,7 @@ def run_watch(
     failed)."""
     from diag.cluster import Cluster
     from diag.watch.loop import Watcher, WatchOptions
+    from diag.watch.memory import tune_malloc
     from diag.watch.server import serve
 
     if expect not in ("allowed", "blocked", "via-gateway"):
@@ -48,6 +49,8 @@ def run_watch(
         interval=interval, jitter=jitter, timeout=timeout, expect=expect,
     )  # fmt: skip
     pod = _own_pod(cluster.namespace)
+    if not once:
+        tune_malloc()  # before the first probe thread: flat memory over days (diag/watch/memory.py)
     watcher = Watcher(cluster, options, pod=pod, events=events and not once)
     try:
         watcher.target_list()  # a bad preset or a missing ConfigMap fails now, not every cycle
