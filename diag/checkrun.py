@@ -1,7 +1,7 @@
 """What `meshprobe check` does for each context and namespace, in parallel: connect
-(``diag.cluster``), read the live mesh (``diag.meshread``), parse the targets and presets, run the
-probe (a per-run Job, or an ephemeral container with ``--from``: ``diag.launcher``), then correlate
-observed, actual and predicted into one report (``diag.commands.explain.build_report``).
+(``diag.cluster``), read the live mesh (``diag.live.meshread``), parse the targets and presets, run the
+probe (a per-run Job, or an ephemeral container with ``--from``: ``diag.pod.launcher``), then correlate
+observed, actual and predicted into one report (``diag.assess.build_report``).
 ``diag.commands.check`` is the command line around it; ``meshprobe demo`` calls ``run`` too.
 """
 
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from diag.cluster import Cluster
-    from diag.podspec import Workload
+    from diag.pod.spec import Workload
     from diag.report import Report
 
 WORKLOAD_KINDS = {
@@ -31,8 +31,11 @@ WORKLOAD_KINDS = {
 
 
 # Needed to parse the targets against the live mesh, before the probe Job can be created.
-PARSE_MODULES = ("diag.loader", "diag.snapshot", "diag.predict", "diag.visibility")
-REPORT_MODULES = ("diag.report", "diag.rules", "diag.rules.fixcheck", "diag.live.path", "diag.lint")
+PARSE_MODULES = (
+    "diag.model.loader", "diag.model.snapshot", "diag.predict.sidecar", "diag.predict.visibility",
+    "diag.assess",
+)
+REPORT_MODULES = ("diag.report", "diag.rules", "diag.rules.fixcheck", "diag.live.path", "diag.lint.run")
 
 
 class Options:
@@ -73,11 +76,11 @@ def run(o: Options) -> list[Report]:
 
 
 def _one(o: Options, context: str | None, namespace: str | None) -> Report:
-    from diag import launcher
     from diag.cluster import Cluster
-    from diag.image import PROBE_IMAGE
-    from diag.meshread import read_mesh
-    from diag.podspec import ProbeRun
+    from diag.live.meshread import read_mesh
+    from diag.pod import launcher
+    from diag.pod.image import PROBE_IMAGE
+    from diag.pod.spec import ProbeRun
 
     parsing = _warm(PARSE_MODULES)  # while the client loads and the mesh is read
     cluster = Cluster.connect(o.kubeconfig, context, namespace)
@@ -168,7 +171,7 @@ def _start_timeout() -> float:
 def _workload(cluster: Cluster, o: Options) -> tuple[Workload | None, dict[str, Any] | None]:
     from diag.cluster import NotFound, resource_path
     from diag.errors import UsageError
-    from diag.podspec import Workload
+    from diag.pod.spec import Workload
 
     ref = o.like or o.from_pod
     if ref is None:
@@ -195,9 +198,9 @@ def _namespace_labels(objects: list[dict[str, Any]], namespace: str) -> dict[str
 def _targets(
     o: Options, raw_objects: list[dict[str, Any]], namespace: str, workload: Workload | None
 ) -> tuple[list[Any], list[Any], Any]:
-    from diag.commands.explain import target_specs
-    from diag.loader import load_documents
-    from diag.snapshot import Snapshot
+    from diag.assess import target_specs
+    from diag.model.loader import load_documents
+    from diag.model.snapshot import Snapshot
 
     loaded = load_documents(raw_objects, origin="cluster")
     objects = list(loaded.objects)
@@ -271,7 +274,7 @@ def _report(
     mesh: Any,
     ambient: bool,
 ) -> Report:
-    from diag.commands.explain import build_report
+    from diag.assess import build_report
     from diag.errors import ProbePodFailed
     from probes.model import ProbeReport, from_json
 
@@ -290,7 +293,7 @@ def _report(
             "its own clients may go through that proxy; the probe does not"
         )
     labels = dict(workload.labels) if workload is not None else {}
-    from diag.gateway_live import GatewayConfigs
+    from diag.live.gateway import GatewayConfigs
 
     return build_report(
         specs,
@@ -307,5 +310,5 @@ def _report(
         native=launched.native,
         mesh_unknown=live.mesh_unreadable,
         service_account=(workload.service_account if workload is not None else None) or "default",
-        gateway_configs=GatewayConfigs(cluster),  # the gateway hop's own config (diag.gateway_live)
+        gateway_configs=GatewayConfigs(cluster),  # the gateway hop's own config (diag.live.gateway)
     )

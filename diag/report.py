@@ -79,7 +79,7 @@ class MeshInfo:
 @dataclass(frozen=True)
 class TargetResult:
     """One target's layers of evidence and its diagnoses. ``actual``/``predicted`` are any objects
-    with ``as_dict()``/``to_json()`` (``diag.live.path.LivePath``, ``diag.predict.Prediction``)."""
+    with ``as_dict()``/``to_json()`` (``diag.live.path.LivePath``, ``diag.predict.sidecar.Prediction``)."""
 
     target: str
     host: str
@@ -219,7 +219,7 @@ ENVOY_REPLIES = frozenset(
 
 
 def answered_by(result: ProbeResult, through_gateway: bool) -> str | None:
-    from diag.predict_gateway_model import relayed_envoy_reply
+    from diag.predict.gateway_model import relayed_envoy_reply
 
     """"sidecar" for the sidecar's local reply (no ``x-envoy-upstream-service-time``: origin
     local-sidecar); "gateway" for an Envoy reply relayed on a path through an egress gateway (the
@@ -266,7 +266,7 @@ def by_code(reports: Sequence[Report]) -> dict[str, int]:
 
 def via_gateway(cluster: str | None) -> bool:
     """The cluster's name looks like an egress gateway's (``outbound|443|sub|istio-egressgateway...``):
-    the guess when no snapshot is loaded (`diag.predict_gateway.gateway_for_cluster` decides otherwise)."""
+    the guess when no snapshot is loaded (`diag.predict.gateway.gateway_for_cluster` decides otherwise)."""
     return bool(cluster) and "egressgateway" in str(cluster).split("|")[-1]
 
 
@@ -286,8 +286,8 @@ def assess_target(
 ) -> TargetResult:
     """Predict, read the live path (when sidecar evidence carries config), run the rules, and
     judge one target (``spec`` is a ``probes.model.TargetSpec``). ``report_calls`` are the report's
-    other targets (``diag.predict.Call``): a fix that would change any of them is not offered."""
-    from diag.predict import Call
+    other targets (``diag.predict.sidecar.Call``): a fix that would change any of them is not offered."""
+    from diag.predict.sidecar import Call
     from diag.rules import diagnose
     from diag.rules.base import RuleContext
 
@@ -320,8 +320,8 @@ def assess_target(
 def _paths(snapshot: Any, source: Any, call: Any, config: Any) -> tuple[Any, Any, str | None, str | None]:
     """(prediction, live path, live mode, declared mode when it differs from the live one)."""
     from diag.live import path as livepath
-    from diag.predict import predict
-    from diag.predict_gateway import with_gateway
+    from diag.predict.gateway import with_gateway
+    from diag.predict.sidecar import predict
 
     prediction = predict(snapshot, source, call) if snapshot is not None else None
     if not config:

@@ -86,8 +86,8 @@ def _check(kubeconfig: str, output: str = "json", tree: Path | None = None) -> t
 
 
 def _kubectl_by_hand(kubeconfig: str, workdir: Path, index: int) -> float:
-    from diag.image import PROBE_IMAGE
-    from diag.podspec import ProbeRun, probe_job
+    from diag.pod.image import PROBE_IMAGE
+    from diag.pod.spec import ProbeRun, probe_job
 
     # expectations met → the probe exits 0 → the Job completes and `kubectl wait` returns
     targets = [*ALLOWED, *({"target": t, "expect": "blocked"} for t in BLOCKED)]

@@ -4,9 +4,9 @@ For each size the mesh is generated once (generate.py: N ServiceEntries, N/10 Si
 Services, as `kubectl get -o json` output and as multi-document YAML), then each measurement runs
 in its own subprocess so peak RSS (ru_maxrss) is per run:
 
-- `indexed`: diag.loader → Snapshot.build → diag.predict.predict for every target (the product);
+- `indexed`: diag.model.loader → Snapshot.build → diag.predict.sidecar.predict for every target (the product);
 - `naive`: the same load and snapshot, then per target a linear scan over every service
-  (host match, port, discoverySelectors/exportTo/Sidecar import via diag.visibility) — what a
+  (host match, port, discoverySelectors/exportTo/Sidecar import via diag.predict.visibility) — what a
   prediction without indexes or per-proxy scopes costs.
 
 - `explain` (`--explain`): `meshprobe explain` in-process for four targets of a REGISTRY_ONLY
@@ -98,9 +98,9 @@ def child(path: str, mode: str, calls: list[dict[str, object]]) -> dict[str, obj
     if mode == "explain":
         return child_explain(path)
     t0 = time.perf_counter()
-    from diag.loader import load_paths
-    from diag.predict import Call, Source, predict
-    from diag.snapshot import Snapshot
+    from diag.model.loader import load_paths
+    from diag.model.snapshot import Snapshot
+    from diag.predict.sidecar import Call, Source, predict
 
     t1 = time.perf_counter()
     c1 = time.process_time()
@@ -150,8 +150,8 @@ def child(path: str, mode: str, calls: list[dict[str, object]]) -> dict[str, obj
 
 def naive(snapshot: object, source: object, call: object) -> str:
     """A linear scan per target: every service checked for host, port and visibility."""
-    from diag.snapshot import host_matches
-    from diag.visibility import effective_mode, service_visible
+    from diag.model.snapshot import host_matches
+    from diag.predict.visibility import effective_mode, service_visible
 
     visible_match = False
     for svc in snapshot.mesh_services:  # type: ignore[attr-defined]

@@ -21,7 +21,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from diag.meshread import LiveMesh
+from diag.live.meshread import LiveMesh
 from diag.watch.loop import Watcher, WatchOptions, in_process_prober
 from diag.watch.memory import tune_malloc
 

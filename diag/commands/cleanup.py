@@ -1,4 +1,4 @@
-"""`meshprobe cleanup`: remove the Jobs and pods meshprobe runs left behind (``diag.cleanup`` finds
+"""`meshprobe cleanup`: remove the Jobs and pods meshprobe runs left behind (``diag.pod.cleanup`` finds
 them by meshprobe's label only), wait until they are gone, and say what went; meshprobe's
 ephemeral containers are named, since Kubernetes cannot remove them. Only typer and the standard
 library are imported at module level.
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from diag.cleanup import Found, Leftover
+    from diag.pod.cleanup import Found, Leftover
 
 HELP = """Remove what meshprobe runs left behind: their Jobs and pods.
 
@@ -53,9 +53,9 @@ def cleanup(
         float, typer.Option("--timeout", help="Seconds to wait until everything is gone.")
     ] = 60.0,
 ) -> None:
-    from diag import cleanup as leftovers
     from diag.cluster import Cluster
     from diag.errors import UsageError
+    from diag.pod import cleanup as leftovers
 
     if namespace is not None and all_namespaces:
         raise UsageError("-n and --all-namespaces are mutually exclusive")
@@ -88,7 +88,7 @@ def cleanup(
 
 
 def _report(found: Found, where: str, *, dry_run: bool) -> list[str]:
-    from diag.cleanup import age
+    from diag.pod.cleanup import age
 
     verb = "would remove" if dry_run else "removed"
     lines = []

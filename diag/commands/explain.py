@@ -1,5 +1,5 @@
 """The `meshprobe explain` command: the predicted path and diagnoses for targets, from config
-files or, without `--config`, from the live cluster (read-only, `diag.meshread`), optionally
+files or, without `--config`, from the live cluster (read-only, `diag.live.meshread`), optionally
 correlated with a saved probe result (`--results`, the JSON `python -m probes` prints).
 
 Only typer and the standard library are imported at module level.
@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 if TYPE_CHECKING:
+    from diag.model.resources import MeshConfig, Resource
     from diag.report import Report
-    from diag.resources import MeshConfig
-    from probes.model import ProbeReport, ProbeResult, TargetSpec
+    from probes.model import ProbeReport
 
 MODES = ("REGISTRY_ONLY", "ALLOW_ANY")
 
@@ -145,10 +145,11 @@ def run(
 ) -> Report:
     """The whole explain pipeline (no printing): validate flags, load (files, or the live cluster
     without ``config``), predict, diagnose."""
-    from diag.dnsnames import namespace as dns_namespace
-    from diag.predict import Source
+    from diag import assess
+    from diag.model.dnsnames import namespace as dns_namespace
+    from diag.model.snapshot import Snapshot
+    from diag.predict.sidecar import Source
     from diag.report import Report, SourceInfo
-    from diag.snapshot import Snapshot
 
     _check_flags(config, mesh_config, mode, output, expect)
     namespace = dns_namespace(namespace)
@@ -164,67 +165,22 @@ def run(
     source = Source(
         namespace=namespace,
         labels=_labels(labels),
-        dns_capture=True if dns_capture else _live_dns(live),
+        dns_capture=True if dns_capture else assess.live_dns(live),
         mesh_mode=mode.upper() if mode else None,
         istio_version=live.istio_version if live is not None else None,
     )
     dataplane = "none" if live is not None and not live.present else "sidecar"
-    rows = _assess(raw_targets, snapshot, source, objects, probe, results, expect, dataplane)
+    rows = assess.assess_targets(raw_targets, snapshot, source, objects, probe, results, expect, dataplane)
     return Report(
         source=SourceInfo(
-            "offline", namespace, context=cluster_context, dataplane=dataplane, sidecar=_sidecar_json(probe)
+            "offline", namespace, context=cluster_context, dataplane=dataplane,
+            sidecar=assess.sidecar_json(probe),
         ),
-        mesh=_mesh_info(snapshot, source, live),
+        mesh=assess.mesh_info(snapshot, source, live),
         targets=tuple(rows),
-        findings=tuple(_findings(snapshot, objects)),
+        findings=tuple(assess.findings(snapshot, objects)),
         notes=notes,
     )
-
-
-def _assess(raw_targets: list[str], snapshot: Any, source: Any, objects: list[Any], probe: ProbeReport | None,
-            results: Path | None, expect: str, dataplane: str) -> list[Any]:
-    from diag.errors import UsageError
-    from diag.report import assess_target
-
-    invalid_refs = {getattr(m, "ref", "") for m in snapshot.invalid}
-    invalid = tuple(o for o in objects if o.ref in invalid_refs)
-    from diag.predict import Call
-
-    specs = _targets(raw_targets, snapshot, source)
-    calls = tuple(Call(host=s.host, port=s.port, protocol=s.protocol.value, sni=s.sni) for s in specs)
-    rows = []
-    for index, spec in enumerate(specs):
-        observed = _find_result(probe, spec) if probe else None
-        if probe is not None and observed is None:
-            raise UsageError(f"--results {results}: no result for target {spec.raw!r}")
-        wanted = observed.expect if observed is not None and observed.expect else expect
-        rows.append(assess_target(
-            spec, snapshot=snapshot, source=source, expect=wanted,
-            observed=observed, sidecar=probe.sidecar if probe else None, dataplane=dataplane,
-            address=_address(observed), invalid_objects=invalid,
-            report_calls=calls[:index] + calls[index + 1:],
-        ))
-    return rows
-
-
-def _live_dns(live: Any) -> bool | None:
-    return live.dns_capture if live is not None and live.present else None
-
-
-def _mesh_info(snapshot: Any, source: Any, live: Any) -> Any:
-    """The declared mode and its source; the live catch-all wins when known (docs/model.md, Visibility)."""
-    from diag.live.path import effective_mode as live_mode
-    from diag.report import MeshInfo
-    from diag.visibility import effective_mode
-
-    decided = effective_mode(
-        snapshot, source.namespace, source.labels, source.mode_override, source.mesh_mode
-    )
-    if live is not None and live.config and (observed := live_mode(live.config)) != "UNKNOWN":
-        differs = decided.mode != observed
-        explained = f"; declared: {decided.mode} from {decided.decided_by}" if differs else ""
-        return MeshInfo(observed, f"sidecar catch-all{explained}", live.istio_version)
-    return MeshInfo(decided.mode, decided.decided_by, snapshot.istio_version)
 
 
 def _check_flags(
@@ -242,10 +198,10 @@ def _check_flags(
         raise UsageError(f"--expect must be allowed, blocked or via-gateway, not {expect!r}")
 
 
-def _load(config: list[Path], mesh_config: Path | None) -> tuple[list[Any], MeshConfig | None]:
+def _load(config: list[Path], mesh_config: Path | None) -> tuple[list[Resource], MeshConfig | None]:
     import sys
 
-    from diag.loader import load_mesh_config, load_paths, require_loadable
+    from diag.model.loader import load_mesh_config, load_paths, require_loadable
 
     loaded = require_loadable(load_paths(config), sys.stderr.write)
     mesh = load_mesh_config(mesh_config) if mesh_config is not None else loaded.mesh
@@ -254,10 +210,10 @@ def _load(config: list[Path], mesh_config: Path | None) -> tuple[list[Any], Mesh
 
 def _load_live(
     kubeconfig: str | None, context: str | None, namespace: str, mesh_config: Path | None
-) -> tuple[list[Any], MeshConfig | None, tuple[str, ...], str]:
-    """No ``--config``: the live cluster's mesh config, read-only (``diag.meshread``)."""
-    from diag.loader import load_mesh_config
-    from diag.meshread import load_live
+) -> tuple[list[Resource], MeshConfig | None, tuple[str, ...], str]:
+    """No ``--config``: the live cluster's mesh config, read-only (``diag.live.meshread``)."""
+    from diag.live.meshread import load_live
+    from diag.model.loader import load_mesh_config
 
     live = load_live(kubeconfig, context, namespace)
     mesh = load_mesh_config(mesh_config) if mesh_config is not None else live.mesh
@@ -274,30 +230,6 @@ def _labels(text: str) -> dict[str, str]:
             raise UsageError(f"--labels: expected k=v, got {part!r}")
         out[key.strip()] = value.strip()
     return out
-
-
-def _targets(raw: list[str], snapshot: Any, source: Any) -> list[TargetSpec]:
-    """Parse targets (docs/targets.md); ``HOST:PORT`` takes the protocol a visible entry declares on
-    that port."""
-    from diag.errors import UsageError
-    from diag.visibility import service_visible
-    from probes.targets import TargetError, parse_target
-
-    specs = []
-    for item in raw:
-        try:
-            first = parse_target(item)
-            hints = {
-                p.number: p.protocol
-                for s in snapshot.services_for_host(first.host)
-                if service_visible(snapshot, s, source.namespace, source.labels).allowed
-                for p in s.ports
-                if p.protocol
-            }
-            specs.append(parse_target(item, hints) if hints else first)
-        except TargetError as exc:
-            raise UsageError(str(exc)) from None
-    return specs
 
 
 def _read_results(path: Path) -> ProbeReport:
@@ -321,109 +253,3 @@ def _read_results(path: Path) -> ProbeReport:
         raise InputError(f"{path}: not a `python -m probes` JSON result: {problem}") from None
 
 
-def _find_result(report: ProbeReport, spec: TargetSpec) -> ProbeResult | None:
-    for result in report.results:
-        if result.target.raw == spec.raw:
-            return result
-    for result in report.results:
-        t = result.target
-        if (t.host, t.port, t.protocol) == (spec.host, spec.port, spec.protocol):
-            return result
-    return None
-
-
-def _address(observed: ProbeResult | None) -> str | None:
-    if observed is None:
-        return None
-    if observed.tcp is not None and observed.tcp.address:
-        return observed.tcp.address.rsplit(":", 1)[0].strip("[]")
-    if observed.dns is not None and observed.dns.a:
-        return observed.dns.a[0]
-    return None
-
-
-def _sidecar_json(probe: ProbeReport | None) -> dict[str, Any] | None:
-    if probe is None or probe.sidecar is None:
-        return None
-    sc = probe.sidecar
-    return {
-        "present": sc.present,
-        "native": sc.native,
-        "ready_after_s": sc.ready_after_s,
-        "proxy_version": sc.proxy_version,
-        "dns_capture": getattr(sc, "dns_capture", None),
-    }
-
-
-def _findings(snapshot: Any, objects: list[Any]) -> list[Any]:
-    """Objects Istio's validation rejects are left out of predictions: say so (docs/model.md)."""
-    from diag.lint import invalid_entries
-
-    return invalid_entries(snapshot, objects)
-
-
-def target_specs(raw: list[str], snapshot: Any, namespace: str, labels: dict[str, str]) -> list[TargetSpec]:
-    """Parse targets as explain does, for a source in ``namespace`` with ``labels`` (used by check)."""
-    from diag.predict import Source
-
-    return _targets(raw, snapshot, Source(namespace=namespace, labels=labels))
-
-
-def build_report(
-    specs: list[TargetSpec],
-    objects: list[Any],
-    mesh: MeshConfig | None,
-    *,
-    source_kind: str,
-    context: str | None,
-    namespace: str,
-    labels: dict[str, str],
-    probe: ProbeReport,
-    expect: str,
-    dataplane: str,
-    notes: list[str],
-    native: bool,
-    mesh_unknown: bool = False,
-    service_account: str | None = None,
-    gateway_configs: Any = None,
-) -> Report:
-    """The report of a live run (``meshprobe check``): the probe's results, the live sidecar's
-    config it read, and predictions from the live objects, through the same pipeline as explain.
-    ``mesh_unknown``: the mesh config could not be read, so the mesh-wide mode is the sidecar's own
-    (its catch-all) rather than a default that would contradict it. ``service_account``: the
-    source pod's (its identity at an egress gateway, MP0118). ``gateway_configs``
-    (``diag.gateway_live.GatewayConfigs``): read the gateways' own config for ``actual.gateway``."""
-    from dataclasses import replace
-
-    from diag.predict import Source
-    from diag.report import Report, SourceInfo
-    from diag.snapshot import Snapshot
-
-    snapshot = Snapshot.build(objects, mesh)
-    live = probe.sidecar
-    mesh_mode = None
-    if mesh_unknown and live is not None and live.config:
-        from diag.live.path import effective_mode as live_mode
-
-        observed = live_mode(live.config)
-        mesh_mode = observed if observed != "UNKNOWN" else None
-    source = Source(namespace=namespace, labels=labels, dns_capture=_live_dns(live), mesh_mode=mesh_mode,
-                    istio_version=live.istio_version if live is not None else None,
-                    service_account=service_account)  # fmt: skip
-    raw = [s.raw for s in specs]
-    rows = _assess(raw, snapshot, source, objects, probe, None, expect, dataplane)
-    if gateway_configs is not None:
-        from diag.gateway_live import attach
-
-        rows = attach(rows, specs, snapshot, source, gateway_configs)
-        notes = [*notes, *gateway_configs.notes]
-    sidecar = _sidecar_json(probe)
-    if sidecar is not None:
-        sidecar = {**sidecar, "native": native}
-    report = Report(
-        source=SourceInfo(source_kind, namespace, context=context, dataplane=dataplane, sidecar=sidecar),
-        mesh=_mesh_info(snapshot, source, live),
-        targets=tuple(rows),
-        findings=tuple(_findings(snapshot, objects)),
-    )
-    return replace(report, notes=tuple(notes))

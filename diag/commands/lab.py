@@ -14,8 +14,8 @@ from typing import Annotated, TypeVar
 import typer
 
 from diag import errors
-from diag.dnsnames import host_names
-from diag.dnsnames import namespace as namespace_name
+from diag.model.dnsnames import host_names
+from diag.model.dnsnames import namespace as namespace_name
 
 MODES = ("REGISTRY_ONLY", "ALLOW_ANY")
 T = TypeVar("T")
@@ -43,7 +43,7 @@ def _load(paths: list[str]) -> list[dict[str, object]]:
     files, unknown kinds, objects Istio's validation rejects (a port outside 1..65535)."""
     import sys
 
-    from diag.loader import load_paths, require_loadable
+    from diag.model.loader import load_paths, require_loadable
     from lab.objects import ObjectsError, mesh_config_of
 
     if not paths:

@@ -3,7 +3,7 @@
 `--mesh-config` are explain's: the mesh-wide mode (lint has no source workload, so no Sidecar
 applies and the report shows the mesh-wide mode).
 
-Without `--config` it reads the live cluster, read-only (`diag.meshread`). Exit 0 when no finding
+Without `--config` it reads the live cluster, read-only (`diag.live.meshread`). Exit 0 when no finding
 is an error or warning, 1 otherwise, 2 for bad usage or files, 4 when the cluster cannot be read.
 """
 
@@ -51,10 +51,10 @@ def lint(
     from dataclasses import replace
 
     from diag.errors import UsageError
-    from diag.lint import lint_loaded, sarif
-    from diag.loader import load_mesh_config, load_paths, require_loadable
+    from diag.lint.run import lint_loaded, sarif
+    from diag.model.loader import load_mesh_config, load_paths, require_loadable
+    from diag.predict.visibility import mesh_wide_mode
     from diag.report import MeshInfo, Report, SourceInfo, mesh_attributable
-    from diag.visibility import mesh_wide_mode
     from probes import __version__
 
     if output not in ("text", "json", "sarif"):
@@ -67,7 +67,7 @@ def lint(
     if config:
         loaded = load_paths(config)
     else:
-        from diag.meshread import load_live
+        from diag.live.meshread import load_live
 
         live = load_live(kubeconfig, context, None)
         loaded, notes = live.loaded, live.notes

@@ -120,7 +120,7 @@ def probe_pod(
     """
     from diag import manifests
     from diag.errors import UsageError
-    from diag.image import PROBE_IMAGE
+    from diag.pod.image import PROBE_IMAGE
 
     if sidecar not in ("native", "regular"):
         raise UsageError(f"--sidecar must be native or regular, not {sidecar!r}")
@@ -160,7 +160,7 @@ def cronjob(
       meshprobe manifests cronjob --cli-image registry.example.com/meshprobe-cli:0.1.0
     """
     from diag import manifests
-    from diag.image import PROBE_IMAGE
+    from diag.pod.image import PROBE_IMAGE
 
     sys.stdout.write(
         manifests.render_cronjob(

@@ -1,1 +1,2 @@
-"""The live side: what a running sidecar's config says."""
+"""The live side: the mesh config read from a cluster, a call matched against a proxy's running
+config (its config_dump), and the egress gateway's config read through the API's port-forward."""

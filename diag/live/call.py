@@ -32,7 +32,7 @@ class LiveCall:
 
     @classmethod
     def from_call(cls, call: Any) -> LiveCall:
-        """Build from ``diag.predict.Call`` (duck-typed: host, port, protocol, sni, address,
+        """Build from ``diag.predict.sidecar.Call`` (duck-typed: host, port, protocol, sni, address,
         http_version). ``https`` is TLS from the sidecar's point of view (passthrough)."""
         if isinstance(call, LiveCall):
             return call

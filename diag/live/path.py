@@ -103,5 +103,5 @@ def _trace(config: Any, call: Any) -> LivePath:
 
 def match(config: Any, call: Any) -> LivePath:
     """Which listener/chain/route/vhost/cluster Envoy picks (the report's ``actual``); the result has
-    the attributes of ``diag.predict.EnvoyPath`` plus the outcome and notes."""
+    the attributes of ``diag.predict.sidecar.EnvoyPath`` plus the outcome and notes."""
     return trace(config, call)

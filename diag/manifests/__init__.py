@@ -3,7 +3,7 @@ rendered from code so that they never drift from what meshprobe does:
 
 - ``rbac`` (``diag.manifests.rbac``): least privilege for ``check``, ``explain``/``lint`` on a
   live cluster, and ``cleanup`` (``docs/rbac.md``);
-- ``probe_pod`` and ``cronjob`` (``diag.manifests.workloads``): the probe pod ``diag.podspec``
+- ``probe_pod`` and ``cronjob`` (``diag.manifests.workloads``): the probe pod ``diag.pod.spec``
   builds, as a standalone Pod, and a scheduled ``meshprobe check`` smoke test;
 - ``watch`` (``diag.manifests.watch``): ``meshprobe watch`` as a meshed Deployment with its RBAC,
   Service, ServiceMonitor and PrometheusRule (``docs/watch.md``);
@@ -47,7 +47,7 @@ Rendered by `meshprobe manifests rbac`; re-render with your subjects and probe n
   meshprobe manifests rbac -n shop --group sre --service-account meshprobe/meshprobe
 """,
     "probe-pod": """\
-The pod `meshprobe check` runs (diag/podspec.py), as a standalone example: apply it, read the
+The pod `meshprobe check` runs (diag/pod/spec.py), as a standalone example: apply it, read the
 probe's JSON with `kubectl logs meshprobe-example -c probe`; `meshprobe cleanup` removes it.
 Rendered by `meshprobe manifests probe-pod` (docs/probe-pod.md).
 """,

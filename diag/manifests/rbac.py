@@ -1,6 +1,6 @@
 """Least-privilege RBAC for ``check``, ``explain``/``lint`` reading a live cluster, and
-``cleanup`` (``docs/rbac.md``). The cluster-wide reads come from the kinds ``diag.meshread``
-lists; the probe namespace's rights from what ``diag.launcher`` and ``diag.cleanup`` call.
+``cleanup`` (``docs/rbac.md``). The cluster-wide reads come from the kinds ``diag.live.meshread``
+lists; the probe namespace's rights from what ``diag.pod.launcher`` and ``diag.pod.cleanup`` call.
 
 - ClusterRole ``meshprobe-mesh-reader``, bound cluster-wide: list the mesh config everywhere
   (entries exported from other namespaces apply to the source's);
@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from diag import errors
+from diag.live.meshread import CORE_KINDS, ISTIO_KINDS, ROOT_NAMESPACE
 from diag.manifests.common import DEFAULT_NAMESPACE, DEFAULT_SERVICE_ACCOUNT, check_label, meta
-from diag.meshread import CORE_KINDS, ISTIO_KINDS, ROOT_NAMESPACE
 
 RBAC_GROUP = "rbac.authorization.k8s.io"
 DEFAULT_GROUP = "meshprobe-users"
@@ -65,7 +65,7 @@ def _istio_rules() -> list[Rule]:
 
 
 def mesh_reader_rules() -> list[Rule]:
-    """Cluster-wide reads: the mesh config (``diag.meshread``), listed in every namespace because
+    """Cluster-wide reads: the mesh config (``diag.live.meshread``), listed in every namespace because
     entries exported from other namespaces apply to the source's."""
     core = [
         Rule(group, (resource,), ("list",), f"check, explain, lint: {kind}s (hosts, ports, addresses)")

@@ -6,7 +6,7 @@ keyed on the diagnosis code.
 RBAC, what the watch calls and nothing else:
 
 - ClusterRole ``meshprobe-watch-mesh`` (bound cluster-wide): list and watch Istio's kinds and
-  Namespaces, list Services and EndpointSlices (``diag.meshread``; entries exported from other
+  Namespaces, list Services and EndpointSlices (``diag.live.meshread``; entries exported from other
   namespaces apply to the watch's);
 - Role ``meshprobe-watch-istio`` in istio-system: get, list and watch the ``istio`` ConfigMap by
   name, list Deployments (istiod's version);
@@ -19,10 +19,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from diag.live.meshread import CORE_KINDS, ISTIO_KINDS, ROOT_NAMESPACE
 from diag.manifests.common import DEFAULT_NAMESPACE, DEFAULT_TARGETS, PART_OF, check_label, meta, target_hosts
 from diag.manifests.rbac import RBAC_GROUP, Rule
 from diag.manifests.workloads import CLI_REPOSITORY
-from diag.meshread import CORE_KINDS, ISTIO_KINDS, ROOT_NAMESPACE
 
 WATCH = "meshprobe-watch"
 MESH_ROLE = "meshprobe-watch-mesh"
@@ -133,7 +133,7 @@ def watch_manifests(
 
 
 def _deployment(namespace: str, labels: dict[str, str], image: str, interval: int) -> dict[str, Any]:
-    from diag.image import PROBE_GID, PROBE_UID
+    from diag.pod.image import PROBE_GID, PROBE_UID
 
     probe = {"httpGet": {"path": "/healthz", "port": "http-metrics"}, "periodSeconds": 30,
              "failureThreshold": 3, "timeoutSeconds": 5}  # fmt: skip

@@ -1,4 +1,4 @@
-"""The workloads the manifests hold: the probe pod ``meshprobe check`` runs (``diag.podspec``),
+"""The workloads the manifests hold: the probe pod ``meshprobe check`` runs (``diag.pod.spec``),
 as a standalone Pod, and a CronJob running ``meshprobe check`` in the cluster on a schedule."""
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from diag import errors
-from diag.image import PROBE_GID, PROBE_IMAGE, PROBE_UID
 from diag.manifests.common import (
     DEFAULT_NAMESPACE,
     DEFAULT_SERVICE_ACCOUNT,
@@ -19,7 +18,8 @@ from diag.manifests.common import (
     meta,
     target_hosts,
 )
-from diag.podspec import ProbeRun, pod_template
+from diag.pod.image import PROBE_GID, PROBE_IMAGE, PROBE_UID
+from diag.pod.spec import ProbeRun, pod_template
 
 DEFAULT_SCHEDULE = "*/30 * * * *"
 CLI_REPOSITORY = "ghcr.io/meshprobe/meshprobe-cli"
@@ -56,7 +56,7 @@ def probe_pod(
     *,
     native: bool = True,
 ) -> dict[str, Any]:
-    """The pod ``meshprobe check`` runs (``diag.podspec.pod_template``), as a standalone Pod
+    """The pod ``meshprobe check`` runs (``diag.pod.spec.pod_template``), as a standalone Pod
     named ``meshprobe-example`` (run id ``example``): ``kubectl apply`` it, read the result with
     ``kubectl logs``, and ``meshprobe cleanup`` removes it once it has finished."""
     check_label(namespace, "namespace")

@@ -16,7 +16,7 @@ class _Dumper(yaml.SafeDumper):
 
 
 def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    from diag.kubeyaml import STR, resolve_plain
+    from diag.model.kubeyaml import STR, resolve_plain
 
     if "\n" in value:
         return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")

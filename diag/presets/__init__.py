@@ -60,7 +60,7 @@ class Preset:
 
     def bundle_yaml(self) -> str:
         """The bundle as a YAML stream for ``kubectl apply -f -`` (notes as comments)."""
-        from diag.fixes import render
+        from diag.rules.fixes import render
 
         head = [f"# meshprobe preset {self.name}: apply with `kubectl apply -n NAMESPACE -f -`"]
         head += [f"# note: {' '.join(n.split())}" for n in self.notes]

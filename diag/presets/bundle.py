@@ -1,6 +1,6 @@
 """What a preset needs to reach (`Reach`) and the safe ServiceEntry that lets each through.
 
-The safety rules are the ones every fix in meshprobe follows (see ``diag/fixes.py``):
+The safety rules are the ones every fix in meshprobe follows (see ``diag/rules/fixes.py``):
 
 - exact hosts only, never a wildcard;
 - ``exportTo: ["."]``: the entry changes nothing outside the namespace it is applied to;

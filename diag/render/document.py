@@ -130,7 +130,7 @@ def _target_line(target: TargetResult) -> Line:
     if target.predicted is not None:
         spans.append((f"  predicted {target.predicted.verdict} → {target.predicted.envoy}", ""))
         hop = getattr(target.predicted, "gateway", None)
-        if hop is not None:  # the egress-gateway hop (diag.predict_gateway)
+        if hop is not None:  # the egress-gateway hop (diag.predict.gateway)
             inferred = " (inferred)" if hop.inferred else ""
             outcome = hop.reason or hop.cluster or hop.verdict
             spans.append((f"  via gateway {hop.gateway}{inferred} → {outcome}", ""))

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from diag import kubeyaml
+from diag.model import kubeyaml
 from diag.report import Report, sorted_findings, unique
 from diag.rules.base import Fix
 

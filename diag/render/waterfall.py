@@ -35,7 +35,7 @@ def details(target: TargetResult, span: float) -> list[tuple[str, str]]:
             out.append((f"observed: {evidence}", "dim"))
     if target.actual is not None:
         live = dict(target.actual.as_dict())
-        gateway = live.pop("gateway", None)  # the egress gateway's own config (diag.gateway_live)
+        gateway = live.pop("gateway", None)  # the egress gateway's own config (diag.live.gateway)
         out.append((f"live path: {_path(live)}", "dim"))
         if gateway:
             hop = {k: gateway.get(k) for k in ("listener", "filter_chain", "route", "vhost", "cluster")}

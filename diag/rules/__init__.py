@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from diag.predict_hosts import resolve_call
+from diag.predict.hosts import resolve_call
 from diag.rules import (
     facts,
     mp0101,
@@ -91,7 +91,7 @@ def diagnose(ctx: RuleContext) -> list[Diagnosis]:
     """All diagnoses for one target, root cause first, superseded codes removed.
 
     Rules see the call as the pod makes it: a short name resolved through the source namespace's
-    DNS search domains (`diag.predict_hosts`), so ``reviews`` is matched, explained and fixed as
+    DNS search domains (`diag.predict.hosts`), so ``reviews`` is matched, explained and fixed as
     ``reviews.<ns>.svc.cluster.local``."""
     if ctx.snapshot is not None:
         call, _ = resolve_call(ctx.snapshot, ctx.source, ctx.call)

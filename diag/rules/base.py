@@ -2,7 +2,7 @@
 `RuleContext` it reads, and the `Rule` record each module exports as ``RULE``.
 
 A rule is a pure function of its context: the snapshot of declared config (may be None when only
-the live sidecar is known), the source proxy, the call, the prediction (``diag.predict``), the
+the live sidecar is known), the source proxy, the call, the prediction (``diag.predict.sidecar``), the
 actual live path (``diag.live.path``, None offline), the observation (``probes.model.ProbeResult``,
 None offline) and the expectation. Rules never call the API: they read a snapshot, so the same
 rule runs live, offline from files and in the lab.
@@ -18,9 +18,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from diag.live.path import BLACKHOLE, PASSTHROUGH, LivePath
-from diag.predict_model import Call, Prediction, Source
-from diag.resources import Resource
-from diag.snapshot import Snapshot
+from diag.model.resources import Resource
+from diag.model.snapshot import Snapshot
+from diag.predict.model import Call, Prediction, Source
 from probes.model import ProbeResult, SidecarEvidence, Signature, accepted
 
 LEVELS = ("error", "warning", "info")

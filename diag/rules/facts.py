@@ -1,18 +1,19 @@
 """Facts several rules derive from the context the same way: the dialled address, the services
 that match the target (and why each is hidden), the host behind a cluster name, and the
-object that sets the mode. Thin wrappers over `diag.predict` / `diag.visibility` (the mesh model,
-docs/model.md), returning nothing when there is no snapshot (live-only contexts).
+object that sets the mode. Thin wrappers over `diag.predict.sidecar` / `diag.predict.visibility`
+(the mesh model, docs/model.md), returning nothing when there is no snapshot (live-only contexts).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from diag import predict, visibility
-from diag.predict_model import Candidate, Decision
-from diag.resources import Sidecar
+from diag.model.resources import Sidecar
+from diag.model.snapshot import MeshService, host_matches
+from diag.predict import sidecar as predict
+from diag.predict import visibility
+from diag.predict.model import Candidate, Decision
 from diag.rules.base import RuleContext
-from diag.snapshot import MeshService, host_matches
 
 KIND_PREFIXES = ("ServiceEntry ", "Sidecar ", "ConfigMap ", "MeshConfig ", "Service ", "DestinationRule ")
 

@@ -16,7 +16,7 @@ entry (what it is written for), are not "other" calls; another port of the targe
 with it (the entry is the same), but must not lose a TLS origination. The report's targets are all
 checked; of the declared calls, the fixed host's and the hosts the fix names come first, then the
 other services on its ports, `MAX_CALLS` in all. The "before" side is the snapshot itself, whose
-per-proxy caches are already built; the fixed config is an overlay of it (`diag.snapshot_overlay`:
+per-proxy caches are already built; the fixed config is an overlay of it (`diag.rules.overlay`:
 only the index entries of the replaced objects change), whose proxy scope and listeners are built
 anew for the calls checked. The config's addresses are collected only for a fix that writes one.
 """
@@ -28,13 +28,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from diag.loader import load_documents
-from diag.predict import predict
-from diag.predict_model import Call, Prediction, Source
-from diag.resources import HTTP_FAMILY, TLS_FAMILY, Namespace, Resource, Service, ServiceEntry
+from diag.model.loader import load_documents
+from diag.model.resources import HTTP_FAMILY, TLS_FAMILY, Namespace, Resource, Service, ServiceEntry
+from diag.model.snapshot import MeshService, Snapshot
+from diag.predict.model import Call, Prediction, Source
+from diag.predict.sidecar import predict
 from diag.rules.base import Diagnosis, Fix
-from diag.snapshot import MeshService, Snapshot
-from diag.snapshot_overlay import overlay
+from diag.rules.overlay import overlay
 
 ORIGINATING = ("SIMPLE", "MUTUAL", "ISTIO_MUTUAL")
 MAX_CALLS = 50  # declared calls re-predicted per fix (the report's targets always count)
@@ -116,7 +116,7 @@ def check_fix(
 
 
 def _rejected(obj: Resource) -> bool:
-    from diag.validation import validate
+    from diag.model.validation import validate
 
     return any(m.level == "error" for m in validate(obj))
 

@@ -15,9 +15,8 @@ and an in-mesh or short name never gets a MESH_EXTERNAL entry as its fix (`docs/
 
 from __future__ import annotations
 
-from diag import fixes
-from diag.predict_hosts import search_domains
-from diag.rules import facts
+from diag.predict.hosts import search_domains
+from diag.rules import facts, fixes
 from diag.rules.base import Diagnosis, Rule, RuleContext, observed_evidence
 
 

@@ -12,11 +12,10 @@ Versions: all of 1.22–1.30. Source: istio/istio ``pilot/pkg/networking/core/li
 
 from __future__ import annotations
 
-from diag import fixes
-from diag.resources import ServiceEntry
-from diag.rules import facts
+from diag.model.resources import ServiceEntry
+from diag.model.snapshot import MeshService
+from diag.rules import facts, fixes
 from diag.rules.base import Diagnosis, Fix, Rule, RuleContext, observed_evidence
-from diag.snapshot import MeshService
 
 
 def evaluate(ctx: RuleContext) -> list[Diagnosis]:

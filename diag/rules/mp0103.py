@@ -14,9 +14,8 @@ istio/istio#16458). Source: ``pilot/pkg/networking/core/listener.go`` (HTTP chai
 
 from __future__ import annotations
 
-from diag import fixes
-from diag.resources import HTTP_FAMILY, TLS_FAMILY
-from diag.rules import facts
+from diag.model.resources import HTTP_FAMILY, TLS_FAMILY
+from diag.rules import facts, fixes
 from diag.rules.base import Diagnosis, Rule, RuleContext, observed_evidence
 
 

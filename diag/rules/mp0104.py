@@ -13,8 +13,7 @@ Versions: all of 1.22–1.30. Source: istio/istio ``pilot/pkg/model/push_context
 
 from __future__ import annotations
 
-from diag import fixes
-from diag.rules import facts
+from diag.rules import facts, fixes
 from diag.rules.base import Diagnosis, Rule, RuleContext, observed_evidence
 
 

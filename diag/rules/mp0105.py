@@ -17,8 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from diag import fixes
-from diag.rules import facts
+from diag.rules import facts, fixes
 from diag.rules.base import Diagnosis, Fix, Rule, RuleContext, observed_evidence
 
 

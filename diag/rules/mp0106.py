@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from diag import fixes
+from diag.rules import fixes
 from diag.rules.base import BLOCK_SIGNATURES, Diagnosis, Fix, Rule, RuleContext
 
 SCHEME_PORTS = {"http": 80, "https": 443}

@@ -21,8 +21,8 @@ DNS/STATIC entries on proxies that capture DNS. Source: istio/istio
 
 from __future__ import annotations
 
-from diag import predict
-from diag.predict_model import PortOwner
+from diag.predict import sidecar as predict
+from diag.predict.model import PortOwner
 from diag.rules import facts
 from diag.rules.base import Diagnosis, Rule, RuleContext, observed_evidence
 

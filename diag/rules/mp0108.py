@@ -14,7 +14,8 @@ Versions: all of 1.22–1.30. Source: istio/istio ``pilot/pkg/networking/core/cl
 
 from __future__ import annotations
 
-from diag import fixes, predict
+from diag.predict import sidecar as predict
+from diag.rules import fixes
 from diag.rules.base import Diagnosis, Rule, RuleContext, observed_evidence
 
 ORIGINATING = ("SIMPLE", "MUTUAL", "ISTIO_MUTUAL")

@@ -15,7 +15,8 @@ DestinationRule applies).
 
 from __future__ import annotations
 
-from diag import fixes, predict
+from diag.predict import sidecar as predict
+from diag.rules import fixes
 from diag.rules.base import Diagnosis, Rule, RuleContext, observed_evidence
 
 

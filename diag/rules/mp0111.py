@@ -12,10 +12,10 @@ Versions: all of 1.22–1.30. Source: istio/istio ``pkg/config/validation/valida
 
 from __future__ import annotations
 
-from diag import fixes
-from diag.resources import ServiceEntry
+from diag.model.resources import ServiceEntry
+from diag.model.snapshot import host_matches
+from diag.rules import fixes
 from diag.rules.base import Diagnosis, Rule, RuleContext, observed_evidence
-from diag.snapshot import host_matches
 
 DNS = ("DNS", "DNS_ROUND_ROBIN")
 

@@ -2,7 +2,7 @@
 
 Istio behaviour relied on (the egress-gateway pattern: ServiceEntry + Gateway + a DestinationRule
 subset for the gateway Service + a VirtualService bound to `mesh` and the Gateway), each sub-reason
-read from the predicted gateway hop (`diag.predict_gateway`, `Prediction.gateway`):
+read from the predicted gateway hop (`diag.predict.gateway`, `Prediction.gateway`):
 
 - no `mesh` route matches the call → the sidecar routes it directly: it works, bypassing the gateway
   (`pilot/pkg/networking/core/route/route.go` `sourceMatchHTTP`). Reported whenever a VirtualService
@@ -38,8 +38,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from diag.predict_gateway_model import GatewayHop, relayed_envoy_reply
-from diag.resources import VirtualService
+from diag.model.resources import VirtualService
+from diag.predict.gateway_model import GatewayHop, relayed_envoy_reply
 from diag.rules.base import Diagnosis, Fix, Rule, RuleContext, observed_evidence
 from diag.rules.mp0112_bypass import egress_bound
 from diag.rules.mp0112_fix import gateway_fix, not_on_gateway

@@ -6,16 +6,16 @@ egress gateway's Service says so; if this call's path is direct, it bypasses the
 (`pilot/pkg/networking/core/route/route.go` `sourceMatchHTTP`: a mesh route that does not match
 falls through to the host's own route). A Gateway is an egress gateway's when its selector names
 one (`istio: egressgateway`, or "egress" in a selector value, as installations label them), or a
-Service the route targets selects such pods (`diag.predict_gateway_workload.gateway_for_cluster`).
+Service the route targets selects such pods (`diag.predict.gateway_workload.gateway_for_cluster`).
 """
 
 from __future__ import annotations
 
-from diag.predict_gateway_workload import gateway_for_cluster
-from diag.predict_scope import resolve_short_host
-from diag.resources import VirtualService
+from diag.model.resources import VirtualService
+from diag.model.snapshot import Snapshot, host_matches
+from diag.predict.gateway_workload import gateway_for_cluster
+from diag.predict.scope import resolve_short_host
 from diag.rules.base import RuleContext
-from diag.snapshot import Snapshot, host_matches
 
 
 def egress_bound(ctx: RuleContext) -> list[VirtualService]:

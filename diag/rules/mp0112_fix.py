@@ -10,10 +10,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from diag import fixes
-from diag.predict_gateway_model import GatewayHop
+from diag.model.snapshot import Snapshot, host_matches
+from diag.predict.gateway_model import GatewayHop
+from diag.rules import fixes
 from diag.rules.base import Fix, RuleContext
-from diag.snapshot import Snapshot, host_matches
 
 
 def not_on_gateway(hop: GatewayHop) -> bool:

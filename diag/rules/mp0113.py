@@ -12,7 +12,8 @@ Envoy ``source/common/router/config_impl.cc`` (``findVirtualHost`` lower-cases),
 
 from __future__ import annotations
 
-from diag import fixes, predict
+from diag.predict import sidecar as predict
+from diag.rules import fixes
 from diag.rules.base import Diagnosis, Rule, RuleContext, observed_evidence
 
 RELATIONS = {

@@ -21,9 +21,9 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import replace
 
-from diag import fixes, predict
-from diag.resources import ServiceEntry
-from diag.rules import facts
+from diag.model.resources import ServiceEntry
+from diag.predict import sidecar as predict
+from diag.rules import facts, fixes
 from diag.rules.base import Diagnosis, Fix, Rule, RuleContext, observed_evidence
 
 

@@ -12,7 +12,7 @@ Istio task "Egress TLS origination". The port is the cluster's: a VirtualService
 
 from __future__ import annotations
 
-from diag import fixes
+from diag.rules import fixes
 from diag.rules.base import Diagnosis, Fix, Rule, RuleContext, observed_evidence
 from probes.model import Signature
 

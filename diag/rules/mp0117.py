@@ -12,7 +12,7 @@ Istio docs "Server first protocols".
 
 from __future__ import annotations
 
-from diag import visibility
+from diag.predict import visibility
 from diag.rules.base import Diagnosis, Rule, RuleContext, observed_evidence
 from probes.model import Signature
 

@@ -12,7 +12,7 @@ Gateway server in `ISTIO_MUTUAL` mode; over plaintext they never match. What the
 over plaintext HTTP (or with TLS origination) `403 RBAC: access denied`, relayed by its sidecar
 with `x-envoy-upstream-service-time`; over TLS passthrough or TCP a closed connection
 (`RESET_BEFORE_RESPONSE` / `TCP_CLOSED_AFTER_CONNECT`) — a 403 can never be seen through end-to-end
-TLS. The policies evaluated are those of the predicted gateway hop (`diag.predict_gateway_authz`).
+TLS. The policies evaluated are those of the predicted gateway hop (`diag.predict.gateway_authz`).
 Versions: all of 1.22–1.30 (waypoints: ambient, 1.22+). Source: Istio docs "Authorization"
 (concepts/security); istio/istio#58349. Why `--like` carries the service account:
 `docs/probe-pod.md`.
@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from diag import fixes
-from diag.predict_gateway_model import GatewayHop
+from diag.predict.gateway_model import GatewayHop
+from diag.rules import fixes
 from diag.rules.base import Diagnosis, Fix, Rule, RuleContext, observed_evidence
 from probes.model import Signature
 

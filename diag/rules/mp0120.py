@@ -15,8 +15,8 @@ Versions: all of 1.22–1.30. Source: istio/istio ``tools/packaging/common/envoy
 
 from __future__ import annotations
 
-from diag import predict
 from diag.live import path as livepath
+from diag.predict import sidecar as predict
 from diag.rules.base import DNS_SIGNATURES, Diagnosis, Rule, RuleContext, observed_evidence
 
 

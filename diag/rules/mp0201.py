@@ -12,7 +12,7 @@ Versions: all of 1.22–1.30. Source: istio/istio ``pkg/dns/server/name_table.go
 
 from __future__ import annotations
 
-from diag import predict
+from diag.predict import sidecar as predict
 from diag.rules import facts
 from diag.rules.base import DNS_SIGNATURES, Diagnosis, Rule, RuleContext, observed_evidence
 

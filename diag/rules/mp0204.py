@@ -18,7 +18,7 @@ import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
-from diag.resources import Pod
+from diag.model.resources import Pod
 from diag.rules import facts
 from diag.rules.base import Diagnosis, Rule, RuleContext, observed_evidence
 

@@ -11,7 +11,7 @@ Versions: all of 1.22–1.30. Source: istio/istio
 
 from __future__ import annotations
 
-from diag import predict
+from diag.predict import sidecar as predict
 from diag.rules import facts
 from diag.rules.base import PASS_DECISIONS, Diagnosis, Rule, RuleContext, observed_evidence
 

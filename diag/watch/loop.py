@@ -3,7 +3,7 @@ each result with check's engine, and update metrics, logs and Events (docs/watch
 
 A cycle is one probe plan for all targets (run concurrently, each bounded by the probe timeout,
 so one failing target never delays the others) and one report through
-``diag.commands.explain.build_report``: the same codes as ``meshprobe check``. The prober is a
+``diag.assess.build_report``: the same codes as ``meshprobe check``. The prober is a
 function from a plan (``meshprobe.plan/v1``) to a ``ProbeReport``: in a pod it is the probe engine
 in this process (``probes.runner.run_plan``), behind the pod's own sidecar; tests pass another.
 """
@@ -104,9 +104,9 @@ class Watcher:
 
     def cycle(self) -> list[Verdict]:
         """Probe every target once; returns the verdicts (metrics, logs and Events are updated)."""
-        from diag.commands.explain import build_report, target_specs
-        from diag.loader import load_documents
-        from diag.snapshot import Snapshot
+        from diag.assess import build_report, target_specs
+        from diag.model.loader import load_documents
+        from diag.model.snapshot import Snapshot
 
         started = time.monotonic()
         reads = self.mesh.reads

@@ -1,7 +1,7 @@
 """The live mesh, kept current by API watches rather than polling (docs/watch.md, How it reads
 the mesh).
 
-``MeshWatch.start()`` reads the mesh once (``diag.meshread.read_mesh``, as check does) and starts
+``MeshWatch.start()`` reads the mesh once (``diag.live.meshread.read_mesh``, as check does) and starts
 one watch per kind that changes what a sidecar does with egress: Istio's kinds, Namespaces, the
 mesh config ConfigMap (``istio`` in istio-system) and the targets ConfigMap, if any (each watched
 by name: ``fieldSelector=metadata.name=``, which RBAC can grant with ``resourceNames``).
@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 from diag import errors
 from diag.cluster import Cluster, WatchExpired, resource_path
-from diag.meshread import ISTIO_KINDS, ROOT_NAMESPACE, LiveMesh, pick_version, read_mesh, served_versions
+from diag.live.meshread import ISTIO_KINDS, ROOT_NAMESPACE, LiveMesh, pick_version, read_mesh, served_versions
 
 log = logging.getLogger("meshprobe.watch")
 WATCH_SECONDS = 300  # each watch request's timeoutSeconds; it is resumed at once

@@ -14,8 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from diag import cli, kubeyaml
-from diag.loader import load_text
+from diag import cli
+from diag.model import kubeyaml
+from diag.model.loader import load_text
 
 SE = """apiVersion: networking.istio.io/v1
 kind: ServiceEntry

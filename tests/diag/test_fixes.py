@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 import yaml
 
-from diag import fixes, predict
-from diag.loader import load_documents, load_text
-from diag.predict import Call
+from diag.model.loader import load_documents, load_text
+from diag.model.snapshot import Snapshot
+from diag.predict import sidecar as predict
+from diag.predict.sidecar import Call
 from diag.report import assess_target
-from diag.snapshot import Snapshot
+from diag.rules import fixes
 from probes.targets import parse_target
 from tests.diag.test_rules import CASES, Case, run_case
 

@@ -1,4 +1,4 @@
-"""AuthorizationPolicies at the egress gateway (`diag.predict_gateway_authz`): selection, DENY
+"""AuthorizationPolicies at the egress gateway (`diag.predict.gateway_authz`): selection, DENY
 before ALLOW, an ALLOW policy making no-match a deny, identity only over Istio mTLS, TCP rules."""
 
 from __future__ import annotations
@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from diag.loader import load_text
-from diag.predict import predict
-from diag.predict_gateway import with_gateway
-from diag.predict_gateway_authz import Request, evaluate, policies_for
-from diag.predict_gateway_model import GatewayHop
-from diag.predict_model import Call, Source
-from diag.resources import AuthorizationPolicy
-from diag.snapshot import Snapshot
+from diag.model.loader import load_text
+from diag.model.resources import AuthorizationPolicy
+from diag.model.snapshot import Snapshot
+from diag.predict.gateway import with_gateway
+from diag.predict.gateway_authz import Request, evaluate, policies_for
+from diag.predict.gateway_model import GatewayHop
+from diag.predict.model import Call, Source
+from diag.predict.sidecar import predict
 
 DATA = Path(__file__).parent / "testdata" / "gateway"
 SLEEP = "cluster.local/ns/apps/sa/sleep"

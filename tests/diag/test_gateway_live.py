@@ -1,4 +1,4 @@
-"""``diag.gateway_live`` without a cluster: which gateway pod is read, every way the read can fail
+"""``diag.live.gateway`` without a cluster: which gateway pod is read, every way the read can fail
 (each a note, never an error), one read per gateway per run, and the WithGateway wrapper."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from diag import errors
-from diag.gateway_live import GatewayConfigs, WithGateway, pick_pod, read_gateway_config
 from diag.live.call import LivePath
-from diag.predict_gateway_model import GatewayWorkload
+from diag.live.gateway import GatewayConfigs, WithGateway, pick_pod, read_gateway_config
+from diag.predict.gateway_model import GatewayWorkload
 
 GATEWAY = GatewayWorkload(
     name="istio-egressgateway.istio-system",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from diag.loader import load_text
-from diag.resources import AuthorizationPolicy, Gateway
-from diag.snapshot import Snapshot
+from diag.model.loader import load_text
+from diag.model.resources import AuthorizationPolicy, Gateway
+from diag.model.snapshot import Snapshot
 
 GATEWAY = """
 apiVersion: networking.istio.io/{version}

@@ -1,4 +1,4 @@
-"""The egress-gateway hop (`diag.predict_gateway`) for each setup of Istio's egress-gateway tasks
+"""The egress-gateway hop (`diag.predict.gateway`) for each setup of Istio's egress-gateway tasks
 (testdata/gateway: HTTP, HTTPS passthrough, TLS origination at the gateway, TCP) and each fault."""
 
 from __future__ import annotations
@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from diag.loader import load_text
-from diag.predict import predict
-from diag.predict_gateway import gateway_for_cluster, predict_gateway, with_gateway
-from diag.predict_gateway_model import GatewayHop
-from diag.predict_model import Call, Source
-from diag.snapshot import Snapshot
+from diag.model.loader import load_text
+from diag.model.snapshot import Snapshot
+from diag.predict.gateway import gateway_for_cluster, predict_gateway, with_gateway
+from diag.predict.gateway_model import GatewayHop
+from diag.predict.model import Call, Source
+from diag.predict.sidecar import predict
 
 DATA = Path(__file__).parent / "testdata" / "gateway"
 GW = "istio-egressgateway.istio-system.svc.cluster.local"

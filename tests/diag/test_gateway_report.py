@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from diag.loader import load_text
-from diag.predict_model import Source
+from diag.model.loader import load_text
+from diag.model.snapshot import Snapshot
+from diag.predict.model import Source
 from diag.report import Report, TargetResult, assess_target
-from diag.snapshot import Snapshot
 from probes.model import HttpEvidence, Origin, ProbeResult, Signature
 from probes.targets import parse_target
 from tests.diag.test_report import SCHEMA, validate

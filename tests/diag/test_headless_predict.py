@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 
-from diag.loader import load_documents
-from diag.model_endpoints import EndpointSlice
-from diag.predict import Call, Source, predict
-from diag.predict_listeners import listeners_for_port
-from diag.predict_scope import scope_for
-from diag.resources import MeshConfig, OutboundTrafficPolicy
-from diag.snapshot import Snapshot
+from diag.model.endpoints import EndpointSlice
+from diag.model.loader import load_documents
+from diag.model.resources import MeshConfig, OutboundTrafficPolicy
+from diag.model.snapshot import Snapshot
+from diag.predict.listeners import listeners_for_port
+from diag.predict.scope import scope_for
+from diag.predict.sidecar import Call, Source, predict
 
 HOST = "db.default.svc.cluster.local"
 

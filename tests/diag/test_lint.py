@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from diag.cli import main
-from diag.lint import CODES, sarif, static_findings
-from diag.loader import load_text
-from diag.snapshot import Snapshot
+from diag.lint.run import CODES, sarif, static_findings
+from diag.model.loader import load_text
+from diag.model.snapshot import Snapshot
 from tests.diag.test_report import SCHEMA, validate
 from tests.diag.test_rules import DATA, Case, read_case
 

@@ -5,9 +5,9 @@ pkg/config/validation/validation.go), so a prefix wildcard is exactly what it re
 
 from __future__ import annotations
 
-from diag.lint import static_findings
-from diag.loader import load_text
-from diag.snapshot import Snapshot
+from diag.lint.run import static_findings
+from diag.model.loader import load_text
+from diag.model.snapshot import Snapshot
 
 ENTRY = """
 apiVersion: networking.istio.io/v1

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from diag.lint import lint_loaded
-from diag.loader import load_text
+from diag.lint.run import lint_loaded
+from diag.model.loader import load_text
 from diag.rules.base import Diagnosis
 
 DATA = Path(__file__).parent / "testdata" / "parity"

@@ -1,6 +1,6 @@
 """The live-path matcher on the lab generator's output (``lab.istiod.generate``, written
-independently from ``diag.predict``): for a matrix of calls, modes and DNS capture, Envoy's choice
-read by ``diag.live.path`` agrees with ``diag.predict``. A disagreement names a bug in one of the
+independently from ``diag.predict.sidecar``): for a matrix of calls, modes and DNS capture, Envoy's choice
+read by ``diag.live.path`` agrees with ``diag.predict.sidecar``. A disagreement names a bug in one of the
 three; auto-allocated VIP values differ between generator and model, so each side dials its own
 DNS answer."""
 
@@ -9,10 +9,10 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from diag import predict
 from diag.live import path as livepath
-from diag.loader import load_text
-from diag.snapshot import Snapshot
+from diag.model.loader import load_text
+from diag.model.snapshot import Snapshot
+from diag.predict import sidecar as predict
 from lab.istiod import PodView, generate
 
 CONFIG = """\

@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from diag.errors import InputError
-from diag.loader import load_documents, load_mesh_config, load_paths, load_text
-from diag.resources import MeshConfig, Service, ServiceEntry, Sidecar
+from diag.model.loader import load_documents, load_mesh_config, load_paths, load_text
+from diag.model.resources import MeshConfig, Service, ServiceEntry, Sidecar
 
 SE = """
 apiVersion: networking.istio.io/{version}

@@ -8,11 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from diag import model_validation
-from diag.loader import load_paths
-from diag.resources import MeshConfig, Resource
-from diag.snapshot import Snapshot
-from diag.validation import validate
+from diag.model import validation_rules as model_validation
+from diag.model.loader import load_paths
+from diag.model.resources import MeshConfig, Resource
+from diag.model.snapshot import Snapshot
+from diag.model.validation import validate
 
 TABLE = Path(__file__).parent / "testdata" / "model" / "validation.yaml"
 _loaded = load_paths([TABLE])

@@ -6,8 +6,8 @@ import json
 
 import yaml
 
-from diag.image import PROBE_GID, PROBE_UID
-from diag.podspec import READINESS_GATE, RUN_LABEL, ProbeRun, Workload, ephemeral_patch, probe_job
+from diag.pod.image import PROBE_GID, PROBE_UID
+from diag.pod.spec import READINESS_GATE, RUN_LABEL, ProbeRun, Workload, ephemeral_patch, probe_job
 
 PLAN = {"schema": "meshprobe.plan/v1", "targets": ["pkg.example.com"]}
 TEMPLATE = {

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from diag.loader import load_paths
-from diag.predict import Call, Source, predict
-from diag.resources import MeshConfig, OutboundTrafficPolicy
-from diag.snapshot import Snapshot
+from diag.model.loader import load_paths
+from diag.model.resources import MeshConfig, OutboundTrafficPolicy
+from diag.model.snapshot import Snapshot
+from diag.predict.sidecar import Call, Source, predict
 
 MAIN = Path(__file__).parent / "testdata" / "model" / "prototype-main.yaml"
 HTTP_CHAIN = "{transport_protocol=raw_buffer,application_protocols=http/1.1|h2c}"

@@ -5,11 +5,11 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from diag.loader import load_documents
-from diag.predict import Call, Source, candidates, near_names, port_owner, predict
-from diag.predict_model import VERDICTS
-from diag.resources import MeshConfig, OutboundTrafficPolicy
-from diag.snapshot import Snapshot
+from diag.model.loader import load_documents
+from diag.model.resources import MeshConfig, OutboundTrafficPolicy
+from diag.model.snapshot import Snapshot
+from diag.predict.model import VERDICTS
+from diag.predict.sidecar import Call, Source, candidates, near_names, port_owner, predict
 
 _hosts = st.sampled_from(
     ["a.example.com", "*.example.com", "*", "A.Example.com", "b.example.com.", "x", "", "1.2.3.4"]

@@ -1,4 +1,4 @@
-"""VirtualService HTTP routes in predictions (`diag.predict_http`): what the prediction says for a
+"""VirtualService HTTP routes in predictions (`diag.predict.http`): what the prediction says for a
 redirect, a direct response, a weighted route and a request no route matches, and the delegate
 conflict rules of `pilot/pkg/model/virtualservice.go` (`stringMatchConflict`, `hasConflict`).
 Which route Envoy picks is checked on all three paths by the vectors (`tests/vectors/`)."""
@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from diag.loader import load_text
-from diag.predict import Call, Source, predict
-from diag.predict_http import _has_conflict, _string_conflict
-from diag.resources import HttpMatch, StringMatch
-from diag.snapshot import Snapshot
+from diag.model.loader import load_text
+from diag.model.resources import HttpMatch, StringMatch
+from diag.model.snapshot import Snapshot
+from diag.predict.http import _has_conflict, _string_conflict
+from diag.predict.sidecar import Call, Source, predict
 
 CONFIG = """
 apiVersion: networking.istio.io/v1

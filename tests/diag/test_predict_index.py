@@ -15,13 +15,13 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from diag.loader import load_documents
-from diag.predict import Call, Source, predict
-from diag.predict_listeners import ChainIndex, ChainModel, ListenerModel
-from diag.predict_scope import _order_key, _visible_in_order
-from diag.resources import MeshConfig
-from diag.snapshot import MeshService, Snapshot
-from diag.visibility import in_discovery_scope, service_exported
+from diag.model.loader import load_documents
+from diag.model.resources import MeshConfig
+from diag.model.snapshot import MeshService, Snapshot
+from diag.predict.listeners import ChainIndex, ChainModel, ListenerModel
+from diag.predict.scope import _order_key, _visible_in_order
+from diag.predict.sidecar import Call, Source, predict
+from diag.predict.visibility import in_discovery_scope, service_exported
 
 _LABELS = ("a", "b", "ab", "example", "com", "B")
 

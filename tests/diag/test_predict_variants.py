@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from diag.loader import load_text
-from diag.model_mesh import parse_mesh_config
-from diag.predict import Call, Source, bound_addresses, dns_answer, port_owner, predict
-from diag.snapshot import Snapshot
+from diag.model.loader import load_text
+from diag.model.mesh import parse_mesh_config
+from diag.model.snapshot import Snapshot
+from diag.predict.sidecar import Call, Source, bound_addresses, dns_answer, port_owner, predict
 
 REG = {"outboundTrafficPolicy": {"mode": "REGISTRY_ONLY"}}
 

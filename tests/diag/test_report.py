@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from diag.live.path import LivePath
-from diag.predict_model import EnvoyPath, Prediction
+from diag.predict.model import EnvoyPath, Prediction
 from diag.report import MeshInfo, Report, SourceInfo, TargetResult, outcome
 from diag.rules.base import Diagnosis, Fix
 from probes.model import HttpEvidence, Origin, Phases, ProbeResult, Protocol, Signature, TargetSpec

@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-from diag.loader import load_text
-from diag.predict import Source
+from diag.model.loader import load_text
+from diag.model.snapshot import Snapshot
+from diag.predict.sidecar import Source
 from diag.report import assess_target
-from diag.snapshot import Snapshot
 from probes.targets import parse_target
 
 CONFIG = """

@@ -21,8 +21,8 @@ from rich.console import Console
 
 from diag import cli
 from diag.live.path import LivePath
-from diag.loader import load_paths
-from diag.predict_model import EnvoyPath, Prediction
+from diag.model.loader import load_paths
+from diag.predict.model import EnvoyPath, Prediction
 from diag.render.document import DETAIL_LIMIT
 from diag.render.fixes import distinct_fixes, fixes_stream, write_fixes
 from diag.render.junit import report_junit

@@ -23,10 +23,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from diag.loader import load_text
-from diag.predict import Source
+from diag.model.loader import load_text
+from diag.model.snapshot import Snapshot
+from diag.predict.sidecar import Source
 from diag.report import TargetResult, assess_target
-from diag.snapshot import Snapshot
 from probes.model import (
     ClusterMembership,
     DnsEvidence,

@@ -9,14 +9,13 @@ from dataclasses import replace
 
 import pytest
 
-from diag import fixes
-from diag.loader import load_text
-from diag.predict import Call, Source, predict
+from diag.model.loader import load_text
+from diag.model.snapshot import Snapshot
+from diag.predict.sidecar import Call, Source, predict
 from diag.report import assess_target
-from diag.rules import diagnose
+from diag.rules import diagnose, fixes
 from diag.rules.base import Fix, RuleContext
 from diag.rules.fixcheck import check_fix
-from diag.snapshot import Snapshot
 from probes.targets import parse_target
 from tests.diag.test_samples_predictions import snapshot_of
 

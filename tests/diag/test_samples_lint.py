@@ -4,9 +4,9 @@ rest is still linted."""
 
 from __future__ import annotations
 
-from diag.lint import is_object_problem, lint_loaded, static_findings
-from diag.loader import load_text
-from diag.snapshot import Snapshot
+from diag.lint.run import is_object_problem, lint_loaded, static_findings
+from diag.model.loader import load_text
+from diag.model.snapshot import Snapshot
 from tests.diag.test_samples_predictions import SAMPLES
 
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from diag.loader import load_text
-from diag.predict import Call, Source, predict
+from diag.model.loader import load_text
+from diag.model.snapshot import Snapshot
+from diag.predict.sidecar import Call, Source, predict
 from diag.report import assess_target
-from diag.snapshot import Snapshot
 from probes.targets import parse_target
 from tests.diag.test_report import SCHEMA, validate
 

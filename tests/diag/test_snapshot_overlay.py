@@ -14,13 +14,13 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from diag.loader import load_documents
-from diag.predict import Call, Source, predict
-from diag.predict_scope import _export_buckets, _visible_in_order
-from diag.resources import Resource
+from diag.model.loader import load_documents
+from diag.model.resources import Resource
+from diag.model.snapshot import MeshService, Snapshot
+from diag.predict.scope import _export_buckets, _visible_in_order
+from diag.predict.sidecar import Call, Source, predict
 from diag.rules.fixcheck import _objects
-from diag.snapshot import MeshService, Snapshot
-from diag.snapshot_overlay import overlay
+from diag.rules.overlay import overlay
 
 _HOSTS = ["a.example.com", "*.example.com", "b.example.com", "*.b.example.com", "db.internal"]
 _PORTS = [

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from diag.loader import load_text
-from diag.model_mesh import parse_mesh_config
-from diag.predict import Call, Source, candidates, near_names, predict
-from diag.snapshot import MeshService, Snapshot
-from diag.visibility import (
+from diag.model.loader import load_text
+from diag.model.mesh import parse_mesh_config
+from diag.model.snapshot import MeshService, Snapshot
+from diag.predict.sidecar import Call, Source, candidates, near_names, predict
+from diag.predict.visibility import (
     effective_mode,
     egress_host_matches,
     in_discovery_scope,

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from diag import errors
-from diag.meshread import LiveMesh
+from diag.live.meshread import LiveMesh
 from diag.watch.loop import Watcher, WatchOptions
 from diag.watch.run import run_watch
 from probes.model import PROBE_SCHEMA, Phases, ProbeReport, ProbeResult, SidecarEvidence, Signature

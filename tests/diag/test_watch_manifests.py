@@ -8,8 +8,9 @@ import re
 
 import pytest
 
-from diag import cli, kubeyaml
+from diag import cli
 from diag.manifests.watch import ALERTS, TARGETS_CONFIGMAP, watch_manifests
+from diag.model import kubeyaml
 from diag.watch.metrics import known_codes
 from tests.meta.test_manifests import schema_errors
 

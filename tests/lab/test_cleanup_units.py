@@ -1,4 +1,4 @@
-"""`diag.cleanup` without a cluster: durations, which runs are due, and that an object without
+"""`diag.pod.cleanup` without a cluster: durations, which runs are due, and that an object without
 meshprobe's label is never chosen even when the API server returns it (a selector ignored)."""
 
 from __future__ import annotations
@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from diag import cleanup, errors
+from diag import errors
+from diag.pod import cleanup
 
 NOW = 1_700_000_000.0  # 2023-11-14T22:13:20Z
 MANAGED = {"app.kubernetes.io/managed-by": "meshprobe"}

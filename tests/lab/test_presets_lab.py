@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from diag.commands import explain
-from diag.image import PROBE_GID, PROBE_UID
+from diag.pod.image import PROBE_GID, PROBE_UID
 from diag.presets import BUILTINS, Preset, expand_preset, fixed, load_user_presets
 from probes.options import ProbeOptions
 from probes.plan import Plan, plan_to_json

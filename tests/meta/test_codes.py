@@ -1,5 +1,5 @@
 """Meta-tests for diagnosis and lint codes. The published table is
-`docs/codes/README.md`; it, the rule registry (`diag.rules.ALL_RULES`, `diag.lint.CODES`) and the
+`docs/codes/README.md`; it, the rule registry (`diag.rules.ALL_RULES`, `diag.lint.run.CODES`) and the
 pages under `docs/codes/` must agree: every code in the registry has exactly one row (same name,
 level and one-line meaning as its page), a YAML test case (diagnosis codes) and a page with the
 four sections; codes are unique, and a published code never changes its name or disappears.
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from diag.lint import CODES as LINT_CODES
+from diag.lint.run import CODES as LINT_CODES
 from diag.rules import ALL_RULES, RULES_BY_CODE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -141,7 +141,7 @@ def test_root_cause_order() -> None:
 
 
 def test_lint_codes_are_mp04xx_unique_and_documented() -> None:
-    from diag.lint import CODES
+    from diag.lint.run import CODES
 
     assert all(re.fullmatch(r"MP04\d\d", c) for c in CODES)
     assert not set(CODES) & set(RULES_BY_CODE)
@@ -154,7 +154,7 @@ def test_lint_codes_are_mp04xx_unique_and_documented() -> None:
 
 
 def test_every_page_belongs_to_a_code() -> None:
-    from diag.lint import CODES
+    from diag.lint.run import CODES
 
     pages = {p.stem for p in DOCS.glob("*.md")} - {"README"}
     assert pages == set(RULES_BY_CODE) | set(CODES)

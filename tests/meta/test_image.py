@@ -1,4 +1,4 @@
-"""The probe image: the ``Dockerfile`` agrees with ``diag.image`` (user, entrypoint), is clean under
+"""The probe image: the ``Dockerfile`` agrees with ``diag.pod.image`` (user, entrypoint), is clean under
 hadolint, installs exactly what ``probes/`` imports from a hashed lock, and the probe runs with
 only those packages on a read-only root filesystem."""
 
@@ -20,7 +20,7 @@ from packaging.markers import Marker
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from diag import image
+from diag.pod import image
 from probes import __version__
 from tests.conftest import IN_CI
 from tests.probes import servers
@@ -57,7 +57,7 @@ def _lock_names(text: str) -> dict[str, str]:
     }
 
 
-# ---- the Dockerfile and diag.image ------------------------------------------------------------
+# ---- the Dockerfile and diag.pod.image ------------------------------------------------------------
 
 
 def test_user_and_entrypoint_match_diag_image() -> None:
@@ -226,7 +226,7 @@ def test_probe_runs_from_the_locked_packages_on_a_read_only_root(tmp_path: Path)
 def test_the_launchers_pod_spec_runs_the_image_as_built() -> None:
     """The probe container's command and user are the image's (ENTRYPOINT, USER), its root filesystem
     is read-only, and /tmp (the image's HOME) is writable: the pod runs what the Dockerfile built."""
-    from diag.podspec import ProbeRun, pod_template, probe_container
+    from diag.pod.spec import ProbeRun, pod_template, probe_container
 
     final = _final_stage(DOCKERFILE.read_text())
     (entrypoint,) = [json.loads(args) for word, args in final if word == "ENTRYPOINT"]

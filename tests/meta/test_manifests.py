@@ -27,9 +27,10 @@ from typing import Any
 
 import pytest
 
-from diag import cli, kubeyaml
+from diag import cli
 from diag import manifests as rendered
-from diag.loader import load_paths
+from diag.model import kubeyaml
+from diag.model.loader import load_paths
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = sorted((ROOT / "manifests").rglob("*.yaml"))
@@ -187,7 +188,7 @@ def _rules(docs: list[dict[str, Any]]) -> dict[str, set[tuple[str, str, str]]]:
 
 
 def test_rbac_grants_exactly_what_meshprobe_calls() -> None:
-    from diag.meshread import CORE_KINDS, ISTIO_KINDS
+    from diag.live.meshread import CORE_KINDS, ISTIO_KINDS
 
     rules = _rules(objects("rbac.yaml"))
     reader = {(g, r, "list") for g, r, _ in ISTIO_KINDS} | {(g, r, "list") for g, _, r, _ in CORE_KINDS}
@@ -294,7 +295,7 @@ def test_strings_kubectl_would_misread_are_quoted() -> None:
 
 
 def test_probe_pod_is_the_pod_template_check_creates() -> None:
-    from diag.podspec import ProbeRun, pod_template
+    from diag.pod.spec import ProbeRun, pod_template
     from probes.plan import load_plan
 
     pod = by_kind(objects("probe-pod.yaml"), "Pod")
@@ -314,7 +315,7 @@ def test_probe_pod_is_the_pod_template_check_creates() -> None:
 
 
 def test_probe_pod_keeps_the_safety_rules() -> None:
-    from diag.image import PROBE_UID
+    from diag.pod.image import PROBE_UID
 
     pod = by_kind(objects("probe-pod.yaml"), "Pod")
     spec, container = pod["spec"], pod["spec"]["containers"][0]

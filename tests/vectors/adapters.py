@@ -1,8 +1,8 @@
 """Translate vector cases and calls to each path's API, and each path's answer back to
 :class:`~tests.vectors.outcome.Observed`.
 
-- predictions: ``diag.loader.load_documents`` + ``diag.snapshot.Snapshot.build`` +
-  ``diag.predict.predict(snapshot, Source, Call)``;
+- predictions: ``diag.model.loader.load_documents`` + ``diag.model.snapshot.Snapshot.build`` +
+  ``diag.predict.sidecar.predict(snapshot, Source, Call)``;
 - generated config: ``lab.istiod.generate(objects, PodView)`` read by
   ``diag.live.path.match(config, LiveCall)``.
 
@@ -19,7 +19,7 @@ from tests.vectors.outcome import LIVEPATH_ERRORS, Observed
 from tests.vectors.vector_format import VectorCall, VectorCase
 
 OBSERVABLE = {
-    # diag.predict.EnvoyPath has listener/filter_chain/route (the route config)/vhost/cluster,
+    # diag.predict.sidecar.EnvoyPath has listener/filter_chain/route (the route config)/vhost/cluster,
     # Prediction.route_name the route's own name (VirtualService routes); of Istio's errors
     # "none" (a path ending in a cluster or a virtual host) and "no_route" (http_action).
     "predict": frozenset(
@@ -38,20 +38,20 @@ def http_version(call: VectorCall) -> str | None:
 
 
 # ------------------------------------------------------------------------------------------
-# Predictions (diag.predict)
+# Predictions (diag.predict.sidecar)
 # ------------------------------------------------------------------------------------------
 
 
 def predict_protocol(call: VectorCall) -> str:
-    """Istio's (protocol, tls) pair as ``diag.predict.Call.protocol``."""
+    """Istio's (protocol, tls) pair as ``diag.predict.sidecar.Call.protocol``."""
     if call.tls:
         return "tls" if call.protocol == "tcp" else "https"
     return "tcp" if call.protocol == "tcp" else "http"
 
 
 def predict_call(call: VectorCall) -> Any:
-    """A ``diag.predict.Call`` for this call (the address is always given, as in Istio's tests)."""
-    from diag.predict import Call
+    """A ``diag.predict.sidecar.Call`` for this call (the address is always given, as in Istio's tests)."""
+    from diag.predict.sidecar import Call
 
     host = call.host or call.address
     headers = tuple(call.headers.items())
@@ -78,8 +78,8 @@ def _bare_host(host: str) -> str:
 
 
 def predict_source(case: VectorCase) -> Any:
-    """A ``diag.predict.Source`` for the case's proxy."""
-    from diag.predict import Source
+    """A ``diag.predict.sidecar.Source`` for the case's proxy."""
+    from diag.predict.sidecar import Source
 
     capture = case.proxy.dns_capture
     return Source(
@@ -92,10 +92,10 @@ def predict_source(case: VectorCase) -> Any:
 
 
 def snapshot_for(case: VectorCase) -> Any:
-    """Load the case's objects and mesh config into a ``diag.snapshot.Snapshot``; loader
+    """Load the case's objects and mesh config into a ``diag.model.snapshot.Snapshot``; loader
     problems are raised (a vector's config must load)."""
-    from diag.loader import load_documents, parse_mesh_config
-    from diag.snapshot import Snapshot
+    from diag.model.loader import load_documents, parse_mesh_config
+    from diag.model.snapshot import Snapshot
 
     loaded = load_documents([dict(o) for o in case.config], origin=case.id)
     errors = [str(p) for p in loaded.problems if p.level == "error"]
@@ -105,7 +105,7 @@ def snapshot_for(case: VectorCase) -> Any:
 
 
 def observed_from_prediction(prediction: Any) -> Observed:
-    """A ``diag.predict.Prediction`` as an observation."""
+    """A ``diag.predict.sidecar.Prediction`` as an observation."""
     path = prediction.path
     error = "none" if (path.cluster or path.vhost) else "no_path_predicted"
     if prediction.http_action == "no_route":

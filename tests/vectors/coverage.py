@@ -19,7 +19,7 @@ from tests.vectors.vector_format import VectorCall, VectorCase, load_all
 
 
 def _predict_runner(case: VectorCase) -> Callable[[VectorCall], Observed]:
-    from diag.predict import predict
+    from diag.predict.sidecar import predict
 
     snapshot = adapters.snapshot_for(case)
     if case.proxy.is_gateway:

@@ -3,7 +3,7 @@
 - generated: ``lab.istiod.generate_gateway(objects, GatewayView)`` read by ``diag.live.path.match``
   (a gateway listener binds ``0.0.0.0:<port>`` without original-destination matching, so the call's
   port picks it);
-- predict: ``diag.predict_gateway.predict_gateway(snapshot, GatewayWorkload, Call, Source,
+- predict: ``diag.predict.gateway.predict_gateway(snapshot, GatewayWorkload, Call, Source,
   cluster=...)``. That API follows a sidecar's call to a gateway Service port; a vector calls a
   gateway *listener* port. The adapter asks the prediction once per server port of the Gateways
   selecting the proxy and keeps the answer whose predicted listener is the called port (the
@@ -77,7 +77,7 @@ def generate(case: VectorCase) -> Any:
 
 
 # ------------------------------------------------------------------------------------------
-# Predictions (diag.predict_gateway)
+# Predictions (diag.predict.gateway)
 # ------------------------------------------------------------------------------------------
 
 
@@ -88,7 +88,7 @@ def _selected(selector: Any, labels: Any) -> bool:
 def workload(snapshot: Any, case: VectorCase) -> Any:
     """The case's gateway proxy as a ``GatewayWorkload``: its labels, the Gateways selecting it, and
     the ports of a Kubernetes Service in its namespace selecting it (Service port -> target port)."""
-    from diag.predict_gateway_model import GatewayWorkload
+    from diag.predict.gateway_model import GatewayWorkload
 
     labels = dict(case.proxy.labels)
     suffix = snapshot.mesh.domain_suffix
@@ -115,8 +115,8 @@ def workload(snapshot: Any, case: VectorCase) -> Any:
 def predict(snapshot: Any, case: VectorCase, call: VectorCall) -> Observed:
     """The prediction for a call to the gateway's listener port ``call.port`` (see the module
     docstring); the source is a sidecar-less client in the gateway's namespace."""
-    from diag.predict_gateway import predict_gateway
-    from diag.predict_model import Source
+    from diag.predict.gateway import predict_gateway
+    from diag.predict.model import Source
 
     gateway = workload(snapshot, case)
     server_ports = sorted(

@@ -31,10 +31,10 @@ _SERVICE_BY_ENDPOINT_IP = (
 UNSUPPORTED: dict[str, dict[str, str]] = {
     "predict": {
         "credential_name": _NO_CREDENTIALS,
-        "istio_mutual": "diag.predict_gateway takes the client's TLS from a sidecar's cluster; a vector"
+        "istio_mutual": "diag.predict.gateway takes the client's TLS from a sidecar's cluster; a vector"
         " call comes from no sidecar, so its ISTIO_MUTUAL cannot be stated",
         "gateway_service_ports": _SERVICE_BY_ENDPOINT_IP,
-        "https_redirect": "diag.predict_gateway does not model a server's tls.httpsRedirect (the"
+        "https_redirect": "diag.predict.gateway does not model a server's tls.httpsRedirect (the"
         " virtual host's require_tls): it reads any server tls block as a TLS mode",
     },
     "generated": {
@@ -46,7 +46,7 @@ UNSUPPORTED: dict[str, dict[str, str]] = {
 }
 
 _G_GW_COLLISION = (
-    "diag.predict_gateway does not reproduce pilot's collision of same-named Gateways in two"
+    "diag.predict.gateway does not reproduce pilot's collision of same-named Gateways in two"
     " namespaces (istio/istio#21394, asserted by Istio): the VS binds to neither, no listener"
 )
 DISAGREEMENTS: dict[str, dict[str, str]] = {

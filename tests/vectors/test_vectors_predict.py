@@ -1,5 +1,5 @@
-"""Istio's simulation vectors through meshprobe's predictions: ``diag.predict.predict`` for a
-sidecar, ``diag.predict_gateway.predict_gateway`` for a gateway proxy
+"""Istio's simulation vectors through meshprobe's predictions: ``diag.predict.sidecar.predict`` for a
+sidecar, ``diag.predict.gateway.predict_gateway`` for a gateway proxy
 (``tests/vectors/gateway_adapters.py``).
 
 Each call's prediction is compared with Istio's asserted outcome on the fields a prediction
@@ -45,7 +45,7 @@ def _param(item: Selected) -> Any:
 
 @pytest.mark.parametrize("item", [_param(s) for s in selected_calls(PATH) if _runs_here(s)])
 def test_call(item: Selected) -> None:
-    from diag.predict import predict
+    from diag.predict.sidecar import predict
 
     snapshot = _snapshot(item.case.id)
     if item.case.proxy.is_gateway:

@@ -1,0 +1,2 @@
+"""`meshprobe lint`: static findings over a snapshot, with istioctl analyze parity.
+"""

@@ -1,0 +1,2 @@
+"""The probe pod: its spec, launching it through the cluster door, following it, removing it.
+"""
