@@ -5,7 +5,7 @@ DestinationRule and Namespace (every served API version of the Istio kinds). Par
 a malformed object becomes a :class:`ParseProblem`, never an exception. (Longer than most modules:
 one dataclass and one parser per kind, kept side by side; VirtualService and EndpointSlice live in
 ``vsparse.py`` and ``endpoints.py``, the ``metadata`` both share in ``meta.py``.) Kept separate from
-``diag/resources.py`` on purpose (the lab is an independent check, docs/vectors.md).
+``diag/model/resources.py`` on purpose (the lab is an independent check, docs/vectors.md).
 """
 
 from __future__ import annotations
