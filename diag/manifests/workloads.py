@@ -18,8 +18,8 @@ from diag.manifests.common import (
     meta,
     target_hosts,
 )
-from diag.pod.image import PROBE_GID, PROBE_IMAGE, PROBE_UID
-from diag.pod.spec import ProbeRun, pod_template
+from diag.pod.image import PROBE_IMAGE
+from diag.pod.spec import ProbeRun, container_security, pod_security, pod_template
 
 DEFAULT_SCHEDULE = "*/30 * * * *"
 CLI_REPOSITORY = "ghcr.io/meshprobe/meshprobe-cli"
@@ -103,15 +103,7 @@ def cronjob(
             {"name": "PYTHONUNBUFFERED", "value": "1"},
             {"name": "NO_COLOR", "value": "1"},
         ],
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": PROBE_UID,
-            "runAsGroup": PROBE_GID,
-            "readOnlyRootFilesystem": True,
-            "allowPrivilegeEscalation": False,
-            "capabilities": {"drop": ["ALL"]},
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": container_security(),
         "resources": {
             "requests": {"cpu": "50m", "memory": "128Mi"},
             "limits": {"cpu": "500m", "memory": "256Mi"},
@@ -124,12 +116,7 @@ def cronjob(
         "automountServiceAccountToken": True,  # meshprobe talks to the API server
         "restartPolicy": "Never",
         "terminationGracePeriodSeconds": 30,  # time to delete its probe Job
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": PROBE_UID,
-            "runAsGroup": PROBE_GID,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": pod_security(),
         "containers": [container],
         "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "16Mi"}}],
         "enableServiceLinks": False,

@@ -140,6 +140,31 @@ class ProbeRun:
         return f"meshprobe-{self.run_id}"
 
 
+def pod_security() -> dict[str, Any]:
+    """The pod-level security context of every pod meshprobe creates: non-root as the probe's uid/gid,
+    the runtime's default seccomp profile (Pod Security "restricted")."""
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": PROBE_UID,
+        "runAsGroup": PROBE_GID,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def container_security() -> dict[str, Any]:
+    """A meshprobe container's security context: the pod's, plus a read-only root, no privilege
+    escalation and every capability dropped."""
+    pod = pod_security()
+    seccomp = pod.pop("seccompProfile")
+    return {
+        **pod,
+        "readOnlyRootFilesystem": True,
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": seccomp,
+    }
+
+
 def proxy_config(run: ProbeRun, target_hosts: list[str]) -> dict[str, Any]:
     """``proxy.istio.io/config``: the workload's (``--like``), plus hold-until-ready and the stats
     opt-in for the BlackHole/Passthrough counters and the targets' clusters."""
@@ -177,12 +202,7 @@ def pod_template(run: ProbeRun, target_hosts: list[str]) -> dict[str, Any]:
         "activeDeadlineSeconds": run.deadline_s,
         "terminationGracePeriodSeconds": 2,
         "readinessGates": [{"conditionType": READINESS_GATE}],
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": PROBE_UID,
-            "runAsGroup": PROBE_GID,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": pod_security(),
         "containers": [probe_container(run, PROBE_CONTAINER)],
         "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "16Mi"}}],
         "enableServiceLinks": False,
@@ -211,15 +231,7 @@ def probe_container(run: ProbeRun, name: str, *, ephemeral: bool = False) -> dic
             {"name": "PYTHONDONTWRITEBYTECODE", "value": "1"},
             {"name": "PYTHONUNBUFFERED", "value": "1"},
         ],
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": PROBE_UID,
-            "runAsGroup": PROBE_GID,
-            "readOnlyRootFilesystem": True,
-            "allowPrivilegeEscalation": False,
-            "capabilities": {"drop": ["ALL"]},
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": container_security(),
         "terminationMessagePolicy": "FallbackToLogsOnError",
     }
     if not ephemeral:
