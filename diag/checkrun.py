@@ -15,8 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from diag.cluster import Cluster
+    from diag.live.meshread import LiveMesh
+    from diag.model.resources import MeshConfig, Resource
     from diag.pod.spec import Workload
+    from diag.pod.watch import Launched
     from diag.report import Report
+    from probes.model import TargetSpec
 
 WORKLOAD_KINDS = {
     "deploy": ("apps", "deployments"),
@@ -197,7 +201,7 @@ def _namespace_labels(objects: list[dict[str, Any]], namespace: str) -> dict[str
 
 def _targets(
     o: Options, raw_objects: list[dict[str, Any]], namespace: str, workload: Workload | None
-) -> tuple[list[Any], list[Any], Any]:
+) -> tuple[list[TargetSpec], list[Resource], MeshConfig | None]:
     from diag.assess import target_specs
     from diag.model.loader import load_documents
     from diag.model.snapshot import Snapshot
@@ -233,7 +237,9 @@ def _preset_targets(o: Options, workload: Workload | None) -> list[str]:
     return out
 
 
-def _plan(o: Options, specs: list[Any], *, native: bool, ambient: bool, created: bool) -> dict[str, Any]:
+def _plan(
+    o: Options, specs: list[TargetSpec], *, native: bool, ambient: bool, created: bool
+) -> dict[str, Any]:
     """The probe's plan (docs/probe.md): one entry per target, and the sidecar handling described in
     docs/probe-pod.md."""
     ports = {str(s.port): s.protocol.upper() for s in specs if s.protocol in ("http", "https", "tls")}
@@ -267,11 +273,11 @@ def _report(
     ns: str,
     workload: Workload | None,
     pod: dict[str, Any] | None,
-    live: Any,
-    launched: Any,
-    specs: list[Any],
-    objects: list[Any],
-    mesh: Any,
+    live: LiveMesh,
+    launched: Launched,
+    specs: list[TargetSpec],
+    objects: list[Resource],
+    mesh: MeshConfig | None,
     ambient: bool,
 ) -> Report:
     from diag.assess import build_report

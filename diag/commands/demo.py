@@ -8,9 +8,14 @@ Only typer and the standard library are imported at module level.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from diag.presets import Preset
+    from diag.report import Report
+    from lab.runtime import Lab
 
 PRESET = "ghcr"
 NAMESPACE = "shop"
@@ -55,7 +60,7 @@ def demo() -> None:
     say.step("lab removed; nothing is left on this machine.")
 
 
-def _story(lab: Any, say: _Narrator, preset: Any, missing: dict[str, Any]) -> None:
+def _story(lab: Lab, say: _Narrator, preset: Preset, missing: dict[str, Any]) -> None:
     from diag.errors import InfraError
 
     say.step(f"meshprobe check --preset {PRESET} -n {NAMESPACE}   (a probe pod in the mesh tries every host)")
@@ -86,7 +91,7 @@ def _story(lab: Any, say: _Narrator, preset: Any, missing: dict[str, Any]) -> No
     say.line("every host is reachable now.")
 
 
-def _check(lab: Any, say: _Narrator) -> Any:
+def _check(lab: Lab, say: _Narrator) -> Report:
     from diag.checkrun import Options, run
     from diag.render.report import report_text
 
@@ -109,7 +114,7 @@ def _objects(bundle: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def _hosts(preset: Any) -> list[str]:
+def _hosts(preset: Preset) -> list[str]:
     from urllib.parse import urlsplit
 
     return sorted({(urlsplit(t).hostname or "") for t in preset.targets} - {""})
