@@ -38,7 +38,9 @@ from diag.predict.gateway_routes import GatewayRoute, destination, http_route, l
 from diag.predict.gateway_workload import (
     MTLS,
     TERMINATING,
+    as_configured,
     gateway_for_cluster,
+    https_redirect,
     pick_server,
     port_servers,
     service_account,
@@ -61,6 +63,7 @@ HTTP_SEEN = {
     "no-cluster": ("ENVOY_503_NO_CLUSTER", RELAYED),
     "no-endpoints": ("ENVOY_503_UPSTREAM", RELAYED),
     "denied": ("ENVOY_403_RBAC", RELAYED),
+    "tls-redirect": ("HTTP_STATUS", RELAYED),  # the gateway's 301 to https
 }
 
 
@@ -72,9 +75,11 @@ def predict_gateway(
     *,
     cluster: str | None = None,
     mesh_vs: str | None = None,
+    client_tls: tuple[str, str] | None = None,
 ) -> GatewayHop:
     """The gateway hop for `call`, sent by `source`'s sidecar to `cluster` (None: the cluster the
-    sidecar is predicted to pick; see the module docstring)."""
+    sidecar is predicted to pick; see the module docstring). `client_tls`: (mode, SNI) of a caller
+    that is no sidecar (its own TLS instead of the sidecar cluster's)."""
     if cluster is None:
         from diag.predict.sidecar import predict
 
@@ -92,7 +97,10 @@ def predict_gateway(
         inferred=gateway.inferred,
         mesh_virtual_service=mesh_vs,
     )
-    mode, sni, dr = sidecar_tls(snapshot, source, gateway, port, subset)
+    if client_tls is not None:
+        (mode, sni), dr = client_tls, None
+    else:
+        mode, sni, dr = sidecar_tls(snapshot, source, gateway, port, subset)
     hop = replace(hop, sidecar_tls=mode)
     gw_dr = destination_rule(snapshot, scope_for(snapshot, source), gateway.host)
     if subset and (gw_dr is None or subset not in {s.name for s in gw_dr.subsets}):
@@ -116,7 +124,7 @@ def predict_gateway(
     target = gateway.ports.get(port, port)
     hop = replace(hop, listener=f"0.0.0.0_{target}")
     gws = sorted(
-        (g for g in snapshot.gateways if g.ref in gateway.gateways),
+        (as_configured(g) for g in snapshot.gateways if g.ref in gateway.gateways),
         key=lambda g: (g.created or "", g.name, g.namespace),
     )
     servers = port_servers(gws, port)
@@ -153,7 +161,7 @@ def predict_gateway(
     else:
         shared = [(g, s) for g, _, s in servers if g is gw and s.tls_mode == server.tls_mode]
     if http:
-        route = http_route(snapshot, shared, call, dict(gateway.labels), target)
+        route = http_route(snapshot, shared, call, dict(gateway.labels), target, https_redirect)
     else:
         # A TLS server that terminates (SIMPLE/MUTUAL/ISTIO_MUTUAL) forwards with tcp routes; only
         # a passthrough server matches tls routes by SNI (`gateway.go` createGatewayTCPFilterChainOpts).

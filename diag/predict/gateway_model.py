@@ -20,6 +20,7 @@ REASONS = (
     "no-filter-chain",  # TLS passthrough / TCP server without a tls/tcp route for the SNI: reset
     "no-cluster",  # the gateway's route names a cluster it does not have: 503 NC at the gateway
     "no-endpoints",  # the destination has resolution NONE: no endpoints behind a gateway, 503 UH
+    "tls-redirect",  # a plaintext request to a virtual host requiring TLS (httpsRedirect): 301
     "denied",  # an AuthorizationPolicy at the gateway denies the caller: 403 RBAC / reset
 )
 

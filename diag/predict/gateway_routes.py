@@ -10,6 +10,9 @@ As istiod builds a gateway's config (`pilot/pkg/networking/core/gateway.go`):
   hosts are the hosts of the VirtualServices bound to the Gateway (`gateways: [ns/name]`) that a
   server host covers (`ns/host`: `*` any namespace, `.` the Gateway's); without any, one
   `blackhole:<port>` virtual host with no routes ("Empty route list will cause Envoy to 404 NR");
+- a plaintext server with `tls.httpsRedirect` marks its virtual hosts `require_tls: ALL`, adding a
+  route-less one for each server host (as written) no VirtualService gives one: a plaintext request
+  gets a 301 before any route matches ("tls-redirect");
 - a route rule applies when its `match.gateways` (if set) names this Gateway and its `port` (if
   set) is the server's port (`pilot/pkg/networking/core/route/route.go` `sourceMatchHTTP`);
 - a TLS PASSTHROUGH server gets one filter chain per VirtualService `tls` match whose `sniHosts`
@@ -22,7 +25,7 @@ As istiod builds a gateway's config (`pilot/pkg/networking/core/gateway.go`):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from diag.model.resources import Gateway, GatewayServer, RouteDestination, RouteRule, VirtualService
@@ -37,7 +40,8 @@ from diag.predict.visibility import service_exported
 @dataclass(frozen=True, kw_only=True)
 class GatewayRoute:
     """The route (or filter chain) the gateway picks: names, the VS, the cluster and its host;
-    `reason` "no-vhost" | "no-route" | "no-filter-chain" when there is none."""
+    `reason` "no-vhost" | "no-route" | "no-filter-chain" when there is none, "tls-redirect" when the
+    virtual host requires TLS."""
 
     route: str | None = None
     vhost: str | None = None
@@ -120,6 +124,7 @@ def http_route(
     call: Call,
     labels: dict[str, str],
     listener_port: int,
+    redirects: Callable[[Gateway, GatewayServer], bool] = lambda _g, _s: False,
 ) -> GatewayRoute:
     """The virtual host and route of the gateway's HTTP route configuration for the call: the
     servers sharing it (of every Gateway selecting the workload), their VirtualServices' routes
@@ -128,12 +133,19 @@ def http_route(
     port = first.port.number
     name = route_name(first, gw0, listener_port)
     by_host: dict[str, list[tuple[Gateway, VirtualService]]] = {}
+    require_tls: set[str] = set()  # `VirtualHost.require_tls: ALL`
     for gw, server in servers:
+        redirect = not server.tls_mode and redirects(gw, server)
         for vs in bound_virtual_services(snapshot, gw):
             for h in vs_hosts_on([server], gw, vs):
                 pairs = by_host.setdefault(h, [])
                 if (gw, vs) not in pairs:
                     pairs.append((gw, vs))
+                if redirect:
+                    require_tls.add(h)
+        for written in (h.lower() for h in server.hosts) if redirect else ():  # as written, `ns/` too
+            require_tls.add(written)
+            by_host.setdefault(written, [])
     if not by_host:
         return GatewayRoute(
             route=name,
@@ -146,6 +158,11 @@ def http_route(
     if not hits:
         return GatewayRoute(route=name, reason="no-vhost", note=f"no virtual host of {name} covers {host}")
     vh_host = max(hits, key=lambda h: (not h.startswith("*"), len(h)))
+    if vh_host in require_tls:
+        note = f"virtual host {vh_host}:{port} requires TLS (a server's tls.httpsRedirect): 301 to https"
+        return GatewayRoute(route=name, vhost=f"{vh_host}:{port}", reason="tls-redirect", note=note)
+    if not by_host[vh_host]:
+        return GatewayRoute(route=name, vhost=f"{vh_host}:{port}", reason="no-route", note="no routes")
     routes: list[HttpRoute] = []
     delegates = delegate_index(snapshot.virtual_services)
     for gw, vs in by_host[vh_host]:

@@ -14,10 +14,20 @@ sidecar talks to it.
   (`pilot/pkg/networking/core/cluster_tls.go`): a DestinationRule's subset, then top-level tls
   (port-level first) wins; else auto-mTLS, only toward pods labelled
   `security.istio.io/tlsMode: istio` (gateway pods are not, unless labelled so); ISTIO_MUTUAL
-  without `sni` sends `outbound_.<port>_.<subset>_.<host>`.
+  without `sni` sends `outbound_.<port>_.<subset>_.<host>`;
+- `as_configured`: a server on an HTTP-family port is plaintext whatever its `tls` block
+  (`pkg/config/gateway/gateway.go` `IsTLSServer`: an `httpsRedirect` server is not a TLS server);
+  `https_redirect` reads that server's `tls.httpsRedirect`;
+- `endpoint_ports`: a gateway exposed by a ServiceEntry whose endpoint is the proxy's own address
+  (pilot finds it among the proxy's service targets): server port → that port's targetPort, the
+  first entry that is not labelled `experimental.istio.io/disable-gateway-port-translation`
+  (`pilot/pkg/model/gateway.go` `resolvePorts`, legacy selector: one port, else the port as is).
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
 
 from diag.model.resources import Gateway, GatewayServer, Service
 from diag.model.snapshot import Snapshot
@@ -31,6 +41,38 @@ DEFAULT = ("istio-egressgateway", "istio-system")
 DEFAULT_LABELS = {"istio": "egressgateway", "app": "istio-egressgateway"}
 MTLS = ("ISTIO_MUTUAL", "AUTO_ISTIO_MUTUAL")
 TERMINATING = ("SIMPLE", "MUTUAL", "ISTIO_MUTUAL", "OPTIONAL_MUTUAL")
+NO_TRANSLATION = "experimental.istio.io/disable-gateway-port-translation"
+
+
+def as_configured(gw: Gateway) -> Gateway:
+    """`gw` with its HTTP-family servers plaintext (see the module docstring)."""
+    servers = tuple(replace(s, tls_mode="") if s.port.family == "http" else s for s in gw.servers)
+    return gw if servers == gw.servers else replace(gw, servers=servers)
+
+
+def https_redirect(gw: Gateway, server: GatewayServer) -> bool:
+    """The server's `tls.httpsRedirect` (read from the Gateway as written)."""
+    if server not in gw.servers:
+        return False
+    spec: Any = gw.raw.get("spec")
+    items = spec.get("servers") if isinstance(spec, dict) else None
+    index = gw.servers.index(server)
+    item = items[index] if isinstance(items, list) and index < len(items) else None
+    tls = item.get("tls") if isinstance(item, dict) else None
+    return isinstance(tls, dict) and tls.get("httpsRedirect") is True
+
+
+def endpoint_ports(snapshot: Snapshot, ips: tuple[str, ...]) -> dict[int, int]:
+    """Service port → target port of the ServiceEntries with an endpoint at one of `ips`
+    (see the module docstring); the first entry wins a port."""
+    ports: dict[int, int] = {}
+    for se in snapshot.service_entries:
+        endpoint = next((e for e in se.endpoints if e.address in ips), None)
+        if NO_TRANSLATION in se.labels or endpoint is None:
+            continue
+        for p in se.ports:
+            ports.setdefault(p.number, endpoint.ports.get(p.name) or p.target_port or p.number)
+    return ports
 
 
 def _selects(gw: Gateway, labels: dict[str, str]) -> bool:

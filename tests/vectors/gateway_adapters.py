@@ -33,6 +33,7 @@ HOP_ERRORS = {
     "no-vhost": "no_virtual_host",
     "no-route": "no_route",
     "no-filter-chain": "no_filter_chain",
+    "tls-redirect": "tls_redirect",
     # a route to a cluster the gateway lacks, or one without endpoints, is still a matched route
     # (Istio's simulator reports the cluster, not an error)
     "no-cluster": "none",
@@ -87,8 +88,10 @@ def _selected(selector: Any, labels: Any) -> bool:
 
 def workload(snapshot: Any, case: VectorCase) -> Any:
     """The case's gateway proxy as a ``GatewayWorkload``: its labels, the Gateways selecting it, and
-    the ports of a Kubernetes Service in its namespace selecting it (Service port -> target port)."""
+    the ports of a Kubernetes Service in its namespace selecting it (Service port -> target port),
+    else of the ServiceEntries with an endpoint at the proxy's address."""
     from diag.predict.gateway_model import GatewayWorkload
+    from diag.predict.gateway_workload import endpoint_ports
 
     labels = dict(case.proxy.labels)
     suffix = snapshot.mesh.domain_suffix
@@ -100,7 +103,10 @@ def workload(snapshot: Any, case: VectorCase) -> Any:
         ),
         None,
     )
-    ports = {p.number: p.target_port or p.number for p in service.ports} if service else {}
+    if service is not None:
+        ports = {p.number: p.target_port or p.number for p in service.ports}
+    else:
+        ports = endpoint_ports(snapshot, tuple(case.proxy.ips))
     return GatewayWorkload(
         name=f"{service.name}.{service.namespace}" if service else "istio-egressgateway.istio-system",
         namespace=case.proxy.namespace,
@@ -114,7 +120,8 @@ def workload(snapshot: Any, case: VectorCase) -> Any:
 
 def predict(snapshot: Any, case: VectorCase, call: VectorCall) -> Observed:
     """The prediction for a call to the gateway's listener port ``call.port`` (see the module
-    docstring); the source is a sidecar-less client in the gateway's namespace."""
+    docstring); the source is a sidecar-less client in the gateway's namespace, presenting Istio
+    mTLS (with the call's SNI) when the call says ``mtls``, else its own bytes."""
     from diag.predict.gateway import predict_gateway
     from diag.predict.model import Source
 
@@ -131,6 +138,7 @@ def predict(snapshot: Any, case: VectorCase, call: VectorCall) -> Observed:
             adapters.predict_call(call),
             Source(namespace=case.proxy.namespace),
             cluster=f"outbound|{number}||{gateway.host}",
+            client_tls=("ISTIO_MUTUAL", call.sni or "") if call.mtls else ("DISABLE", ""),
         )
         seen.append(f"server port {number} -> {hop.listener}")
         if hop.listener == wanted:

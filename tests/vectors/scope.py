@@ -23,19 +23,10 @@ _NO_CREDENTIALS = (
     "Secrets are not read: a gateway server terminating TLS with a credentialName gets no"
     " certificate (lab.istiod builds no such chain; diag does not load Secrets)"
 )
-_SERVICE_BY_ENDPOINT_IP = (
-    "the gateway workload's ports come from a Kubernetes Service whose selector matches its labels;"
-    " Istio's test exposes the proxy through a ServiceEntry endpoint at the proxy's own IP"
-)
 
 UNSUPPORTED: dict[str, dict[str, str]] = {
     "predict": {
         "credential_name": _NO_CREDENTIALS,
-        "istio_mutual": "diag.predict.gateway takes the client's TLS from a sidecar's cluster; a vector"
-        " call comes from no sidecar, so its ISTIO_MUTUAL cannot be stated",
-        "gateway_service_ports": _SERVICE_BY_ENDPOINT_IP,
-        "https_redirect": "diag.predict.gateway does not model a server's tls.httpsRedirect (the"
-        " virtual host's require_tls): it reads any server tls block as a TLS mode",
     },
     "generated": {
         "credential_name": _NO_CREDENTIALS,
