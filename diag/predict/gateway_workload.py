@@ -169,11 +169,14 @@ def _server_class(server: GatewayServer) -> str:
 def port_servers(gws: list[Gateway], port: int) -> list[tuple[Gateway, int, GatewayServer]]:
     """The servers on `port`, in Gateway order; the first one's kind (plaintext HTTP, plain TCP, or
     TLS) owns the port and servers of another kind are dropped (`pilot/pkg/model/gateway.go`
-    `MergeGateways`)."""
+    `MergeGateways`); a plain TCP server has no route name, so a second one on the port is skipped
+    too, even from a same-named Gateway of another namespace (istio/istio#21394)."""
     servers = [(g, i, s) for g in gws for i, s in enumerate(g.servers) if s.port.number == port]
     if not servers:
         return []
     owner = _server_class(servers[0][2])
+    if owner == "tcp":
+        return servers[:1]
     return [item for item in servers if _server_class(item[2]) == owner]
 
 

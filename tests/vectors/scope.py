@@ -36,14 +36,8 @@ UNSUPPORTED: dict[str, dict[str, str]] = {
     },
 }
 
-_G_GW_COLLISION = (
-    "diag.predict.gateway does not reproduce pilot's collision of same-named Gateways in two"
-    " namespaces (istio/istio#21394, asserted by Istio): the VS binds to neither, no listener"
-)
 DISAGREEMENTS: dict[str, dict[str, str]] = {
-    "predict": {
-        "gateway_conflicts/same-name-gateway-namespace-sorts-first": _G_GW_COLLISION,
-    },
+    "predict": {},
     "generated": {},
     "lab": {},
 }
