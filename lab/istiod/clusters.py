@@ -68,6 +68,11 @@ def _load_assignment(name: str, svc: MeshService, port: MeshPort) -> dict[str, A
     for ep in svc.endpoints:
         if svc.registry == "Kubernetes" and port.name not in ep.ports:
             continue
+        if not ep.healthy:
+            # pilot/pkg/xds/endpoints/endpoint_builder.go: a not-ready endpoint is left out, or (with
+            # PILOT_AUTO_SEND_UNHEALTHY_ENDPOINTS) sent UNHEALTHY with the panic threshold at 0
+            # (pilot/pkg/networking/core/cluster_traffic_policy.go) — either way no traffic reaches it
+            continue
         entry: dict[str, Any] = {
             "endpoint": {"address": socket_address(ep.address, _endpoint_port(svc, port, dict(ep.ports)))}
         }

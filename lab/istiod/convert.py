@@ -110,10 +110,11 @@ def services_from_entry(se: ServiceEntry, auto_v4: dict[tuple[str, str, str], st
 
 
 def _kube_endpoints(svc: KubeService, endpoints: Sequence[SliceEndpoint]) -> tuple[MeshEndpoint, ...]:
-    """Slice endpoints with their ports keyed by the Service port names they serve."""
+    """Slice endpoints with their ports keyed by the Service port names they serve, and readiness."""
     names = {p.name for p in svc.ports}
     return tuple(
-        MeshEndpoint(address=e.address, ports={n: port for n, port in e.ports.items() if n in names})
+        MeshEndpoint(address=e.address, ports={n: port for n, port in e.ports.items() if n in names},
+                     healthy=e.ready)
         for e in endpoints
     )
 

@@ -34,7 +34,8 @@ def name_table(services: Sequence[MeshService], pod_ns: str, uses_auto: bool) ->
         if svc.hostname.startswith("*"):
             continue
         if not addresses and svc.resolution == PASSTHROUGH and svc.registry == KUBERNETES:
-            addresses = tuple(dict.fromkeys(ep.address for ep in svc.endpoints))  # headless: the pods
+            # headless: the ready pods (pkg/dns/server/name_table.go; publishNotReadyAddresses not modelled)
+            addresses = tuple(dict.fromkeys(ep.address for ep in svc.endpoints if ep.healthy))
         if not addresses or UNSPECIFIED_IP in addresses:
             continue
         ips = [a for a in addresses if _is_ip(a)]

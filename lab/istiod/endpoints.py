@@ -3,7 +3,11 @@
 Pilot sources: ``pilot/pkg/serviceregistry/kube/controller/endpointslice.go`` (slices join their
 Service through the ``kubernetes.io/service-name`` label; endpoint ports are matched to Service
 ports by name; endpoints whose ``conditions.ready`` is false are not healthy) and
-``pilot/pkg/model/push_context.go`` ``ServiceEndpointsByPort``.
+``pilot/pkg/model/push_context.go`` ``ServiceEndpointsByPort``. Every endpoint is kept with its
+readiness: the index behind ``ServiceEndpointsByPort`` (``pilot/pkg/model/endpointshards.go``
+``CopyEndpoints``) does not look at health, so a headless Service gets a listener for a not-ready
+pod too; EDS and the DNS name table leave such endpoints out (``lab.istiod.clusters``,
+``lab.istiod.dns``).
 """
 
 from __future__ import annotations
@@ -46,9 +50,9 @@ def parse_endpoint_slice(obj: Mapping[str, Any]) -> EndpointSlice:
 
 
 def endpoints_by_service(slices: tuple[EndpointSlice, ...]) -> dict[tuple[str, str], list[SliceEndpoint]]:
-    """(namespace, service name) → its ready endpoints, in slice order."""
+    """(namespace, service name) → its endpoints, ready or not, in slice order."""
     out: dict[tuple[str, str], list[SliceEndpoint]] = {}
     for s in slices:
         if s.service:
-            out.setdefault((s.meta.namespace, s.service), []).extend(e for e in s.endpoints if e.ready)
+            out.setdefault((s.meta.namespace, s.service), []).extend(s.endpoints)
     return out

@@ -38,6 +38,7 @@ class MeshEndpoint:
     address: str
     ports: Mapping[str, int] = field(default_factory=dict)  # port name -> endpoint port
     tls_mode: str = "disabled"  # "istio" when labelled security.istio.io/tlsMode or has a serviceAccount
+    healthy: bool = True  # an EndpointSlice endpoint whose conditions.ready is false is not
 
 
 @dataclass(frozen=True)

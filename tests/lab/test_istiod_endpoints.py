@@ -27,9 +27,10 @@ def test_headless_tcp_port_gets_one_listener_per_ready_endpoint_and_skips_the_po
     assert names == ["0.0.0.0_80", "10.1.0.1_5432", "10.1.0.2_5432", "virtualOutbound"]
 
 
-def test_not_ready_endpoints_are_left_out() -> None:
-    objects = [
-        kube_service("hl", [{"port": 5432, "name": "tcp"}], cluster_ip="None"),
+def _with_not_ready(cluster_ip: str) -> list[dict[str, object]]:
+    """One ready endpoint (10.1.0.1) and, in a second slice, one not ready (10.1.0.9)."""
+    return [
+        kube_service("hl", [{"port": 5432, "name": "tcp"}], cluster_ip=cluster_ip),
         endpoint_slice("hl", ["10.1.0.1"], {"tcp": 5432}),
         {
             **endpoint_slice("hl", ["10.1.0.9"], {"tcp": 5432}, ready=False),
@@ -40,9 +41,23 @@ def test_not_ready_endpoints_are_left_out() -> None:
             },
         },
     ]
-    cfg = generate(objects, PodView("default"))
+
+
+def test_a_not_ready_endpoint_still_gets_its_headless_listener() -> None:
+    # ServiceEndpointsByPort (pilot/pkg/model/endpointshards.go CopyEndpoints) ignores health.
+    cfg = generate(_with_not_ready("None"), PodView("default"))
     names = sorted(lst["name"] for lst in cfg.listeners if lst["name"] != "virtualInbound")
-    assert names == ["10.1.0.1_5432", "virtualOutbound"]
+    assert names == ["10.1.0.1_5432", "10.1.0.9_5432", "virtualOutbound"]
+
+
+def test_a_not_ready_endpoint_is_left_out_of_eds_and_dns() -> None:
+    eds = generate(_with_not_ready("10.96.0.7"), PodView("default")).clusters
+    cluster = next(c for c in eds if c["name"] == "outbound|5432||hl.default.svc.cluster.local")
+    hosts = [e["endpoint"]["address"]["socket_address"]["address"]
+             for group in cluster["load_assignment"]["endpoints"] for e in group["lb_endpoints"]]  # fmt: skip
+    assert hosts == ["10.1.0.1"]
+    dns = generate(_with_not_ready("None"), PodView("default", dns_capture=True)).dns
+    assert dns[HL] == ("10.1.0.1",)
 
 
 def test_cluster_ip_service_eds_endpoints_use_the_slice_port() -> None:
