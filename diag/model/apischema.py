@@ -78,13 +78,70 @@ def unknown_fields(doc: Mapping[str, Any]) -> list[tuple[tuple[str | int, ...], 
     """``(path, "spec.ports[0].nmae")`` for each field of an Istio object that its kind's schema
     does not have; [] for other objects, and for kinds whose spec is free-form."""
     api_version, kind = str(doc.get("apiVersion", "")), str(doc.get("kind", ""))
-    if not is_istio(api_version):
+    node = _fast_node(api_version, kind)
+    if node is None:
         return []
-    tree = _tree(f"{api_version.partition('/')[0]}/{kind}")
+    # Fast path: a plain-dict document the compiled tree fully accepts has no unknown field.
+    if type(doc) is dict and _all_known(doc, node, [MAX_VISITS]):
+        return []
     found: list[tuple[tuple[str | int, ...], str]] = []
     budget = [MAX_VISITS]
-    _walk(doc, tree, (), found, budget)
+    _walk(doc, _tree(f"{api_version.partition('/')[0]}/{kind}"), (), found, budget)
     return found
+
+
+# A field tree compiled for the fast check: the accepted keys, and (key, its subtree's keys, its
+# subtree's node or None when no field under it is walked) for each key whose subtree is walked.
+_Node = tuple[frozenset[Any], tuple[tuple[str, frozenset[Any], Any], ...]]
+
+
+def _compile(tree: Mapping[str, Any]) -> _Node:
+    branches = tuple(
+        (key, frozenset(sub), _compile(sub) if any(v is not None for v in sub.values()) else None)
+        for key, sub in tree.items()
+        if sub is not None
+    )
+    return frozenset(tree), branches
+
+
+@functools.lru_cache(maxsize=256)
+def _fast_node(api_version: str, kind: str) -> _Node | None:
+    """The compiled tree of an Istio object of ``kind`` in ``api_version``; None when the object
+    is not Istio's (nothing to check)."""
+    if not is_istio(api_version):
+        return None
+    return _compile(_tree(f"{api_version.partition('/')[0]}/{kind}"))
+
+
+def _all_known(value: dict[Any, Any], node: _Node, budget: list[int]) -> bool:
+    """True only when `_walk` would find no unknown field under the plain dict ``value``: one
+    C-level key-subset test per level, no paths built. Whatever `_walk` handles specially (a
+    mapping that is not a plain dict, a list in a list, a huge alias tree) answers False, and the
+    careful walk runs."""
+    keys, branches = node
+    if not value.keys() <= keys:
+        return False
+    for key, sub_keys, sub in branches:
+        item = value.get(key)
+        if item is None:
+            continue
+        kind = type(item)
+        if kind is dict:
+            if not (item.keys() <= sub_keys if sub is None else _all_known(item, sub, budget)):
+                return False
+        elif kind is list:
+            budget[0] -= len(item)  # dicts reached through no list are bounded by the tree's size
+            if budget[0] <= 0:
+                return False
+            for entry in item:
+                if type(entry) is dict:
+                    if not (entry.keys() <= sub_keys if sub is None else _all_known(entry, sub, budget)):
+                        return False
+                elif isinstance(entry, (list, Mapping)):
+                    return False
+        elif isinstance(item, (list, Mapping)):
+            return False
+    return True
 
 
 @functools.cache
