@@ -322,6 +322,7 @@ def label_issues(labels: Mapping[str, str], where: str) -> Iterator[Issue]:
             yield "error", where, f"invalid label value: {value!r}"
 
 
+@functools.lru_cache(maxsize=4096)
 def egress_host_issue(host: str) -> str | None:
     """ValidateNamespaceSlashWildcardHostname for a Sidecar."""
     if host.count("/") < 1:
