@@ -2,7 +2,7 @@
 
 `parse_plain(doc, origin)` builds a ServiceEntry, Service or Sidecar when every field it reads has
 its plain JSON type (str, int, list, dict or absent) and the object uses no part handled only by
-the careful parser (ServiceEntry `endpoints`, a Sidecar egress `port`, an `egressProxy`, ...). For
+the careful parser (a Sidecar egress `port`, an `egressProxy`, ...). For
 anything else it returns None and `parse_object` runs its careful path, which converts, checks and
 reports exactly as before. On such plain input every check of the careful path passes, and each
 value here is computed the way the careful path computes it, so the object returned is equal to
@@ -25,12 +25,13 @@ from diag.model.resources import (
     Service,
     ServiceEntry,
     Sidecar,
+    WorkloadEndpoint,
     kube_port_protocol,
     normalize_protocol,
 )
 
 ISTIO_GROUPS = ("networking.istio.io", "extensions.istio.io", "security.istio.io")
-BUILT = (ServiceEntry, Service, Sidecar, Port, EgressListener, OutboundTrafficPolicy)
+BUILT = (ServiceEntry, Service, Sidecar, Port, WorkloadEndpoint, EgressListener, OutboundTrafficPolicy)
 # Field names in order, per class built here (the tests check the dicts below against them).
 FIELDS = {cls: tuple(f.name for f in fields(cls)) for cls in BUILT}
 for _cls in BUILT:  # `make` skips __init__: nothing may need it
@@ -40,6 +41,7 @@ for _cls in BUILT:  # `make` skips __init__: nothing may need it
 T = TypeVar("T")
 _new = object.__new__
 _STR_OR_NONE = frozenset({str, type(None)})
+_INT_OR_NONE = frozenset({int, type(None)})
 _TARGETS = frozenset({int, str, type(None)})  # a Service targetPort: a number, a port name or absent
 _CACHE_MAX = 1024  # distinct protocol spellings remembered (pure functions of their arguments)
 _protocols: dict[str, str] = {}
@@ -140,8 +142,8 @@ def _selector(value: Any) -> dict[str, str] | bool | None:
 
 
 def _service_entry(base: dict[str, Any], spec: dict[str, Any], status: Any) -> ServiceEntry | None:
-    endpoints = spec.get("endpoints")
-    if endpoints is not None and (type(endpoints) is not list or endpoints):
+    endpoints = _endpoints(spec.get("endpoints"))
+    if endpoints is None:
         return None
     status_addrs: dict[str, list[str]] = {}
     if status is not None:
@@ -172,11 +174,42 @@ def _service_entry(base: dict[str, Any], spec: dict[str, Any], status: Any) -> S
         return None
     base.update(
         hosts=hosts, addresses=addresses, ports=ports, location=location, resolution=resolution,
-        endpoints=(), export_to=export_to, workload_selector=selector, subject_alt_names=sans,
+        endpoints=endpoints, export_to=export_to, workload_selector=selector, subject_alt_names=sans,
         status_addresses=tuple(a for v in status_addrs.values() for a in v),
         status_host_addresses={k: tuple(v) for k, v in status_addrs.items()},
     )  # fmt: skip
     return make(ServiceEntry, base)
+
+
+def _endpoints(value: Any) -> tuple[WorkloadEndpoint, ...] | None:
+    """ServiceEntry `endpoints` (WorkloadEntry specs); None if not plain."""
+    if value is None:
+        return ()
+    if type(value) is not list:
+        return None
+    out = []
+    plain = _STR_OR_NONE
+    for item in value:
+        if type(item) is not dict:
+            return None
+        address, account, network = item.get("address"), item.get("serviceAccount"), item.get("network")
+        ports, weight = item.get("ports"), item.get("weight")
+        labels = _labels(item.get("labels"))
+        if (type(address) not in plain or type(account) not in plain or type(network) not in plain
+                or type(weight) not in _INT_OR_NONE or labels is None):  # fmt: skip
+            return None
+        if ports is None:
+            ports = {}
+        elif type(ports) is not dict:
+            return None
+        for key, number in ports.items():
+            if type(key) is not str or type(number) not in _INT_OR_NONE:
+                return None
+        endpoint = {"address": address or "", "ports": {k: v or 0 for k, v in ports.items()},
+                    "labels": labels, "service_account": account or "", "network": network or "",
+                    "weight": weight or 0}  # fmt: skip
+        out.append(make(WorkloadEndpoint, endpoint))
+    return tuple(out)
 
 
 def _enum(value: Any, default: str) -> str | None:

@@ -37,6 +37,11 @@ SE: dict[str, Any] = {
         "exportTo": ["."],
         "workloadSelector": {"labels": {"app": "db"}},
         "subjectAltNames": ["spiffe://x"],
+        "endpoints": [
+            {"address": "1.2.3.4", "ports": {"tls": 8443, "http": None}, "labels": {"v": "1"}, "weight": 2},
+            {"address": "db.internal", "serviceAccount": "sa", "network": "n1"},
+            {},
+        ],
     },
     "status": {
         "addresses": [
@@ -213,7 +218,7 @@ def test_fast_and_careful_paths_agree_on_malformed_input(
     [
         ("se", ("spec", "hosts"), 5),
         ("se", ("spec", "ports", 0, "number"), "443"),  # the careful path converts it
-        ("se", ("spec", "endpoints"), [{"address": "1.2.3.4"}]),  # not handled: careful path
+        ("se", ("spec", "endpoints", 0, "ports"), {"tls": "8443"}),  # the careful path converts it
         ("se", ("metadata", "labels"), {"a": 1}),
         ("service", ("spec", "ports", 0, "port"), None),
         ("sidecar", ("spec", "egress", 0, "port"), {"number": 80}),
