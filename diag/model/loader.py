@@ -106,14 +106,17 @@ class LoadResult:
     documents: tuple[Mapping[str, Any], ...] = ()
 
 
-@dataclass(frozen=True)
 class _Where:
-    """Where a document is: its file, its label, its YAML node and the line its text starts at."""
+    """Where a document is: its file, its label, its YAML node and the line its text starts at.
+    (A plain slotted class, not a dataclass: one is made per object read; never modified.)"""
 
-    path: str
-    label: str
-    node: Any = None
-    first_line: int = 0
+    __slots__ = ("first_line", "label", "node", "path")
+
+    def __init__(self, path: str, label: str, node: Any = None, first_line: int = 0) -> None:
+        self.path = path
+        self.label = label
+        self.node = node
+        self.first_line = first_line
 
     def at(self, keys: Sequence[str | int] = ()) -> tuple[int | None, int | None]:
         found = kubeyaml.locate(self.node, keys)
@@ -162,15 +165,28 @@ class _Collector:
         if doc is None:
             return
         self.seen_documents += 1
-        if not isinstance(doc, Mapping):
+        if type(doc) is not dict and not isinstance(doc, Mapping):
             shown = TYPE_NAMES.get(type(doc), "not a mapping")
             self.problem(where, f"not a Kubernetes object: the document is {shown}, not a mapping with "
                          "apiVersion and kind")  # fmt: skip
             return
         kind = doc.get("kind")
         if isinstance(kind, str) and kind.endswith("List") and isinstance(doc.get("items"), list):
+            if where.node is not None:
+                for i, item in enumerate(doc["items"]):
+                    self.add_document(item, path, f"{label} item {i}", where.item(i))
+                return
+            # JSON or API input (no YAML nodes): the items' places are made directly, and plain
+            # objects go straight to _add_object — what add_document does for them, minus the calls.
+            add_object = self._add_object
             for i, item in enumerate(doc["items"]):
-                self.add_document(item, path, f"{label} item {i}", where.item(i))
+                item_where = _Where(path, f"{label} item {i}", None, where.first_line)
+                item_kind = item.get("kind") if type(item) is dict else None
+                if type(item_kind) is str and not item_kind.endswith("List"):
+                    self.seen_documents += 1
+                    add_object(item, item_where)
+                else:
+                    self.add_document(item, path, item_where.label, item_where)
             return
         self._add_object(doc, where)
 
@@ -207,8 +223,12 @@ class _Collector:
         """The API server's first checks: apiVersion and kind set, a kind it serves (Istio's
         groups), no unknown fields (a warning: the server drops them)."""
         api, kind = doc.get("apiVersion"), doc.get("kind")
-        missing = [f"{field} not set" for field, value in (("apiVersion", api), ("kind", kind))
-                   if not isinstance(value, str) or not value]  # fmt: skip
+        missing = (
+            []  # both set (the usual case): skip building the list
+            if type(api) is str and api and type(kind) is str and kind
+            else [f"{field} not set" for field, value in (("apiVersion", api), ("kind", kind))
+                  if not isinstance(value, str) or not value]
+        )  # fmt: skip
         if missing:
             hint = MESH_CONFIG_HINT if set(doc) & MESH_CONFIG_FIELDS and not kind else None
             self.problem(where, f"not a Kubernetes object: {', '.join(missing)}", name=name, hint=hint)
@@ -479,7 +499,7 @@ def _load_into(out: _Collector, text: str, path: str) -> None:
 def _describe(doc: Mapping[str, Any], label: str) -> str:
     kind = doc.get("kind")
     meta = doc.get("metadata")
-    if isinstance(kind, str) and isinstance(meta, Mapping):
+    if isinstance(kind, str) and (type(meta) is dict or isinstance(meta, Mapping)):
         name, ns = meta.get("name"), meta.get("namespace")
         if isinstance(name, str):
             return f"{kind} {ns}/{name}" if isinstance(ns, str) and ns else f"{kind} {name}"
