@@ -53,6 +53,7 @@ def is_istio(api_version: str) -> bool:
     return api_version.partition("/")[0] in ISTIO_GROUPS
 
 
+@functools.lru_cache(maxsize=1024)  # a pure function of two strings, asked once per document
 def kind_problem(api_version: str, kind: str) -> str | None:
     """What the API server would say about ``kind`` in ``api_version``, or None when it serves it
     (or when the group is not Istio's)."""
@@ -82,7 +83,7 @@ def unknown_fields(doc: Mapping[str, Any]) -> list[tuple[tuple[str | int, ...], 
     if node is None:
         return []
     # Fast path: a plain-dict document the compiled tree fully accepts has no unknown field.
-    if type(doc) is dict and _all_known(doc, node, [MAX_VISITS]):
+    if type(doc) is dict and _all_known(doc, node, MAX_VISITS) >= 0:
         return []
     found: list[tuple[tuple[str | int, ...], str]] = []
     budget = [MAX_VISITS]
@@ -113,35 +114,45 @@ def _fast_node(api_version: str, kind: str) -> _Node | None:
     return _compile(_tree(f"{api_version.partition('/')[0]}/{kind}"))
 
 
-def _all_known(value: dict[Any, Any], node: _Node, budget: list[int]) -> bool:
-    """True only when `_walk` would find no unknown field under the plain dict ``value``: one
-    C-level key-subset test per level, no paths built. Whatever `_walk` handles specially (a
-    mapping that is not a plain dict, a list in a list, a huge alias tree) answers False, and the
-    careful walk runs."""
+def _all_known(value: dict[Any, Any], node: _Node, budget: int) -> int:
+    """What is left of ``budget`` when `_walk` would find no unknown field under the plain dict
+    ``value``, else -1: one C-level key-subset test per level, no paths built. Whatever `_walk`
+    handles specially (a mapping that is not a plain dict, a list in a list, a huge alias tree)
+    answers -1, and the careful walk runs."""
     keys, branches = node
     if not value.keys() <= keys:
-        return False
+        return -1
     for key, sub_keys, sub in branches:
         item = value.get(key)
         if item is None:
             continue
         kind = type(item)
         if kind is dict:
-            if not (item.keys() <= sub_keys if sub is None else _all_known(item, sub, budget)):
-                return False
+            if sub is None:
+                if not item.keys() <= sub_keys:
+                    return -1
+            else:
+                budget = _all_known(item, sub, budget)
+                if budget < 0:
+                    return -1
         elif kind is list:
-            budget[0] -= len(item)  # dicts reached through no list are bounded by the tree's size
-            if budget[0] <= 0:
-                return False
+            budget -= len(item)  # dicts reached through no list are bounded by the tree's size
+            if budget < 0:
+                return -1
             for entry in item:
                 if type(entry) is dict:
-                    if not (entry.keys() <= sub_keys if sub is None else _all_known(entry, sub, budget)):
-                        return False
+                    if sub is None:
+                        if not entry.keys() <= sub_keys:
+                            return -1
+                    else:
+                        budget = _all_known(entry, sub, budget)
+                        if budget < 0:
+                            return -1
                 elif isinstance(entry, (list, Mapping)):
-                    return False
+                    return -1
         elif isinstance(item, (list, Mapping)):
-            return False
-    return True
+            return -1
+    return budget
 
 
 @functools.cache

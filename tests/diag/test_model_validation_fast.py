@@ -198,7 +198,9 @@ def test_unknown_fields_fast_check_defers_to_the_walk() -> None:
     node = apischema._fast_node("networking.istio.io/v1", "ServiceEntry")
     assert node is not None
     good = _doc("ServiceEntry", {"hosts": ["a.b"], "ports": [{"number": 1, "name": "a"}]})
-    assert apischema._all_known(good, node, [apischema.MAX_VISITS])
+    assert apischema._all_known(good, node, 10) == 9  # one list entry spent
     for spec in ({"ports": [{"nmae": "a"}]}, {"ports": [[{"number": 1}]]}, {"prots": []}):
-        assert not apischema._all_known(_doc("ServiceEntry", spec), node, [apischema.MAX_VISITS])
+        assert apischema._all_known(_doc("ServiceEntry", spec), node, apischema.MAX_VISITS) == -1
+    many = _doc("ServiceEntry", {"ports": [{"number": n} for n in range(20)]})
+    assert apischema._all_known(many, node, 10) == -1  # over budget: the careful walk decides
     assert apischema._fast_node("v1", "Service") is None
