@@ -19,7 +19,8 @@ import hashlib
 import ipaddress
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from diag.model.endpoints import EndpointSlice, SliceEndpoint, service_endpoints, slices_by_service
@@ -263,31 +264,52 @@ def _convert(
 ) -> tuple[MeshService, ...]:
     """One MeshService per (host, address), as `conversion.go` `convertServices` builds them."""
     out: list[MeshService] = []
+    append = out.append
     for se in entries:
+        shared = {
+            **_FIELD_DEFAULTS,
+            "namespace": se.namespace,
+            "ports": se.ports,
+            "resource": se,
+            "resolution": se.resolution,
+            "location": se.location,
+            "export_to": se.export_to,
+            "endpoints": se.endpoints,
+        }
+        addresses: list[tuple[str, ...]] = [(a,) for a in se.addresses] or [()]
+        status = se.status_host_addresses
         for i, host in enumerate(se.hosts):
             name = host.lower()
-            addresses: list[tuple[str, ...]] = [(a,) for a in se.addresses] or [()]
-            auto = () if se.addresses else se.status_host_addresses.get(name, ())
+            auto = () if se.addresses else status.get(name, ())
             for addr in addresses:
-                out.append(
-                    MeshService(
-                        host=name,
-                        namespace=se.namespace,
-                        ports=se.ports,
-                        resource=se,
-                        addresses=addr,
-                        auto_addresses=auto,
-                        resolution=se.resolution,
-                        location=se.location,
-                        export_to=se.export_to,
-                        endpoints=se.endpoints,
-                        index=i,
-                    )
-                )
+                values = shared.copy()
+                values["host"] = name
+                values["addresses"] = addr
+                values["auto_addresses"] = auto
+                values["index"] = i
+                append(_mesh_service(values))
     for svc in services:
         endpoints = service_endpoints(svc, (slices or {}).get((svc.namespace, svc.name), ()))
-        out.append(_convert_service(svc, domain_suffix, endpoints))
+        append(_convert_service(svc, domain_suffix, endpoints))
     return tuple(out)
+
+
+# Every MeshService field with its default (the required ones hold MISSING until set).
+_FIELD_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(MeshService)}
+_new_object = object.__new__
+_set_attribute = object.__setattr__
+
+
+def _mesh_service(values: dict[str, Any]) -> MeshService:
+    """A MeshService from a complete field dict (every key of `_FIELD_DEFAULTS`, none MISSING).
+
+    Fast path for the thousands built per snapshot: the frozen dataclass `__init__` stores each
+    field with one `object.__setattr__` call; this stores the same values as the instance dict at
+    once, so the object is the one `MeshService(**values)` gives.
+    """
+    svc = _new_object(MeshService)
+    _set_attribute(svc, "__dict__", values)
+    return svc
 
 
 def _convert_service(
@@ -305,20 +327,20 @@ def _convert_service(
         resolution, addresses = "STATIC", tuple(ip for ip in ips if ip and ip.lower() != "none")
         if not addresses:  # a manifest without clusterIP: the API server assigns one on creation
             addresses, assumed = (_stand_in_cluster_ip(svc),), True
-    return MeshService(
-        host=svc.hostname(domain_suffix),
-        namespace=svc.namespace,
-        ports=tuple(p for p in svc.ports),
-        resource=svc,
-        addresses=addresses,
-        resolution=resolution,
-        location="MESH_INTERNAL",
-        export_to=svc.export_to,
-        external_name=svc.external_name if svc.type == "ExternalName" else "",
-        headless=svc.headless,
-        slice_endpoints=endpoints,
-        assumed_address=assumed,
-    )
+    values = _FIELD_DEFAULTS.copy()
+    values["host"] = svc.hostname(domain_suffix)
+    values["namespace"] = svc.namespace
+    values["ports"] = tuple(svc.ports)
+    values["resource"] = svc
+    values["addresses"] = addresses
+    values["resolution"] = resolution
+    values["location"] = "MESH_INTERNAL"
+    values["export_to"] = svc.export_to
+    values["external_name"] = svc.external_name if svc.type == "ExternalName" else ""
+    values["headless"] = svc.headless
+    values["slice_endpoints"] = endpoints
+    values["assumed_address"] = assumed
+    return _mesh_service(values)
 
 
 def _stand_in_cluster_ip(svc: Service) -> str:
@@ -334,15 +356,25 @@ def _indexes(services: Sequence[MeshService]) -> dict[str, Any]:
     addrs: dict[str, list[MeshService]] = defaultdict(list)
     cidrs: list[MeshService] = []
     for svc in services:
-        if svc.is_wildcard:
-            wild[svc.host[2:] if svc.host.startswith("*.") else ""].append(svc)
+        host = svc.host
+        if host.startswith("*"):  # is_wildcard
+            wild[host[2:] if host.startswith("*.") else ""].append(svc)
         else:
-            exact[svc.host].append(svc)
+            exact[host].append(svc)
         for port in svc.ports:
             ports[port.number].append(svc)
-        for ip in (*svc.ip_addresses, *svc.auto_addresses):
+        # ip_addresses then auto_addresses, and cidr_addresses, from one pass over the addresses
+        has_cidr = False
+        for address in svc.addresses:
+            if "/" not in address:
+                addrs[address].append(svc)
+            elif _is_cidr(address):
+                has_cidr = True
+            else:
+                addrs[_strip_host_prefix(address)].append(svc)
+        for ip in svc.auto_addresses:
             addrs[ip].append(svc)
-        if svc.cidr_addresses:
+        if has_cidr:
             cidrs.append(svc)
     return {
         "exact_host": {k: tuple(v) for k, v in exact.items()},
@@ -360,6 +392,7 @@ def _group_by_namespace(sidecars: Sequence[Sidecar]) -> dict[str, tuple[Sidecar,
     return {k: tuple(v) for k, v in grouped.items()}
 
 
+@lru_cache(maxsize=4096)
 def _is_cidr(text: str) -> bool:
     if "/" not in text:
         return False

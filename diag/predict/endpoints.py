@@ -28,13 +28,14 @@ from diag.predict.scope import WILDCARD, ProxyScope
 
 
 def binds_for(
-    scope: ProxyScope, svc: MeshService, port: Port, family: str
+    scope: ProxyScope, svc: MeshService, port: Port, family: str, *, address: str | None = None
 ) -> list[tuple[str, tuple[str, ...]]]:
     """The (bind, CIDR matches) pairs the service port is built on (several for per-endpoint
-    listeners, none when pilot builds nothing)."""
+    listeners, none when pilot builds nothing). `address` is `scope.address_for(svc)` when the
+    caller has it already."""
     if family == "http":
         return [(WILDCARD, ())]
-    addr = scope.address_for(svc)
+    addr = scope.address_for(svc) if address is None else address
     if addr == WILDCARD and svc.resolution == "NONE":
         per_endpoint = _endpoint_binds(scope, svc, port)
         if per_endpoint is not None:

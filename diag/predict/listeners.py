@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from diag.model.loader import paused_gc
-from diag.model.resources import TLS_FAMILY, Port
+from diag.model.resources import KNOWN_PROTOCOLS, TLS_FAMILY, Port, listener_family
 from diag.model.snapshot import MeshService, host_matches
 from diag.predict.endpoints import binds_for
-from diag.predict.scope import WILDCARD, ProxyScope, mesh_virtual_services
+from diag.predict.scope import WILDCARD, ProxyScope, _vs_index, mesh_virtual_services
 
 PLAINTEXT_ALPN = ("http/1.1", "h2c")
 PLAINTEXT_ALPN_HTTP10 = ("http/1.1", "http/1.0", "h2c")
@@ -75,7 +75,13 @@ class ChainModel(NamedTuple):
 
     def conflict_key(self) -> tuple[str, tuple[str, ...], frozenset[str], frozenset[str]]:
         """filterChainOpts.conflictsWith as a key: same transport, ALPN, SNI set and masked CIDRs."""
-        sni = frozenset(s for s in self.sni if s != "*") if self.sni else _EMPTY
+        names = self.sni
+        if not names:
+            sni = _EMPTY
+        elif "*" in names:
+            sni = frozenset(s for s in names if s != "*")
+        else:  # nothing to drop: the names as they are
+            sni = frozenset(names)
         return (self.transport, self.alpn, sni, _masked(self.cidrs) if self.cidrs else _EMPTY)
 
     def conflicts_with(self, other: ChainModel) -> bool:
@@ -97,7 +103,11 @@ class ListenerModel:
 
     def add_chain(self, chain: ChainModel, *, dedupe: bool) -> None:
         """Append a chain; with `dedupe` a chain conflicting with an existing one is dropped."""
-        key = chain.conflict_key()
+        names = chain.sni
+        if not chain.cidrs and (not names or "*" not in names):  # conflict_key() of the usual chain
+            key = (chain.transport, chain.alpn, frozenset(names) if names else _EMPTY, _EMPTY)
+        else:
+            key = chain.conflict_key()
         if dedupe and key in self.keys:
             return
         self.keys.add(key)
@@ -170,19 +180,33 @@ def listeners_for_port(scope: ProxyScope, port: int) -> dict[str, ListenerModel]
     built: dict[str, ListenerModel] = {}
     with paused_gc():
         for svc in scope.by_port.get(port, ()):
-            svc_port = svc.port(port)
-            if svc_port is not None:
-                _add_service(scope, built, svc, svc_port)
+            for svc_port in svc.ports:  # svc.port(port): the first port with the number
+                if svc_port.number == port:
+                    _add_service(scope, built, svc, svc_port)
+                    break
     scope.cache[key] = built
     return built
 
 
+# listener_family of every normalised protocol, looked up instead of called per service port
+_FAMILIES = {protocol: listener_family(protocol) for protocol in (*KNOWN_PROTOCOLS, "")}
+
+
 def _add_service(scope: ProxyScope, built: dict[str, ListenerModel], svc: MeshService, port: Port) -> None:
-    family = port.family
-    if family == "udp" or port.protocol == "HTTP_PROXY" or svc.resolution == "ALIAS":
+    protocol = port.protocol
+    family = _FAMILIES.get(protocol) or port.family
+    if family == "udp" or protocol == "HTTP_PROXY" or svc.resolution == "ALIAS":
         return  # buildSidecarOutboundListener: Alias services build nothing themselves
-    for bind, cidrs in binds_for(scope, svc, port, family):
-        _add_bound(scope, built, svc, port, family, bind, cidrs)
+    if family == "http":  # binds_for: HTTP-family ports bind the wildcard only
+        _add_bound(scope, built, svc, port, family, WILDCARD, ())
+        return
+    address = scope.address_for(svc)
+    if "/" not in address and (address != WILDCARD or svc.resolution != "NONE"):
+        # binds_for's plain case: no per-endpoint listeners, no CIDR, so the one bind is the address
+        _add_bound(scope, built, svc, port, family, address, (), address)
+        return
+    for bind, cidrs in binds_for(scope, svc, port, family, address=address):
+        _add_bound(scope, built, svc, port, family, bind, cidrs, address)
 
 
 def _add_bound(
@@ -193,7 +217,9 @@ def _add_bound(
     family: str,
     bind: str,
     cidrs: tuple[str, ...],
+    address: str | None = None,
 ) -> None:
+    """`address` is `scope.address_for(svc)` when the caller has it already."""
     current = built.get(bind)
     if family == "http":
         if current is not None and current.protocol not in _TCPISH:
@@ -206,13 +232,19 @@ def _add_bound(
         chain = _http_chain(scope, svc, port, bind)
         _place(built, current, bind, port, new_protocol, [chain], svc, merge=current is not None)
         return
-    tcp = _tcp_chains(scope, svc, port, bind, cidrs)
+    tcp = _tcp_chains(scope, svc, port, bind, cidrs, address)
     if current is not None and _well_known_clash(port.protocol, current.protocol):
         scope.notes.append(f"{svc.ref}: port {port.number} dropped (Mongo/MySQL protocol conflict)")
         return
     if family == "tcp":
-        proto = "" if current is not None and current.protocol in _HTTPISH else None
-        _place(built, current, bind, port, proto, tcp, svc, merge=current is not None)
+        if current is None:
+            _place(built, None, bind, port, None, tcp, svc, merge=False)
+            return
+        for incoming in tcp:  # _place's merge branch, inlined for the thousands of TCP/TLS services
+            current.add_chain(incoming, dedupe=True)
+        current.services.append(svc)
+        if current.protocol in _HTTPISH:
+            current.protocol = ""
         return
     if current is None or current.protocol in _HTTPISH:
         _place(built, None, bind, port, "", [*tcp, _http_chain(scope, svc, port, bind)], svc, merge=False)
@@ -226,9 +258,11 @@ _HTTPISH = frozenset({"HTTP", "HTTP2", "GRPC", "GRPC-WEB"})
 _TCPISH = frozenset({"TCP", "HTTPS", "TLS", "MONGO", "MYSQL", "REDIS"})
 
 
+_WELL_KNOWN = frozenset({"MONGO", "MYSQL"})
+
+
 def _well_known_clash(incoming: str, existing: str) -> bool:
-    special = {"MONGO", "MYSQL"}
-    return (incoming in special or existing in special) and incoming != existing
+    return (incoming in _WELL_KNOWN or existing in _WELL_KNOWN) and incoming != existing
 
 
 def _place(
@@ -268,25 +302,41 @@ def _http_chain(scope: ProxyScope, svc: MeshService, port: Port, bind: str) -> C
 
 
 def _tcp_chains(
-    scope: ProxyScope, svc: MeshService, port: Port, bind: str, cidrs: tuple[str, ...]
+    scope: ProxyScope,
+    svc: MeshService,
+    port: Port,
+    bind: str,
+    cidrs: tuple[str, ...],
+    address: str | None = None,
 ) -> list[ChainModel]:
-    routed = _vs_chains(scope, svc, port, cidrs)
-    if routed:
-        return routed
-    target = svc.ports[0].number if len(svc.ports) == 1 else port.number
-    cluster = cluster_name(target, svc.host)
+    """`address` is `scope.address_for(svc)` when the caller has it already."""
+    if scope.snapshot.virtual_services:  # without any, _vs_chains has nothing to route
+        routed = _vs_chains(scope, svc, port, cidrs)
+        if routed:
+            return routed
+    host = svc.host
+    ports = svc.ports
+    cluster = f"outbound|{ports[0].number if len(ports) == 1 else port.number}||{host}"  # cluster_name
     if port.protocol in TLS_FAMILY:
-        listen = scope.address_for(svc)
+        listen = scope.address_for(svc) if address is None else address
         listen = "" if "/" in listen else listen
-        dynamic = svc.is_wildcard and svc.resolution == "DYNAMIC_DNS"
+        dynamic = host.startswith("*") and svc.resolution == "DYNAMIC_DNS"
         use_sni = cidrs or not listen or (listen == WILDCARD and bind == WILDCARD) or dynamic
-        sni = (svc.host, *scope.aliases_of(svc.host)) if use_sni else ()
-        return [ChainModel(sni=sni, cidrs=cidrs, cluster=cluster, service=svc)]
-    return [ChainModel(cidrs=cidrs, cluster=cluster, service=svc)]
+        sni = (host, *scope.aliases_of(host)) if use_sni else ()
+        return [_new_chain(ChainModel, (sni, cidrs, (), "", cluster, None, svc, None, ""))]
+    return [_new_chain(ChainModel, ((), cidrs, (), "", cluster, None, svc, None, ""))]
+
+
+# ChainModel's fields in order: sni, cidrs, alpn, transport, cluster, route, service, via, name.
+# tuple.__new__ with all of them is what the NamedTuple's keyword constructor ends in.
+_new_chain = tuple.__new__
 
 
 def _vs_chains(scope: ProxyScope, svc: MeshService, port: Port, cidrs: tuple[str, ...]) -> list[ChainModel]:
     """Mesh VirtualService `tls`/`tcp` routes for the service host (first destination wins)."""
+    exact, wild = _vs_index(scope.snapshot)
+    if not wild and svc.host.lower() not in exact:  # no VirtualService names the host: none apply
+        return []
     out: list[ChainModel] = []
     for vs in mesh_virtual_services(scope, svc.host):
         rules = vs.tls if port.protocol in TLS_FAMILY else vs.tcp
