@@ -30,7 +30,7 @@ _cidr = IPV4_CIDR.fullmatch
 def service_entry_clean(se: ServiceEntry) -> bool:
     """True only when `service_entry_issues(se)` yields nothing: no workload selector, FQDN (or,
     where allowed, `*.`-prefixed) hosts, IPv4 addresses and endpoints, distinct well-formed ports,
-    endpoints without labels, at most one exportTo entry."""
+    endpoints without labels, exportTo entries that are distinct and not mixed with `*` or `~`."""
     resolution = se.resolution
     dns = resolution == "DNS" or resolution == "DNS_ROUND_ROBIN"
     if not (dns or resolution == "NONE" or resolution == "STATIC") or se.workload_selector is not None:
@@ -75,13 +75,18 @@ def service_entry_clean(se: ServiceEntry) -> bool:
             if ep.ports and not _endpoint_ports_ok(ep.ports, names):
                 return False
     export_to = se.export_to
-    if export_to:
-        if len(export_to) != 1:
-            return False
+    if len(export_to) == 1:
         entry = export_to[0]
-        if entry != "." and entry != "*" and entry != "~" and not is_label(entry):
-            return False
-    return True
+        return entry == "." or entry == "*" or entry == "~" or is_label(entry)
+    return not export_to or _export_list_ok(se.namespace, export_to)
+
+
+def _export_list_ok(namespace: str, export_to: tuple[str, ...]) -> bool:
+    """Several exportTo entries: distinct namespaces (`.` is the object's own), neither `*` nor `~`."""
+    keys = {namespace if entry == "." else entry for entry in export_to}
+    if len(keys) != len(export_to) or "*" in keys or "~" in keys:
+        return False
+    return all(entry == "." or is_label(entry) for entry in export_to)
 
 
 def _endpoint_ports_ok(ports: Mapping[str, int], names: set[str]) -> bool:

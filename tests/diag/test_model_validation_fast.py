@@ -64,45 +64,54 @@ def _doc(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
     return {"apiVersion": "networking.istio.io/v1", "kind": kind, "metadata": meta, "spec": spec}
 
 
-HOSTS = st.sampled_from(
-    ["a.example.com", "*.example.com", "*", "api", "a..b", "*x.example.com", "1.2.3.4", "ex.123", "A-b.c", ""]
+def _mostly(good: list[Any], bad: list[Any]) -> st.SearchStrategy[Any]:
+    """Mostly well-formed values, so that whole objects often take the fast path."""
+    return st.sampled_from(good * 4 + bad)
+
+
+HOSTS = _mostly(
+    ["a.example.com", "*.example.com", "B-2.example.org."],
+    ["*", "api", "a..b", "*x.example.com", "1.2.3.4", "ex.123", "-a.com", "", "a" * 64 + ".com"],
 )
-ADDRESSES = st.sampled_from(
-    ["10.0.0.1", "10.0.0.0/24", "10.0.0.0/33", "010.0.0.1", "256.1.1.1", "::1", "fd00::/8", "1.2.3", "x", ""]
+ADDRESSES = _mostly(
+    ["10.0.0.1", "10.0.0.0/24", "192.168.255.0/32"],
+    ["10.0.0.0/33", "010.0.0.1", "256.1.1.1", "::1", "fd00::/8", "1.2.3", "1.2.3.4/8/8", "x", ""],
 )
-PORT_NAMES = st.sampled_from(["http", "tls", "tcp", "", "Bad_Name", "-x"])
+PORT_NAMES = _mostly(["http", "tls", "tcp-db"], ["", "Bad_Name", "-x"])
 PORT = st.fixed_dictionaries(
-    {"number": st.sampled_from([80, 443, 0, 65536, 8080]), "name": PORT_NAMES},
-    optional={"protocol": st.sampled_from(["HTTP", "TLS", "TCP", "tcp", "MONGO", "FOO", ""]),
-              "targetPort": st.sampled_from([0, 8443, 70000])},
+    {"number": _mostly([80, 443, 8080, 65535], [0, 65536]), "name": PORT_NAMES},
+    optional={"protocol": _mostly(["HTTP", "TLS", "TCP", "tcp", "MONGO"], ["FOO", ""]),
+              "targetPort": _mostly([8443], [0, 70000])},
 )  # fmt: skip
 ENDPOINT = st.fixed_dictionaries(
-    {"address": st.sampled_from(["172.16.0.1", "a.example.com", "unix:///sock", "", "1.2.3.04", "bad_host"])},
-    optional={"ports": st.dictionaries(PORT_NAMES, st.sampled_from([80, 0, 70000]), max_size=2),
-              "labels": st.dictionaries(st.sampled_from(["app", "bad key"]), st.just("v"), max_size=1),
-              "network": st.just("n1")},
+    {"address": _mostly(["172.16.0.1", "a.example.com"], ["unix:///s", "", "1.2.3.04", "bad_host", "::1"])},
+    optional={"ports": st.dictionaries(PORT_NAMES, _mostly([80, 443], [0, 70000]), max_size=2),
+              "labels": _mostly([{}], [{"app": "v"}, {"bad key": "v"}]),
+              "network": _mostly([""], ["n1"])},
 )  # fmt: skip
-SELECTOR = st.dictionaries(st.sampled_from(["app", "", "a*"]), st.sampled_from(["v", "*"]), max_size=2)
-EXPORT_TO = st.lists(st.sampled_from([".", "*", "~", "ns", "other", "Bad_NS"]), max_size=3)
+SELECTOR = st.dictionaries(_mostly(["app", "tier"], ["", "a*"]), _mostly(["v"], ["*", ""]), max_size=2)
+EXPORT_TO = st.lists(_mostly([".", "ns", "other", "team-a"], ["*", "~", "Bad_NS", ""]), max_size=3)
 SERVICE_ENTRY = st.fixed_dictionaries(
     {"hosts": st.lists(HOSTS, max_size=3)},
     optional={"addresses": st.lists(ADDRESSES, max_size=2), "ports": st.lists(PORT, max_size=3),
-              "resolution": st.sampled_from(["NONE", "STATIC", "DNS", "DNS_ROUND_ROBIN", "DYNAMIC_DNS"]),
+              "resolution": _mostly(["NONE", "STATIC", "DNS", "DNS_ROUND_ROBIN"], ["DYNAMIC_DNS"]),
               "endpoints": st.lists(ENDPOINT, max_size=2), "exportTo": EXPORT_TO,
-              "workloadSelector": st.fixed_dictionaries({"labels": SELECTOR})},
+              "workloadSelector": _mostly([None], [{"labels": {"app": "v"}}, {"labels": {}}])},
 )  # fmt: skip
+EGRESS_HOSTS = _mostly(
+    ["./*", "istio-system/*", "ns/a.example.com", "*/x.com", "~/*"],
+    ["a", "ns/*x.com", "Bad_NS/*", "/x", "ns/"],
+)
 EGRESS = st.fixed_dictionaries(
-    {"hosts": st.lists(st.sampled_from(["./*", "istio-system/*", "ns/a.example.com", "*/x", "a", "ns/*x.com",
-                                        "Bad_NS/*", "/x"]), max_size=3)},
-    optional={"port": PORT, "bind": st.sampled_from(["127.0.0.1", "unix:///s", "x"])},
+    {"hosts": st.lists(EGRESS_HOSTS, max_size=3)},
+    optional={"port": _mostly([None], [{"number": 80, "name": "http"}]), "bind": st.sampled_from(["", "x"])},
 )  # fmt: skip
 SIDECAR = st.fixed_dictionaries(
-    {},
-    optional={"egress": st.lists(EGRESS, max_size=2),
-              "ingress": st.lists(st.fixed_dictionaries({"port": PORT}), max_size=1),
-              "inboundConnectionPool": st.just({"tcp": {"maxConnections": 1}}),
+    {"egress": st.lists(EGRESS, max_size=2)},
+    optional={"ingress": _mostly([[]], [[{"port": {"number": 80}}]]),
+              "inboundConnectionPool": _mostly([None], [{"tcp": {"maxConnections": 1}}, {}]),
               "outboundTrafficPolicy": st.fixed_dictionaries(
-                  {"mode": st.sampled_from(["ALLOW_ANY", "REGISTRY_ONLY", "ALLOW_ANY_DYNAMIC_DNS", "OTHER"])},
+                  {"mode": _mostly(["ALLOW_ANY", "REGISTRY_ONLY"], ["ALLOW_ANY_DYNAMIC_DNS", "OTHER"])},
                   optional={"egressProxy": st.just({"host": "proxy.example.com", "port": {"number": 3128}})}),
               "workloadSelector": st.fixed_dictionaries({"labels": SELECTOR})},
 )  # fmt: skip
@@ -121,14 +130,74 @@ def test_fast_path_agrees_on_generated_objects(doc: dict[str, Any]) -> None:
     _agrees(obj)
 
 
-def test_fast_path_takes_the_common_shapes() -> None:
-    spec = {"hosts": ["a.example.com"], "ports": [{"number": 443, "name": "tls", "protocol": "TLS"}],
-            "resolution": "DNS", "exportTo": ["."]}  # fmt: skip
-    se = parse_object(_doc("ServiceEntry", spec), "x")
-    sc = parse_object(_doc("Sidecar", {"egress": [{"hosts": ["./*", "istio-system/*"]}]}), "x")
-    assert se is not None and sc is not None and _agrees(se) and _agrees(sc)
-    broken = parse_object(_doc("ServiceEntry", spec | {"hosts": ["*.example.com"]}), "x")
-    assert broken is not None and not _agrees(broken)  # a wildcard host needs endpoints for DNS
+BASE_SE = {"hosts": ["a.example.com"], "ports": [{"number": 443, "name": "tls", "protocol": "TLS"}],
+           "resolution": "DNS", "exportTo": ["."]}  # fmt: skip
+STATIC = {"resolution": "STATIC", "endpoints": [{"address": "172.16.0.1"}]}
+# (spec changes to BASE_SE, whether the object is well-formed and of a shape the fast path takes)
+SE_CHANGES = [
+    ({}, True),
+    ({"exportTo": [".", "other"]}, True),
+    ({"exportTo": ["ns", "other", "team-a"]}, True),
+    ({"exportTo": ["*"]}, True),
+    ({"exportTo": ["~"]}, True),
+    ({"exportTo": [".", "ns"]}, False),  # the same namespace twice
+    ({"exportTo": ["other", "other"]}, False),
+    ({"exportTo": [".", "*"]}, False),
+    ({"exportTo": [".", "~"]}, False),
+    ({"exportTo": ["Bad_NS"]}, False),
+    ({"hosts": ["a.example.com", "b.example.com"]}, True),  # TLS ports: several hosts allowed
+    ({"hosts": ["a.example.com", "b.example.com"], "ports": [{"number": 5432, "name": "tcp"}]}, False),
+    ({"hosts": ["*.example.com"]}, False),  # DNS without endpoints needs FQDNs
+    ({"hosts": ["*.example.com"], "resolution": "NONE"}, True),
+    ({"hosts": ["*"], "resolution": "NONE"}, False),
+    ({"hosts": []}, False),
+    ({"addresses": ["10.0.0.0/24"]}, False),  # a CIDR needs NONE or STATIC
+    ({"addresses": ["10.0.0.0/24"], "resolution": "NONE"}, True),
+    ({"addresses": ["2001:db8::1"]}, False),  # valid, but IPv6 is left to the careful path
+    ({"ports": [{"number": 443, "name": "tls"}, {"number": 443, "name": "tls2"}]}, False),
+    ({"ports": [{"number": 443, "name": "tls"}, {"number": 8443, "name": "tls"}]}, False),
+    ({"ports": [{"number": 443, "name": "tls", "targetPort": 70000}]}, False),
+    ({"ports": [{"number": 443, "name": "tls", "protocol": "FOO"}]}, False),
+    (STATIC, True),
+    (STATIC | {"endpoints": [{"address": "172.16.0.1", "ports": {"tls": 8443}}]}, True),
+    (STATIC | {"endpoints": [{"address": "172.16.0.1", "ports": {"http": 80}}]}, False),
+    (STATIC | {"endpoints": [{"address": "a.example.com"}]}, False),
+    (STATIC | {"endpoints": [{"address": "172.16.0.1", "labels": {"app": "x"}}]}, False),  # careful path
+    ({"endpoints": [{"address": "a.example.com"}], "hosts": ["*.example.com"]}, True),
+    ({"resolution": "DNS_ROUND_ROBIN", "endpoints": [{"address": "a.b.com"}, {"address": "c.d.com"}]}, False),
+    ({"resolution": "NONE", "endpoints": [{"address": "172.16.0.1"}]}, False),
+    ({"resolution": "DYNAMIC_DNS", "hosts": ["*.example.com"]}, False),
+    ({"workloadSelector": {"labels": {"app": "x"}}, "resolution": "STATIC"}, False),
+]
+
+
+@pytest.mark.parametrize(("change", "fast"), SE_CHANGES)
+def test_fast_path_on_one_change_to_a_service_entry(change: dict[str, Any], fast: bool) -> None:
+    obj = parse_object(_doc("ServiceEntry", BASE_SE | change), "x")
+    assert obj is not None and _agrees(obj) == fast
+
+
+SC_CHANGES = [
+    ({}, True),
+    ({"workloadSelector": {"labels": {"app": "x"}}}, True),
+    ({"workloadSelector": {"labels": {}}}, False),
+    ({"workloadSelector": {"labels": {"app": "*"}}}, False),
+    ({"outboundTrafficPolicy": {"mode": "ALLOW_ANY"}}, True),
+    ({"outboundTrafficPolicy": {"mode": "ALLOW_ANY_DYNAMIC_DNS"}}, False),
+    ({"egress": [{"hosts": ["./*", "a"]}]}, False),
+    ({"egress": [{"hosts": []}]}, False),
+    ({"egress": [{"hosts": ["./*"]}, {"hosts": ["ns/*"]}]}, False),
+    ({"egress": [{"hosts": ["./*"], "port": {"number": 80, "name": "http", "protocol": "HTTP"}}]}, False),
+    ({"ingress": [{"port": {"number": 80, "name": "http", "protocol": "HTTP"}}]}, False),
+    ({"inboundConnectionPool": {"tcp": {"maxConnections": 1}}}, False),
+]
+
+
+@pytest.mark.parametrize(("change", "fast"), SC_CHANGES)
+def test_fast_path_on_one_change_to_a_sidecar(change: dict[str, Any], fast: bool) -> None:
+    spec = {"egress": [{"hosts": ["./*", "istio-system/*"]}]} | change
+    obj = parse_object(_doc("Sidecar", spec), "x")
+    assert obj is not None and _agrees(obj) == fast
 
 
 @settings(max_examples=500, deadline=None)
