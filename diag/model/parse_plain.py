@@ -91,8 +91,10 @@ def parse_plain(doc: Any, origin: str) -> ServiceEntry | Service | Sidecar | Non
         if created is not None:
             return None
         created = ""
-    labels = _labels(meta.get("labels"))
-    annotations = _labels(meta.get("annotations"))
+    labels = meta.get("labels")
+    annotations = meta.get("annotations")
+    labels = {} if labels is None else _labels(labels)  # (absent is the usual case: no call)
+    annotations = {} if annotations is None else _labels(annotations)
     if labels is None or annotations is None:
         return None
     base = {
@@ -142,7 +144,8 @@ def _selector(value: Any) -> dict[str, str] | bool | None:
 
 
 def _service_entry(base: dict[str, Any], spec: dict[str, Any], status: Any) -> ServiceEntry | None:
-    endpoints = _endpoints(spec.get("endpoints"))
+    endpoints = spec.get("endpoints")
+    endpoints = () if endpoints is None else _endpoints(endpoints)
     if endpoints is None:
         return None
     status_addrs: dict[str, list[str]] = {}
@@ -161,24 +164,28 @@ def _service_entry(base: dict[str, Any], spec: dict[str, Any], status: Any) -> S
                     return None
                 if value:
                     status_addrs.setdefault((host or "").lower(), []).append(value)
-    ports = _ports(spec.get("ports"))
-    hosts = _strs(spec.get("hosts"))
-    addresses = _strs(spec.get("addresses"))
-    export_to = _strs(spec.get("exportTo"))
-    sans = _strs(spec.get("subjectAltNames"))
-    location = _enum(spec.get("location"), "MESH_EXTERNAL")
-    resolution = _enum(spec.get("resolution"), "NONE")
-    selector = _selector(spec.get("workloadSelector"))
+    get = spec.get
+    ports = _ports(get("ports"))
+    hosts = _strs(get("hosts"))
+    addresses, export_to, sans = get("addresses"), get("exportTo"), get("subjectAltNames")
+    addresses = () if addresses is None else _strs(addresses)  # (absent is usual: no call)
+    export_to = () if export_to is None else _strs(export_to)
+    sans = () if sans is None else _strs(sans)
+    location = _enum(get("location"), "MESH_EXTERNAL")
+    resolution = _enum(get("resolution"), "NONE")
+    selector = get("workloadSelector")
+    selector = None if selector is None else _selector(selector)
     if (ports is None or hosts is None or addresses is None or export_to is None or sans is None
             or location is None or resolution is None or selector is False):  # fmt: skip
         return None
-    base.update(
-        hosts=hosts, addresses=addresses, ports=ports, location=location, resolution=resolution,
-        endpoints=endpoints, export_to=export_to, workload_selector=selector, subject_alt_names=sans,
-        status_addresses=tuple(a for v in status_addrs.values() for a in v),
-        status_host_addresses={k: tuple(v) for k, v in status_addrs.items()},
-    )  # fmt: skip
-    return make(ServiceEntry, base)
+    values = {
+        **base, "hosts": hosts, "addresses": addresses, "ports": ports, "location": location,
+        "resolution": resolution, "endpoints": endpoints, "export_to": export_to,
+        "workload_selector": selector, "subject_alt_names": sans,
+        "status_addresses": tuple(a for v in status_addrs.values() for a in v) if status_addrs else (),
+        "status_host_addresses": {k: tuple(v) for k, v in status_addrs.items()} if status_addrs else {},
+    }  # fmt: skip
+    return make(ServiceEntry, values)
 
 
 def _endpoints(value: Any) -> tuple[WorkloadEndpoint, ...] | None:
@@ -242,9 +249,10 @@ def _ports(value: Any) -> tuple[Port, ...] | None:
             protocol = normalize_protocol(declared)
             if len(_protocols) < _CACHE_MAX:
                 _protocols[declared] = protocol
-        port = {"number": number, "protocol": protocol, "name": name or "", "target_port": target,
-                "declared": declared, "app_protocol": ""}  # fmt: skip
-        out.append(make(Port, port))
+        port = _new(Port)
+        port.__dict__.update({"number": number, "protocol": protocol, "name": name or "",
+                              "target_port": target, "declared": declared, "app_protocol": ""})  # fmt: skip
+        out.append(port)
     return tuple(out)
 
 
