@@ -139,6 +139,7 @@ class _Collector:
         self.mesh: MeshConfig | None = None
         self.skipped: Counter[str] = Counter()
         self.seen_documents = 0
+        self.kind_problems: dict[tuple[str, str], str | None] = {}  # apischema.kind_problem's answers
 
     def result(self) -> LoadResult:
         return LoadResult(
@@ -159,6 +160,12 @@ class _Collector:
             Problem(path=where.path, object=name or where.label, message=message, level=level,
                     line=line, column=column, hint=hint)
         )  # fmt: skip
+
+    def object_problem(self, doc: Mapping[str, Any], where: _Where, message: str, *,
+                       keys: Sequence[str | int] = (), level: str = "error",
+                       hint: str | None = None) -> None:  # fmt: skip
+        """A problem with an object, named "Kind ns/name" (made only now: most objects have none)."""
+        self.problem(where, message, name=_describe(doc, where.label), keys=keys, level=level, hint=hint)
 
     def add_document(self, doc: Any, path: str, label: str, where: _Where | None = None) -> None:
         where = where or _Where(path, label)
@@ -191,35 +198,35 @@ class _Collector:
         self._add_object(doc, where)
 
     def _add_object(self, doc: Mapping[str, Any], where: _Where) -> None:
-        name = _describe(doc, where.label)
-        if self.checked and not self._acceptable(doc, where, name):
+        # The object's name ("Kind ns/name") is only needed for a problem: made then, not per object.
+        if self.checked and not self._acceptable(doc, where):
             return
         self.documents.append(doc)
         if doc.get("kind") == "ConfigMap":
-            self._maybe_mesh(doc, where, name)
+            self._maybe_mesh(doc, where)
             return
         try:
             obj = parse_object(doc, f"{where.path}#{where.label}")
         except ParseError as exc:
-            self.problem(where, str(exc), name=name)
+            self.object_problem(doc, where, str(exc))
             return
         except RecursionError:
-            self.problem(where, "malformed: nested too deeply", name=name)
+            self.object_problem(doc, where, "malformed: nested too deeply")
             return
         except (TypeError, ValueError, AttributeError, KeyError):
-            self.problem(where, "malformed: a field has an unexpected shape", name=name)
+            self.object_problem(doc, where, "malformed: a field has an unexpected shape")
             return
         if obj is None:
             self.skipped[str(doc.get("kind"))] += 1
             return
         rejected = [m for m in validate(obj) if m.level == "error"] if self.admission else []
         for message in rejected:
-            self.problem(where, message.message, name=name, keys=_field_keys(message.field),
-                         hint="Istio's validation rejects the object at admission")  # fmt: skip
+            self.object_problem(doc, where, message.message, keys=_field_keys(message.field),
+                                hint="Istio's validation rejects the object at admission")  # fmt: skip
         if not rejected:
             self.objects.append(obj)
 
-    def _acceptable(self, doc: Mapping[str, Any], where: _Where, name: str) -> bool:
+    def _acceptable(self, doc: Mapping[str, Any], where: _Where) -> bool:
         """The API server's first checks: apiVersion and kind set, a kind it serves (Istio's
         groups), no unknown fields (a warning: the server drops them)."""
         api, kind = doc.get("apiVersion"), doc.get("kind")
@@ -231,18 +238,21 @@ class _Collector:
         )  # fmt: skip
         if missing:
             hint = MESH_CONFIG_HINT if set(doc) & MESH_CONFIG_FIELDS and not kind else None
-            self.problem(where, f"not a Kubernetes object: {', '.join(missing)}", name=name, hint=hint)
+            self.object_problem(doc, where, f"not a Kubernetes object: {', '.join(missing)}", hint=hint)
             return False
-        problem = apischema.kind_problem(str(api), str(kind))
+        key = (str(api), str(kind))
+        if key not in self.kind_problems:  # the same few kinds again and again: asked once per load
+            self.kind_problems[key] = apischema.kind_problem(*key)
+        problem = self.kind_problems[key]
         if problem is not None:
-            self.problem(where, problem, name=name, keys=["kind"],
-                         hint="the API server refuses it; check the kind's spelling and version")  # fmt: skip
+            hint = "the API server refuses it; check the kind's spelling and version"
+            self.object_problem(doc, where, problem, keys=["kind"], hint=hint)
             return False
         for keys, shown in apischema.unknown_fields(doc):
-            self.problem(where, f'unknown field "{shown}"', name=name, keys=keys, level="warning")
+            self.object_problem(doc, where, f'unknown field "{shown}"', keys=keys, level="warning")
         return True
 
-    def _maybe_mesh(self, doc: Mapping[str, Any], where: _Where, name: str) -> None:
+    def _maybe_mesh(self, doc: Mapping[str, Any], where: _Where) -> None:
         meta = doc.get("metadata")
         data = doc.get("data")
         meta = meta if isinstance(meta, Mapping) else {}
@@ -255,7 +265,7 @@ class _Collector:
         try:
             self.mesh = _mesh_from_text(data["mesh"], f"ConfigMap {ns}/{cm_name}")
         except InputError as exc:
-            self.problem(where, exc.message, name=name, keys=["data", "mesh"])
+            self.object_problem(doc, where, exc.message, keys=["data", "mesh"])
 
 
 def _field_keys(field: str) -> list[str | int]:
