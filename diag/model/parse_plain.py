@@ -43,7 +43,9 @@ _new = object.__new__
 _STR_OR_NONE = frozenset({str, type(None)})
 _INT_OR_NONE = frozenset({int, type(None)})
 _TARGETS = frozenset({int, str, type(None)})  # a Service targetPort: a number, a port name or absent
-_CACHE_MAX = 1024  # distinct protocol spellings remembered (pure functions of their arguments)
+# Protocols of the port spellings seen (pure functions of their arguments): at most this many, short.
+_CACHE_MAX = 1024
+_CACHE_KEY_LENGTH = 64
 _protocols: dict[str, str] = {}
 _kube_protocols: dict[tuple[int, str, str, str], str] = {}
 
@@ -247,7 +249,7 @@ def _ports(value: Any) -> tuple[Port, ...] | None:
         protocol = _protocols.get(declared)
         if protocol is None:
             protocol = normalize_protocol(declared)
-            if len(_protocols) < _CACHE_MAX:
+            if len(_protocols) < _CACHE_MAX and len(declared) <= _CACHE_KEY_LENGTH:
                 _protocols[declared] = protocol
         port = _new(Port)
         port.__dict__.update({"number": number, "protocol": protocol, "name": name or "",
@@ -277,7 +279,7 @@ def _service(base: dict[str, Any], spec: dict[str, Any]) -> Service | None:
         protocol = _kube_protocols.get(key)
         if protocol is None:
             protocol = kube_port_protocol(number, name, transport, app or None)
-            if len(_kube_protocols) < _CACHE_MAX:
+            if len(_kube_protocols) < _CACHE_MAX and len(name) + len(app) <= _CACHE_KEY_LENGTH:
                 _kube_protocols[key] = protocol
         ports.append(make(Port, {"number": number, "protocol": protocol, "name": name,
                                  "target_port": target if type(target) is int else None,
