@@ -127,8 +127,10 @@ class ListenerModel:
 
     def finalized(self) -> tuple[list[ChainModel], ChainModel | None]:
         """(filter_chains, default_filter_chain); default None = PassthroughFilterChain."""
-        match_all = [c for c in self.chains if c.match_all]
-        others = [c for c in self.chains if not c.match_all]
+        match_all: list[ChainModel] = []
+        others: list[ChainModel] = []
+        for c in self.chains:
+            (match_all if c.match_all else others).append(c)
         if match_all and not others:
             return [match_all[-1]], None
         return others, (match_all[-1] if match_all else None)
@@ -423,7 +425,7 @@ class ChainIndex:
         added = chains if added is None else added
         cidr, plain = [], []
         for chain in chains:
-            prefixes = _effective_cidrs(chain)
+            prefixes = _effective_cidrs(chain) if chain.cidrs else ()
             if prefixes:
                 nets = []
                 for p in prefixes:
@@ -437,14 +439,20 @@ class ChainIndex:
         exact: dict[str, list[ChainModel]] = {}
         wild, none = [], []
         for chain in plain:
-            names = [n for n in chain.sni if n != "*"]
+            names = chain.sni
+            if "*" in names:
+                names = tuple(n for n in names if n != "*")
             if not names:
                 none.append(chain)
             for name in names:
                 if name.startswith("*"):
                     wild.append(chain)
                 else:
-                    exact.setdefault(name, []).append(chain)
+                    found = exact.get(name)
+                    if found is None:
+                        exact[name] = [chain]
+                    else:
+                        found.append(chain)
         wildcard = tuple({id(c): c for c in wild}.values())
         suffixes: dict[str, list[int]] = {}
         for i, chain in enumerate(wildcard):

@@ -121,16 +121,24 @@ def _domain_index(scope: ProxyScope, port: int) -> tuple[dict[str, MeshService],
     exact: dict[str, MeshService] = {}
     wild: dict[str, MeshService] = {}
     suffix = scope.snapshot.mesh.domain_suffix
+    aliases = scope.aliases
     for svc in scope.by_port.get(port, ()):
         declared = svc.port(port)
-        if declared is None or declared.family == "udp":
+        if declared is None or declared.protocol == "UDP":  # the one protocol of family "udp"
             continue
-        if svc.is_wildcard:
-            wild[svc.host] = svc
+        host = svc.host
+        if host.startswith("*"):  # svc.is_wildcard
+            wild[host] = svc
             continue
-        for domain in _domains(scope, svc, suffix):
-            exact[domain] = svc
-        for alias in scope.aliases.get(svc.host, ()):
+        if svc.resource.kind != "Service":  # `_domains` of a ServiceEntry: the host and its address
+            exact[host] = svc
+            addr = scope.address_for(svc)
+            if addr != WILDCARD and "/" not in addr:
+                exact[addr] = svc
+        else:
+            for domain in _domains(scope, svc, suffix):
+                exact[domain] = svc
+        for alias in aliases.get(host, ()):
             for domain in _domains(scope, alias, suffix):
                 exact.setdefault(domain, svc)
     index = (exact, list(wild.values()))

@@ -24,8 +24,9 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 from diag.model.loader import paused_gc
@@ -228,25 +229,40 @@ def _build_scope(snapshot: Snapshot, source: Source) -> ProxyScope:
     imported = visible
     services = scope.services = _dedupe_namespaces(imported, source.namespace)
     by_port: dict[int, list[MeshService]] = defaultdict(list)
-    for svc in services:
-        for port in svc.ports:
-            by_port[port.number].append(svc)
-    scope.by_port = dict(by_port)
     hosts = [svc.host for svc in services]
     if len(set(hosts)) == len(hosts):
         # Fast path: every host once, so each service is its host's primary (`_append_primary`
-        # keeps the first service of a host and only merges into it later ones, of which there are none)
-        pairs = list(zip(hosts, services, strict=True))
-        scope.by_host = {host: [svc] for host, svc in pairs}
-        scope.primary = dict(pairs)
-        scope.primary_ports = {host: {p.number for p in svc.ports} for host, svc in pairs}
+        # keeps the first service of a host and only merges into it later ones, of which there are
+        # none), in the services' order; one pass over the ports fills by_port and primary_ports
+        primary_ports: dict[str, set[int]] = {}
+        special: list[MeshService] = []  # aliases and wildcards, for the pass below
+        for host, svc in zip(hosts, services, strict=True):
+            ports = svc.ports
+            if len(ports) == 1:
+                number = ports[0].number
+                by_port[number].append(svc)
+                primary_ports[host] = {number}
+            else:
+                for port in ports:
+                    by_port[port.number].append(svc)
+                primary_ports[host] = {p.number for p in ports}
+            if host.startswith("*") or svc.resolution == "ALIAS":
+                special.append(svc)
+        scope.primary = dict(zip(hosts, services, strict=True))
+        scope.primary_ports = primary_ports
+        scope.by_host = {host: [svc] for host, svc in zip(hosts, services, strict=True)}
+        primaries: Iterable[MeshService] = special  # the rest of scope.primary needs no second look
     else:
         by_host: dict[str, list[MeshService]] = defaultdict(list)
         for svc in services:
+            for port in svc.ports:
+                by_port[port.number].append(svc)
             by_host[svc.host].append(svc)
             _append_primary(scope, svc)
         scope.by_host = dict(by_host)
-    for svc in scope.primary.values():
+        primaries = scope.primary.values()
+    scope.by_port = dict(by_port)
+    for svc in primaries:
         host = svc.host
         if svc.resolution == "ALIAS":
             target = scope.resolve_alias(host)
@@ -273,24 +289,17 @@ def _export_buckets(snapshot: Snapshot) -> tuple[dict[str, list[MeshService]], l
     private: dict[str, list[MeshService]] = {}
     public: list[MeshService] = []
     services = snapshot.mesh_services
-    # a bucket depends only on the service's namespace and exportTo: decided once per pair
-    decided: dict[tuple[str, tuple[str, ...]], str | set[str] | None] = {}
-    bucket_of: list[str | set[str] | None] = []
-    for svc in services:
-        pair = (svc.namespace, svc.export_to)
-        bucket = decided.get(pair, _UNDECIDED)
-        if bucket is _UNDECIDED:
-            bucket = decided[pair] = _export_bucket(snapshot, svc, in_scope)
-        bucket_of.append(bucket)
-    for i in _pilot_order(services):
-        bucket = bucket_of[i]
-        if bucket is None:
-            continue
+    pairs = list(zip(map(_namespace_of, services), map(_export_to_of, services), strict=True))
+    # a bucket depends only on the service's namespace and exportTo: decided once per pair (any
+    # service with the pair stands for the others), then looked up per service
+    standing = dict(zip(pairs, services, strict=True))
+    decided = {pair: _export_bucket(snapshot, svc, in_scope) for pair, svc in standing.items()}
+    bucket_of = list(map(decided.__getitem__, pairs))
+    order = _pilot_order(services)
+    public.extend([services[i] for i in order if bucket_of[i] == "*"])
+    for i in [i for i in order if type(bucket_of[i]) is set]:
         svc = services[i]
-        if bucket == "*":
-            public.append(svc)
-            continue
-        for ns in bucket:
+        for ns in bucket_of[i]:  # type: ignore[union-attr]
             found = private.get(ns)
             if found is None:
                 private[ns] = [svc]
@@ -301,7 +310,8 @@ def _export_buckets(snapshot: Snapshot) -> tuple[dict[str, list[MeshService]], l
     return buckets
 
 
-_UNDECIDED: Any = object()
+_namespace_of = attrgetter("namespace")
+_export_to_of = attrgetter("export_to")
 
 
 def _pilot_order(services: tuple[MeshService, ...]) -> list[int]:
