@@ -26,7 +26,6 @@ import ipaddress
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from operator import attrgetter
 from typing import Any
 
 from diag.model.loader import paused_gc
@@ -289,29 +288,30 @@ def _export_buckets(snapshot: Snapshot) -> tuple[dict[str, list[MeshService]], l
     private: dict[str, list[MeshService]] = {}
     public: list[MeshService] = []
     services = snapshot.mesh_services
-    pairs = list(zip(map(_namespace_of, services), map(_export_to_of, services), strict=True))
-    # a bucket depends only on the service's namespace and exportTo: decided once per pair (any
-    # service with the pair stands for the others), then looked up per service
-    standing = dict(zip(pairs, services, strict=True))
-    decided = {pair: _export_bucket(snapshot, svc, in_scope) for pair, svc in standing.items()}
-    bucket_of = list(map(decided.__getitem__, pairs))
-    order = _pilot_order(services)
-    public.extend([services[i] for i in order if bucket_of[i] == "*"])
-    for i in [i for i in order if type(bucket_of[i]) is set]:
+    default = snapshot.mesh.default_service_export_to
+    if not snapshot.mesh.discovery_selectors:  # in_discovery_scope allows every namespace then
+        in_scope = dict.fromkeys([svc.namespace for svc in services], True)
+    for i in _pilot_order(services):
         svc = services[i]
-        for ns in bucket_of[i]:  # type: ignore[union-attr]
-            found = private.get(ns)
+        # `_export_bucket` inlined for the usual public service; the others go through it
+        ns = svc.namespace
+        ok = in_scope.get(ns)
+        if ok is None:
+            ok = in_scope[ns] = in_discovery_scope(snapshot, ns).allowed
+        if not ok:
+            continue
+        if "*" in (svc.export_to or default):
+            public.append(svc)
+            continue
+        for name in _export_bucket(snapshot, svc, in_scope):  # type: ignore[union-attr]
+            found = private.get(name)
             if found is None:
-                private[ns] = [svc]
+                private[name] = [svc]
             else:
                 found.append(svc)
     buckets = (private, public)
     snapshot.cache["export-buckets"] = buckets
     return buckets
-
-
-_namespace_of = attrgetter("namespace")
-_export_to_of = attrgetter("export_to")
 
 
 def _pilot_order(services: tuple[MeshService, ...]) -> list[int]:

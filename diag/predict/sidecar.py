@@ -181,20 +181,32 @@ def unbound_assumption(scope: ProxyScope, call: Call, listeners: dict[str, Liste
     The verdict then rests on it: an address inside a CIDR chain (e.g. a TCP entry listing a
     provider's published ranges) or on an IP-bound listener of the port takes another path.
     """
-    owners = _address_owners(listeners)
-    if not owners:
+    key = ("unbound-owners", call.port)
+    # the port's listeners are built once per scope and not changed after: their owners' wording
+    # is worked out once too (only for that cached listener map)
+    mine = listeners is scope.cache.get(("listeners", call.port))
+    owned = scope.cache.get(key) if mine else None
+    if owned is None:
+        owned = _owners_text(_address_owners(listeners))
+        if mine:
+            scope.cache[key] = owned
+    if not owned:
         return ""
+    return (
+        f"assumed {call.host} resolves to none of the addresses port {call.port} is bound to for this "
+        f"proxy: {owned}. No address was given, so public DNS decides; an address among "
+        "them takes that path instead"
+    )
+
+
+def _owners_text(owners: tuple[AddressOwner, ...]) -> str:
     parts = []
     for owner in owners:
         shown = ", ".join(owner.addresses[:3])
         if len(owner.addresses) > 3:
             shown += f", … {len(owner.addresses)} in all"
         parts.append(f"{shown} ({owner.ref} → {owner.target})")
-    return (
-        f"assumed {call.host} resolves to none of the addresses port {call.port} is bound to for this "
-        f"proxy: {'; '.join(parts)}. No address was given, so public DNS decides; an address among "
-        "them takes that path instead"
-    )
+    return "; ".join(parts)
 
 
 def address_owners(snapshot: Snapshot, source: Source, port: int) -> tuple[AddressOwner, ...]:
