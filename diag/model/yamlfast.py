@@ -1,0 +1,154 @@
+"""A fast reader for the plain YAML most Kubernetes manifests are written in.
+
+`read(chunk)` gives the documents of one chunk (a document as `kubeyaml.split_documents` cuts it)
+as plain data, exactly as `kubeyaml.documents` builds them (go-yaml v2 scalar resolution, JSON
+string keys), or None when the chunk uses anything outside a conservative subset; the caller then
+reads it with `kubeyaml.documents`, which also gives the YAML nodes for line and column.
+
+The subset: block mappings and sequences (``- key: v`` items and the compact ``key:`` then
+``- item`` form), single-line plain, single-quoted and escape-free double-quoted scalars,
+single-line flow mappings and sequences (``{name: a, port: 80}``, ``[a, b]``, ``{}``), empty
+values (null), comments on their own line or after a value. Anything else — anchors, aliases,
+tags, block scalars, multi-line scalars, complex or duplicate keys, tabs, directives, document
+markers, escapes, unusual characters or indentation — gives None.
+
+How: `yamllines.classify_line` reads each distinct line once (cached) into a shape (indentation,
+kind, key, how to build its value) and a value. Documents whose lines have the same shapes have
+the same structure, so each such skeleton is turned once into a Python expression that builds the
+document from its lines' values (`_compile`), and the next document of that skeleton costs one
+call of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from operator import itemgetter
+from typing import Any
+
+from diag.model import yamllines
+from diag.model.yamllines import ITEM, ITEM_OPEN, KEY, KEY_OPEN, SHAPES, VALUE, Unsupported
+
+
+class _Lines(dict[str, tuple[int, Any]]):
+    """(shape, value) of each line seen, read when first seen."""
+
+    def __missing__(self, line: str) -> tuple[int, Any]:
+        if len(self) >= _LINES_KEPT or len(SHAPES) >= _SHAPES_KEPT:
+            _forget()
+        entry = self[line] = yamllines.classify_line(line)
+        return entry
+
+
+_LINES_SEEN = _Lines()
+Builder = Callable[[list[tuple[int, Any]]], Any]
+_BUILDERS: dict[tuple[int, ...], Builder | None] = {}
+_LINES_KEPT, _BUILDERS_KEPT, _SHAPES_KEPT = 32768, 1024, 65536
+_MAX_LINES, _MAX_DEPTH = 4000, 40  # larger or deeper documents take the careful reader
+_VALUE = ("v[{}][1]", "dict(v[{}][1])", "list(v[{}][1])", "_thaw(v[{}][1])")  # by a shape's build
+_SHAPE = itemgetter(0)
+
+
+def read(chunk: str) -> list[Any] | None:
+    """The documents of ``chunk`` as `kubeyaml.documents` gives their data, or None when the
+    chunk uses YAML outside the subset (read it with `kubeyaml.documents` then).
+
+    ``[data for data, _node in kubeyaml.documents(chunk)] == read(chunk)`` whenever the latter
+    is not None."""
+    try:
+        entries = list(map(_LINES_SEEN.__getitem__, chunk.split("\n")))
+        skeleton = tuple(map(_SHAPE, entries))
+        if skeleton in _BUILDERS:
+            builder = _BUILDERS[skeleton]
+        else:
+            if len(_BUILDERS) >= _BUILDERS_KEPT:
+                _BUILDERS.clear()
+            builder = _BUILDERS[skeleton] = _compile(skeleton)
+    except Unsupported:
+        return None
+    if builder is None:
+        return None
+    return [builder(entries)] if builder is not _EMPTY else []
+
+
+def _forget() -> None:
+    """Empty the caches (shape indexes are kept by cached lines and builders, so all go together)."""
+    _LINES_SEEN.clear()
+    _BUILDERS.clear()
+    SHAPES.clear()
+    yamllines.SHAPE_IDS.clear()
+
+
+def _EMPTY(entries: list[tuple[int, Any]]) -> Any:
+    """The builder of a chunk without content (no document)."""
+
+
+def _compile(skeleton: tuple[int, ...]) -> Builder | None:
+    """A function building the document whose lines have these shapes from the lines' (shape,
+    value) pairs; None when the lines do not make a document of the subset."""
+    shapes = [(*part, line) for line, shape in enumerate(skeleton) for part in SHAPES[shape]]
+    if not shapes:
+        return _EMPTY
+    if len(shapes) > _MAX_LINES:
+        return None
+    out: list[str] = []
+    try:
+        end = _node(shapes, 0, out, 0)
+    except Unsupported:
+        return None
+    if end != len(shapes):
+        return None
+    code = "lambda v: " + "".join(out)
+    return eval(code, {"__builtins__": {}, "dict": dict, "list": list, "_thaw": yamllines.thaw})  # type: ignore[no-any-return]
+
+
+def _node(shapes: list[tuple[int, int, str | None, int, int]], at: int, out: list[str], depth: int) -> int:
+    """Write to ``out`` the expression of the block node whose first line is ``shapes[at]``, and
+    return the index of the line after it (the same walk a block parser makes)."""
+    if depth > _MAX_DEPTH:
+        raise Unsupported("depth")
+    indent, kind, _, build, line = shapes[at]
+    if kind == VALUE:
+        out.append(_VALUE[build].format(line))
+        return at + 1
+    end = len(shapes)
+    if kind <= KEY_OPEN:
+        keys: set[str | None] = set()
+        out.append("{")
+        while True:
+            _, kind, key, build, line = shapes[at]
+            if kind > KEY_OPEN or key in keys:
+                raise Unsupported("not a key, or a duplicate key")
+            keys.add(key)
+            out.append(f"{key!r}:")
+            at += 1
+            following = shapes[at] if at < end else None
+            if kind == KEY:
+                out.append(_VALUE[build].format(line))
+            elif following is not None and (
+                following[0] > indent or (following[0] == indent and following[1] in (ITEM, ITEM_OPEN))
+            ):
+                at = _node(shapes, at, out, depth + 1)  # the value below, or a compact sequence
+            else:
+                out.append("None")
+            out.append(",")
+            if at == end or shapes[at][0] < indent:
+                out.append("}")
+                return at
+            if shapes[at][0] > indent:
+                raise Unsupported("indentation")
+    out.append("[")
+    while True:
+        _, kind, _, build, line = shapes[at]
+        at += 1
+        if kind == ITEM:
+            out.append(_VALUE[build].format(line))
+        elif at < end and shapes[at][0] > indent:
+            at = _node(shapes, at, out, depth + 1)
+        else:
+            out.append("None")
+        out.append(",")
+        if at == end or shapes[at][0] < indent or shapes[at][1] not in (ITEM, ITEM_OPEN):
+            out.append("]")
+            return at  # the caller checks what follows (a key of a compact sequence's mapping)
+        if shapes[at][0] > indent:
+            raise Unsupported("indentation")
