@@ -18,7 +18,6 @@ so the newest tree accepts every field of Istio 1.22–1.30.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import json
 from collections.abc import Mapping
@@ -70,6 +69,8 @@ def kind_problem(api_version: str, kind: str) -> str | None:
             f"(served versions: {', '.join(versions)})"
         )
     kinds = sorted(k.split("/", 1)[1] for k in (*_schemas(), *OPERATOR) if k.startswith(group + "/"))
+    import difflib  # only for a kind that is refused
+
     close = difflib.get_close_matches(kind, kinds, n=1)
     known = f'did you mean "{close[0]}"?' if close else f"kinds in {group}: {', '.join(kinds)}"
     return f'no matches for kind "{kind}" in version "{api_version}" ({known})'

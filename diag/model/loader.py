@@ -35,10 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from diag.errors import InputError
-from diag.model import apischema, kubeyaml
+from diag.model import apischema
 from diag.model.mesh import parse_mesh_config
 from diag.model.parse import ParseError, parse_object
 from diag.model.resources import MeshConfig, Resource
@@ -119,6 +117,10 @@ class _Where:
         self.first_line = first_line
 
     def at(self, keys: Sequence[str | int] = ()) -> tuple[int | None, int | None]:
+        if self.node is None:  # JSON: no positions
+            return None, None
+        from diag.model import kubeyaml
+
         found = kubeyaml.locate(self.node, keys)
         if found is None:
             return None, None
@@ -396,6 +398,10 @@ def load_mesh_config(path: str | Path) -> MeshConfig:
     text, problem = _decode(p, data)
     if text is None:
         raise InputError(str(problem))
+    import yaml
+
+    from diag.model import kubeyaml
+
     try:
         doc = kubeyaml.load(text)
     except yaml.YAMLError as exc:
@@ -428,6 +434,10 @@ def load_mesh_config(path: str | Path) -> MeshConfig:
 def _mesh_from_text(text: Any, ref: str) -> MeshConfig:
     if not isinstance(text, str):
         raise InputError(f"{ref}: data.mesh must be a YAML string")
+    import yaml
+
+    from diag.model import kubeyaml
+
     try:
         doc = kubeyaml.load(text)
     except yaml.YAMLError as exc:
@@ -516,6 +526,10 @@ def _load_into(out: _Collector, text: str, path: str) -> None:
             for i, item in enumerate(docs):
                 out.add_document(item, path, f"document {i + 1}")
             return
+    import yaml  # YAML input only: JSON never loads the YAML machinery
+
+    from diag.model import kubeyaml
+
     for index, first_line, chunk in kubeyaml.split_documents(text):
         label = f"document {index}"
         try:

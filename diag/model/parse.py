@@ -16,8 +16,6 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import yaml
-
 from diag.model.endpoints import DISCOVERY_GROUP, EndpointSlice, SliceError, parse_endpoint_slice
 from diag.model.parse_plain import ISTIO_GROUPS, parse_plain
 from diag.model.resources import (
@@ -540,6 +538,8 @@ def _pod(base: dict[str, Any], spec: Mapping[str, Any]) -> Pod:
     settings = None
     text = annotations.get("proxy.istio.io/config")
     if text:
+        import yaml  # only Pods with a proxy.istio.io/config annotation need it
+
         try:
             settings = proxy_settings(yaml.safe_load(text), "proxy.istio.io/config")
         except yaml.YAMLError as exc:
