@@ -265,31 +265,30 @@ def _convert(
     """One MeshService per (host, address), as `conversion.go` `convertServices` builds them."""
     out: list[MeshService] = []
     append = out.append
+    new, set_attribute = _new_object, _set_attribute
     for se in entries:
-        shared = {
-            **_FIELD_DEFAULTS,
-            "namespace": se.namespace,
-            "ports": se.ports,
-            "resource": se,
-            "resolution": se.resolution,
-            "location": se.location,
-            "export_to": se.export_to,
-            "endpoints": se.endpoints,
-        }
-        addresses: list[tuple[str, ...]] = [(a,) for a in se.addresses] or [()]
+        namespace, ports, resolution, location = se.namespace, se.ports, se.resolution, se.location
+        export_to, workloads, se_addresses = se.export_to, se.endpoints, se.addresses
+        addresses: list[tuple[str, ...]] = [(a,) for a in se_addresses] if se_addresses else [()]
         status = se.status_host_addresses
         for i, host in enumerate(se.hosts):
             name = host.lower()
-            auto = () if se.addresses else status.get(name, ())
+            auto = () if se_addresses else status.get(name, ())
             for addr in addresses:
-                values = shared.copy()
-                values["host"] = name
-                values["addresses"] = addr
-                values["auto_addresses"] = auto
-                values["index"] = i
-                append(_mesh_service(values))
+                # `_mesh_service` inlined: every field in declaration order, defaults as declared
+                converted = new(MeshService)
+                set_attribute(converted, "__dict__", {
+                    "host": name, "namespace": namespace, "ports": ports, "resource": se,
+                    "addresses": addr, "auto_addresses": auto, "resolution": resolution,
+                    "location": location, "export_to": export_to, "endpoints": workloads,
+                    "external_name": "", "headless": False, "slice_endpoints": (), "index": i,
+                    "assumed_address": False,
+                })  # fmt: skip
+                append(converted)
     for svc in services:
-        endpoints = service_endpoints(svc, (slices or {}).get((svc.namespace, svc.name), ()))
+        own = slices.get((svc.namespace, svc.name)) if slices else None
+        # a Service without EndpointSlices has no endpoints (what service_endpoints gives for none)
+        endpoints = service_endpoints(svc, own) if own else ()
         append(_convert_service(svc, domain_suffix, endpoints))
     return tuple(out)
 
@@ -318,29 +317,24 @@ def _convert_service(
     """kube/conversion.go ConvertService: ExternalName → Alias, headless → passthrough, else EDS."""
     addresses: tuple[str, ...] = ()
     assumed = False
+    headless = svc.headless
     if svc.type == "ExternalName" and svc.external_name:
         resolution = "ALIAS"
-    elif svc.headless:
+    elif headless:
         resolution = "NONE"
     else:
         ips = svc.cluster_ips or ((svc.cluster_ip,) if svc.cluster_ip else ())
-        resolution, addresses = "STATIC", tuple(ip for ip in ips if ip and ip.lower() != "none")
+        resolution, addresses = "STATIC", tuple([ip for ip in ips if ip and ip.lower() != "none"])
         if not addresses:  # a manifest without clusterIP: the API server assigns one on creation
             addresses, assumed = (_stand_in_cluster_ip(svc),), True
-    values = _FIELD_DEFAULTS.copy()
-    values["host"] = svc.hostname(domain_suffix)
-    values["namespace"] = svc.namespace
-    values["ports"] = tuple(svc.ports)
-    values["resource"] = svc
-    values["addresses"] = addresses
-    values["resolution"] = resolution
-    values["location"] = "MESH_INTERNAL"
-    values["export_to"] = svc.export_to
-    values["external_name"] = svc.external_name if svc.type == "ExternalName" else ""
-    values["headless"] = svc.headless
-    values["slice_endpoints"] = endpoints
-    values["assumed_address"] = assumed
-    return _mesh_service(values)
+    return _mesh_service({
+        "host": svc.hostname(domain_suffix),
+        "namespace": svc.namespace, "ports": tuple(svc.ports), "resource": svc,
+        "addresses": addresses, "auto_addresses": (), "resolution": resolution,
+        "location": "MESH_INTERNAL", "export_to": svc.export_to, "endpoints": (),
+        "external_name": svc.external_name if svc.type == "ExternalName" else "",
+        "headless": headless, "slice_endpoints": endpoints, "index": 0, "assumed_address": assumed,
+    })  # fmt: skip
 
 
 def _stand_in_cluster_ip(svc: Service) -> str:

@@ -324,7 +324,8 @@ def _tcp_chains(
         listen = "" if "/" in listen else listen
         dynamic = host.startswith("*") and svc.resolution == "DYNAMIC_DNS"
         use_sni = cidrs or not listen or (listen == WILDCARD and bind == WILDCARD) or dynamic
-        sni = (host, *scope.aliases_of(host)) if use_sni else ()
+        aliases = scope.aliases.get(host) if use_sni else None  # scope.aliases_of(host), when any
+        sni = ((host, *(a.host for a in aliases)) if aliases else (host,)) if use_sni else ()
         return [_new_chain(ChainModel, (sni, cidrs, (), "", cluster, None, svc, None, ""))]
     return [_new_chain(ChainModel, ((), cidrs, (), "", cluster, None, svc, None, ""))]
 
