@@ -226,9 +226,11 @@ def _build_scope(snapshot: Snapshot, source: Source) -> ProxyScope:
         imports = sidecar_importer(sidecar, source.namespace)
         visible = [s for s in visible if imports(s)]
     imported = visible
-    services = scope.services = _dedupe_namespaces(imported, source.namespace)
+    hosts = [svc.host for svc in imported]
+    services = scope.services = _dedupe_namespaces(imported, source.namespace, hosts)
     by_port: dict[int, list[MeshService]] = defaultdict(list)
-    hosts = [svc.host for svc in services]
+    if services is not imported:
+        hosts = [svc.host for svc in services]
     if len(set(hosts)) == len(hosts):
         # Fast path: every host once, so each service is its host's primary (`_append_primary`
         # keeps the first service of a host and only merges into it later ones, of which there are
@@ -346,10 +348,14 @@ def _export_bucket(snapshot: Snapshot, svc: MeshService, in_scope: dict[str, boo
     return reached
 
 
-def _dedupe_namespaces(services: list[MeshService], namespace: str) -> list[MeshService]:
-    """Unified sidecar scoping: per hostname one namespace (own > Kubernetes Service > first)."""
-    if len({svc.host for svc in services}) == len(services):
-        return list(services)  # every host once: each service is its host's choice, all are kept
+def _dedupe_namespaces(
+    services: list[MeshService], namespace: str, hosts: list[str] | None = None
+) -> list[MeshService]:
+    """Unified sidecar scoping: per hostname one namespace (own > Kubernetes Service > first).
+    `hosts` are the services' hosts when the caller has them; with every host once, the list
+    itself is returned (each service is its host's choice, all are kept)."""
+    if len(set(hosts if hosts is not None else [svc.host for svc in services])) == len(services):
+        return services
     chosen: dict[str, tuple[str, bool]] = {}
     for svc in services:
         host = svc.host
