@@ -26,7 +26,7 @@ import ipaddress
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from diag.model.loader import paused_gc
 from diag.model.resources import EnvoyFilter, ServiceEntry, Sidecar, VirtualService, WasmPlugin
@@ -291,6 +291,7 @@ def _export_buckets(snapshot: Snapshot) -> tuple[dict[str, list[MeshService]], l
     public: list[MeshService] = []
     services = snapshot.mesh_services
     default = snapshot.mesh.default_service_export_to
+    decided: dict[tuple[str, tuple[str, ...]], set[str]] = {}
     if not snapshot.mesh.discovery_selectors:  # in_discovery_scope allows every namespace then
         in_scope = dict.fromkeys([svc.namespace for svc in services], True)
     for i in _pilot_order(services):
@@ -302,10 +303,16 @@ def _export_buckets(snapshot: Snapshot) -> tuple[dict[str, list[MeshService]], l
             ok = in_scope[ns] = in_discovery_scope(snapshot, ns).allowed
         if not ok:
             continue
-        if "*" in (svc.export_to or default):
+        export_to = svc.export_to
+        if "*" in (export_to or default):
             public.append(svc)
             continue
-        for name in _export_bucket(snapshot, svc, in_scope):  # type: ignore[union-attr]
+        pair = (ns, export_to)  # the bucket depends on nothing else: decided once per pair
+        bucket = decided.get(pair)
+        if bucket is None:
+            # in scope and not public: `_export_bucket` gives the set of namespaces
+            bucket = decided[pair] = cast(set[str], _export_bucket(snapshot, svc, in_scope))
+        for name in bucket:
             found = private.get(name)
             if found is None:
                 private[name] = [svc]
