@@ -22,30 +22,29 @@ call of it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from operator import itemgetter
 from typing import Any
 
-from diag.model import yamllines
-from diag.model.yamllines import ITEM, ITEM_OPEN, KEY, KEY_OPEN, SHAPES, VALUE, Unsupported
+from diag.model import yamllines, yamltokens
+from diag.model.yamllines import ITEM, ITEM_OPEN, KEY, KEY_OPEN, SHAPES, VALUE
+from diag.model.yamltokens import Unsupported
 
 
-class _Lines(dict[str, tuple[int, Any]]):
-    """(shape, value) of each line seen, read when first seen."""
+class _Shapes(dict[str, int]):
+    """The shape of each line seen (and its value in `_VALUE_OF`), read when first seen."""
 
-    def __missing__(self, line: str) -> tuple[int, Any]:
-        if len(self) >= _LINES_KEPT or len(SHAPES) >= _SHAPES_KEPT:
-            _forget()
-        entry = self[line] = yamllines.classify_line(line)
-        return entry
+    def __missing__(self, line: str) -> int:
+        shape, _VALUE_OF[line] = yamllines.classify_line(line)
+        self[line] = shape
+        return shape
 
 
-_LINES_SEEN = _Lines()
-Builder = Callable[[list[tuple[int, Any]]], Any]
+_SHAPE_OF = _Shapes()
+_VALUE_OF: dict[str, Any] = {}
+Builder = Callable[[list[Any]], Any]
 _BUILDERS: dict[tuple[int, ...], Builder | None] = {}
-_LINES_KEPT, _BUILDERS_KEPT, _SHAPES_KEPT = 32768, 1024, 65536
+_LINES_KEPT, _BUILDERS_KEPT, _SHAPES_KEPT = 65536, 1024, 65536
 _MAX_LINES, _MAX_DEPTH = 4000, 40  # larger or deeper documents take the careful reader
-_VALUE = ("v[{}][1]", "dict(v[{}][1])", "list(v[{}][1])", "_thaw(v[{}][1])")  # by a shape's build
-_SHAPE = itemgetter(0)
+_VALUE = ("v[{}]", "dict(v[{}])", "list(v[{}])", "_thaw(v[{}])")  # by a shape's build
 
 
 def read(chunk: str) -> list[Any] | None:
@@ -54,9 +53,11 @@ def read(chunk: str) -> list[Any] | None:
 
     ``[data for data, _node in kubeyaml.documents(chunk)] == read(chunk)`` whenever the latter
     is not None."""
+    if len(_SHAPE_OF) >= _LINES_KEPT or len(SHAPES) >= _SHAPES_KEPT:
+        _forget()
+    lines = chunk.split("\n")
     try:
-        entries = list(map(_LINES_SEEN.__getitem__, chunk.split("\n")))
-        skeleton = tuple(map(_SHAPE, entries))
+        skeleton = tuple(map(_SHAPE_OF.__getitem__, lines))
         if skeleton in _BUILDERS:
             builder = _BUILDERS[skeleton]
         else:
@@ -67,24 +68,25 @@ def read(chunk: str) -> list[Any] | None:
         return None
     if builder is None:
         return None
-    return [builder(entries)] if builder is not _EMPTY else []
+    return [builder(list(map(_VALUE_OF.__getitem__, lines)))] if builder is not _EMPTY else []
 
 
 def _forget() -> None:
     """Empty the caches (shape indexes are kept by cached lines and builders, so all go together)."""
-    _LINES_SEEN.clear()
+    _SHAPE_OF.clear()
+    _VALUE_OF.clear()
     _BUILDERS.clear()
     SHAPES.clear()
     yamllines.SHAPE_IDS.clear()
 
 
-def _EMPTY(entries: list[tuple[int, Any]]) -> Any:
+def _EMPTY(values: list[Any]) -> Any:
     """The builder of a chunk without content (no document)."""
 
 
 def _compile(skeleton: tuple[int, ...]) -> Builder | None:
-    """A function building the document whose lines have these shapes from the lines' (shape,
-    value) pairs; None when the lines do not make a document of the subset."""
+    """A function building the document whose lines have these shapes from the lines' values;
+    None when the lines do not make a document of the subset."""
     shapes = [(*part, line) for line, shape in enumerate(skeleton) for part in SHAPES[shape]]
     if not shapes:
         return _EMPTY
@@ -98,7 +100,7 @@ def _compile(skeleton: tuple[int, ...]) -> Builder | None:
     if end != len(shapes):
         return None
     code = "lambda v: " + "".join(out)
-    return eval(code, {"__builtins__": {}, "dict": dict, "list": list, "_thaw": yamllines.thaw})  # type: ignore[no-any-return]
+    return eval(code, {"__builtins__": {}, "dict": dict, "list": list, "_thaw": yamltokens.thaw})  # type: ignore[no-any-return]
 
 
 def _node(shapes: list[tuple[int, int, str | None, int, int]], at: int, out: list[str], depth: int) -> int:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from diag.model import kubeyaml, yamlfast, yamllines
+from diag.model import kubeyaml, yamlfast, yamltokens
 
 TESTS = Path(__file__).resolve().parents[1]
 ROOT = TESTS.parent
@@ -179,6 +179,10 @@ LEFT_TO_KUBEYAML = [
     "a: b\r\n",
     "a: \u2028\n",
     "\ufeffa: 1\n",
+    "# c\u2028a: 1\n",  # LS ends a comment line for libyaml
+    "a: [x\x85y]\n",
+    "a: {b: c\x00}\n",
+    "# \x07\na: 1\n",
     "a: 'x' y\n",
     "a: {b: 'c} #d'} # e\n",
 ]
@@ -207,7 +211,7 @@ def test_data_is_fresh_each_read() -> None:
 
 
 def test_hinted_first_characters_match_kubeyaml() -> None:
-    assert yamllines.HINTED == kubeyaml._HINTED
+    assert yamltokens.HINTED == kubeyaml._HINTED
 
 
 TRICKY = ["on", "0o17", "1e3", "10:20", "2024-01-01", "~", "-1", ".5", "0x1F", "+1", "1_000", "y", "n", "No",
@@ -293,7 +297,7 @@ def test_random_documents_block_and_flow(seed: int) -> None:
 
 MUTATIONS = [":", ": ", " #", "#", "'", '"', "[", "]", "{", "}", ",", ", ", "-", "- ", " ", "  ", "\n",
              "\n  ", "!", "&", "*", "|", ">", "?", "? ", "%", "@", "\\", "\t", "~", "0", "1", "y",
-             "."]  # fmt: skip
+             ".", "\x85", "\u2028", "\x00", "\ufeff", "é"]  # fmt: skip
 
 
 @pytest.mark.parametrize("seed", range(4))
