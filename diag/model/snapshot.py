@@ -19,7 +19,7 @@ import hashlib
 import ipaddress
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -293,14 +293,12 @@ def _convert(
     return tuple(out)
 
 
-# Every MeshService field with its default (the required ones hold MISSING until set).
-_FIELD_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(MeshService)}
 _new_object = object.__new__
 _set_attribute = object.__setattr__
 
 
 def _mesh_service(values: dict[str, Any]) -> MeshService:
-    """A MeshService from a complete field dict (every key of `_FIELD_DEFAULTS`, none MISSING).
+    """A MeshService from a dict of all its fields, in declaration order.
 
     Fast path for the thousands built per snapshot: the frozen dataclass `__init__` stores each
     field with one `object.__setattr__` call; this stores the same values as the instance dict at

@@ -85,6 +85,12 @@ def test_converted_services_are_those_the_dataclass_init_builds() -> None:
         "MESH_INTERNAL",
     )
     assert bare.assumed_address and bare.addresses[0].startswith("198.")
+    expected_web = MeshService(
+        host="web.ns.svc.cluster.local", namespace="ns", ports=services[0].ports, resource=services[0],
+        addresses=("10.96.0.9",), resolution="STATIC", location="MESH_INTERNAL", export_to=(".", "other"),
+        external_name="", headless=False, slice_endpoints=(), assumed_address=False,
+    )  # fmt: skip
+    assert vars(web) == vars(expected_web)
     for svc in built:
         assert set(vars(svc)) == {f.name for f in dataclasses.fields(MeshService)}
         assert dataclasses.replace(svc).host == svc.host  # behaves as any dataclass instance
