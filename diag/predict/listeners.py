@@ -202,7 +202,8 @@ def _add_service(scope: ProxyScope, built: dict[str, ListenerModel], svc: MeshSe
     if family == "http":  # binds_for: HTTP-family ports bind the wildcard only
         _add_bound(scope, built, svc, port, family, WILDCARD, ())
         return
-    address = scope.address_for(svc)
+    # scope.address_for(svc): without addresses and auto-allocated VIPs, the wildcard
+    address = WILDCARD if not svc.addresses and not scope.uses_auto_ips else scope.address_for(svc)
     if "/" not in address and (address != WILDCARD or svc.resolution != "NONE"):
         # binds_for's plain case: no per-endpoint listeners, no CIDR, so the one bind is the address
         _add_bound(scope, built, svc, port, family, address, (), address)
