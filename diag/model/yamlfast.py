@@ -58,9 +58,8 @@ def read(chunk: str) -> list[Any] | None:
     lines = chunk.split("\n")
     try:
         skeleton = tuple(map(_SHAPE_OF.__getitem__, lines))
-        if skeleton in _BUILDERS:
-            builder = _BUILDERS[skeleton]
-        else:
+        builder = _BUILDERS.get(skeleton, _unseen)
+        if builder is _unseen:
             if len(_BUILDERS) >= _BUILDERS_KEPT:
                 _BUILDERS.clear()
             builder = _BUILDERS[skeleton] = _compile(skeleton)
@@ -78,6 +77,10 @@ def _forget() -> None:
     _BUILDERS.clear()
     SHAPES.clear()
     yamllines.SHAPE_IDS.clear()
+
+
+def _unseen(values: list[Any]) -> Any:
+    """A marker: no builder compiled for the skeleton yet."""
 
 
 def _EMPTY(values: list[Any]) -> Any:
