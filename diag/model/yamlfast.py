@@ -21,10 +21,11 @@ call of it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
-from diag.model import yamllines, yamltokens
+from diag.model import kubeyaml, yamllines, yamltokens
 from diag.model.yamllines import ITEM, ITEM_OPEN, KEY, KEY_OPEN, SHAPES, VALUE
 from diag.model.yamltokens import Unsupported
 
@@ -68,6 +69,40 @@ def read(chunk: str) -> list[Any] | None:
     if builder is None:
         return None
     return [builder(list(map(_VALUE_OF.__getitem__, lines)))] if builder is not _EMPTY else []
+
+
+def split_documents(text: str) -> list[tuple[int, int, str]]:
+    """What `kubeyaml.split_documents` gives (document number, 0-based first line, text), found
+    with a few scans of the text instead of a loop over its lines when the text is ASCII without
+    the line breaks other than LF that `str.splitlines` also splits at (else it asks kubeyaml)."""
+    if not text.isascii() or any(brk in text for brk in _ODD_BREAKS):
+        return kubeyaml.split_documents(text)
+    markers = [0] if text.startswith("---") else []
+    found = text.find("\n---")
+    while found >= 0:
+        markers.append(found + 1)
+        found = text.find("\n---", found + 1)
+    starts = [(0, 0, 0)]  # (first line, start of the marker line, start of the text after it)
+    line = at = 0
+    for marker in markers:
+        if text[marker + 3 : marker + 4] in ("", " ", "\t", "\n"):
+            line += text.count("\n", at, marker)
+            at = marker
+            end = text.find("\n", marker)
+            starts.append((line, marker, len(text) if end < 0 else end + 1))
+    out: list[tuple[int, int, str]] = []
+    for (first, begin, body), (_, following, _) in zip(starts, [*starts[1:], (0, len(text), 0)], strict=True):
+        rest = text[begin + 3 : body].strip() if body else ""
+        chunk = text[body:following]
+        if rest and rest[0] != "#":
+            chunk = rest + "\n" + chunk
+        if _CONTENT.search(chunk):
+            out.append((len(out) + 1, first, chunk))
+    return out
+
+
+_ODD_BREAKS = ("\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x1f")  # \x1f: blank for str.strip
+_CONTENT = re.compile(r"^[ \t]*[^ \t\n#]", re.MULTILINE)
 
 
 def _forget() -> None:

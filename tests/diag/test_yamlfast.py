@@ -312,3 +312,19 @@ def test_mutated_documents_are_read_the_same_or_left_alone(seed: int) -> None:
             cut = rnd.choice([0, 0, 1])
             text = text[:at] + rnd.choice(MUTATIONS) + text[at + cut :]
         check(text)
+
+
+SPLIT_PIECES = ["---", "--- ", "---\t", "---x", "a: 1", "# c", " ", "\t", "\n", "\n", "\n", "- b", "--- # z",
+                "--- x: 1", "...", "\r", "é", "\x1f", "\u2028", "  #", "#", "\r\n"]  # fmt: skip
+
+
+def test_split_documents_is_kubeyamls() -> None:
+    texts = [path.read_text(encoding="utf-8") for path in _yaml_files()]
+    texts += [t + "\n---" for t in texts[:20]] + ["---\n" + t for t in texts[:20]]
+    texts += ["", "\n", "---", "--- a\n", "# c\n---\n#d\n", "a: 1\n---  # x\n--- b: 1", "---x\na: 1\n"]
+    rnd = random.Random(5)
+    texts += ["".join(rnd.choice(SPLIT_PIECES) for _ in range(rnd.randint(0, 12))) for _ in range(3000)]
+    for text in texts:
+        assert yamlfast.split_documents(text) == kubeyaml.split_documents(text), repr(text[:200])
+    mesh = yaml.safe_dump_all(_generate().generate(200)["items"], default_flow_style=None, sort_keys=False)
+    assert yamlfast.split_documents(mesh) == kubeyaml.split_documents(mesh)
