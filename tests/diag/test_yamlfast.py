@@ -201,13 +201,14 @@ def test_empty_chunks_and_caches() -> None:
 
 
 def test_data_is_fresh_each_read() -> None:
-    text = "a: {b: 1}\nc: [1]\nd:\n- e: 1\n"
+    text = "a: {b: 1}\nc: [1]\nd:\n- e: 1\nf: {g: [1]}\n"
     first = yamlfast.read(text)
     assert first is not None
     first[0]["a"]["b"] = 2
     first[0]["c"].append(2)
     first[0]["d"][0]["e"] = 9
-    assert yamlfast.read(text) == [{"a": {"b": 1}, "c": [1], "d": [{"e": 1}]}]
+    first[0]["f"]["g"].append(2)
+    assert yamlfast.read(text) == [{"a": {"b": 1}, "c": [1], "d": [{"e": 1}], "f": {"g": [1]}}]
 
 
 def test_hinted_first_characters_match_kubeyaml() -> None:
@@ -265,6 +266,12 @@ def _block(rnd: random.Random, node: Any, indent: int, lines: list[str], lead: s
         value = _flow(rnd, node)
         comment = " # c" if rnd.random() < 0.2 else ""
         lines.append(f"{pad}{lead} {value}{comment}".rstrip() if lead else f"{pad}{value}{comment}")
+        return
+    if lead == "-" and isinstance(node, dict) and rnd.random() < 0.5:  # a `- key: value` item
+        item: list[str] = []
+        _block(rnd, node, indent + 2, item, "")
+        lines.append(pad + "- " + item[0][indent + 2 :])
+        lines.extend(item[1:])
         return
     if lead:
         lines.append(pad + lead)
