@@ -34,7 +34,9 @@ _FLOW_TOKENS = re.compile(r" *(?:([\[\]{},])|(: )|(" + _FLOW_SCALAR + r")|(#.*)|
 # A scalar token in a simple flow collection or a simple key: plain (no blanks, colons, flow
 # indicators, `#` or quotes), or quoted without doubled quotes or escapes.
 _PLAIN_TOKEN = r"(?:[A-Za-z0-9_./~$(=^+]|-(?=[^ ,\[\]{}#:'\"]))[^ ,\[\]{}#:'\"]*"
-TOKEN = re.compile(_PLAIN_TOKEN + r"|'[^']*'|\"[^\"\\]*\"")
+_TOKEN = _PLAIN_TOKEN + r"|'[^']*'|\"[^\"\\]*\""
+TOKEN = re.compile(_TOKEN)
+_PAIR = re.compile(f"({_TOKEN}): ({_TOKEN})")
 HINTED = frozenset("+-0123456789yYnNtTfFoO~.")  # as `kubeyaml.resolve_plain` reads them
 _CONSTRUCTOR: Any = kubeyaml.KubeConstructor()
 _SCALARS_SEEN: dict[str, Any] = {}
@@ -138,10 +140,8 @@ def flat_flow(text: str) -> tuple[Any, int] | None:
 
 def _pair(part: str) -> tuple[str, Any] | None:
     """(key, value) of ``key: value`` in a simple flow mapping; None when written otherwise."""
-    key, colon, value = part.partition(": ")
-    if not colon or TOKEN.fullmatch(key) is None or TOKEN.fullmatch(value) is None:
-        return None
-    return json_key(key), scalar(value)
+    found = _PAIR.fullmatch(part)
+    return None if found is None else (json_key(found[1]), scalar(found[2]))
 
 
 def _item(part: str) -> tuple[str, Any] | None:
