@@ -26,6 +26,7 @@ give) are parsed with the json module, which is much faster than YAML for large 
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import json
 import re
@@ -106,29 +107,61 @@ class LoadResult:
 
 class _Where:
     """Where a document is: its file, its label, its YAML node and the line its text starts at.
-    (A plain slotted class, not a dataclass: one is made per object read; never modified.)"""
+    (A plain slotted class, not a dataclass: one is made per object read.)
 
-    __slots__ = ("first_line", "label", "node", "path")
+    A document read by the fast reader (`diag.model.yamlfast`) has no node yet: it keeps its
+    ``chunk`` of text, and the node is composed from it only when a problem needs a line and
+    column (most documents have none). ``prefix`` leads from that node to this object (the items
+    of a `kind: List`)."""
 
-    def __init__(self, path: str, label: str, node: Any = None, first_line: int = 0) -> None:
+    __slots__ = ("chunk", "first_line", "label", "node", "path", "prefix")
+
+    def __init__(self, path: str, label: str, node: Any = None, first_line: int = 0,
+                 chunk: str | None = None, prefix: tuple[str | int, ...] = ()) -> None:  # fmt: skip
         self.path = path
         self.label = label
         self.node = node
         self.first_line = first_line
+        self.chunk = chunk
+        self.prefix = prefix
+
+    @property
+    def has_text(self) -> bool:
+        """A YAML document (line and column can be found), not JSON or an API object."""
+        return self.node is not None or self.chunk is not None
 
     def at(self, keys: Sequence[str | int] = ()) -> tuple[int | None, int | None]:
+        if self.node is None and self.chunk is not None:
+            self.node = _composed(self.chunk)
         if self.node is None:  # JSON: no positions
             return None, None
         from diag.model import kubeyaml
 
-        found = kubeyaml.locate(self.node, keys)
+        found = kubeyaml.locate(self.node, [*self.prefix, *keys])
         if found is None:
             return None, None
         return self.first_line + found[0] + 1, found[1] + 1
 
     def item(self, index: int) -> _Where:
+        label = f"{self.label} item {index}"
+        if self.node is None and self.chunk is not None:
+            return _Where(self.path, label, None, self.first_line, self.chunk, (*self.prefix, "items", index))
         node = _child(self.node, ["items", index]) if self.node is not None else None  # JSON: no nodes
-        return _Where(self.path, f"{self.label} item {index}", node, self.first_line)
+        return _Where(self.path, label, node, self.first_line, None, self.prefix if node is None else ())
+
+
+@functools.lru_cache(maxsize=4)
+def _composed(chunk: str) -> Any:
+    """The YAML node of the (one) document of a chunk the fast reader read, for positions."""
+    import yaml
+
+    from diag.model import kubeyaml
+
+    try:
+        parsed = list(kubeyaml.documents(chunk))
+    except (yaml.YAMLError, RecursionError, ValueError, TypeError, OverflowError):
+        return None  # not expected: the fast reader reads only what kubeyaml reads
+    return parsed[0][1] if parsed else None
 
 
 class _Collector:
@@ -181,7 +214,7 @@ class _Collector:
             return
         kind = doc.get("kind")
         if isinstance(kind, str) and kind.endswith("List") and isinstance(doc.get("items"), list):
-            if where.node is not None:
+            if where.has_text:
                 for i, item in enumerate(doc["items"]):
                     self.add_document(item, path, f"{label} item {i}", where.item(i))
                 return
@@ -528,10 +561,15 @@ def _load_into(out: _Collector, text: str, path: str) -> None:
             return
     import yaml  # YAML input only: JSON never loads the YAML machinery
 
-    from diag.model import kubeyaml
+    from diag.model import kubeyaml, yamlfast
 
-    for index, first_line, chunk in kubeyaml.split_documents(text):
+    for index, first_line, chunk in yamlfast.split_documents(text):
         label = f"document {index}"
+        fast = yamlfast.read(chunk)  # the common plain YAML, without building YAML nodes
+        if fast is not None:
+            for doc in fast:
+                out.add_document(doc, path, label, _Where(path, label, None, first_line, chunk))
+            continue
         try:
             parsed = list(kubeyaml.documents(chunk))
         except yaml.YAMLError as exc:
