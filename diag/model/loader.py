@@ -335,9 +335,10 @@ def paused_gc() -> Iterator[None]:
     oldest generation instead. Nothing stays frozen: they are collected like any old object, by
     the next full collection. CPython starts a full collection when enough objects have been
     promoted since the last one, and moved objects are not counted, so the move is done at most
-    once between two full collections; every other pause ends as before. A process that loads
-    again and again (`meshprobe watch` rebuilds its snapshot every cycle, and snapshots hold
-    reference cycles) thus keeps at most one pause's objects out of that count.
+    twice between two full collections (a load and the snapshot built from it); every other pause
+    ends as before. A process that loads again and again (`meshprobe watch` rebuilds its snapshot
+    every cycle, and snapshots hold reference cycles) thus keeps at most two pauses' objects out of
+    that count.
     """
     was_enabled = gc.isenabled()
     gc.disable()
@@ -349,20 +350,24 @@ def paused_gc() -> Iterator[None]:
             gc.enable()
 
 
-_moved_at = -1  # the count of full collections when objects were last moved (-1: never)
+_MOVES_PER_FULL_COLLECTION = 2  # a load and the snapshot built from it
+_moves = [-1, 0]  # [count of full collections at the last move, moves made since then]
 
 
 def _to_old_generation() -> None:
     """Move every tracked object into the oldest generation (gc.freeze then gc.unfreeze: two
-    O(1) list splices), unless a move was already made since the last full collection or
+    O(1) list splices), unless the moves allowed since the last full collection were made or
     something else holds frozen objects (unfreezing would release them)."""
-    global _moved_at
     full_collections = gc.get_stats()[-1]["collections"]
-    if full_collections == _moved_at or gc.get_freeze_count():
+    if gc.get_freeze_count():
+        return
+    if full_collections != _moves[0]:
+        _moves[0], _moves[1] = full_collections, 0
+    if _moves[1] >= _MOVES_PER_FULL_COLLECTION:
         return
     gc.freeze()
     gc.unfreeze()
-    _moved_at = full_collections
+    _moves[1] += 1
 
 
 def load_paths(paths: Sequence[str | Path], *, admission: bool = False) -> LoadResult:

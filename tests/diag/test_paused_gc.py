@@ -1,4 +1,4 @@
-"""`paused_gc` moves what a pause built into the oldest generation (at most once between two full
+"""`paused_gc` moves what a pause built into the oldest generation (at most twice between two full
 collections) and never leaves anything frozen: garbage built in a pause, reference cycles
 included, is still collected, and loading again and again does not grow the heap."""
 
@@ -68,18 +68,20 @@ def test_a_cycle_built_in_a_pause_is_collected() -> None:
     assert ref() is None
 
 
-def test_objects_are_moved_once_between_full_collections() -> None:
+def test_objects_are_moved_at_most_twice_between_full_collections() -> None:
     gc.collect()
     with paused_gc():
         first = Node()
     with paused_gc():
         second = Node()
-    assert generation_of(first) == 2
-    assert generation_of(second) == 0  # left to the young collections, as without the move
-    gc.collect()
     with paused_gc():
         third = Node()
-    assert generation_of(third) == 2
+    assert generation_of(first) == 2 and generation_of(second) == 2  # a load and its snapshot
+    assert generation_of(third) == 0  # left to the young collections, as without the move
+    gc.collect()
+    with paused_gc():
+        fourth = Node()
+    assert generation_of(fourth) == 2
 
 
 def test_a_pause_inside_a_pause_moves_nothing_early() -> None:
