@@ -8,7 +8,9 @@ read from the predicted gateway hop (`diag.predict.gateway`, `Prediction.gateway
   (`pilot/pkg/networking/core/route/route.go` `sourceMatchHTTP`). Reported whenever a VirtualService
   for the host binds it to an egress gateway or sends other calls to one (another port, another
   match) but this call goes direct: a warning that leaves an `allowed` target passing, an error with
-  `--expect via-gateway`;
+  `--expect via-gateway`. Its fix, the VirtualService with the call on the mesh rule that sends
+  other calls to the gateway (`tls.go` `matchTLS`/`matchTCP` for tls/tcp rules), is built and
+  re-predicted in `diag/rules/mp0112_bypass_fix.py`;
 - a subset without a DestinationRule defining it → no such cluster on the sidecar: `503 NC`, empty,
   local (`pilot/pkg/networking/core/cluster.go` builds subset clusters from DR subsets only);
 - the gateway Service lacks the port (istioctl analyze IST0162,
@@ -42,6 +44,7 @@ from diag.model.resources import VirtualService
 from diag.predict.gateway_model import GatewayHop, relayed_envoy_reply
 from diag.rules.base import Diagnosis, Fix, Rule, RuleContext, observed_evidence
 from diag.rules.mp0112_bypass import egress_bound
+from diag.rules.mp0112_bypass_fix import bypass_fix
 from diag.rules.mp0112_fix import gateway_fix, not_on_gateway
 from probes.model import Signature
 
@@ -51,6 +54,7 @@ RELAYED = {
     Signature.ENVOY_503_NO_CLUSTER: "the route names a cluster that does not exist (a subset without its "
     "DestinationRule, or the gateway namespace not imported): 503 NC",
 }
+NO_VS = "no VirtualService for the host routes other calls to a gateway to copy"
 MTLS_SERVER = ("ISTIO_MUTUAL", "MUTUAL", "SIMPLE")
 MISMATCH_SEEN = {
     True: "plaintext to a server expecting Istio mTLS: the gateway closes it "
@@ -122,9 +126,13 @@ def _bypass(ctx: RuleContext, bound: list[VirtualService], level: str | None = N
         why = f"{', '.join(refs)} is bound to the egress gateway only (not to mesh): the sidecar goes direct"
     else:
         why = "no VirtualService bound to mesh routes it to an egress gateway"
+    found = bypass_fix(ctx.snapshot, ctx.source, ctx.call, bound) if ctx.snapshot and bound else None
+    if found is None or found.fix is None:
+        why += f"; no fix offered: {found.why if found else NO_VS}"
     message = f"{ctx.call.host} does not go through an egress gateway: {why}"
     return RULE.diagnose(
         message, level=level, resources=refs, evidence=observed_evidence(ctx),
+        fix=found.fix if found is not None else None,
         supersedes=("MP0202",) if level is None else (),
     )  # fmt: skip
 

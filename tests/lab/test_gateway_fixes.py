@@ -3,10 +3,12 @@
 ``--expect via-gateway`` (exit 0, no code, the path through the gateway). The faults are those of
 Istio's egress-gateway tasks (``tests/lab/testdata/egress_gateway.py``): a host not on the Gateway,
 the gateway subset without its DestinationRule subset, the sidecar↔gateway TLS mismatch both ways,
-resolution NONE behind the gateway, and an AuthorizationPolicy at the gateway that allows another
-service account only (over TLS origination and over mTLS passthrough). The fix is taken from the
-report's JSON (``diagnoses[].fix.yaml``) — the predictor that wrote it does not judge it: the real
-sidecar and gateway Envoys, fed from the API, do."""
+resolution NONE behind the gateway, an AuthorizationPolicy at the gateway that allows another
+service account only (over TLS origination and over mTLS passthrough), and the bypass: a mesh rule
+for another port (HTTP, or the app's TLS), or a VirtualService not bound to ``mesh`` (the call goes
+direct; the fix is the VirtualService with the call on its mesh route to the gateway). The fix is
+taken from the report's JSON (``diagnoses[].fix.yaml``) — the predictor that wrote it does not
+judge it: the real sidecar and gateway Envoys, fed from the API, do."""
 
 from __future__ import annotations
 
@@ -44,6 +46,30 @@ def _subset_not_in_rule() -> list[Obj]:
     return objects
 
 
+def _mesh_route_for_another_port() -> list[Obj]:
+    """Plain HTTP whose mesh rule matches port 8080 only: the call on 80 goes direct."""
+    objects = eg.plain_http()
+    vs = next(o for o in objects if o["kind"] == "VirtualService")
+    vs["spec"]["http"][0]["match"][0]["port"] = 8080
+    return objects
+
+
+def _tls_route_for_another_port() -> list[Obj]:
+    """TLS passthrough whose mesh tls rule matches port 8443 only: the call on 443 goes direct."""
+    objects = eg.https_passthrough()
+    vs = next(o for o in objects if o["kind"] == "VirtualService")
+    vs["spec"]["tls"][0]["match"][0]["port"] = 8443
+    return objects
+
+
+def _vs_not_bound_to_mesh() -> list[Obj]:
+    """Plain HTTP whose VirtualService keeps its mesh rule but lists the Gateway only."""
+    objects = eg.plain_http()
+    vs = next(o for o in objects if o["kind"] == "VirtualService")
+    vs["spec"]["gateways"] = ["istio-egressgateway"]
+    return objects
+
+
 FAULTS: list[tuple[str, Callable[[], list[Obj]], str, str]] = [
     ("host-not-on-gateway", eg.host_not_on_gateway, HTTP, "MP0112"),
     ("subset-missing", eg.subset_without_rule, HTTP, "MP0112"),
@@ -51,6 +77,9 @@ FAULTS: list[tuple[str, Callable[[], list[Obj]], str, str]] = [
     ("plaintext-to-istio-mutual-server", eg.mtls_server_plain_client, HTTP, "MP0112"),
     ("istio-mutual-to-plaintext-server", eg.plain_server_mtls_client, HTTP, "MP0112"),
     ("resolution-none", eg.resolution_none, HTTP, "MP0112"),
+    ("bypass-mesh-route-for-another-port", _mesh_route_for_another_port, HTTP, "MP0112"),
+    ("bypass-vs-not-bound-to-mesh", _vs_not_bound_to_mesh, HTTP, "MP0112"),
+    ("bypass-tls-route-for-another-port", _tls_route_for_another_port, HTTPS, "MP0112"),
     ("policy-denies-caller-tls-origination", _denied(eg.tls_origination), HTTP, "MP0118"),
     ("policy-denies-caller-mtls-passthrough", _denied(eg.mtls_passthrough), HTTPS, "MP0118"),
 ]
@@ -62,6 +91,9 @@ KINDS = {
     "plaintext-to-istio-mutual-server": ("MP0112", "tls-mismatch", "ISTIO_MUTUAL"),
     "istio-mutual-to-plaintext-server": ("MP0112", "tls-mismatch", "plaintext"),
     "resolution-none": ("MP0112", "no-endpoints", ""),
+    "bypass-mesh-route-for-another-port": ("MP0112", "bypass", ""),
+    "bypass-vs-not-bound-to-mesh": ("MP0112", "bypass", ""),
+    "bypass-tls-route-for-another-port": ("MP0112", "bypass", ""),
     "policy-denies-caller-tls-origination": ("MP0118", "denied", ""),
     "policy-denies-caller-mtls-passthrough": ("MP0118", "denied", ""),
 }
@@ -78,11 +110,14 @@ def lab() -> Iterator[Any]:
         yield lab
 
 
-def fix_kind(code: str, hop: Mapping[str, Any]) -> tuple[str, str, str]:
+def fix_kind(code: str, hop: Mapping[str, Any] | None) -> tuple[str, str, str]:
     """(code, sub-reason, detail) of a gateway hop in the report's JSON shape (``predicted.gateway``):
     the kinds of fix the rules write — a host not on the Gateway (no vhost, or only the blackhole
     one), a subset missing from an existing DestinationRule or with none at all, a TLS mismatch
-    toward an ISTIO_MUTUAL or a plaintext server, resolution NONE, a denying policy."""
+    toward an ISTIO_MUTUAL or a plaintext server, resolution NONE, a denying policy; no hop at all
+    is the bypass (the call goes direct)."""
+    if hop is None:
+        return (code, "bypass", "")
     reason = str(hop["reason"])
     if reason == "no-route" and str(hop["path"]["vhost"] or "").startswith("blackhole:"):
         reason = "no-vhost"
@@ -103,8 +138,9 @@ def test_every_gateway_fix_kind_is_reprobed_here() -> None:
     wanted = set()
     for case, code in GATEWAY_FIXED:
         result, _, _ = run_case(case)
-        assert result.predicted is not None and result.predicted.gateway is not None, case.name
-        wanted.add(fix_kind(code, result.predicted.gateway.to_json()))
+        assert result.predicted is not None, case.name
+        hop = result.predicted.gateway
+        wanted.add(fix_kind(code, hop.to_json() if hop is not None else None))
     assert wanted == set(KINDS.values()), (
         sorted(wanted - set(KINDS.values())),
         sorted(set(KINDS.values()) - wanted),
@@ -141,7 +177,7 @@ def test_the_reported_fix_turns_the_check_green(
     exit_code, report = _check(lab, capsys, objects, target)
     before = report["targets"][0]
     assert exit_code == 1 and code in codes(report)[target], json.dumps(before["diagnoses"])[:3000]
-    assert fix_kind(code, before["predicted"]["gateway"]) == KINDS[request.node.callspec.id]
+    assert fix_kind(code, before["predicted"].get("gateway")) == KINDS[request.node.callspec.id]
     fix = next(d["fix"] for d in before["diagnoses"] if d["code"] == code and d.get("fix"))
     exit_code, report = _check(lab, capsys, _with_fix(objects, fix["yaml"]), target)
     after = report["targets"][0]
