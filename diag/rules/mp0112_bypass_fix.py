@@ -2,9 +2,9 @@
 egress gateway the way its existing mesh route sends the host's other calls.
 
 Istio behaviour relied on: a sidecar applies a VirtualService only when it is bound to `mesh`
-(`gateways` empty or listing `mesh`), and a route's match item only when its own `gateways`
-(the VirtualService's when it lists none) include `mesh` and its port / source labels / source
-namespace fit the call (`pilot/pkg/networking/core/route/route.go` `sourceMatchHTTP` for http
+(`gateways` empty or listing `mesh`), and a route's match item only when its port fits the call
+and its own `gateways` include `mesh` or, listing none, its source labels and namespace fit the
+caller (`pilot/pkg/networking/core/route/route.go` `sourceMatchHTTP` for http
 routes; `pilot/pkg/networking/core/tls.go` `matchTLS` and `matchTCP` for tls routes, which also
 need the SNI among `sniHosts`, and tcp routes). Match items of one rule are ORed
 (`route.go` `BuildHTTPRoutesForVirtualService` builds a route per item), so one more item on the
@@ -14,10 +14,11 @@ subset and port, with the rule's other settings, and changes no call that matche
 The patches tried, smallest first: `mesh` added to `gateways` (when a match item names `mesh`
 but the VirtualService is not bound to it), then a match item for the call's port (with
 `sniHosts: [host]` for a tls rule, and `gateways: [mesh]` when the VirtualService is also bound
-to a Gateway) on each mesh rule of the call's protocol family that targets an egress gateway's
-Service. Each is applied to the config and re-predicted: it is offered only when the call is then
-predicted through the gateway, allowed there, and every other declared port of the host keeps its
-prediction or now goes through the gateway too. Otherwise no fix, and the diagnosis says why.
+to a Gateway) on each mesh rule of the call's protocol family (the section the port's declared
+protocol selects: http, tls or tcp) that targets an egress gateway's Service. Each is applied to
+the config and re-predicted: it is offered only when the call is then predicted through the
+gateway, allowed there, and every other declared port of the host keeps its prediction or now goes
+through the gateway too. Otherwise no fix, and the diagnosis says why.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from functools import partial
 from typing import Any
 
 from diag.model.loader import load_documents
-from diag.model.resources import Resource, RouteRule, VirtualService
+from diag.model.resources import HTTP_FAMILY, TLS_FAMILY, Resource, RouteRule, VirtualService
 from diag.model.snapshot import Snapshot
 from diag.predict.gateway import with_gateway
 from diag.predict.gateway_workload import gateway_for_cluster
@@ -62,7 +63,7 @@ class _Candidate:
 
 def bypass_fix(snapshot: Snapshot, source: Source, call: Call, bound: list[VirtualService]) -> BypassFix:
     """The first candidate patch (smallest first) that re-predicts the call through the gateway."""
-    family = FAMILY.get(call.protocol, "tcp")
+    family = _family(snapshot, call)
     candidates = list(_candidates(snapshot, call, bound, family))
     if not candidates:
         if not any(_gateway_rules(snapshot, vs, kind) for vs in bound for kind in ("http", "tls", "tcp")):
@@ -86,6 +87,8 @@ def _candidates(
             obj = fixes.patched(vs.raw, _add_mesh)
             yield _Candidate(vs, f"bind {vs.ref} to mesh: its mesh route then applies to sidecars", obj)
         for index, rule in rules:
+            if not rule.match:  # it matches every call of the VS already: nothing to add
+                continue
             item = _match_item(vs, family, call.port, host)
             obj = fixes.patched(
                 vs.raw, partial(_add_item, family=family, index=index, item=item, add_mesh=add_mesh)
@@ -94,6 +97,17 @@ def _candidates(
             also = " and bind it to mesh" if add_mesh else ""
             yield _Candidate(vs, f"route port {call.port} of {host} through the egress gateway like "
                                  f"{vs.ref} {where}: one more mesh match{also}", obj)  # fmt: skip
+
+
+def _family(snapshot: Snapshot, call: Call) -> str:
+    """The section the sidecar matches the call against: by the protocol the host declares for the
+    port (an HTTP port's http routes, a TLS/HTTPS port's tls routes, else tcp), else the call's."""
+    declared = {p.protocol for s in snapshot.services_for_host(call.host.lower()) for p in s.ports
+                if p.number == call.port}  # fmt: skip
+    if len(declared) == 1 and "" not in declared:
+        protocol = declared.pop()
+        return "http" if protocol in HTTP_FAMILY else "tls" if protocol in TLS_FAMILY else "tcp"
+    return FAMILY.get(call.protocol, "tcp")
 
 
 def _gateway_rules(snapshot: Snapshot, vs: VirtualService, kind: str) -> list[tuple[int, RouteRule]]:

@@ -251,3 +251,16 @@ def test_no_fix_when_an_earlier_mesh_rule_takes_the_call(tmp_path: Path) -> None
     assert (
         "no fix offered: no patch of the VirtualService re-predicts this call through the gateway" in message
     )
+
+
+def test_the_warning_of_an_allowed_target_carries_the_same_fix(tmp_path: Path) -> None:
+    vs = _vs({"gateways": BOTH, "http": [
+        {"match": [{"gateways": ["mesh"], "port": 8080}], "route": [TO_GW_80]}, AT_GW_HTTP]})  # fmt: skip
+    strict = _case(tmp_path, "strict", "http://api.example.com/", HTTP_ENTRY, vs)
+    allowed = {"expect-target": "allowed"}
+    loose = _case(tmp_path, "loose", "http://api.example.com/", HTTP_ENTRY, vs, **allowed)
+    _, patch = _fixed(strict)
+    result, _, _ = run_case(loose)
+    found = [d for d in result.diagnoses if d.code == "MP0112"]
+    assert [d.level for d in found] == ["warning"] and result.outcome == "pass"
+    assert found[0].fix is not None and list(yaml.safe_load_all(found[0].fix.yaml)) == [patch]
