@@ -42,6 +42,7 @@ from diag.rules.base import Fix
 from diag.rules.fixcheck import _objects as fixcheck_objects
 from diag.rules.overlay import overlay
 
+NOT_THROUGH = "re-predicts this call through the gateway"
 FAMILY = {"http": "http", "https": "tls", "tls": "tls", "tcp": "tcp"}
 """The VirtualService section a sidecar matches a call of each protocol against."""
 
@@ -70,10 +71,15 @@ def bypass_fix(snapshot: Snapshot, source: Source, call: Call, bound: list[Virtu
             return BypassFix(None, "no mesh route of the VirtualService targets the egress gateway to copy")
         return BypassFix(None, f"no {family} mesh route of the VirtualService targets the egress gateway "
                                f"to copy for this {call.protocol} call")  # fmt: skip
+    changes = []
     for cand in candidates:
-        if _goes_via_gateway(snapshot, source, call, cand.obj):
+        problem = _problem(snapshot, source, call, cand.obj)
+        if not problem:
             return BypassFix(fixes.make_fix(cand.summary, [cand.obj]))
-    return BypassFix(None, "no patch of the VirtualService re-predicts this call through the gateway")
+        changes += [problem] if problem != NOT_THROUGH else []
+    if changes:
+        return BypassFix(None, f"the patch that sends this call through the gateway {changes[-1]}")
+    return BypassFix(None, f"no patch of the VirtualService {NOT_THROUGH}")
 
 
 def _candidates(
@@ -104,10 +110,15 @@ def _family(snapshot: Snapshot, call: Call) -> str:
     port (an HTTP port's http routes, a TLS/HTTPS port's tls routes, else tcp), else the call's."""
     declared = {p.protocol for s in snapshot.services_for_host(call.host.lower()) for p in s.ports
                 if p.number == call.port}  # fmt: skip
-    if len(declared) == 1 and "" not in declared:
-        protocol = declared.pop()
-        return "http" if protocol in HTTP_FAMILY else "tls" if protocol in TLS_FAMILY else "tcp"
-    return FAMILY.get(call.protocol, "tcp")
+    return _section(declared.pop() if len(declared) == 1 else "", call)
+
+
+def _section(declared: str, call: Call) -> str:
+    """http for an HTTP-family port, tls for HTTPS/TLS, tcp for any other declared protocol; the
+    call's own protocol decides for an undeclared one."""
+    if not declared:
+        return FAMILY.get(call.protocol, "tcp")
+    return "http" if declared in HTTP_FAMILY else "tls" if declared in TLS_FAMILY else "tcp"
 
 
 def _gateway_rules(snapshot: Snapshot, vs: VirtualService, kind: str) -> list[tuple[int, RouteRule]]:
@@ -156,22 +167,26 @@ def _add_item(obj: dict[str, Any], *, family: str, index: int, item: dict[str, A
     rule.setdefault("match", []).append(copy.deepcopy(item))
 
 
-def _goes_via_gateway(snapshot: Snapshot, source: Source, call: Call, obj: dict[str, Any]) -> bool:
-    """The call re-predicted through an egress gateway that lets it out, and every other declared
-    port of its host unchanged or now through the gateway as well."""
+def _problem(snapshot: Snapshot, source: Source, call: Call, obj: dict[str, Any]) -> str:
+    """ "" when the call is re-predicted through an egress gateway that lets it out and every other
+    declared port of its host keeps its prediction or now goes through the gateway as well; else
+    what goes wrong."""
     loaded = load_documents([obj], "fix")
     if loaded.problems or not loaded.objects:
-        return False
+        return NOT_THROUGH
     after = overlay(snapshot, loaded.objects, lambda: _objects(snapshot))
     if not _through(after, source, call):
-        return False
-    ports = {p.number for s in snapshot.services_for_host(call.host.lower()) for p in s.ports}
-    for port in sorted(ports - {call.port}):
-        other = Call(host=call.host, port=port, protocol=call.protocol, address=call.address)
+        return NOT_THROUGH
+    ports = {p.number: p.protocol for s in snapshot.services_for_host(call.host.lower()) for p in s.ports}
+    for port, declared in sorted(ports.items()):
+        if port == call.port:
+            continue
+        protocol = {"http": "http", "tls": "https", "tcp": "tcp"}[_section(declared, call)]
+        other = Call(host=call.host, port=port, protocol=protocol, address=call.address)
         was, now = predict(snapshot, source, other), predict(after, source, other)
         if (was.verdict, was.envoy) != (now.verdict, now.envoy) and not _through(after, source, other, now):
-            return False
-    return True
+            return f"would also change port {port} of {call.host} from {was.envoy} to {now.envoy}"
+    return ""
 
 
 def _through(snapshot: Snapshot, source: Source, call: Call, prediction: Prediction | None = None) -> bool:

@@ -264,3 +264,16 @@ def test_the_warning_of_an_allowed_target_carries_the_same_fix(tmp_path: Path) -
     found = [d for d in result.diagnoses if d.code == "MP0112"]
     assert [d.level for d in found] == ["warning"] and result.outcome == "pass"
     assert found[0].fix is not None and list(yaml.safe_load_all(found[0].fix.yaml)) == [patch]
+
+
+def test_no_fix_when_binding_to_mesh_would_change_another_port(tmp_path: Path) -> None:
+    """A tls rule naming no gateway applies to sidecars once the VirtualService is bound to mesh:
+    it would send the host's port 443 elsewhere, so neither patch is offered, and the message says
+    which port it would change."""
+    mesh_rule = {"match": [{"gateways": ["mesh"], "port": 80}], "route": [TO_GW_80]}
+    other = {"destination": {"host": "other.example.com", "port": {"number": 443}}}
+    elsewhere = {"match": [{"port": 443, "sniHosts": ["api.example.com"]}], "route": [other]}
+    vs = _vs({"gateways": ["istio-system/egress"], "http": [mesh_rule, AT_GW_HTTP], "tls": [elsewhere]})
+    message = _no_fix(_case(tmp_path, "neighbour", "http://api.example.com/", HTTP_ENTRY, vs))
+    why = "no fix offered: the patch that sends this call through the gateway would also change port 443"
+    assert f"{why} of api.example.com from outbound|443||api.example.com to " in message, message
