@@ -28,7 +28,12 @@ read from the predicted gateway hop (`diag.predict.gateway`, `Prediction.gateway
   `pkg/config/analysis/analyzers/virtualservice/gateways.go`); no route of the VS for the gateway
   matching → 404 NR; a TLS-passthrough/TCP server without a matching tls/tcp route → reset;
 - resolution NONE behind the gateway: gateways cannot use ORIGINAL_DST, the cluster has no
-  endpoints → `503 UH` relayed (`pilot/pkg/networking/core/cluster.go`).
+  endpoints → `503 UH` relayed (`pilot/pkg/networking/core/cluster.go`);
+- a plaintext server on the port with `tls.httpsRedirect` holding the host → its virtual hosts get
+  `require_tls: ALL` (`pilot/pkg/networking/core/gateway.go` `buildGatewayHTTPRouteConfig`): the
+  gateway answers the plaintext request with a `301` to https before any route, relayed with
+  `x-envoy-upstream-service-time` (the probe's `HTTP_STATUS` 301, or a redirect chain starting with
+  that 301 whose https hop failed). A call that ends OK is not reported.
 
 Without the gateway's objects in the input the hop is inferred from the cluster name and the
 relayed answer. Versions: all of 1.22–1.30. Source: istio/istio `pilot/pkg/networking/core/gateway.go`,
@@ -72,7 +77,10 @@ WHAT = {
     "no-filter-chain": "the gateway has no tls/tcp route for the call (reset)",
     "no-cluster": "the gateway's route names a cluster it does not have (503 NC at the gateway)",
     "no-endpoints": "resolution NONE behind the gateway: no endpoints (503 UH at the gateway)",
+    "tls-redirect": "the Gateway's server on the port redirects plaintext HTTP to https",
 }
+REDIRECTS = "redirects plaintext HTTP to https (tls.httpsRedirect)"
+REDIRECT_SEEN = "; expect a 301 to https from the gateway (relayed: with x-envoy-upstream-service-time)"
 
 
 def _via_gateway(cluster: str | None) -> bool:
@@ -85,6 +93,7 @@ def evaluate(ctx: RuleContext) -> list[Diagnosis]:
     if hop is not None:
         got_through = ctx.observed is not None and ctx.signature in (Signature.OK, Signature.HTTP_STATUS)
         got_through = got_through and _seen(ctx) is None  # a relayed Envoy reply is the gateway's
+        got_through = got_through and not (hop.reason == "tls-redirect" and _redirected(ctx))
         if hop.reason in WHAT and not got_through:  # an answer from beyond the gateway outranks the config
             return [_from_hop(ctx, hop)]
         relayed = _relayed(ctx, hop.resources) if hop.reason != "denied" else None
@@ -143,6 +152,9 @@ def _from_hop(ctx: RuleContext, hop: GatewayHop) -> Diagnosis:
     what = WHAT["no-vhost"] if not_on_gateway(hop) else WHAT[hop.reason]
     if hop.reason == "tls-mismatch" and ctx.protocol == "http":
         seen = f"; expect {MISMATCH_SEEN[hop.server_tls in MTLS_SERVER]} from the sidecar"
+    if hop.reason == "tls-redirect":
+        what = f"the server of {hop.gateway_ref} on port {hop.port} {REDIRECTS}"
+        seen = REDIRECT_SEEN
     message = f"via {hop.gateway}{inferred}: {what}: {hop.message}{seen}"
     evidence = tuple(f"gateway: {n}" for n in hop.notes)
     extra: tuple[str, ...] = ("MP0119",)  # the sidecar's 503 NC
@@ -163,6 +175,18 @@ def _seen(ctx: RuleContext) -> str | None:
         return None
     origin = obs.origin.value if obs.origin is not None else None
     return relayed_envoy_reply(obs.http.status, obs.http.body_excerpt, origin)
+
+
+def _redirected(ctx: RuleContext) -> bool:
+    """The probe saw the gateway's 301: its own result (the redirect not followed), or the first
+    hop of a redirect chain from the target whose https hop then failed (an OK outranks it)."""
+    obs = ctx.observed
+    if obs is None or obs.signature is Signature.OK:
+        return False
+    if obs.signature is Signature.HTTP_STATUS and obs.http is not None and obs.http.status == 301:
+        return True
+    first = obs.redirects[0] if obs.redirects else None
+    return first is not None and first.status == 301 and (first.location or "").startswith("https://")
 
 
 def _relayed(ctx: RuleContext, refs: tuple[str, ...]) -> Diagnosis | None:

@@ -1,5 +1,6 @@
 """MP0112's fixes: the smallest patch of the object on the failing leg of the egress-gateway hop
-(the host added to the Gateway's servers on the port, the subset added to the gateway's
+(the host added to the Gateway's servers on the port, `tls.httpsRedirect` removed from its servers
+on the port that hold the host, the subset added to the gateway's
 DestinationRule or a new one as the egress-gateway tasks write it, the DR's TLS toward the gateway,
 `resolution: DNS` on the entry). None where the object is not the application's (the gateway
 Service). Istio behaviour: `diag/rules/mp0112.py`.
@@ -34,6 +35,10 @@ def gateway_fix(snapshot: Snapshot | None, ctx: RuleContext, hop: GatewayHop) ->
         if gw is not None:
             obj = fixes.patched(gw.raw, lambda o: _add_host(o, hop.port, host))
             return fixes.make_fix(f"add {host} to the port {hop.port} servers of {gw.ref}", [obj])
+    if hop.reason == "tls-redirect" and hop.gateway_ref:
+        found = _redirect_fix(snapshot, hop, host)
+        if found is not None:
+            return found
     dr = next((d for d in snapshot.destination_rules if d.ref == hop.destination_rule), None)
     if hop.reason == "subset-missing" and dr is not None:
         obj = fixes.patched(
@@ -90,6 +95,42 @@ def _add_host(obj: dict[str, Any], port: int, host: str) -> None:
     for server in obj["spec"]["servers"]:
         if (server.get("port") or {}).get("number") == port and host not in server.setdefault("hosts", []):
             server["hosts"].append(host)
+
+
+def _redirect_fix(snapshot: Snapshot, hop: GatewayHop, host: str) -> Fix | None:
+    """The Gateways selecting the hop's gateway (its Gateway's selector; the plaintext servers of a
+    port share one route configuration) whose servers on the port hold the host and redirect, each
+    with `httpsRedirect` removed from those servers."""
+    first = next((g for g in snapshot.gateways if g.ref == hop.gateway_ref), None)
+    if first is None:
+        return None
+    same = [g for g in snapshot.gateways if g is first or (g.selector and g.selector == first.selector)]
+    changed = [
+        (g.ref, obj)
+        for g in same
+        if (obj := fixes.patched(g.raw, lambda o: _drop_redirect(o, hop.port, host))) != fixes.clean(g.raw)
+    ]
+    if not changed:
+        return None
+    refs = ", ".join(ref for ref, _ in changed)
+    summary = f"stop redirecting plaintext HTTP to https for {host} on port {hop.port}: {refs}"
+    return fixes.make_fix(summary, [obj for _, obj in changed])
+
+
+def _holds(server: dict[str, Any], host: str) -> bool:
+    names = [str(h).rpartition("/")[2].lower() for h in server.get("hosts") or ()]
+    return any(host_matches(n, host) or host_matches(host, n) for n in names)
+
+
+def _drop_redirect(obj: dict[str, Any], port: int, host: str) -> None:
+    for server in obj["spec"]["servers"]:
+        tls = server.get("tls")
+        on_port = (server.get("port") or {}).get("number") == port
+        if not on_port or not isinstance(tls, dict) or not _holds(server, host):
+            continue
+        tls.pop("httpsRedirect", None)
+        if not tls:
+            del server["tls"]
 
 
 def _port_tls(obj: dict[str, Any], subset: str, port: int, tls: dict[str, str]) -> None:
