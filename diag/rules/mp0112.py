@@ -33,7 +33,7 @@ read from the predicted gateway hop (`diag.predict.gateway`, `Prediction.gateway
   `require_tls: ALL` (`pilot/pkg/networking/core/gateway.go` `buildGatewayHTTPRouteConfig`): the
   gateway answers the plaintext request with a `301` to https before any route, relayed with
   `x-envoy-upstream-service-time` (the probe's `HTTP_STATUS` 301, or a redirect chain starting with
-  that 301 whose https hop failed). A call that ends OK is not reported.
+  that 301, whatever its https hop got). An answer without that 301 (a 200) is not reported.
 
 Without the gateway's objects in the input the hop is inferred from the cluster name and the
 relayed answer. Versions: all of 1.22–1.30. Source: istio/istio `pilot/pkg/networking/core/gateway.go`,
@@ -178,10 +178,10 @@ def _seen(ctx: RuleContext) -> str | None:
 
 
 def _redirected(ctx: RuleContext) -> bool:
-    """The probe saw the gateway's 301: its own result (the redirect not followed), or the first
-    hop of a redirect chain from the target whose https hop then failed (an OK outranks it)."""
+    """The probe saw the gateway's 301: its own result (the redirect not followed), or the first hop
+    of the redirect chain it followed (whatever the https hop then got: it did not go this way)."""
     obs = ctx.observed
-    if obs is None or obs.signature is Signature.OK:
+    if obs is None:
         return False
     if obs.signature is Signature.HTTP_STATUS and obs.http is not None and obs.http.status == 301:
         return True

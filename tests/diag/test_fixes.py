@@ -93,6 +93,8 @@ to a real sidecar and re-probed in ``tests/lab/test_fixes_lab.py``."""
 
 EXPECTED_GATEWAY_FIXES = {
     ("MP0112/host-not-on-gateway", "MP0112"),
+    ("MP0112/https-redirect-observed-301", "MP0112"),
+    ("MP0112/https-redirect-on-gateway", "MP0112"),
     ("MP0112/mesh-route-for-another-port", "MP0112"),
     ("MP0112/none-behind-gateway", "MP0112"),
     ("MP0112/resolution-none-with-gateway", "MP0112"),

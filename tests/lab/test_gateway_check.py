@@ -138,6 +138,23 @@ def test_gateway_faults_are_mp0112(
     assert code == 1
 
 
+def test_https_redirect_at_the_gateway_is_mp0112(lab: Any, capsys: Capture) -> None:
+    """The real gateway answers the plaintext request with a 301 to https (its server's
+    ``tls.httpsRedirect``): the probe records it as the first hop of its redirect chain."""
+    objects = eg.plain_http()
+    gw = next(o for o in objects if o["kind"] == "Gateway")
+    gw["spec"]["servers"][0]["tls"] = {"httpsRedirect": True}
+    code, report = _check(lab, capsys, objects)
+    target = report["targets"][0]
+    first = (target["observed"]["redirects"] or [{}])[0]
+    assert (first.get("status"), first.get("location")) == (301, f"https://{eg.HOST}/"), target["observed"]
+    assert codes(report)[TARGET] == ["MP0112"], json.dumps(target["diagnoses"])[:2000]
+    [found] = target["diagnoses"]
+    assert "redirects plaintext HTTP to https (tls.httpsRedirect)" in found["message"], found["message"]
+    assert "Gateway shop/istio-egressgateway" in found["resources"], found["resources"]
+    assert (code, target["outcome"]) == (1, "fail")
+
+
 def test_reset_by_policy_over_mtls_passthrough_is_mp0118(lab: Any, capsys: Capture) -> None:
     policy = eg.authorization_policy("shop", "builder")
     replace_and_settle(lab, [NAMESPACE, *eg.in_namespace([*eg.mtls_passthrough(), policy], "shop")])

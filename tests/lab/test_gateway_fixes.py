@@ -3,8 +3,9 @@
 ``--expect via-gateway`` (exit 0, no code, the path through the gateway). The faults are those of
 Istio's egress-gateway tasks (``tests/lab/testdata/egress_gateway.py``): a host not on the Gateway,
 the gateway subset without its DestinationRule subset, the sidecar↔gateway TLS mismatch both ways,
-resolution NONE behind the gateway, an AuthorizationPolicy at the gateway that allows another
-service account only (over TLS origination and over mTLS passthrough), and the bypass: a mesh rule
+resolution NONE behind the gateway, a plaintext server redirecting to https
+(``tls.httpsRedirect``), an AuthorizationPolicy at the gateway that allows another service account
+only (over TLS origination and over mTLS passthrough), and the bypass: a mesh rule
 for another port (HTTP, or the app's TLS), or a VirtualService not bound to ``mesh`` (the call goes
 direct; the fix is the VirtualService with the call on its mesh route to the gateway). The fix is
 taken from the report's JSON (``diagnoses[].fix.yaml``) — the predictor that wrote it does not
@@ -62,6 +63,14 @@ def _tls_route_for_another_port() -> list[Obj]:
     return objects
 
 
+def _https_redirect() -> list[Obj]:
+    """Plain HTTP whose Gateway server on 80 has ``tls.httpsRedirect``: the gateway answers 301."""
+    objects = eg.plain_http()
+    gw = next(o for o in objects if o["kind"] == "Gateway")
+    gw["spec"]["servers"][0]["tls"] = {"httpsRedirect": True}
+    return objects
+
+
 def _vs_not_bound_to_mesh() -> list[Obj]:
     """Plain HTTP whose VirtualService keeps its mesh rule but lists the Gateway only."""
     objects = eg.plain_http()
@@ -77,6 +86,7 @@ FAULTS: list[tuple[str, Callable[[], list[Obj]], str, str]] = [
     ("plaintext-to-istio-mutual-server", eg.mtls_server_plain_client, HTTP, "MP0112"),
     ("istio-mutual-to-plaintext-server", eg.plain_server_mtls_client, HTTP, "MP0112"),
     ("resolution-none", eg.resolution_none, HTTP, "MP0112"),
+    ("https-redirect", _https_redirect, HTTP, "MP0112"),
     ("bypass-mesh-route-for-another-port", _mesh_route_for_another_port, HTTP, "MP0112"),
     ("bypass-vs-not-bound-to-mesh", _vs_not_bound_to_mesh, HTTP, "MP0112"),
     ("bypass-tls-route-for-another-port", _tls_route_for_another_port, HTTPS, "MP0112"),
@@ -91,6 +101,7 @@ KINDS = {
     "plaintext-to-istio-mutual-server": ("MP0112", "tls-mismatch", "ISTIO_MUTUAL"),
     "istio-mutual-to-plaintext-server": ("MP0112", "tls-mismatch", "plaintext"),
     "resolution-none": ("MP0112", "no-endpoints", ""),
+    "https-redirect": ("MP0112", "tls-redirect", ""),
     "bypass-mesh-route-for-another-port": ("MP0112", "bypass", ""),
     "bypass-vs-not-bound-to-mesh": ("MP0112", "bypass", ""),
     "bypass-tls-route-for-another-port": ("MP0112", "bypass", ""),
