@@ -50,7 +50,7 @@ from diag.predict.gateway_model import GatewayHop, relayed_envoy_reply
 from diag.rules.base import Diagnosis, Fix, Rule, RuleContext, observed_evidence
 from diag.rules.mp0112_bypass import egress_bound
 from diag.rules.mp0112_bypass_fix import bypass_fix
-from diag.rules.mp0112_fix import gateway_fix, not_on_gateway
+from diag.rules.mp0112_fix import gateway_fix, not_on_gateway, redirecting
 from probes.model import Signature
 
 RELAYED = {
@@ -152,9 +152,12 @@ def _from_hop(ctx: RuleContext, hop: GatewayHop) -> Diagnosis:
     what = WHAT["no-vhost"] if not_on_gateway(hop) else WHAT[hop.reason]
     if hop.reason == "tls-mismatch" and ctx.protocol == "http":
         seen = f"; expect {MISMATCH_SEEN[hop.server_tls in MTLS_SERVER]} from the sidecar"
+    refs = hop.resources
     if hop.reason == "tls-redirect":
-        what = f"the server of {hop.gateway_ref} on port {hop.port} {REDIRECTS}"
+        gws = [g.ref for g in redirecting(ctx.snapshot, hop, ctx.call.host.lower())] if ctx.snapshot else []
+        what = f"the server of {', '.join(gws) or hop.gateway_ref} on port {hop.port} {REDIRECTS}"
         seen = REDIRECT_SEEN
+        refs = tuple(dict.fromkeys((*refs, *gws)))
     message = f"via {hop.gateway}{inferred}: {what}: {hop.message}{seen}"
     evidence = tuple(f"gateway: {n}" for n in hop.notes)
     extra: tuple[str, ...] = ("MP0119",)  # the sidecar's 503 NC
@@ -165,7 +168,7 @@ def _from_hop(ctx: RuleContext, hop: GatewayHop) -> Diagnosis:
     if ctx.observed is None or ctx.observed.signature.value == hop.signature or _seen(ctx) == hop.signature:
         extra += ("MP0203",)  # what failed is the gateway hop, not the upstream beyond it
     fix = gateway_fix(ctx.snapshot, ctx, hop)
-    return _diagnose(ctx, message, hop.resources, *extra, fix=fix, evidence=evidence)
+    return _diagnose(ctx, message, refs, *extra, fix=fix, evidence=evidence)
 
 
 def _seen(ctx: RuleContext) -> str | None:

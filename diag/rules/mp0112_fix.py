@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from diag.model.resources import Gateway
 from diag.model.snapshot import Snapshot, host_matches
 from diag.predict.gateway_model import GatewayHop
 from diag.rules import fixes
@@ -97,24 +98,28 @@ def _add_host(obj: dict[str, Any], port: int, host: str) -> None:
             server["hosts"].append(host)
 
 
-def _redirect_fix(snapshot: Snapshot, hop: GatewayHop, host: str) -> Fix | None:
-    """The Gateways selecting the hop's gateway (its Gateway's selector; the plaintext servers of a
-    port share one route configuration) whose servers on the port hold the host and redirect, each
-    with `httpsRedirect` removed from those servers."""
+def redirecting(snapshot: Snapshot, hop: GatewayHop, host: str) -> list[Gateway]:
+    """The Gateways selecting the hop's gateway (its Gateway's selector: the plaintext servers of a
+    port share one route configuration) with a server on the port that holds the host and redirects."""
     first = next((g for g in snapshot.gateways if g.ref == hop.gateway_ref), None)
     if first is None:
-        return None
+        return []
     same = [g for g in snapshot.gateways if g is first or (g.selector and g.selector == first.selector)]
-    changed = [
-        (g.ref, obj)
-        for g in same
-        if (obj := fixes.patched(g.raw, lambda o: _drop_redirect(o, hop.port, host))) != fixes.clean(g.raw)
-    ]
-    if not changed:
+    return [g for g in same if _without_redirect(g, hop.port, host) != fixes.clean(g.raw)]
+
+
+def _without_redirect(gw: Gateway, port: int, host: str) -> dict[str, Any]:
+    return fixes.patched(gw.raw, lambda o: _drop_redirect(o, port, host))
+
+
+def _redirect_fix(snapshot: Snapshot, hop: GatewayHop, host: str) -> Fix | None:
+    """Each redirecting Gateway with `httpsRedirect` removed from those servers."""
+    gws = redirecting(snapshot, hop, host)
+    if not gws:
         return None
-    refs = ", ".join(ref for ref, _ in changed)
+    refs = ", ".join(g.ref for g in gws)
     summary = f"stop redirecting plaintext HTTP to https for {host} on port {hop.port}: {refs}"
-    return fixes.make_fix(summary, [obj for _, obj in changed])
+    return fixes.make_fix(summary, [_without_redirect(g, hop.port, host) for g in gws])
 
 
 def _holds(server: dict[str, Any], host: str) -> bool:

@@ -162,3 +162,38 @@ def test_the_fix_leaves_servers_not_holding_the_host_and_other_ports() -> None:
         {"httpsRedirect": True},
         {"httpsRedirect": True},
     ]
+
+
+def test_the_fix_patches_the_other_gateway_whose_server_redirects() -> None:
+    """Every Gateway's plaintext servers on the port share one route configuration: a second
+    Gateway selecting the same workload that redirects the host is the one patched."""
+    second = (
+        "\n---\napiVersion: networking.istio.io/v1\nkind: Gateway\n"
+        "metadata: {name: egress-redirect, namespace: istio-system}\n"
+        "spec:\n  selector: {istio: egressgateway}\n  servers:\n"
+        "  - port: {number: 80, name: http, protocol: HTTP}\n"
+        "    hosts: [api.example.com]\n    tls: {httpsRedirect: true}\n"
+    )
+    snap = snapshot(
+        "http.yaml",
+        (
+            "route: [{destination: {host: api.example.com, port: {number: 80}}}]",
+            ("route: [{destination: {host: api.example.com, port: {number: 80}}}]" + second),
+        ),
+    )
+    assert [g.ref for g in snap.gateways] == [
+        "Gateway istio-system/egress",
+        "Gateway istio-system/egress-redirect",
+    ]
+    result = assess(snap, TARGET)
+    assert result.predicted is not None and result.predicted.gateway is not None
+    assert result.predicted.gateway.gateway_ref == "Gateway istio-system/egress"  # the server picked
+    [found] = _mp0112(result)
+    assert "the server of Gateway istio-system/egress-redirect on port 80 redirects" in found.message
+    assert found.resources[-1] == "Gateway istio-system/egress-redirect"
+    assert found.fix is not None
+    assert [(o["metadata"]["name"], o["spec"]["servers"][0].get("tls")) for o in found.fix.objects] == [
+        ("egress-redirect", None)
+    ]
+    again = assess(_apply(snap, found.fix.objects), TARGET)
+    assert again.outcome == "pass" and _mp0112(again) == []
