@@ -66,6 +66,13 @@ def eventually(check: Callable[[], Any], timeout: float = 5.0) -> Any:
         time.sleep(0.02)
 
 
+def settle(check: Callable[[], Any], timeout: float = 5.0) -> None:
+    """Wait until ``check()`` holds or ``timeout`` passes; the assertion after it shows what differs."""
+    deadline = time.monotonic() + timeout
+    while not check() and time.monotonic() <= deadline:
+        time.sleep(0.02)
+
+
 def template(labels: dict[str, str], **spec: Any) -> dict[str, Any]:
     container = {
         "name": "app",
@@ -438,12 +445,18 @@ def test_the_surplus_is_chosen_worst_first(api: ApiServer, apps: client.AppsV1Ap
     apps.patch_namespaced_replica_set("api", ns, {"spec": {"replicas": 1}})
     eventually(lambda: len(pods(api, ns)) == 1)
     assert [p["metadata"]["name"] for p in pods(api, ns)] == [ready]
-    deleted = [
-        e.message.removeprefix("Deleted pod: ")
-        for e in client.CoreV1Api(apps.api_client).list_namespaced_event(ns).items
-        if e.reason == "SuccessfulDelete"
-    ]
-    assert sorted(deleted) == sorted([not_ready, running_unscheduled, pending])
+
+    def deleted() -> list[str]:
+        return sorted(
+            e.message.removeprefix("Deleted pod: ")
+            for e in client.CoreV1Api(apps.api_client).list_namespaced_event(ns).items
+            if e.reason == "SuccessfulDelete"
+        )
+
+    # each deletion's Event is recorded after the pod is gone, as Kubernetes' controllers do
+    surplus = sorted([not_ready, running_unscheduled, pending])
+    settle(lambda: deleted() == surplus)
+    assert deleted() == surplus
 
 
 @pytest.mark.parametrize("controller", [True, False], ids=["controlled-by-another", "owned-not-controlled"])
@@ -575,14 +588,8 @@ def test_endpoint_slice_lists_matching_pods_with_their_readiness(
 
     # The slice passes through the pods' earlier states (the deleted pod still ready, before the
     # controller sees its deletion): wait for the state the changes above end in.
-    def settled() -> dict[str, Any] | None:
-        listed = endpoints_by_pod(api, ns, "api")
-        return listed if conditions(listed) == expected else None
-
-    try:
-        listed = eventually(settled)
-    except AssertionError:
-        listed = endpoints_by_pod(api, ns, "api")
+    settle(lambda: conditions(endpoints_by_pod(api, ns, "api")) == expected)
+    listed = endpoints_by_pod(api, ns, "api")
     assert conditions(listed) == expected
     ready_pod = api.store.get("pods", ns, "ready")
     assert ready_pod is not None
